@@ -1,0 +1,47 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+FLASK = $(BIN)/flask --app wsgi
+PYTEST_ARGS ?=
+
+.PHONY: run test install install-dev migrate seed lint worker bench reliability clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/activate
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/activate
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $(VENV)/.runtime $@
+
+install: $(VENV)/.runtime
+install-dev: $(VENV)/.dev
+
+migrate: install
+	$(FLASK) db upgrade
+
+seed: migrate
+	$(FLASK) seed-demo
+
+## Serve the storefront API, /admin/ and the docs on http://127.0.0.1:8000
+run: seed
+	$(FLASK) run --host 127.0.0.1 --port 8000 --with-threads
+
+## The whole test suite (PostgreSQL/Redis tests run when TEST_DATABASE_URL/REDIS_URL are set)
+test: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/pytest -n 2 -rs $(PYTEST_ARGS)
+
+lint: install-dev
+	$(BIN)/ruff check .
+
+worker: install
+	$(FLASK) worker
+
+clean:
+	rm -rf $(VENV) instance/*.sqlite3 test-artifacts

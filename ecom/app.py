@@ -1,0 +1,91 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify
+
+from ecom import __version__
+from ecom.config import check_production_secrets, load_config
+from ecom.extensions import csrf, db, limiter, login_manager, migrate
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app. ``config`` overrides what the environment says."""
+    try:
+        from dotenv import load_dotenv
+
+        load_dotenv()
+    except ImportError:  # pragma: no cover - python-dotenv is a pinned dependency
+        pass
+    app = Flask(__name__, instance_relative_config=False)
+    app.config.update(load_config())
+    if config:
+        app.config.update(config)
+    check_production_secrets(app.config)
+
+    from ecom.logging import configure_logging, init_request_logging
+
+    if not app.config.get("TESTING"):
+        configure_logging(app)
+    init_request_logging(app)
+
+    db.init_app(app)
+    import ecom.models  # noqa: F401  - registers every table on the metadata
+
+    migrate.init_app(app, db, directory=str(_migrations_dir()))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    _init_limiter(app)
+
+    from ecom import events
+
+    events.init_app(app)
+
+    from admin import init_admin
+    from storefront_api import init_api
+
+    init_api(app)
+    init_admin(app)
+
+    from ecom.cli import register_cli
+
+    register_cli(app)
+    _register_ops_routes(app)
+    return app
+
+
+def _migrations_dir():
+    from ecom.config import PROJECT_ROOT
+
+    return PROJECT_ROOT / "migrations"
+
+
+def _init_limiter(app: Flask) -> None:
+    redis_url = app.config.get("REDIS_URL")
+    app.config.setdefault("RATELIMIT_STORAGE_URI", redis_url or "memory://")
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    # If Redis goes away the limiter falls back to memory rather than failing requests.
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    limiter.init_app(app)
+
+
+def _register_ops_routes(app: Flask) -> None:
+    from ecom.health import check_health
+
+    @app.get("/")
+    def index():
+        return jsonify(
+            service="ecom",
+            version=__version__,
+            api="/api/v1",
+            docs="/api/v1/docs",
+            admin="/admin/",
+        )
+
+    @app.get("/health")
+    def health():
+        body, healthy = check_health(app)
+        return jsonify(body), (200 if healthy else 503)
+
+    csrf.exempt(index)
+    csrf.exempt(health)

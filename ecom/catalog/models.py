@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ecom.db import MONEY, TimestampMixin, utcnow
+from ecom.extensions import db
+
+
+class Category(TimestampMixin, db.Model):
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("categories.id", ondelete="SET NULL"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(120))
+    slug: Mapped[str] = mapped_column(String(140), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    image_url: Mapped[str | None] = mapped_column(String(500))
+    display_order: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    parent: Mapped[Category | None] = relationship(remote_side=[id], back_populates="children")
+    children: Mapped[list[Category]] = relationship(back_populates="parent")
+    products: Mapped[list[Product]] = relationship(back_populates="category")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Product(TimestampMixin, db.Model):
+    __tablename__ = "products"
+    __table_args__ = (
+        CheckConstraint("base_price >= 0", name="base_price_not_negative"),
+        Index("ix_products_active_created", "is_active", "created_at"),
+        Index("ix_products_active_featured", "is_active", "featured"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    category_id: Mapped[int | None] = mapped_column(
+        ForeignKey("categories.id", ondelete="SET NULL"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    slug: Mapped[str] = mapped_column(String(220), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    base_price: Mapped[Decimal] = mapped_column(MONEY)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    featured: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # Denormalised for fast listing and sorting; maintained by catalog services.
+    min_price: Mapped[Decimal | None] = mapped_column(MONEY)
+    max_price: Mapped[Decimal | None] = mapped_column(MONEY)
+    rating_average: Mapped[Decimal | None] = mapped_column(db.Numeric(3, 2))
+    rating_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    category: Mapped[Category | None] = relationship(back_populates="products")
+    images: Mapped[list[ProductImage]] = relationship(
+        back_populates="product",
+        cascade="all, delete-orphan",
+        order_by="(ProductImage.display_order, ProductImage.id)",
+    )
+    variants: Mapped[list[Variant]] = relationship(
+        back_populates="product", cascade="all, delete-orphan", order_by="Variant.id"
+    )
+    reviews: Mapped[list[Review]] = relationship(
+        back_populates="product", cascade="all, delete-orphan"
+    )
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProductImage(db.Model):
+    __tablename__ = "product_images"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(String(500))
+    alt_text: Mapped[str] = mapped_column(String(300), default="")
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    display_order: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    product: Mapped[Product] = relationship(back_populates="images")
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class Variant(TimestampMixin, db.Model):
+    __tablename__ = "variants"
+    __table_args__ = (CheckConstraint("price >= 0", name="price_not_negative"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), index=True
+    )
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    price: Mapped[Decimal] = mapped_column(MONEY)
+    weight: Mapped[Decimal | None] = mapped_column(db.Numeric(10, 3))
+    attributes: Mapped[dict] = mapped_column(JSON, default=dict)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+
+    product: Mapped[Product] = relationship(back_populates="variants")
+    inventory: Mapped[Inventory | None] = relationship(  # noqa: F821
+        "Inventory", back_populates="variant", uselist=False, cascade="all, delete-orphan"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.sku} — {self.name}"
+
+
+class Review(db.Model):
+    __tablename__ = "reviews"
+    __table_args__ = (
+        CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),
+        UniqueConstraint("product_id", "user_id"),
+        Index("ix_reviews_product_created", "product_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    rating: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    comment: Mapped[str] = mapped_column(Text, default="")
+    verified_purchase: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
+    is_hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    created_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), default=utcnow)
+
+    product: Mapped[Product] = relationship(back_populates="reviews")
+    user = relationship("User")

@@ -1,0 +1,7 @@
+"""Flask CLI commands."""
+
+from flask import Flask
+
+
+def register_cli(app: Flask) -> None:
+    pass

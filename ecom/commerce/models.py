@@ -1,0 +1,203 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ecom.commerce.status import OrderStatus, PaymentStatus
+from ecom.db import MONEY, Timestamp, TimestampMixin, one_of, utcnow
+from ecom.extensions import db
+
+
+class Cart(TimestampMixin, db.Model):
+    __tablename__ = "carts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), unique=True
+    )
+    # Opaque, unguessable handle for a guest cart (secrets.token_urlsafe).
+    token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    session_id: Mapped[str | None] = mapped_column(String(128), index=True)
+
+    items: Mapped[list[CartItem]] = relationship(
+        back_populates="cart", cascade="all, delete-orphan", order_by="CartItem.id"
+    )
+    user = relationship("User")
+
+
+class CartItem(TimestampMixin, db.Model):
+    __tablename__ = "cart_items"
+    __table_args__ = (
+        CheckConstraint("quantity BETWEEN 1 AND 99", name="quantity_range"),
+        CheckConstraint("price >= 0", name="price_not_negative"),
+        UniqueConstraint("cart_id", "variant_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cart_id: Mapped[int] = mapped_column(ForeignKey("carts.id", ondelete="CASCADE"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    variant_id: Mapped[int] = mapped_column(ForeignKey("variants.id", ondelete="CASCADE"))
+    sku: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    price: Mapped[Decimal] = mapped_column(MONEY)  # snapshot when the line was added
+
+    cart: Mapped[Cart] = relationship(back_populates="items")
+    product = relationship("Product")
+    variant = relationship("Variant")
+
+
+class Order(TimestampMixin, db.Model):
+    __tablename__ = "orders"
+    __table_args__ = (
+        one_of("status", OrderStatus),
+        CheckConstraint(
+            "subtotal >= 0 AND tax >= 0 AND shipping_cost >= 0", name="amounts_not_negative"
+        ),
+        # A tolerance below one cent, because SQLite stores NUMERIC as binary floats.
+        CheckConstraint(
+            "abs(total - (subtotal + tax + shipping_cost)) < 0.005", name="total_adds_up"
+        ),
+        Index("ix_orders_created_at", "created_at"),
+        Index("ix_orders_status_created", "status", "created_at"),
+        Index("ix_orders_user_created", "user_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    order_number: Mapped[str] = mapped_column(String(32), unique=True)
+    status: Mapped[str] = mapped_column(String(20), default=OrderStatus.CREATED)
+    subtotal: Mapped[Decimal] = mapped_column(MONEY)
+    tax: Mapped[Decimal] = mapped_column(MONEY)
+    shipping_cost: Mapped[Decimal] = mapped_column(MONEY)
+    total: Mapped[Decimal] = mapped_column(MONEY)
+    currency: Mapped[str] = mapped_column(String(3), default="usd")
+    shipping_address: Mapped[dict] = mapped_column(JSON)
+    billing_address: Mapped[dict] = mapped_column(JSON)
+    email: Mapped[str] = mapped_column(String(255), default="")  # snapshot for notifications
+    paid_at: Mapped[datetime | None] = Timestamp(nullable=True)
+    packed_at: Mapped[datetime | None] = Timestamp(nullable=True)
+    shipped_at: Mapped[datetime | None] = Timestamp(nullable=True)
+    delivered_at: Mapped[datetime | None] = Timestamp(nullable=True)
+    cancelled_at: Mapped[datetime | None] = Timestamp(nullable=True)
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+
+    user = relationship("User")
+    items: Mapped[list[OrderItem]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="OrderItem.id"
+    )
+    events: Mapped[list[OrderEvent]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="OrderEvent.id"
+    )
+    payments: Mapped[list[Payment]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="Payment.id"
+    )
+    reservations = relationship(
+        "StockReservation", back_populates="order", order_by="StockReservation.variant_id"
+    )
+    fulfillment = relationship("Fulfillment", back_populates="order", uselist=False)
+
+    @property
+    def payment(self) -> Payment | None:
+        """The latest payment attempt."""
+        return self.payments[-1] if self.payments else None
+
+    def __str__(self) -> str:
+        return self.order_number
+
+
+class OrderItem(db.Model):
+    __tablename__ = "order_items"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("abs(line_total - price * quantity) < 0.005", name="line_total_adds_up"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    product_id: Mapped[int | None] = mapped_column(
+        ForeignKey("products.id", ondelete="SET NULL"), index=True
+    )
+    variant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("variants.id", ondelete="SET NULL"), index=True
+    )
+    sku: Mapped[str] = mapped_column(String(64))
+    product_name: Mapped[str] = mapped_column(String(200))
+    variant_name: Mapped[str] = mapped_column(String(200), default="")
+    quantity: Mapped[int] = mapped_column(Integer)
+    price: Mapped[Decimal] = mapped_column(MONEY)
+    line_total: Mapped[Decimal] = mapped_column(MONEY)
+
+    order: Mapped[Order] = relationship(back_populates="items")
+
+
+class OrderEvent(db.Model):
+    __tablename__ = "order_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(255))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), default=utcnow)
+
+    order: Mapped[Order] = relationship(back_populates="events")
+
+
+class Payment(TimestampMixin, db.Model):
+    __tablename__ = "payments"
+    __table_args__ = (
+        one_of("status", PaymentStatus),
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
+        CheckConstraint(
+            "refunded_amount >= 0 AND refunded_amount <= amount", name="refund_within_amount"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    stripe_payment_intent_id: Mapped[str] = mapped_column(String(255), unique=True)
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    refunded_amount: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0.00"))
+    currency: Mapped[str] = mapped_column(String(3), default="usd")
+    status: Mapped[str] = mapped_column(String(20), default=PaymentStatus.PENDING)
+    gateway: Mapped[str] = mapped_column(String(20), default="simulated")
+    failure_message: Mapped[str | None] = mapped_column(Text)
+
+    order: Mapped[Order] = relationship(back_populates="payments")
+
+
+class StripeEvent(db.Model):
+    __tablename__ = "stripe_events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)  # Stripe's event id
+    type: Mapped[str] = mapped_column(String(100))
+    received_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), default=utcnow)
+    processed_at: Mapped[datetime | None] = Timestamp(nullable=True)
+
+
+class IdempotencyKey(db.Model):
+    """The first answer to a request sent with an ``Idempotency-Key`` header."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), default=utcnow)

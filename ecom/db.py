@@ -1,0 +1,60 @@
+"""Column helpers shared by every domain's models."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
+
+from sqlalchemy import CheckConstraint, DateTime, Numeric
+from sqlalchemy.orm import Mapped, mapped_column
+
+MONEY = Numeric(12, 2, asdecimal=True)
+CENT = Decimal("0.01")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def money(value) -> Decimal:
+    """Round any number-like value to cents, half up. Never accepts float."""
+    if isinstance(value, float):
+        raise TypeError("money must not be a float; pass a Decimal or a string")
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; treat them as the UTC they were stored as."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def Timestamp(**kwargs):  # noqa: N802 - reads like a column type
+    return mapped_column(DateTime(timezone=True), **kwargs)
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, nullable=False
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow, nullable=False
+    )
+
+
+def one_of(column: str, values: type[StrEnum] | list[str], name: str | None = None) -> CheckConstraint:
+    """A CHECK that ``column`` holds one of the enum's values."""
+    allowed = ", ".join(f"'{v}'" for v in (list(values)))
+    return CheckConstraint(f"{column} IN ({allowed})", name=name or f"{column}_valid")
+
+
+# Objects that exist only on PostgreSQL and are created by migrations alone
+# (the full-text search column and its GIN index): the models cannot express
+# a dialect-specific generated column, so schema comparison skips them.
+MIGRATION_ONLY = frozenset({"search_vector", "ix_products_search_vector"})
+
+
+def include_in_autogenerate(obj, name, type_, reflected, compare_to) -> bool:
+    return name not in MIGRATION_ONLY

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ecom.db import TimestampMixin, one_of
+from ecom.extensions import db
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    MERCHANDISER = "merchandiser"
+    WAREHOUSE = "warehouse"
+    CUSTOMER = "customer"
+
+
+STAFF_ROLES = frozenset({Role.ADMIN, Role.MERCHANDISER, Role.WAREHOUSE})
+
+
+class AddressType(StrEnum):
+    SHIPPING = "shipping"
+    BILLING = "billing"
+
+
+class User(UserMixin, TimestampMixin, db.Model):
+    __tablename__ = "users"
+    __table_args__ = (
+        one_of("role", Role),
+        # Emails are stored lower-cased, which makes the plain unique index
+        # case-insensitive; the check keeps writers around the services honest.
+        CheckConstraint("email = lower(email)", name="email_lowercase"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(255), unique=True)
+    hashed_password: Mapped[str] = mapped_column(String(255))
+    full_name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(20), default=Role.CUSTOMER)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    last_login_at: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
+
+    addresses: Mapped[list[Address]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", order_by="Address.id"
+    )
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.email} {self.role}>"
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class Address(TimestampMixin, db.Model):
+    __tablename__ = "addresses"
+    __table_args__ = (
+        one_of("address_type", AddressType),
+        CheckConstraint("length(country) = 2", name="country_alpha2"),
+        # At most one default per user and type.
+        Index(
+            "uq_addresses_one_default",
+            "user_id",
+            "address_type",
+            unique=True,
+            postgresql_where=text("is_default"),
+            sqlite_where=text("is_default"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    address_type: Mapped[str] = mapped_column(String(20), default=AddressType.SHIPPING)
+    full_name: Mapped[str] = mapped_column(String(200))
+    street: Mapped[str] = mapped_column(String(300))
+    city: Mapped[str] = mapped_column(String(120))
+    state: Mapped[str] = mapped_column(String(120), default="")
+    postal_code: Mapped[str] = mapped_column(String(20))
+    country: Mapped[str] = mapped_column(String(2))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+
+    user: Mapped[User] = relationship(back_populates="addresses")
+
+    def snapshot(self) -> dict:
+        """The address as frozen into an order."""
+        return {
+            "full_name": self.full_name,
+            "street": self.street,
+            "city": self.city,
+            "state": self.state,
+            "postal_code": self.postal_code,
+            "country": self.country,
+            "phone": self.phone,
+        }

@@ -1,0 +1,26 @@
+"""Imports every model so that metadata (and Alembic) sees the whole schema."""
+
+from ecom.audit.models import AuditLog
+from ecom.catalog.models import Category, Product, ProductImage, Review, Variant
+from ecom.commerce.models import (
+    Cart,
+    CartItem,
+    IdempotencyKey,
+    Order,
+    OrderEvent,
+    OrderItem,
+    Payment,
+    StripeEvent,
+)
+from ecom.fulfillment.models import Fulfillment
+from ecom.identity.models import Address, User
+from ecom.inventory.models import Inventory, StockMovement, StockReservation
+from ecom.notifications.models import ImportJob, Notification, OutboxEvent
+from ecom.stores.models import Store
+
+__all__ = [
+    "Address", "AuditLog", "Cart", "CartItem", "Category", "Fulfillment", "IdempotencyKey",
+    "ImportJob", "Inventory", "Notification", "Order", "OrderEvent", "OrderItem", "OutboxEvent",
+    "Payment", "Product", "ProductImage", "Review", "StockMovement", "StockReservation", "Store",
+    "StripeEvent", "User", "Variant",
+]

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ecom.db import Timestamp, one_of, utcnow
+from ecom.extensions import db
+
+
+class EventType(StrEnum):
+    ORDER_PLACED = "ORDER_PLACED"
+    ORDER_PAID = "ORDER_PAID"
+    ORDER_SHIPPED = "ORDER_SHIPPED"
+    ORDER_DELIVERED = "ORDER_DELIVERED"
+    ORDER_CANCELLED = "ORDER_CANCELLED"
+    PAYMENT_FAILED = "PAYMENT_FAILED"
+    PAYMENT_REFUNDED = "PAYMENT_REFUNDED"
+    LOW_STOCK = "LOW_STOCK"
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+
+
+class DeliveryStatus(StrEnum):
+    SENT = "sent"
+    FAILED = "failed"
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())
+
+
+class OutboxEvent(db.Model):
+    """An event written in the same transaction as the change that caused it."""
+
+    __tablename__ = "outbox_events"
+    __table_args__ = (
+        one_of("type", EventType),
+        Index("ix_outbox_events_pending", "dispatched_at", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_event_id)
+    type: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), default=utcnow)
+    dispatched_at: Mapped[datetime | None] = Timestamp(nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Notification(db.Model):
+    __tablename__ = "notifications"
+    __table_args__ = (
+        one_of("channel", Channel),
+        one_of("status", DeliveryStatus),
+        # A replayed event never notifies the same recipient twice.
+        UniqueConstraint("event_id", "channel", "recipient"),
+        Index("ix_notifications_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36))
+    event_type: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(10))
+    recipient: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(10))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = Timestamp(nullable=True)
+
+
+class ImportJob(db.Model):
+    """A product CSV import: progress and a per-row error report."""
+
+    __tablename__ = "import_jobs"
+    __table_args__ = (one_of("status", ["queued", "running", "finished", "failed"]),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    filename: Mapped[str] = mapped_column(String(255))
+    content: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    total_rows: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    processed_rows: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    updated_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    errors: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = Timestamp(nullable=True)

@@ -1,0 +1,193 @@
+"""Shared fixtures: the app, a rollback-per-test database, clients, servers.
+
+Tests run on PostgreSQL when ``TEST_DATABASE_URL`` is set, else on a SQLite
+file. Tests whose behaviour depends on PostgreSQL or Redis use the
+``postgres`` / ``redis_url`` fixtures, which skip with a plain reason when
+there is no server - or fail, when ``REQUIRE_SERVICES=1`` (CI) says the
+servers must be there.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+
+import pytest
+from sqlalchemy import create_engine, make_url, text
+
+from ecom.app import create_app
+from ecom.config import _normalise_db_url
+from ecom.extensions import db as _db
+from ecom.extensions import limiter
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def _missing(what: str):
+    message = f"{what} not available - set it to run this test"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{message} (REQUIRE_SERVICES=1)")
+    pytest.skip(message)
+
+
+def _worker_suffix() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def _postgres_test_url() -> str | None:
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        return None
+    url = make_url(_normalise_db_url(base))
+    name = f"{url.database}_{_worker_suffix()}"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def _fresh_schema(app) -> None:
+    """Drop everything and build the schema by running the migrations."""
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        engine = _db.engine
+        if engine.dialect.name == "postgresql":
+            with engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        else:
+            _db.drop_all()
+            with engine.begin() as conn:
+                conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        upgrade()
+
+
+TEST_CONFIG = {
+    "TESTING": True,
+    "SECRET_KEY": "test-secret-key-0123456789",
+    "JWT_SECRET": "test-jwt-secret-0123456789",
+    "WTF_CSRF_ENABLED": False,
+    "REDIS_URL": None,
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "STRIPE_SECRET_KEY": None,
+    "STRIPE_WEBHOOK_SECRET": "whsec_test_secret",
+    "MAIL_BACKEND": "console",
+    "EXPIRY_INTERVAL_SECONDS": 0,
+}
+
+
+def make_test_app(database_url: str, **overrides):
+    config = dict(TEST_CONFIG, SQLALCHEMY_DATABASE_URI=database_url, **overrides)
+    if database_url.startswith("sqlite"):
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = {}
+    else:
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_size": 20, "max_overflow": 40}
+    return create_app(config)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    url = _postgres_test_url()
+    if url:
+        return url
+    path = tmp_path_factory.mktemp("db") / "test.sqlite3"
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def app(database_url):
+    app = make_test_app(database_url)
+    _fresh_schema(app)
+    return app
+
+
+@pytest.fixture
+def db(app):
+    """A session whose every commit is a savepoint inside a transaction rolled back after the test."""
+    with app.app_context():
+        connection = _db.engine.connect()
+        outer = connection.begin()
+        original = _db.session
+        _db.session = _db._make_scoped_session(
+            {"bind": connection, "join_transaction_mode": "create_savepoint"}
+        )
+        try:
+            yield _db
+        finally:
+            _db.session.remove()
+            _db.session = original
+            outer.rollback()
+            connection.close()
+
+
+@pytest.fixture
+def committed_db(app):
+    """Real commits (for tests across threads and connections); every table emptied after."""
+    with app.app_context():
+        yield _db
+        _db.session.remove()
+        _truncate_all(app)
+
+
+def _truncate_all(app) -> None:
+    with app.app_context():
+        tables = [t.name for t in reversed(_db.metadata.sorted_tables)]
+        with _db.engine.begin() as conn:
+            if _db.engine.dialect.name == "postgresql":
+                conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            else:
+                for name in tables:
+                    conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture(autouse=True)
+def _reset_rate_limits(app):
+    with app.app_context():
+        limiter.reset()
+    yield
+
+
+@pytest.fixture
+def client(app, db):
+    return app.test_client()
+
+
+@pytest.fixture
+def postgres(app):
+    """The app, when it runs on PostgreSQL; skip (or fail in CI) otherwise."""
+    if not os.environ.get("TEST_DATABASE_URL"):
+        _missing("TEST_DATABASE_URL (PostgreSQL)")
+    return app
+
+
+@pytest.fixture
+def redis_url():
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        _missing("REDIS_URL (Redis)")
+    import redis
+
+    # REDIS_URL's database number plus the xdist worker index: parallel runs never share one.
+    worker = _worker_suffix()
+    offset = int(worker[2:]) if worker.startswith("gw") else 0
+    match = re.search(r"/(\d+)$", url)
+    base_index = int(match.group(1)) if match else 0
+    base = url[: match.start()] if match else url.rstrip("/")
+    test_url = f"{base}/{base_index + offset}"
+    connection = redis.Redis.from_url(test_url)
+    try:
+        connection.flushdb()
+    except redis.RedisError as exc:
+        _missing(f"Redis at {url} ({exc})")
+    yield test_url
+    connection.flushdb()
+
+
+@pytest.fixture
+def tmp_dir():
+    with tempfile.TemporaryDirectory() as path:
+        yield path

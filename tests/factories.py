@@ -1,0 +1,145 @@
+"""factory_boy factories bound to the test session."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import factory
+from factory.alchemy import SQLAlchemyModelFactory
+
+from ecom.extensions import db
+from ecom.models import (
+    Address,
+    Category,
+    Inventory,
+    Product,
+    ProductImage,
+    Store,
+    User,
+    Variant,
+)
+
+TEST_PASSWORD = "correct-horse-battery"
+
+
+class Base(SQLAlchemyModelFactory):
+    class Meta:
+        abstract = True
+        sqlalchemy_session_factory = lambda: db.session  # noqa: E731
+        sqlalchemy_session_persistence = "flush"
+
+
+class UserFactory(Base):
+    class Meta:
+        model = User
+
+    email = factory.Sequence(lambda n: f"user{n}@example.com")
+    full_name = factory.Faker("name")
+    role = "customer"
+    is_active = True
+
+    @factory.lazy_attribute
+    def hashed_password(self):
+        from ecom.identity.passwords import hash_password
+
+        return _cached_hash(hash_password)
+
+
+_HASH: list[str] = []
+
+
+def _cached_hash(hash_password) -> str:
+    # bcrypt is deliberately slow; one hash of the test password serves every user.
+    if not _HASH:
+        _HASH.append(hash_password(TEST_PASSWORD))
+    return _HASH[0]
+
+
+class AddressFactory(Base):
+    class Meta:
+        model = Address
+
+    user = factory.SubFactory(UserFactory)
+    address_type = "shipping"
+    full_name = factory.Faker("name")
+    street = "1 Main Street"
+    city = "Springfield"
+    state = "IL"
+    postal_code = "62701"
+    country = "US"
+    is_default = False
+
+
+class CategoryFactory(Base):
+    class Meta:
+        model = Category
+
+    name = factory.Sequence(lambda n: f"Category {n}")
+    slug = factory.Sequence(lambda n: f"category-{n}")
+    description = "A category"
+
+
+class ProductFactory(Base):
+    class Meta:
+        model = Product
+
+    category = factory.SubFactory(CategoryFactory)
+    name = factory.Sequence(lambda n: f"Product {n}")
+    slug = factory.Sequence(lambda n: f"product-{n}")
+    description = "A fine product"
+    base_price = Decimal("20.00")
+    min_price = Decimal("20.00")
+    max_price = Decimal("20.00")
+    is_active = True
+    featured = False
+
+
+class ProductImageFactory(Base):
+    class Meta:
+        model = ProductImage
+
+    product = factory.SubFactory(ProductFactory)
+    url = factory.Sequence(lambda n: f"https://img.example.com/{n}.jpg")
+    alt_text = "photo"
+    is_primary = True
+
+
+class VariantFactory(Base):
+    class Meta:
+        model = Variant
+
+    product = factory.SubFactory(ProductFactory)
+    sku = factory.Sequence(lambda n: f"SKU-{n:05d}")
+    name = "Default"
+    price = Decimal("20.00")
+    attributes = factory.LazyFunction(dict)
+
+
+class InventoryFactory(Base):
+    class Meta:
+        model = Inventory
+
+    variant = factory.SubFactory(VariantFactory)
+    quantity = 10
+    reserved = 0
+    low_stock_threshold = 2
+
+
+def stocked_variant(quantity: int = 10, price: str = "20.00", **kwargs) -> Variant:
+    """A variant of an active product with ``quantity`` units on hand."""
+    variant = VariantFactory(price=Decimal(price), **kwargs)
+    InventoryFactory(variant=variant, quantity=quantity)
+    return variant
+
+
+class StoreFactory(Base):
+    class Meta:
+        model = Store
+
+    name = factory.Sequence(lambda n: f"Store {n}")
+    address = "1 High Street"
+    city = "London"
+    country = "GB"
+    latitude = 51.5074
+    longitude = -0.1278
+    is_active = True

@@ -1,0 +1,1 @@
+"""RQ jobs: outbox relay, notifications, reservation expiry."""
