@@ -1,7 +1,13 @@
-"""Flask CLI commands."""
+"""Flask CLI commands: each area registers its own."""
 
 from flask import Flask
 
 
 def register_cli(app: Flask) -> None:
-    pass
+    from ecom.catalog.cli import register as register_catalog
+    from ecom.identity.cli import register as register_identity
+    from workers.cli import register as register_workers
+
+    register_identity(app)
+    register_catalog(app)
+    register_workers(app)
