@@ -1,0 +1,187 @@
+"""Bench data, generated in PostgreSQL with INSERT ... SELECT generate_series.
+
+Every row satisfies the schema's checks: order totals add up
+(total = subtotal + tax + shipping_cost, tax = round(subtotal * 0.08, 2),
+shipping free from 50.00), line totals are price x quantity, statuses are the
+enum values with the timestamps their state implies, reserved <= quantity.
+
+Names are deterministic, so order lines can name real variants without a join:
+product ``p`` has slug ``product-p``, base price ``10.99 + p % 90`` and variants
+``3(p-1)+1 .. 3p`` with SKUs ``SKU-p-1 .. SKU-p-3`` priced base + 0 / 2 / 4.
+"""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import text
+
+from ecom.identity.passwords import hash_password
+
+CATEGORIES = 20
+CUSTOMERS = 10_000
+CUSTOMER_PASSWORD = "bench-password-123"
+ADMIN_EMAIL = "admin@bench.example"
+ADMIN_PASSWORD = "bench-admin-password-123"
+ORDER_CHUNK = 250_000
+
+ADJECTIVES = "ARRAY['Oak','Linen','Copper','Walnut','Slate','Cotton','Amber','Indigo']"
+SIZES = "ARRAY['Small','Medium','Large']"
+
+# Tables the generators fill, emptied first (children before parents via CASCADE).
+TABLES = ("order_items", "order_events", "payments", "stock_reservations", "fulfillments", "orders",
+          "stock_movements", "inventory", "cart_items", "carts", "product_images", "reviews",
+          "variants", "products", "categories", "addresses", "users")
+
+
+def _run(conn, sql: str, **params) -> None:
+    conn.execute(text(sql), params)
+
+
+def reset(conn) -> None:
+    _run(conn, f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+
+
+def generate_catalog(conn, products: int, variants_per_product: int = 3) -> None:
+    """``products`` active products in 20 categories, each with one primary image,
+    ``variants_per_product`` variants and their inventory rows."""
+    if variants_per_product != 3:
+        raise ValueError("the deterministic naming assumes 3 variants per product")
+    _run(conn, """
+        INSERT INTO categories (name, slug, description, display_order, created_at, updated_at)
+        SELECT 'Category ' || g, 'category-' || g, 'Everything in category ' || g, g, now(), now()
+        FROM generate_series(1, CAST(:n AS integer)) g""", n=CATEGORIES)
+    _run(conn, f"""
+        INSERT INTO products (category_id, name, slug, description, base_price, is_active, featured,
+                              min_price, max_price, rating_average, rating_count, created_at, updated_at)
+        SELECT 1 + g % {CATEGORIES},
+               ({ADJECTIVES})[1 + g % 8] || ' product ' || g,
+               'product-' || g,
+               'A sturdy, well made ' || lower(({ADJECTIVES})[1 + g % 8]) || ' thing, number ' || g
+                 || '. ' || repeat('Made to last and easy to care for. ', 4),
+               10.99 + g % 90, true, g % 40 = 0,
+               10.99 + g % 90, 14.99 + g % 90,
+               CASE WHEN g % 3 = 0 THEN NULL ELSE round(1 + (g % 400) / 100.0, 2) END,
+               CASE WHEN g % 3 = 0 THEN 0 ELSE g % 57 END,
+               now() - make_interval(mins => g), now()
+        FROM generate_series(1, CAST(:n AS integer)) g""", n=products)
+    _run(conn, """
+        INSERT INTO product_images (product_id, url, alt_text, is_primary, display_order)
+        SELECT g, 'https://images.example.com/products/' || g || '.jpg', 'Product ' || g, true, 0
+        FROM generate_series(1, CAST(:n AS integer)) g""", n=products)
+    _run(conn, f"""
+        INSERT INTO variants (product_id, sku, name, price, weight, attributes, is_active,
+                              created_at, updated_at)
+        SELECT p, 'SKU-' || p || '-' || v, ({SIZES})[v], 10.99 + p % 90 + (v - 1) * 2, 0.5 * v,
+               json_build_object('size', ({SIZES})[v]), true, now(), now()
+        FROM generate_series(1, CAST(:n AS integer)) p CROSS JOIN generate_series(1, 3) v
+        ORDER BY p, v""", n=products)
+    # Every 17th variant sold out; some with units held by reservations.
+    _run(conn, """
+        INSERT INTO inventory (variant_id, quantity, reserved, low_stock_threshold, low_stock_alerted,
+                               updated_at)
+        SELECT id, CASE WHEN id % 17 = 0 THEN 0 ELSE 5 + id % 95 END,
+               CASE WHEN id % 17 = 0 THEN 0 ELSE id % 3 END, 5, false, now()
+        FROM variants""")
+
+
+def generate_users(conn, customers: int = CUSTOMERS) -> None:
+    """``customers`` customers (one shared password) and one admin."""
+    customer_hash = hash_password(CUSTOMER_PASSWORD)
+    _run(conn, """
+        INSERT INTO users (email, hashed_password, full_name, role, is_active, created_at, updated_at)
+        SELECT 'customer' || g || '@bench.example', :h, 'Customer ' || g, 'customer', true,
+               now() - make_interval(hours => g), now()
+        FROM generate_series(1, CAST(:n AS integer)) g""", n=customers, h=customer_hash)
+    _run(conn, """
+        INSERT INTO users (email, hashed_password, full_name, role, is_active, created_at, updated_at)
+        VALUES (:e, :h, 'Bench Admin', 'admin', true, now(), now())
+        ON CONFLICT (email) DO NOTHING""", e=ADMIN_EMAIL, h=hash_password(ADMIN_PASSWORD))
+
+
+# Two lines per order, k = 1 and 2: variant, its product, quantity, price.
+_LINE = """
+    LATERAL (SELECT ((g::bigint * {k} * 7919) % :variants) + 1 AS vid) AS v{k},
+    LATERAL (SELECT (v{k}.vid - 1) / 3 + 1 AS pid, (v{k}.vid - 1) % 3 + 1 AS size,
+                    1 + (g + {k}) % 3 AS qty) AS l{k},
+    LATERAL (SELECT (10.99 + l{k}.pid % 90 + (l{k}.size - 1) * 2)::numeric(12, 2) AS price) AS p{k}
+"""
+
+_STATUS = """CASE WHEN g % 20 < 2 THEN 'created' WHEN g % 20 < 6 THEN 'paid'
+                  WHEN g % 20 < 8 THEN 'packed' WHEN g % 20 < 11 THEN 'shipped'
+                  WHEN g % 20 < 18 THEN 'delivered' ELSE 'cancelled' END"""
+
+_ADDRESS = """json_build_object('full_name', 'Customer ' || u, 'street', g || ' Market Street',
+              'city', 'Springfield', 'state', 'IL', 'postal_code', '62701', 'country', 'US',
+              'phone', NULL)"""
+
+
+def generate_orders(conn, orders: int, *, customers: int = CUSTOMERS, variants: int) -> None:
+    """``orders`` orders of two lines each over a year, all statuses, from ``customers``."""
+    for first in range(1, orders + 1, ORDER_CHUNK):
+        last = min(orders, first + ORDER_CHUNK - 1)
+        _run(conn, f"""
+            INSERT INTO orders (id, user_id, order_number, status, subtotal, tax, shipping_cost, total,
+                                currency, shipping_address, billing_address, email, paid_at, packed_at,
+                                shipped_at, delivered_at, cancelled_at, cancel_reason,
+                                created_at, updated_at)
+            SELECT g, u, 'ORD-B' || lpad(g::text, 9, '0'), st, sub, tax, ship, sub + tax + ship, 'usd',
+                   {_ADDRESS}, {_ADDRESS}, 'customer' || u || '@bench.example',
+                   CASE WHEN st NOT IN ('created', 'cancelled') THEN at + interval '1 minute' END,
+                   CASE WHEN st IN ('packed', 'shipped', 'delivered') THEN at + interval '1 hour' END,
+                   CASE WHEN st IN ('shipped', 'delivered') THEN at + interval '1 day' END,
+                   CASE WHEN st = 'delivered' THEN at + interval '3 days' END,
+                   CASE WHEN st = 'cancelled' THEN at + interval '10 minutes' END,
+                   CASE WHEN st = 'cancelled' THEN 'customer request' END,
+                   at, at
+            FROM (
+                SELECT g, 1 + g % :customers AS u, {_STATUS} AS st,
+                       now() - make_interval(secs => (:orders - g) * 30) AS at,
+                       sub, round(sub * 0.08, 2) AS tax,
+                       CASE WHEN sub >= 50 THEN 0 ELSE 5.99 END::numeric(12, 2) AS ship
+                FROM (
+                    SELECT g, p1.price * l1.qty + p2.price * l2.qty AS sub
+                    FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) g,
+                    {_LINE.format(k=1)}, {_LINE.format(k=2)}
+                ) AS amounts
+            ) AS o""", first=first, last=last, orders=orders, customers=customers, variants=variants)
+        _run(conn, f"""
+            INSERT INTO order_items (order_id, product_id, variant_id, sku, product_name, variant_name,
+                                     quantity, price, line_total)
+            SELECT g, l.pid, v.vid, 'SKU-' || l.pid || '-' || l.size,
+                   ({ADJECTIVES})[1 + l.pid % 8] || ' product ' || l.pid, ({SIZES})[l.size],
+                   l.qty, p.price, p.price * l.qty
+            FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) g
+            CROSS JOIN (VALUES (1), (2)) AS k(k),
+            LATERAL (SELECT ((g::bigint * k * 7919) % :variants) + 1 AS vid) AS v,
+            LATERAL (SELECT (v.vid - 1) / 3 + 1 AS pid, (v.vid - 1) % 3 + 1 AS size,
+                            1 + (g + k) % 3 AS qty) AS l,
+            LATERAL (SELECT (10.99 + l.pid % 90 + (l.size - 1) * 2)::numeric(12, 2) AS price) AS p
+            ORDER BY g, k""", first=first, last=last, variants=variants)
+    _run(conn, "SELECT setval(pg_get_serial_sequence('orders', 'id'), (SELECT max(id) FROM orders))")
+
+
+def count(conn, table: str) -> int:
+    return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+
+
+def ensure_dataset(engine, *, products: int, orders: int = 0, log=print) -> bool:
+    """Fill the database unless it already holds exactly this dataset; True if generated."""
+    with engine.connect() as conn:
+        have = (count(conn, "products"), count(conn, "orders"), count(conn, "variants"))
+    if have == (products, orders, products * 3):
+        log(f"dataset present: {products} products, {orders} orders")
+        return False
+    started = time.monotonic()
+    with engine.begin() as conn:
+        _run(conn, "SET LOCAL synchronous_commit = off")
+        reset(conn)
+        generate_catalog(conn, products)
+        generate_users(conn)
+        if orders:
+            generate_orders(conn, orders, variants=products * 3)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        _run(conn, "VACUUM ANALYZE")
+    log(f"generated {products} products x 3 variants, {orders} orders "
+        f"in {time.monotonic() - started:.1f}s")
+    return True

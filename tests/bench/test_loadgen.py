@@ -1,0 +1,81 @@
+"""Smoke tests of the bench load generator (figures are measured in bench/, never here)."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from bench.ceiling import payload
+from bench.loadgen import LoadResult, percentile, run_load
+
+
+def test_percentile_uses_nearest_rank():
+    values = list(range(1, 101))  # 1..100
+
+    assert percentile(values, 50) == 50
+    assert percentile(values, 95) == 95
+    assert percentile(values, 99) == 99
+    assert percentile(values, 100) == 100
+
+
+def test_percentile_of_few_values_picks_an_observed_value():
+    assert percentile([3.0], 99) == 3.0
+    assert percentile([1.0, 2.0, 10.0], 50) == 2.0
+    assert percentile([1.0, 2.0, 10.0], 95) == 10.0
+
+
+def test_percentile_of_nothing_is_zero_and_bad_pct_is_refused():
+    assert percentile([], 50) == 0.0
+    with pytest.raises(ValueError):
+        percentile([1.0], 0)
+
+
+def test_summary_counts_server_errors_and_rate():
+    result = LoadResult(requests=4, seconds=2.0, latencies_ms=[1.0, 2.0, 3.0, 4.0])
+    result.statuses.update({200: 2, 503: 1, 500: 1})
+
+    summary = result.summary()
+
+    assert result.server_errors == 2
+    assert summary["rps"] == 2.0
+    assert summary["p50_ms"] == 2.0
+    assert summary["max_ms"] == 4.0
+
+
+def test_ceiling_payload_has_the_requested_size():
+    for size in (100, 1234, 9000):
+        assert len(payload(size)) == size
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):  # noqa: N802 - the stdlib's name
+        body = b"missing" if self.path == "/missing" else b"hello"
+        self.send_response(404 if self.path == "/missing" else 200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_run_load_stops_at_the_request_cap_and_counts_statuses():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        result = run_load("127.0.0.1", server.server_port, ["/ok", "/missing"], concurrency=2,
+                          duration=20, warmup=0.0, max_requests=40, processes=1)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert result.requests == 40
+    assert result.errors == 0
+    assert set(result.statuses) == {200, 404}
+    assert sum(result.statuses.values()) == 40
+    assert result.latencies_ms == sorted(result.latencies_ms)
