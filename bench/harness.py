@@ -203,3 +203,72 @@ def print_table(title: str, headers: list[str], rows: list[list]) -> None:
 def emit_json(bench: str, figures: dict) -> None:
     """The one machine-readable line of a bench."""
     print(json.dumps({"bench": bench, "machine": machine(), **figures}, default=str), flush=True)
+
+
+class JsonClient:
+    """One keep-alive HTTP connection speaking JSON; reconnects after a transport error."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 30.0):
+        import http.client
+
+        self._http = http.client
+        self.host, self.port, self.timeout = host, port, timeout
+        self.token: str | None = None
+        self.conn = http.client.HTTPConnection(host, port, timeout=timeout)
+
+    def request(self, method: str, path: str, body: dict | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, dict | None, float]:
+        """(status, parsed JSON or None, milliseconds); status 0 for a transport error."""
+        sent = {"Accept": "application/json", **(headers or {})}
+        if self.token:
+            sent["Authorization"] = f"Bearer {self.token}"
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode()
+            sent["Content-Type"] = "application/json"
+        started = time.perf_counter()
+        try:
+            self.conn.request(method, path, body=payload, headers=sent)
+            response = self.conn.getresponse()
+            raw = response.read()
+            status = response.status
+        except (OSError, self._http.HTTPException):
+            self.conn.close()
+            self.conn = self._http.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            return 0, None, (time.perf_counter() - started) * 1000
+        elapsed = (time.perf_counter() - started) * 1000
+        try:
+            data = json.loads(raw) if raw else None
+        except ValueError:
+            data = None
+        return status, data, elapsed
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def flush_redis(url: str = REDIS_URL) -> None:
+    """Empty this bench's own Redis database: 10 or 11 on the shared server, or a private server."""
+    import redis
+
+    shared = ":6379/" in url
+    if shared and url.rsplit("/", 1)[-1] not in {"10", "11"}:
+        raise ValueError("on the shared Redis, bench databases are 10 and 11")
+    redis.Redis.from_url(url).flushdb()
+
+
+def deadlocks(url: str, name: str) -> int:
+    from sqlalchemy import text
+
+    engine = engine_for(url)
+    with engine.connect() as conn:
+        value = conn.execute(text("SELECT deadlocks FROM pg_stat_database WHERE datname = :n"),
+                             {"n": name}).scalar_one()
+    engine.dispose()
+    return int(value)
+
+
+SHIPPING_ADDRESS = {
+    "full_name": "Bench Shopper", "street": "1 Loopback Lane", "city": "Localhost",
+    "state": "CA", "postal_code": "94000", "country": "US", "phone": "+15550100",
+}

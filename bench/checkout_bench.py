@@ -1,0 +1,232 @@
+"""Checkout bench: concurrent shoppers racing for scarce stock through the HTTP API.
+
+    python -m bench.checkout_bench [--shoppers 32] [--skus 30] [--stock 20]
+
+Shoppers sign up and sign in (untimed setup), then race: add a scarce SKU to
+the cart, POST /api/v1/checkout/payment-intent (the reservation), confirm with
+the simulated gateway; again until the stock is gone or the time is up. Then
+SQL checks that no unit was oversold, pg_stat_database that no deadlock
+happened, and the client that no request answered 5xx.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import text
+
+from bench import datagen, harness
+from bench.loadgen import percentile
+
+DATABASE = "ecom_bench_checkout"
+APP_PORT = 8821
+RESERVATIONS_TARGET = 100.0
+RACE_SECONDS_LIMIT = 90.0
+GIVE_UP_AFTER = 8  # consecutive refusals after which a shopper believes stock is gone
+
+
+class Tally:
+    """Thread-safe counters and per-step latencies of one race."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.statuses: dict[str, Counter] = {}
+        self.latencies: dict[str, list[float]] = {}
+        self.reservations = 0
+        self.units_reserved = 0
+        self.paid = 0
+
+    def record(self, step: str, status: int, elapsed_ms: float) -> None:
+        with self.lock:
+            self.statuses.setdefault(step, Counter())[status] += 1
+            self.latencies.setdefault(step, []).append(elapsed_ms)
+
+    @property
+    def server_errors(self) -> int:
+        return sum(n for c in self.statuses.values() for s, n in c.items() if s >= 500 or s == 0)
+
+
+def prepare(skus: int, stock: int) -> str:
+    url = harness.ensure_database(DATABASE)
+    harness.migrate(url)
+    engine = harness.engine_for(url)
+    with engine.begin() as conn:
+        datagen.reset(conn)
+        datagen.generate_catalog(conn, products=max(1, skus // 3))
+        conn.execute(text("UPDATE inventory SET quantity = :q, reserved = 0"), {"q": stock})
+        conn.execute(text("TRUNCATE outbox_events, notifications"))
+    engine.dispose()
+    return url
+
+
+def sku_list(skus: int) -> list[str]:
+    return [f"SKU-{p}-{v}" for p in range(1, skus // 3 + 1) for v in (1, 2, 3)]
+
+
+def sign_up(index: int, run_id: str) -> harness.JsonClient:
+    client = harness.JsonClient(APP_PORT)
+    email = f"shopper{index}-{run_id}@bench.example"
+    password = "shopper-password-1"
+    status, body, _ = client.request("POST", "/api/v1/auth/signup",
+                                     {"email": email, "password": password, "full_name": f"Shopper {index}"})
+    if status != 201:
+        raise RuntimeError(f"signup answered {status}: {body}")
+    status, body, _ = client.request("POST", "/api/v1/auth/login", {"email": email, "password": password})
+    if status != 200:
+        raise RuntimeError(f"login answered {status}: {body}")
+    client.token = body["access_token"]
+    return client
+
+
+def shop(client: harness.JsonClient, skus: list[str], tally: Tally, deadline: float, seed: int) -> None:
+    """One shopper: buy until refused GIVE_UP_AFTER times in a row or the deadline."""
+    rng = random.Random(seed)
+    refusals = 0
+    while refusals < GIVE_UP_AFTER and time.monotonic() < deadline:
+        quantity = rng.choice((1, 1, 2))
+        status, cart, ms = client.request("POST", "/api/v1/cart/items",
+                                          {"sku": rng.choice(skus), "quantity": quantity})
+        tally.record("cart_add", status, ms)
+        if status != 201:
+            refusals += 1
+            continue
+        status, answer, ms = client.request("POST", "/api/v1/checkout/payment-intent",
+                                            {"shipping_address": harness.SHIPPING_ADDRESS},
+                                            {"Idempotency-Key": uuid.uuid4().hex})
+        tally.record("payment_intent", status, ms)
+        if status != 201:
+            refusals += 1
+            _empty_cart(client, cart, tally)
+            continue
+        refusals = 0
+        units = sum(item["quantity"] for item in answer["order"]["items"])
+        with tally.lock:
+            tally.reservations += 1
+            tally.units_reserved += units
+        status, _, ms = client.request("POST", "/api/v1/checkout/confirm",
+                                       {"payment_intent_id": answer["payment_intent_id"],
+                                        "payment_method": "pm_card_visa"})
+        tally.record("confirm", status, ms)
+        if status == 200:
+            with tally.lock:
+                tally.paid += 1
+
+
+def _empty_cart(client: harness.JsonClient, cart: dict | None, tally: Tally) -> None:
+    for item in (cart or {}).get("items", []):
+        status, _, ms = client.request("DELETE", f"/api/v1/cart/items/{item['id']}")
+        tally.record("cart_remove", status, ms)
+
+
+def verify(url: str, stock: int) -> dict:
+    """Oversold units and stock bookkeeping, from SQL."""
+    engine = harness.engine_for(url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("""
+            SELECT v.sku, i.quantity, i.reserved,
+                   coalesce(sum(r.quantity) FILTER (WHERE r.status = 'committed'), 0) AS committed,
+                   coalesce(sum(r.quantity) FILTER (WHERE r.status = 'active'), 0) AS active,
+                   (SELECT coalesce(sum(oi.quantity), 0)
+                    FROM order_items oi JOIN orders o ON o.id = oi.order_id
+                    WHERE oi.variant_id = v.id AND o.status IN ('paid', 'packed', 'shipped', 'delivered'))
+                     AS sold
+            FROM variants v JOIN inventory i ON i.variant_id = v.id
+            LEFT JOIN stock_reservations r ON r.variant_id = v.id
+            GROUP BY v.id, v.sku, i.quantity, i.reserved""")).all()
+        orders = dict(conn.execute(text("SELECT status, count(*) FROM orders GROUP BY status")).all())
+        paid_without_commit = conn.execute(text("""
+            SELECT count(*) FROM orders o WHERE o.status = 'paid' AND NOT EXISTS (
+                SELECT 1 FROM stock_reservations r WHERE r.order_id = o.id AND r.status = 'committed')
+        """)).scalar_one()
+    engine.dispose()
+    oversold = sum(max(0, row.sold - stock) + max(0, row.committed + row.active - stock) for row in rows)
+    books_wrong = [row.sku for row in rows
+                   if row.quantity != stock - row.committed or row.reserved != row.active
+                   or row.sold != row.committed]
+    return {"oversold_units": oversold, "units_sold": sum(r.sold for r in rows),
+            "units_still_reserved": sum(r.active for r in rows), "stock_units": stock * len(rows),
+            "orders_by_status": orders, "inventory_mismatches": books_wrong,
+            "paid_without_committed_reservation": paid_without_commit}
+
+
+def run(shoppers: int, skus: int, stock: int) -> int:
+    concurrency = shoppers  # every shopper races at once
+    url = prepare(skus, stock)
+    harness.flush_redis()
+    codes = sku_list(skus)
+    limits = {"SIGNUP_RATE_LIMIT": "100000 per hour", "LOGIN_RATE_LIMIT": "100000 per hour"}
+    with harness.app_server(url, APP_PORT, name="checkout-app", **limits) as app:
+        run_id = uuid.uuid4().hex[:8]
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            clients = list(pool.map(lambda i: sign_up(i, run_id), range(shoppers)))
+        deadlocks_before = harness.deadlocks(url, DATABASE)
+        tally = Tally()
+        started = time.monotonic()
+        deadline = started + RACE_SECONDS_LIMIT
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            futures = [pool.submit(shop, client, codes, tally, deadline, seed)
+                       for seed, client in enumerate(clients)]
+            for future in futures:
+                future.result()
+        elapsed = time.monotonic() - started
+        deadlocks_after = harness.deadlocks(url, DATABASE)
+        for client in clients:
+            client.close()
+        settings = app.settings
+    found = verify(url, stock)
+    rate = tally.reservations / elapsed if elapsed else 0.0
+    deadlocks = deadlocks_after - deadlocks_before
+    correct = (found["oversold_units"] == 0 and deadlocks == 0 and tally.server_errors == 0
+               and not found["inventory_mismatches"] and found["paid_without_committed_reservation"] == 0)
+    steps = {}
+    rows = []
+    for step, latencies in sorted(tally.latencies.items()):
+        latencies.sort()
+        steps[step] = {"count": len(latencies), "p50_ms": round(percentile(latencies, 50), 1),
+                       "p99_ms": round(percentile(latencies, 99), 1),
+                       "statuses": {str(k): v for k, v in sorted(tally.statuses[step].items())}}
+        rows.append([step, len(latencies), steps[step]["p50_ms"], steps[step]["p99_ms"],
+                     " ".join(f"{k}:{v}" for k, v in steps[step]["statuses"].items())])
+    harness.print_table(f"checkout bench ({settings}; {shoppers} concurrent shoppers; "
+                        f"{len(codes)} SKUs x {stock} units)",
+                        ["step", "requests", "p50 ms", "p99 ms", "statuses"], rows)
+    harness.print_table("outcome", ["figure", "value"], [
+        ["race seconds", f"{elapsed:.2f}"],
+        ["reservations (201 payment-intents)", tally.reservations],
+        ["reservations/s", f"{rate:.1f} (target >= {RESERVATIONS_TARGET:.0f})"],
+        ["checkouts paid/s", f"{tally.paid / elapsed:.1f}" if elapsed else "0"],
+        ["units sold / stock", f"{found['units_sold']} / {found['stock_units']}"],
+        ["units oversold", found["oversold_units"]],
+        ["deadlocks", deadlocks],
+        ["5xx or transport errors", tally.server_errors],
+        ["inventory rows not adding up", len(found["inventory_mismatches"])],
+    ])
+    harness.emit_json("checkout", {
+        "server": settings, "shoppers": shoppers, "concurrency": concurrency, "skus": len(codes),
+        "stock_per_sku": stock, "race_seconds": round(elapsed, 2), "reservations": tally.reservations,
+        "reservations_per_s": round(rate, 1), "paid": tally.paid,
+        "paid_per_s": round(tally.paid / elapsed, 1) if elapsed else 0.0, "deadlocks": deadlocks,
+        "server_errors": tally.server_errors, "steps": steps, **found,
+        "target_met": correct and rate >= RESERVATIONS_TARGET, "correct": correct,
+    })
+    return 0 if correct else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--shoppers", type=int, default=32, help="all race at once")
+    parser.add_argument("--skus", type=int, default=30)
+    parser.add_argument("--stock", type=int, default=20, help="units per SKU")
+    args = parser.parse_args(argv)
+    return run(args.shoppers, args.skus, args.stock)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
