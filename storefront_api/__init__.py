@@ -16,7 +16,7 @@ EXPOSED_HEADERS = ["X-Request-ID", "X-Cart-Token", "Retry-After"]
 
 def init_api(app: Flask) -> None:
     from ecom.extensions import csrf
-    from storefront_api import account, auth, cart, docs  # noqa: F401  - routes
+    from storefront_api import account, auth, cart, catalog, docs, stores  # noqa: F401  - routes
 
     csrf.exempt(api)  # token-authenticated JSON API; no cookies, no CSRF
     register_app_handlers(app)
