@@ -71,7 +71,7 @@ def queries_per_request(url: str) -> dict:
     from ecom.extensions import db
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": _sqlalchemy_url(url), "REDIS_URL": None,
-                      "RATELIMIT_STORAGE_URI": "memory://", **harness.BENCH_SECRETS})
+                      "RATELIMIT_STORAGE_URI": "memory://", "LOG_LEVEL": "WARNING", **harness.BENCH_SECRETS})
     client = app.test_client()
     counts = {}
     with app.app_context():
@@ -105,7 +105,7 @@ def profile(url: str, path: str, requests: int = 300) -> str:
     from ecom.app import create_app
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": _sqlalchemy_url(url), "REDIS_URL": None,
-                      "RATELIMIT_STORAGE_URI": "memory://", **harness.BENCH_SECRETS})
+                      "RATELIMIT_STORAGE_URI": "memory://", "LOG_LEVEL": "WARNING", **harness.BENCH_SECRETS})
     client = app.test_client()
     client.get(path)
     profiler = Profiler(interval=0.0005)

@@ -1,0 +1,176 @@
+"""What the reliability scenarios share: a fresh database, seeded shoppers, reporting.
+
+Scenarios run against PostgreSQL database ``ecom_bench_reliability`` (emptied
+before each scenario) and the app under gunicorn on loopback, with the same
+settings as the benches. Shoppers are created in SQL with tokens minted with
+the bench JWT secret, so that 500 of them cost no bcrypt time; their carts are
+filled in SQL too. Everything a scenario checks afterwards, it checks in SQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from sqlalchemy import text
+
+from bench import datagen, harness
+
+DATABASE = "ecom_bench_reliability"
+APP_NAME = "ecom-reliability-app"  # application_name of the app's connections
+PASSWORD_HASH_OF = "reliability-password-1"
+WEBHOOK_SECRET = "whsec_reliability_0123456789"
+
+
+class ScenarioFailed(AssertionError):
+    pass
+
+
+class ScenarioSkipped(Exception):
+    pass
+
+
+class Report:
+    """What a scenario did and found, printed as it goes; failures collected."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.failures: list[str] = []
+        self.facts: dict = {}
+
+    def did(self, message: str) -> None:
+        print(f"  [{self.name}] did:   {message}", flush=True)
+
+    def found(self, message: str, **facts) -> None:
+        self.facts.update(facts)
+        print(f"  [{self.name}] found: {message}", flush=True)
+
+    def check(self, ok: bool, message: str) -> None:
+        mark = "ok  " if ok else "FAIL"
+        print(f"  [{self.name}] {mark}   {message}", flush=True)
+        if not ok:
+            self.failures.append(message)
+
+
+def database_url(with_app_name: bool = True) -> str:
+    url = harness.database_url(DATABASE)
+    return f"{url}?application_name={APP_NAME}" if with_app_name else url
+
+
+def fresh_database() -> str:
+    """Create/migrate the scenario database and empty every table."""
+    url = harness.ensure_database(DATABASE)
+    harness.migrate(url)
+    engine = harness.engine_for(url)
+    with engine.begin() as conn:
+        tables = conn.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+        )).scalars().all()
+        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url
+
+
+def engine():
+    return harness.engine_for(harness.database_url(DATABASE))
+
+
+def seed_stock(conn, units_per_sku: int, products: int = 1) -> list[str]:
+    """``products`` products x 3 variants, every SKU with ``units_per_sku`` units; the SKUs."""
+    datagen.generate_catalog(conn, products)
+    conn.execute(text("UPDATE inventory SET quantity = :q, reserved = 0"), {"q": units_per_sku})
+    return [f"SKU-{p}-{v}" for p in range(1, products + 1) for v in (1, 2, 3)]
+
+
+def seed_shoppers(conn, count: int, *, prefix: str = "shopper") -> list[int]:
+    """``count`` customers created in SQL; their ids."""
+    from ecom.identity.passwords import hash_password
+
+    rows = conn.execute(text("""
+        INSERT INTO users (email, hashed_password, full_name, role, is_active, created_at, updated_at)
+        SELECT :prefix || g || '@reliability.example', :h, 'Shopper ' || g, 'customer', true, now(), now()
+        FROM generate_series(1, CAST(:n AS integer)) g
+        RETURNING id"""), {"n": count, "h": hash_password(PASSWORD_HASH_OF), "prefix": prefix})
+    return [row.id for row in rows]
+
+
+def fill_carts(conn, user_ids: list[int], sku: str, quantity: int = 1) -> None:
+    """Give each user a cart holding ``quantity`` of ``sku`` at its current price."""
+    conn.execute(text("""
+        INSERT INTO carts (user_id, created_at, updated_at)
+        SELECT u, now(), now() FROM unnest(CAST(:ids AS integer[])) u
+        ON CONFLICT (user_id) DO NOTHING"""), {"ids": user_ids})
+    conn.execute(text("""
+        INSERT INTO cart_items (cart_id, product_id, variant_id, sku, quantity, price, created_at, updated_at)
+        SELECT c.id, v.product_id, v.id, v.sku, :q, v.price, now(), now()
+        FROM carts c JOIN variants v ON v.sku = :sku
+        WHERE c.user_id = ANY(CAST(:ids AS integer[]))"""), {"ids": user_ids, "sku": sku, "q": quantity})
+
+
+def mint_token(user_id: int, lifetime: int = 3600) -> str:
+    """An access token like the API issues (HS256, ``sub`` = id), signed with the bench secret."""
+    now = datetime.now(UTC)
+    claims = {"sub": str(user_id), "iat": now, "exp": now + timedelta(seconds=lifetime)}
+    return jwt.encode(claims, harness.BENCH_SECRETS["JWT_SECRET"], algorithm="HS256")
+
+
+def client_for(port: int, user_id: int) -> harness.JsonClient:
+    client = harness.JsonClient(port)
+    client.token = mint_token(user_id)
+    return client
+
+
+def signed_webhook(event_type: str, obj: dict, event_id: str) -> tuple[bytes, str]:
+    """A body and ``Stripe-Signature`` header, computed as Stripe does (v1 = HMAC-SHA256)."""
+    event = {"id": event_id, "object": "event", "type": event_type, "created": int(time.time()),
+             "data": {"object": obj}}
+    body = json.dumps(event).encode()
+    timestamp = int(time.time())
+    signature = hmac.new(WEBHOOK_SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return body, f"t={timestamp},v1={signature.hexdigest()}"
+
+
+def post_raw(port: int, path: str, body: bytes, headers: dict[str, str]) -> int:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", path, body=body, headers={"Content-Type": "application/json", **headers})
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    except OSError:
+        return 0
+    finally:
+        conn.close()
+
+
+def app_server(port: int, *, redis_url: str | None = harness.REDIS_URL, name: str, **env: str):
+    """The app under gunicorn for a scenario: limits relaxed, the scenario's webhook secret."""
+    settings = {"SIGNUP_RATE_LIMIT": "100000 per hour", "LOGIN_RATE_LIMIT": "100000 per hour",
+                "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, **env}
+    server_env = harness.app_env(database_url(), redis_url=redis_url, **settings)
+    return harness.Gunicorn("wsgi:app", port, server_env, name=name)
+
+
+def has_route(rule: str) -> bool:
+    """Whether the app (as merged in this tree) serves ``rule``."""
+    from ecom.app import create_app
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "REDIS_URL": None, "LOG_LEVEL": "WARNING",
+                      "RATELIMIT_STORAGE_URI": "memory://", **harness.BENCH_SECRETS})
+    return any(r.rule == rule for r in app.url_map.iter_rules())
+
+
+def require_routes(*rules: str) -> None:
+    missing = [rule for rule in rules if not has_route(rule)]
+    if missing:
+        raise ScenarioSkipped(f"not merged yet: {', '.join(missing)}")
+
+
+def scalar(conn, sql: str, **params):
+    return conn.execute(text(sql), params).scalar_one()
