@@ -252,7 +252,9 @@ class SimulatedGateway:
         if current.status in (SUCCEEDED, CANCELED):
             return current
         if payment_method in DECLINING_TEST_PAYMENT_METHODS:
-            return _replace(current, status=REQUIRES_PAYMENT_METHOD, failure_message="Your card was declined.")
+            return _replace(
+                current, status=REQUIRES_PAYMENT_METHOD, failure_message="Your card was declined."
+            )
         if not payment_method.startswith("pm_"):
             return _replace(
                 current, status=REQUIRES_PAYMENT_METHOD, failure_message="Unknown payment method."
