@@ -153,7 +153,7 @@ class StripeGateway:
         try:
             refund = self._client.v1.refunds.create(params)
         except stripe.StripeError as exc:
-            raise GatewayUnavailable(f"Payment gateway error: {exc.user_message or exc}") from exc
+            raise _unavailable(exc) from exc
         return Refund(id=refund.id, amount_minor=refund.amount, status=refund.status or "")
 
     def verify_webhook(self, payload, sig_header) -> dict:
@@ -167,9 +167,19 @@ class StripeGateway:
         except stripe.InvalidRequestError as exc:
             if exc.code == "resource_missing":
                 raise NotFound("Unknown payment intent.") from exc
-            raise GatewayUnavailable(f"Payment gateway error: {exc.user_message or exc}") from exc
+            raise _unavailable(exc) from exc
         except stripe.StripeError as exc:
-            raise GatewayUnavailable(f"Payment gateway error: {exc.user_message or exc}") from exc
+            raise _unavailable(exc) from exc
+
+
+def _unavailable(exc: stripe.StripeError) -> GatewayUnavailable:
+    """An upstream error answer is a 502 (bad gateway); no answer at all a 503."""
+    answered = exc.http_status is not None and not isinstance(exc, stripe.APIConnectionError)
+    return GatewayUnavailable(
+        "The payment provider is unavailable. Please try again shortly.",
+        status=502 if answered else 503,
+        gateway_message=str(exc),
+    )
 
 
 class _Declined(Exception):

@@ -6,13 +6,14 @@ import logging
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from ecom.actor import WEBHOOK, Actor
 from ecom.commerce.checkout import _cancel_intent_quietly, finalize_payment, payment_for_intent
 from ecom.commerce.gateway import from_minor, gateway_for_intent, intent_from_event_object, to_minor
 from ecom.commerce.models import Order, Payment, StripeEvent
 from ecom.commerce.orders import lock_order, order_event_data, transition
+from ecom.commerce.sql import insert_unless_exists
 from ecom.commerce.status import OrderStatus, PaymentStatus
 from ecom.db import money, utcnow
 from ecom.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
@@ -136,19 +137,7 @@ def handle_stripe_event(event: dict) -> bool:
 
 
 def _claim_event(event_id: str, event_type: str) -> bool:
-    """Insert the event's row unless it exists. On PostgreSQL a concurrent delivery
-    of the same event waits on the unique key until the first one commits."""
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    else:  # pragma: no cover - we run on PostgreSQL and SQLite only
-        dialect_insert = insert
-    statement = dialect_insert(StripeEvent).values(
-        id=event_id, type=event_type[:100], received_at=utcnow()
-    ).on_conflict_do_nothing()
-    return db.session.execute(statement).rowcount == 1
+    return insert_unless_exists(StripeEvent, id=event_id, type=event_type[:100], received_at=utcnow())
 
 
 def _apply_charge_refunded(charge: dict) -> None:
