@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import request
+from flask import jsonify, request
 from pydantic import Field, model_validator
 
 from ecom.commerce.checkout import Finalized, confirm_payment, start_checkout
@@ -96,7 +96,10 @@ def create_payment_intent(body: CheckoutIn):
         fingerprint = request_fingerprint("checkout.payment-intent", body.model_dump(mode="json"))
         stored = run_idempotently(user.id, key, fingerprint, produce)
         status, answer = stored.status, stored.body
-    return CheckoutOut.model_validate(answer), status
+    # Already rendered JSON (possibly the stored first answer): send it as it is.
+    response = jsonify(answer)
+    response.status_code = status
+    return response
 
 
 @api.post("/checkout/confirm")

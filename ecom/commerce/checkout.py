@@ -90,7 +90,7 @@ def start_checkout(
     billing = _resolve_address(user, billing_address_id, billing_address, "billing") or shipping
     _check_lines_sellable(cart)
 
-    totals = cart_totals(cart)
+    totals = cart_totals(cart.items)
     order = Order(
         user_id=user.id,
         order_number=new_order_number(),
