@@ -187,6 +187,8 @@ class _Declined(Exception):
 
 
 def _intent_from_stripe(obj) -> Intent:
+    if hasattr(obj, "to_dict"):
+        obj = obj.to_dict()
     error = obj.get("last_payment_error")
     return Intent(
         id=obj["id"],
