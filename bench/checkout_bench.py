@@ -2,10 +2,15 @@
 
     python -m bench.checkout_bench [--shoppers 32] [--skus 30] [--stock 20]
 
-Shoppers sign up and sign in (untimed setup), then race: add a scarce SKU to
-the cart, POST /api/v1/checkout/payment-intent (the reservation), confirm with
-the simulated gateway; again until the stock is gone or the time is up. Then
-SQL checks that no unit was oversold, pg_stat_database that no deadlock
+Phase 1, the whole flow: shoppers sign up and sign in (untimed setup), then
+race: add a scarce SKU to the cart, POST /api/v1/checkout/payment-intent (the
+reservation), confirm with the simulated gateway; again until the stock is
+gone or the time is up (checkouts/s).
+Phase 2, the reservation race: the stock is topped up by RACE_UNITS per SKU,
+RACE_SHOPPERS more shoppers (created in SQL, carts filled in SQL, one unit
+each, more shoppers than units) all POST payment-intent from ``--shoppers``
+client threads at once (reservations/s).
+Then SQL checks that no unit was oversold, pg_stat_database that no deadlock
 happened, and the client that no request answered 5xx.
 """
 
@@ -29,6 +34,8 @@ DATABASE = "ecom_bench_checkout"
 APP_PORT = 8821
 RESERVATIONS_TARGET = 100.0
 RACE_SECONDS_LIMIT = 90.0
+RACE_SHOPPERS = 400
+RACE_UNITS = 10  # per SKU, for RACE_SHOPPERS / SKUs shoppers each
 GIVE_UP_AFTER = 8  # consecutive refusals after which a shopper believes stock is gone
 
 
@@ -125,6 +132,51 @@ def _empty_cart(client: harness.JsonClient, cart: dict | None, tally: Tally) -> 
         tally.record("cart_remove", status, ms)
 
 
+def reservation_race(url: str, codes: list[str], clients: int, tally: Tally) -> tuple[float, int]:
+    """Phase 2; its wall seconds and how many reservations the stock allowed."""
+    engine = harness.engine_for(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE inventory SET quantity = quantity + :n"), {"n": RACE_UNITS})
+        users = datagen.seed_shoppers(conn, RACE_SHOPPERS, prefix=f"racer-{uuid.uuid4().hex[:6]}-")
+        available = dict(conn.execute(text(
+            "SELECT v.sku, i.quantity - i.reserved FROM inventory i JOIN variants v ON v.id = i.variant_id"
+        )).all())
+        possible = 0
+        for index, sku in enumerate(codes):
+            wanting = users[index::len(codes)]
+            datagen.fill_carts(conn, wanting, sku, 1)
+            possible += min(len(wanting), available[sku])
+    engine.dispose()
+    pending = list(users)
+    lock = threading.Lock()
+
+    def racer() -> None:
+        client = harness.JsonClient(APP_PORT)
+        try:
+            while True:
+                with lock:
+                    if not pending:
+                        return
+                    user_id = pending.pop()
+                client.token = harness.mint_token(user_id)
+                status, answer, ms = client.request("POST", "/api/v1/checkout/payment-intent",
+                                                    {"shipping_address": harness.SHIPPING_ADDRESS})
+                tally.record("race_payment_intent", status, ms)
+                if status == 201:
+                    with tally.lock:
+                        tally.reservations += 1
+        finally:
+            client.close()
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=racer, daemon=True) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=RACE_SECONDS_LIMIT)
+    return time.monotonic() - started, possible
+
+
 def verify(url: str, stock: int) -> dict:
     """Oversold units and stock bookkeeping, from SQL."""
     engine = harness.engine_for(url)
@@ -176,14 +228,22 @@ def run(shoppers: int, skus: int, stock: int) -> int:
             for future in futures:
                 future.result()
         elapsed = time.monotonic() - started
-        deadlocks_after = harness.deadlocks(url, DATABASE)
         for client in clients:
             client.close()
+        race = Tally()
+        race_seconds, race_possible = reservation_race(url, codes, concurrency, race)
+        deadlocks_after = harness.deadlocks(url, DATABASE)
         settings = app.settings
-    found = verify(url, stock)
-    rate = tally.reservations / elapsed if elapsed else 0.0
+    found = verify(url, stock + RACE_UNITS)
+    flow_rate = tally.paid / elapsed if elapsed else 0.0
+    rate = race.reservations / race_seconds if race_seconds else 0.0
+    for step, latencies in race.latencies.items():
+        tally.latencies[step] = latencies
+        tally.statuses[step] = race.statuses[step]
     deadlocks = deadlocks_after - deadlocks_before
-    correct = (found["oversold_units"] == 0 and deadlocks == 0 and tally.server_errors == 0
+    correct = (found["oversold_units"] == 0 and deadlocks == 0
+               and tally.server_errors + race.server_errors == 0
+               and race.reservations == race_possible
                and not found["inventory_mismatches"] and found["paid_without_committed_reservation"] == 0)
     steps = {}
     rows = []
@@ -198,22 +258,26 @@ def run(shoppers: int, skus: int, stock: int) -> int:
                         f"{len(codes)} SKUs x {stock} units)",
                         ["step", "requests", "p50 ms", "p99 ms", "statuses"], rows)
     harness.print_table("outcome", ["figure", "value"], [
-        ["race seconds", f"{elapsed:.2f}"],
-        ["reservations (201 payment-intents)", tally.reservations],
-        ["reservations/s", f"{rate:.1f} (target >= {RESERVATIONS_TARGET:.0f})"],
-        ["checkouts paid/s", f"{tally.paid / elapsed:.1f}" if elapsed else "0"],
+        ["phase 1 (whole flow) seconds", f"{elapsed:.2f}"],
+        ["phase 1 checkouts paid", tally.paid],
+        ["phase 1 checkouts paid/s", f"{flow_rate:.1f}"],
+        ["phase 2 (reservation race) seconds", f"{race_seconds:.2f}"],
+        ["phase 2 reservations / stock allowed / attempts",
+         f"{race.reservations} / {race_possible} / {RACE_SHOPPERS}"],
+        ["phase 2 reservations/s", f"{rate:.1f} (target >= {RESERVATIONS_TARGET:.0f})"],
         ["units sold / stock", f"{found['units_sold']} / {found['stock_units']}"],
         ["units oversold", found["oversold_units"]],
         ["deadlocks", deadlocks],
-        ["5xx or transport errors", tally.server_errors],
+        ["5xx or transport errors", tally.server_errors + race.server_errors],
         ["inventory rows not adding up", len(found["inventory_mismatches"])],
     ])
     harness.emit_json("checkout", {
         "server": settings, "shoppers": shoppers, "concurrency": concurrency, "skus": len(codes),
-        "stock_per_sku": stock, "race_seconds": round(elapsed, 2), "reservations": tally.reservations,
-        "reservations_per_s": round(rate, 1), "paid": tally.paid,
-        "paid_per_s": round(tally.paid / elapsed, 1) if elapsed else 0.0, "deadlocks": deadlocks,
-        "server_errors": tally.server_errors, "steps": steps, **found,
+        "stock_per_sku": stock, "flow_seconds": round(elapsed, 2), "flow_reservations": tally.reservations,
+        "paid": tally.paid, "paid_per_s": round(flow_rate, 1), "race_shoppers": RACE_SHOPPERS,
+        "race_units_per_sku": RACE_UNITS, "race_seconds": round(race_seconds, 2),
+        "reservations": race.reservations, "reservations_per_s": round(rate, 1), "deadlocks": deadlocks,
+        "server_errors": tally.server_errors + race.server_errors, "steps": steps, **found,
         "target_met": correct and rate >= RESERVATIONS_TARGET, "correct": correct,
     })
     return 0 if correct else 1

@@ -185,3 +185,26 @@ def ensure_dataset(engine, *, products: int, orders: int = 0, log=print) -> bool
     log(f"generated {products} products x 3 variants, {orders} orders "
         f"in {time.monotonic() - started:.1f}s")
     return True
+
+
+def seed_shoppers(conn, count: int, *, prefix: str = "shopper") -> list[int]:
+    """``count`` customers created in SQL; their ids."""
+    rows = conn.execute(text("""
+        INSERT INTO users (email, hashed_password, full_name, role, is_active, created_at, updated_at)
+        SELECT :prefix || g || '@shoppers.example', :h, 'Shopper ' || g, 'customer', true, now(), now()
+        FROM generate_series(1, CAST(:n AS integer)) g
+        RETURNING id"""), {"n": count, "h": hash_password(CUSTOMER_PASSWORD), "prefix": prefix})
+    return [row.id for row in rows]
+
+
+def fill_carts(conn, user_ids: list[int], sku: str, quantity: int = 1) -> None:
+    """Give each user a cart holding ``quantity`` of ``sku`` at its current price."""
+    conn.execute(text("""
+        INSERT INTO carts (user_id, created_at, updated_at)
+        SELECT u, now(), now() FROM unnest(CAST(:ids AS integer[])) u
+        ON CONFLICT (user_id) DO NOTHING"""), {"ids": user_ids})
+    conn.execute(text("""
+        INSERT INTO cart_items (cart_id, product_id, variant_id, sku, quantity, price, created_at, updated_at)
+        SELECT c.id, v.product_id, v.id, v.sku, :q, v.price, now(), now()
+        FROM carts c JOIN variants v ON v.sku = :sku
+        WHERE c.user_id = ANY(CAST(:ids AS integer[]))"""), {"ids": user_ids, "sku": sku, "q": quantity})

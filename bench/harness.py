@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -272,3 +273,12 @@ SHIPPING_ADDRESS = {
     "full_name": "Bench Shopper", "street": "1 Loopback Lane", "city": "Localhost",
     "state": "CA", "postal_code": "94000", "country": "US", "phone": "+15550100",
 }
+
+
+def mint_token(user_id: int, lifetime: int = 3600) -> str:
+    """An access token like the API issues (HS256, ``sub`` = id), signed with the bench secret."""
+    now = datetime.now(UTC)
+    claims = {"sub": str(user_id), "iat": now, "exp": now + timedelta(seconds=lifetime)}
+    import jwt
+
+    return jwt.encode(claims, BENCH_SECRETS["JWT_SECRET"], algorithm="HS256")

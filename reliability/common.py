@@ -13,16 +13,13 @@ import hashlib
 import hmac
 import json
 import time
-from datetime import UTC, datetime, timedelta
 
-import jwt
 from sqlalchemy import text
 
 from bench import datagen, harness
 
 DATABASE = "ecom_bench_reliability"
 APP_NAME = "ecom-reliability-app"  # application_name of the app's connections
-PASSWORD_HASH_OF = "reliability-password-1"
 WEBHOOK_SECRET = "whsec_reliability_0123456789"
 
 
@@ -86,36 +83,9 @@ def seed_stock(conn, units_per_sku: int, products: int = 1) -> list[str]:
     return [f"SKU-{p}-{v}" for p in range(1, products + 1) for v in (1, 2, 3)]
 
 
-def seed_shoppers(conn, count: int, *, prefix: str = "shopper") -> list[int]:
-    """``count`` customers created in SQL; their ids."""
-    from ecom.identity.passwords import hash_password
-
-    rows = conn.execute(text("""
-        INSERT INTO users (email, hashed_password, full_name, role, is_active, created_at, updated_at)
-        SELECT :prefix || g || '@reliability.example', :h, 'Shopper ' || g, 'customer', true, now(), now()
-        FROM generate_series(1, CAST(:n AS integer)) g
-        RETURNING id"""), {"n": count, "h": hash_password(PASSWORD_HASH_OF), "prefix": prefix})
-    return [row.id for row in rows]
-
-
-def fill_carts(conn, user_ids: list[int], sku: str, quantity: int = 1) -> None:
-    """Give each user a cart holding ``quantity`` of ``sku`` at its current price."""
-    conn.execute(text("""
-        INSERT INTO carts (user_id, created_at, updated_at)
-        SELECT u, now(), now() FROM unnest(CAST(:ids AS integer[])) u
-        ON CONFLICT (user_id) DO NOTHING"""), {"ids": user_ids})
-    conn.execute(text("""
-        INSERT INTO cart_items (cart_id, product_id, variant_id, sku, quantity, price, created_at, updated_at)
-        SELECT c.id, v.product_id, v.id, v.sku, :q, v.price, now(), now()
-        FROM carts c JOIN variants v ON v.sku = :sku
-        WHERE c.user_id = ANY(CAST(:ids AS integer[]))"""), {"ids": user_ids, "sku": sku, "q": quantity})
-
-
-def mint_token(user_id: int, lifetime: int = 3600) -> str:
-    """An access token like the API issues (HS256, ``sub`` = id), signed with the bench secret."""
-    now = datetime.now(UTC)
-    claims = {"sub": str(user_id), "iat": now, "exp": now + timedelta(seconds=lifetime)}
-    return jwt.encode(claims, harness.BENCH_SECRETS["JWT_SECRET"], algorithm="HS256")
+seed_shoppers = datagen.seed_shoppers
+fill_carts = datagen.fill_carts
+mint_token = harness.mint_token
 
 
 def client_for(port: int, user_id: int) -> harness.JsonClient:
