@@ -9,10 +9,10 @@ from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_admin.model.template import EndpointLinkRowAction
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
-from wtforms.validators import Optional
 from markupsafe import Markup, escape
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import selectinload
+from wtforms.validators import Optional
 
 from admin.base import StaffModelView, flash_error
 from admin.security import Area, current_actor
