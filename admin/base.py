@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 # View functions that change data; a read-only role gets 403 on them.
 WRITE_VIEWS = frozenset({"create_view", "edit_view", "delete_view", "action_view", "ajax_update"})
+MODEL_CAPABILITY = {"create_view": "can_create", "edit_view": "can_edit", "delete_view": "can_delete"}
 # Never written to the audit log.
 SECRET_FIELDS = frozenset({"hashed_password", "content"})
 
@@ -55,6 +56,8 @@ class RoleWalled:
             return refused
         if name in WRITE_VIEWS and not self.may_write():
             abort(403)
+        if not getattr(self, MODEL_CAPABILITY.get(name, "_"), True):
+            abort(403)  # a ledger or queue that nobody creates or edits rows of by hand
         return None
 
 

@@ -9,8 +9,8 @@ from flask_admin.model.template import EndpointLinkRowAction
 from flask_wtf import FlaskForm
 from markupsafe import Markup
 from sqlalchemy.orm import joinedload
-from wtforms import IntegerField, SelectField, StringField
-from wtforms.validators import DataRequired, Length, NumberRange
+from wtforms import FloatField, IntegerField, SelectField, StringField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
 from admin.base import ReadOnlyModelView, StaffModelView, flash_error
 from admin.security import Access, Area, current_actor
@@ -149,15 +149,21 @@ class StoreView(StaffModelView):
     column_labels = {"is_active": "Active"}
     form_columns = ["name", "address", "city", "state", "postal_code", "country", "latitude", "longitude",
                     "phone", "email", "opening_hours", "is_active"]
+    # Flask-Admin scaffolds no field for Float columns; these carry the range checks.
+    form_extra_fields = {
+        "latitude": FloatField("Latitude", validators=[
+            InputRequired(), NumberRange(min=-90, max=90, message="Latitude is between -90 and 90.")]),
+        "longitude": FloatField("Longitude", validators=[
+            InputRequired(), NumberRange(min=-180, max=180, message="Longitude is between -180 and 180.")]),
+    }
     form_args = {
-        "latitude": {"validators": [NumberRange(min=-90, max=90, message="Latitude is between -90 and 90.")]},
-        "longitude": {"validators": [
-            NumberRange(min=-180, max=180, message="Longitude is between -180 and 180.")]},
         "country": {"validators": [DataRequired(), Length(min=2, max=2, message="Two-letter country code.")]},
         "name": {"validators": [DataRequired()]},
     }
 
     def prepare_model(self, model, is_created):
         model.country = (model.country or "").upper()
+        if model.opening_hours in ("", "null"):
+            model.opening_hours = None
 
 

@@ -214,22 +214,11 @@ def prepare_variant(variant: Variant) -> Variant:
 
 def ensure_variant_inventory(variant: Variant) -> Inventory:
     """The variant's inventory row, created empty if missing (via the inventory service)."""
+    from ecom.inventory.services import ensure_inventory
+
     if variant.id is None:
         db.session.flush()
-    try:
-        from ecom.inventory.services import ensure_inventory
-    except ImportError:  # pragma: no cover - until the inventory services land on main
-        return _ensure_inventory_row(variant)
     return ensure_inventory(variant)
-
-
-def _ensure_inventory_row(variant: Variant) -> Inventory:
-    inventory = db.session.scalar(select(Inventory).where(Inventory.variant_id == variant.id))
-    if inventory is None:
-        inventory = Inventory(variant_id=variant.id, quantity=0, reserved=0)
-        db.session.add(inventory)
-        db.session.flush()
-    return inventory
 
 
 def refresh_price_range(product: Product) -> Product:

@@ -95,7 +95,9 @@ def sign_in(client, user) -> None:
 @pytest.fixture
 def staff(db):
     """One user per role, keyed by role."""
-    return {role: UserFactory(role=role, email=f"{role}@shop.test") for role in (*ROLES, "customer")}
+    users = {role: UserFactory(role=role, email=f"{role}@shop.test") for role in (*ROLES, "customer")}
+    db.session.commit()  # a savepoint: a view's rollback after a refused change keeps them
+    return users
 
 
 @pytest.fixture
