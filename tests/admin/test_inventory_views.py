@@ -28,7 +28,8 @@ def test_staff_who_may_adjust_counts_record_a_movement(as_role, db, staff, role)
 
 def test_received_stock_is_booked_as_received(as_role, db):
     variant = VariantFactory()
-    as_role("warehouse").post(f"/admin/inventory/adjust/{variant.id}", data={"delta": "12", "reason": "received"})
+    as_role("warehouse").post(f"/admin/inventory/adjust/{variant.id}",
+                              data={"delta": "12", "reason": "received"})
     inventory = db.session.scalar(select(Inventory).where(Inventory.variant_id == variant.id))
     assert inventory.quantity == 12
     assert [m.reason for m in _movements(db, variant)] == ["received"]
@@ -97,7 +98,8 @@ def test_low_stock_rows_are_highlighted_and_filterable(as_role, db):
 
 def test_stock_movements_are_read_only(as_role, db):
     variant = stocked_variant(quantity=3)
-    as_role("admin").post(f"/admin/inventory/adjust/{variant.id}", data={"delta": "1", "reason": "correction"})
+    as_role("admin").post(f"/admin/inventory/adjust/{variant.id}",
+                          data={"delta": "1", "reason": "correction"})
     client = as_role("admin")
     assert "correction" in client.get("/admin/stockmovement/").get_data(as_text=True)
     assert client.get("/admin/stockmovement/new/").status_code == 403
@@ -105,7 +107,8 @@ def test_stock_movements_are_read_only(as_role, db):
     assert client.post("/admin/stockmovement/delete/", data={"id": movement.id}).status_code == 403
 
 
-@pytest.mark.parametrize(("lat", "lng", "ok"), [("51.5", "-0.12", True), ("91", "0", False), ("0", "-181", False)])
+@pytest.mark.parametrize(("lat", "lng", "ok"),
+                         [("51.5", "-0.12", True), ("91", "0", False), ("0", "-181", False)])
 def test_store_coordinates_are_validated(as_role, db, lat, lng, ok):
     from ecom.stores.models import Store
 
