@@ -14,6 +14,7 @@ import re
 import tempfile
 
 import pytest
+from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import create_engine, make_url, text
 
 from ecom.app import create_app
@@ -105,15 +106,28 @@ def app(database_url):
     return app
 
 
+class _ConnectionBoundSession(FlaskSession):
+    """Flask-SQLAlchemy's session picks the engine per table and would ignore ``bind``,
+    escaping the test's transaction; this one stays on the connection it was given."""
+
+    def get_bind(self, *args, **kwargs):
+        return self.bind if self.bind is not None else super().get_bind(*args, **kwargs)
+
+
 @pytest.fixture
 def db(app):
     """A session whose every commit is a savepoint inside a transaction rolled back after the test."""
     with app.app_context():
         connection = _db.engine.connect()
         outer = connection.begin()
+        if connection.dialect.name == "sqlite":
+            # pysqlite defers BEGIN, so the session's first SAVEPOINT would open the
+            # transaction and its RELEASE (an edge's commit) would commit for real.
+            connection.exec_driver_sql("BEGIN")
         original = _db.session
         _db.session = _db._make_scoped_session(
-            {"bind": connection, "join_transaction_mode": "create_savepoint"}
+            {"bind": connection, "join_transaction_mode": "create_savepoint",
+             "class_": _ConnectionBoundSession}
         )
         try:
             yield _db
