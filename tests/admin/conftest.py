@@ -5,62 +5,10 @@ from __future__ import annotations
 import pytest
 from flask import g, has_app_context
 from flask.testing import FlaskClient
-from flask_sqlalchemy.session import Session as FlaskSQLAlchemySession
-from sqlalchemy import event
 
-from ecom.extensions import db as _db
 from tests.factories import UserFactory
 
 ROLES = ("admin", "merchandiser", "warehouse")
-
-
-class _ConnectionBoundSession(FlaskSQLAlchemySession):
-    # Flask-SQLAlchemy's get_bind picks the engine by table and ignores ``bind``;
-    # then a commit in a test would really commit. Keep every statement on the
-    # test's connection so the outer rollback undoes it.
-    def get_bind(self, *args, **kwargs):
-        return self.bind if self.bind is not None else super().get_bind(*args, **kwargs)
-
-
-def _sqlite_savepoints(engine) -> None:
-    """pysqlite's own transaction handling breaks SAVEPOINT; let SQLAlchemy emit BEGIN itself.
-
-    (The recipe from SQLAlchemy's SQLite dialect documentation.)
-    """
-    if engine.dialect.name != "sqlite" or getattr(engine, "_admin_tests_savepoints", False):
-        return
-
-    @event.listens_for(engine, "connect")
-    def _no_pysqlite_transactions(dbapi_connection, record):
-        dbapi_connection.isolation_level = None
-
-    @event.listens_for(engine, "begin")
-    def _begin(connection):
-        connection.exec_driver_sql("BEGIN")
-
-    engine._admin_tests_savepoints = True
-    engine.dispose()
-
-
-@pytest.fixture
-def db(app):
-    """Rollback-per-test db whose commits (including those inside views) are savepoints."""
-    with app.app_context():
-        _sqlite_savepoints(_db.engine)
-        connection = _db.engine.connect()
-        outer = connection.begin()
-        original = _db.session
-        _db.session = _db._make_scoped_session(
-            {"bind": connection, "join_transaction_mode": "create_savepoint",
-             "class_": _ConnectionBoundSession}
-        )
-        try:
-            yield _db
-        finally:
-            _db.session.remove()
-            _db.session = original
-            outer.rollback()
-            connection.close()
 
 
 class AdminClient(FlaskClient):
