@@ -38,7 +38,8 @@ DEMO_CATEGORIES = {
     "Books": ["Field Guide", "Cookbook", "Atlas", "Sketchbook", "Travel Journal", "Poetry Anthology",
               "Star Chart", "Garden Almanac"],
 }
-SIZES = {"Shoes": ["40", "41", "42", "43"], "Jackets": ["S", "M", "L", "XL"], "Bags": ["Black", "Olive", "Sand"],
+SIZES = {"Shoes": ["40", "41", "42", "43"], "Jackets": ["S", "M", "L", "XL"],
+         "Bags": ["Black", "Olive", "Sand"],
          "Kitchen": ["Standard", "Large"], "Books": ["Paperback", "Hardcover"]}
 ATTRIBUTE = {"Shoes": "size", "Jackets": "size", "Bags": "colour", "Kitchen": "size", "Books": "format"}
 DEMO_STORES = [
@@ -204,7 +205,8 @@ def create_demo_order(user: User, lines: list[tuple[Variant, int]], *, status: O
         fulfillment.mark_processing(shipment, actor=actor)
         fulfillment.mark_packed(shipment, actor=actor)
     if steps >= 3:
-        fulfillment.ship_fulfillment(shipment, carrier="DHL", tracking_number=f"DEMO{order.id:08d}", actor=actor)
+        fulfillment.ship_fulfillment(shipment, carrier="DHL", tracking_number=f"DEMO{order.id:08d}",
+                                     actor=actor)
     if steps >= 4:
         fulfillment.mark_delivered(shipment, actor=actor)
     db.session.flush()

@@ -25,7 +25,7 @@ def test_seed_demo_builds_a_shop_and_is_idempotent(app, db):
     counts = {m: _count(db, m) for m in (Category, Product, Variant, Store, Order, User)}
     assert counts[Category] >= 5 and counts[Store] == 5
     assert _count(db, Product, Product.is_active.is_(True)) >= 40
-    per_product = db.session.execute(select(func.count(Variant.id)).group_by(Variant.product_id)).scalars().all()
+    per_product = db.session.scalars(select(func.count(Variant.id)).group_by(Variant.product_id)).all()
     assert per_product and all(2 <= n <= 4 for n in per_product)
     assert _count(db, ProductImage) >= counts[Product]
     assert _count(db, Inventory, Inventory.quantity > 0) == counts[Variant]
