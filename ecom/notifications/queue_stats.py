@@ -102,7 +102,8 @@ def retry_failed_job(app: Flask, job_id: str) -> dict:
 
 
 def _describe(job: Job, queue_name: str) -> dict:
-    error = job.exc_info or ""
+    latest = job.latest_result()
+    error = (latest.exc_string if latest else "") or ""
     return {
         "id": job.id,
         "queue": queue_name,
