@@ -57,21 +57,26 @@ def inline_app(committed_db, database_url):
 
 
 class RecordingSMTPHandler:
-    """aiosmtpd handler keeping every message; ``release`` gates DATA when ``blocking``."""
+    """aiosmtpd handler keeping every message it accepts.
 
-    def __init__(self, blocking: bool = False):
+    While ``blocking`` is set, DATA hangs (a slow server) until ``release`` is
+    set, then is refused and not recorded - the sender never got a 250.
+    """
+
+    def __init__(self):
         self.messages: list = []
+        self.blocking = False
         self.data_started = threading.Event()
         self.release = threading.Event()
-        if not blocking:
-            self.release.set()
 
     async def handle_DATA(self, server, session, envelope):
         import asyncio
 
-        self.data_started.set()
-        while not self.release.is_set():
-            await asyncio.sleep(0.05)
+        if self.blocking:
+            self.data_started.set()
+            while not self.release.is_set():
+                await asyncio.sleep(0.05)
+            return "451 Aborted"
         self.messages.append(envelope)
         return "250 OK"
 
