@@ -119,7 +119,7 @@ def schedule_periodic(app: Flask, name: str, *, connection=None) -> str | None:
     if interval <= 0:
         return None
     slot = int(time.time() // interval) + 1
-    job_id = f"periodic:{name}:{slot}"
+    job_id = f"periodic-{name}-{slot}"
     connection = connection or redis_connection(app)
     if not Job.exists(job_id, connection=connection):
         get_queue(app, DEFAULT, connection=connection).enqueue_at(
