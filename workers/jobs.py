@@ -16,9 +16,7 @@ from datetime import UTC, datetime
 from flask import Flask, current_app, has_app_context
 from rq import get_current_job
 from rq.job import Job
-from sqlalchemy.orm import Session
 
-from ecom.notifications.models import OutboxEvent
 from ecom.notifications.queues import DEFAULT, get_queue, redis_connection, setting
 
 log = logging.getLogger("ecom.workers")
@@ -51,23 +49,15 @@ def deliver_event(event_id: str) -> dict:
     A re-run sends nothing already sent. Raises DeliveryFailed when a
     delivery failed, so the job's Retry runs it again.
     """
-    from ecom.notifications.handler import _environment, process_event
+    from ecom.notifications.handler import _environment, handle_outbox_event
 
     with app_context():
         settings, bind = _environment()
-        event = load_outbox_event(bind, event_id)
-        if event is None:
+        result = handle_outbox_event(event_id, settings=settings, bind=bind)
+        if result is None:
             log.warning("outbox event %s no longer exists; nothing to deliver", event_id)
             return {"event_id": event_id, "missing": True}
-        return process_event(event, settings=settings, bind=bind).as_dict()
-
-
-def load_outbox_event(bind, event_id: str) -> dict | None:
-    with Session(bind=bind, join_transaction_mode="create_savepoint") as session:
-        row = session.get(OutboxEvent, event_id)
-        if row is None:
-            return None
-        return {"id": row.id, "type": row.type, "data": (row.payload or {}).get("data") or {}}
+        return result.as_dict()
 
 
 def relay_outbox_job(batch: int = RELAY_BATCH) -> dict:

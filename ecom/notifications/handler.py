@@ -16,13 +16,15 @@ Either way the handler works in sessions of its own and commits each
 delivery as it goes; it never touches the caller's session or transaction.
 
 Idempotency: each delivery is one ``notifications`` row, unique on
-(event_id, channel, recipient). The row is claimed (inserted) before sending
-and locked while sending, so a replayed or concurrently re-run event sends
-nothing twice. A failed delivery stays ``failed`` with its error and the
-exception is re-raised (RQ's Retry then runs the event again); the retry
-updates that same row. A claimed row whose sender died mid-send also reads
-``failed`` ("delivery in progress") and is sent again by the next run: delivery
-is at least once, never silently dropped.
+(event_id, channel, recipient), written in one transaction per delivery: the
+row is claimed (INSERT ... ON CONFLICT DO NOTHING) and locked before sending
+and updated after, so a replayed or concurrently re-run event sends nothing
+twice. A failed delivery is committed as ``failed`` with its error and the
+exception re-raised (RQ's Retry then runs the event again); the retry updates
+that same row. If the sender dies mid-send its transaction - claim included -
+rolls back, and the re-run job sends it: at least once, never silently lost.
+(The one inevitable gap: an SMTP server that accepted a message just before
+the worker died gets it again on the re-run.)
 """
 
 from __future__ import annotations
@@ -31,19 +33,19 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, create_engine, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import ecom.models  # noqa: F401  - every mapper, so relationships resolve without the app
 from ecom.db import utcnow
 from ecom.identity.models import Role, User
 from ecom.notifications.channels import DeliveryFailed, send_email, send_sms
-from ecom.notifications.models import Channel, DeliveryStatus, EventType, Notification
+from ecom.notifications.models import Channel, DeliveryStatus, EventType, Notification, OutboxEvent
 from ecom.notifications.rendering import DEFAULT_SHOP_NAME, render_email, render_sms
 
 log = logging.getLogger("ecom.notifications")
@@ -81,22 +83,35 @@ def handle_event(event: dict, context=None) -> dict:
     return process_event(event, settings=settings, bind=bind).as_dict()
 
 
+def handle_outbox_event(event_id: str, *, settings: Mapping, bind: Bind) -> HandleResult | None:
+    """Load one outbox event by id and process it; None if the row is gone. Raises as handle_event."""
+    with _one_connection(bind) as connection:
+        with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
+            row = session.get(OutboxEvent, event_id)
+            if row is None:
+                return None
+            event = {"id": row.id, "type": row.type, "data": (row.payload or {}).get("data") or {}}
+        return process_event(event, settings=settings, bind=connection)
+
+
 def process_event(event: dict, *, settings: Mapping, bind: Bind) -> HandleResult:
     """``handle_event`` with the settings and database given explicitly. Raises as handle_event."""
     event_type, data = _parse(event)
     result = HandleResult(event_id=event_id_of(event), type=event_type.value)
     errors: list[BaseException] = []
-    for channel, recipient in recipients_for(bind, event_type, data):
-        try:
-            delivered = _deliver_once(bind, settings, result.event_id, event_type, channel, recipient, data)
-        except Exception as exc:  # recorded on the row already; re-raised below after the others had a go
-            errors.append(exc)
-            result.failed.append(f"{channel}:{recipient}: {exc}")
-            continue
-        if delivered:
-            result.sent += 1
-        else:
-            result.skipped += 1
+    with _one_connection(bind) as connection:
+        for channel, recipient in recipients_for(connection, event_type, data):
+            try:
+                delivered = _deliver_once(connection, settings, result.event_id, event_type, channel,
+                                          recipient, data)
+            except Exception as exc:  # recorded on the row already; re-raised below after the others
+                errors.append(exc)
+                result.failed.append(f"{channel}:{recipient}: {exc}")
+                continue
+            if delivered:
+                result.sent += 1
+            else:
+                result.skipped += 1
     if errors:
         raise DeliveryFailed(
             f"{len(errors)} delivery(ies) of event {result.event_id} failed: " + "; ".join(result.failed)
@@ -148,11 +163,15 @@ def _deliver_once(bind: Bind, settings: Mapping, event_id: str, event_type: Even
                   channel: Channel, recipient: str, data: dict) -> bool:
     """Send one message unless it was sent before. True if sent now, False if it had been.
 
+    One transaction: claim the row (insert, ignoring a conflict), lock it,
+    send, record. A concurrent run of the same delivery waits on the row (or
+    on the unique index) until this one commits, then finds it sent.
     Raises whatever the backend raised, after recording it on the row.
     """
-    _claim(bind, event_id, event_type, channel, recipient)
     with Session(bind=bind, join_transaction_mode="create_savepoint", expire_on_commit=False) as session:
-        # The lock makes a concurrent run of the same event wait here, then see "sent".
+        session.execute(_insert_ignoring_conflict(session).values(
+            event_id=event_id, event_type=event_type.value, channel=str(channel), recipient=recipient,
+            status=DeliveryStatus.FAILED.value, error=IN_PROGRESS))
         row = session.scalars(
             select(Notification)
             .where(Notification.event_id == event_id, Notification.channel == str(channel),
@@ -177,15 +196,16 @@ def _deliver_once(bind: Bind, settings: Mapping, event_id: str, event_type: Even
         return True
 
 
-def _claim(bind: Bind, event_id: str, event_type: EventType, channel: Channel, recipient: str) -> None:
-    """Insert the delivery row first; the unique constraint says whether someone already did."""
-    with Session(bind=bind, join_transaction_mode="create_savepoint") as session:
-        session.add(Notification(event_id=event_id, event_type=event_type.value, channel=str(channel),
-                                 recipient=recipient, status=DeliveryStatus.FAILED, error=IN_PROGRESS))
-        try:
-            session.commit()
-        except IntegrityError:
-            session.rollback()
+def _insert_ignoring_conflict(session: Session):
+    """INSERT ... ON CONFLICT DO NOTHING on the (event_id, channel, recipient) unique key."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - the project runs on PostgreSQL and SQLite only
+        raise NotImplementedError(f"no idempotent insert for {dialect}")
+    return insert(Notification).on_conflict_do_nothing(index_elements=["event_id", "channel", "recipient"])
 
 
 def _render_and_send(settings: Mapping, row: Notification, event_type: EventType,
@@ -199,6 +219,16 @@ def _render_and_send(settings: Mapping, row: Notification, event_type: EventType
         text = render_sms(event_type, data, shop_name=shop_name)
         row.subject, row.body = "", text
         send_sms(settings, recipient, text)
+
+
+@contextmanager
+def _one_connection(bind: Bind) -> Iterator[Connection]:
+    """One pooled connection for all of an event's transactions (one checkout, one pre-ping)."""
+    if isinstance(bind, Connection):
+        yield bind
+    else:
+        with bind.connect() as connection:
+            yield connection
 
 
 # --- where the database and settings come from -------------------------------------------------
