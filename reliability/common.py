@@ -144,3 +144,52 @@ def require_routes(*rules: str) -> None:
 
 def scalar(conn, sql: str, **params):
     return conn.execute(text(sql), params).scalar_one()
+
+
+QUEUE_REDIS_URL = "redis://127.0.0.1:6379/11"  # this suite's own Redis database
+
+
+def flask_command(args: list[str], *, redis_url: str | None, timeout: float, log_name: str,
+                  **env: str) -> tuple[int, str]:
+    """Run ``flask --app wsgi ARGS`` against the scenario database; (exit code, output)."""
+    import subprocess
+    import sys
+
+    environment = harness.app_env(database_url(), redis_url=redis_url,
+                                  STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET, **env)
+    log_path = harness.LOG_DIR / f"{log_name}.log"
+    harness.LOG_DIR.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:
+        try:
+            code = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=harness.ROOT,
+                                  env=environment, stdout=log, stderr=subprocess.STDOUT,
+                                  timeout=timeout).returncode
+        except subprocess.TimeoutExpired:
+            code = -1
+    return code, log_path.read_text(errors="replace")
+
+
+def drain_outbox(redis_url: str, *, log_name: str, timeout: float = 120) -> str:
+    """Relay the outbox to RQ, then one burst worker until the queues are empty; the output."""
+    code, relayed = flask_command(["relay-outbox", "--batch", "5000"], redis_url=redis_url, timeout=timeout,
+                                  log_name=f"{log_name}-relay")
+    if code != 0:
+        raise ScenarioFailed(f"relay-outbox exited {code}: {relayed[-500:]}")
+    code, worked = flask_command(["worker", "--burst"], redis_url=redis_url, timeout=timeout,
+                                 log_name=f"{log_name}-worker")
+    if code != 0:
+        raise ScenarioFailed(f"the burst worker exited {code}: {worked[-500:]}")
+    return relayed + worked
+
+
+def emails_logged(log_text: str, subject_prefix: str) -> dict:
+    """Console-backend emails in JSON log lines, by (recipient, subject), for one kind of subject."""
+    import re
+    from collections import Counter
+
+    found: Counter = Counter()
+    for match in re.finditer(r'"message": "email to=(\S+) subject=([^\\"]*)', log_text):
+        recipient, subject = match.groups()
+        if subject.lower().startswith(subject_prefix.lower()):
+            found[(recipient, subject)] += 1
+    return found

@@ -3,21 +3,21 @@
 ORDERS orders are placed over HTTP. For each, a signed
 ``payment_intent.succeeded`` event is built; every event is POSTed three
 times and every order is also confirmed by its shopper, all of it shuffled and
-sent from concurrent threads. The app runs with in-process event handling (no
-REDIS_URL), so each committed ORDER_PAID is emailed (console backend) right
-after its commit. Afterwards, per order: one transition to paid, one completed
-payment, one ORDER_PAID outbox event, one order-paid email row and one email
-logged; the stock was committed once.
+sent from concurrent threads. The app runs in its production shape (events
+to RQ through the outbox); afterwards the outbox is relayed and one burst
+worker delivers (console email backend). Then, per order: one transition to
+paid, one completed payment, one ORDER_PAID outbox event, one order-paid email
+row and one email logged; the stock was committed once.
 """
 
 from __future__ import annotations
 
 import random
-import re
 import threading
 from collections import Counter
 
 from bench import harness
+from ecom.notifications.models import EventType
 from reliability import common
 
 ORDERS = 30
@@ -39,7 +39,8 @@ def run(report: common.Report) -> None:
         sku = common.seed_stock(conn, UNITS)[0]
         users = common.seed_shoppers(conn, ORDERS)
         common.fill_carts(conn, users, sku, 1)
-    server = common.app_server(PORT, redis_url=None, name="reliability-webhooks")
+    harness.flush_redis(common.QUEUE_REDIS_URL)
+    server = common.app_server(PORT, redis_url=common.QUEUE_REDIS_URL, name="reliability-webhooks")
     with server:
         placed = []
         for user_id in users:
@@ -92,6 +93,8 @@ def run(report: common.Report) -> None:
     report.check(statuses[("webhook", 200)] == 3 * ORDERS, "every webhook delivery answered 200")
     report.check(statuses[("confirm", 200)] == ORDERS, "every confirm answered 200")
 
+    worker_log = common.drain_outbox(common.QUEUE_REDIS_URL, log_name="reliability-webhooks")
+    report.did("relayed the outbox and ran one burst worker")
     numbers = [number for _, number, _, _ in placed]
     with engine.connect() as conn:
         rows = conn.execute(common.text("""
@@ -100,18 +103,19 @@ def run(report: common.Report) -> None:
                      AS to_paid,
                    (SELECT count(*) FROM payments p WHERE p.order_id = o.id AND p.status = 'completed')
                      AS completed,
-                   (SELECT count(*) FROM outbox_events x WHERE x.type = 'order_paid'
-                     AND x.payload::jsonb ->> 'order_number' = o.order_number) AS paid_events,
+                   (SELECT count(*) FROM outbox_events x WHERE x.type = :paid
+                     AND x.payload::jsonb -> 'data' ->> 'order_number' = o.order_number) AS paid_events,
                    (SELECT count(*) FROM notifications n JOIN outbox_events x ON x.id = n.event_id
-                     WHERE x.type = 'order_paid' AND n.channel = 'email' AND n.status = 'sent'
-                     AND x.payload::jsonb ->> 'order_number' = o.order_number) AS paid_emails
-            FROM orders o WHERE o.order_number = ANY(:numbers)"""), {"numbers": numbers}).all()
+                     WHERE x.type = :paid AND n.channel = 'email' AND n.status = 'sent'
+                     AND x.payload::jsonb -> 'data' ->> 'order_number' = o.order_number) AS paid_emails
+            FROM orders o WHERE o.order_number = ANY(:numbers)"""),
+            {"numbers": numbers, "paid": EventType.ORDER_PAID.value}).all()
         quantity, reserved = conn.execute(common.text(
             "SELECT quantity, reserved FROM inventory i JOIN variants v ON v.id = i.variant_id "
             "WHERE v.sku = :sku"), {"sku": sku}).one()
         stripe_events = common.scalar(conn, "SELECT count(*) FROM stripe_events")
     engine.dispose()
-    logged = _paid_emails_logged(server.log_path.read_text(errors="replace"))
+    logged = common.emails_logged(worker_log, "Payment confirmed")
     report.found(f"{len(rows)} orders; statuses {dict(Counter(r.status for r in rows))}; "
                  f"inventory quantity={quantity} reserved={reserved}; {stripe_events} stripe events recorded")
     bad = [r.order_number for r in rows if (r.status, r.to_paid, r.completed, r.paid_events, r.paid_emails)
@@ -125,12 +129,3 @@ def run(report: common.Report) -> None:
     report.check(len(logged) == ORDERS and not twice,
                  f"one order-paid email logged per order ({len(logged)} logged, repeated: {twice})")
 
-
-def _paid_emails_logged(log_text: str) -> Counter:
-    """Console-backend order-paid emails in the server log, by (recipient, subject)."""
-    found: Counter = Counter()
-    for match in re.finditer(r'"message": "email to=(\S+) subject=([^\\"]*)', log_text):
-        recipient, subject = match.groups()
-        if subject.lower().startswith("payment confirmed"):
-            found[(recipient, subject)] += 1
-    return found
