@@ -43,5 +43,13 @@ lint: install-dev
 worker: install
 	$(FLASK) worker
 
+## Benchmarks against the machine's PostgreSQL and Redis (figures: bench/RESULTS.md)
+bench: install-dev
+	$(BIN)/python -m bench.run_all
+
+## The reliability suite: bounded, loopback only; non-zero exit if anything is lost
+reliability: install-dev
+	$(BIN)/python -m reliability.run
+
 clean:
 	rm -rf $(VENV) instance/*.sqlite3 test-artifacts

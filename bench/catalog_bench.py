@@ -167,7 +167,9 @@ def run(duration: float, concurrency: int, want_profile: bool) -> int:
             print(f"\n--- pyinstrument profile: {name} {path} ---")
             print(profile(url, path))
     harness.emit_json("catalog", figures)
-    return 0 if ok else 1
+    broken = any(measured[n].server_errors or measured[n].errors or measured[n].requests == 0
+                 for n in measured)
+    return 1 if broken else 0
 
 
 def main(argv: list[str] | None = None) -> int:
