@@ -70,7 +70,7 @@ def queries_per_request(url: str) -> dict:
     from ecom.app import create_app
     from ecom.extensions import db
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": _sqlalchemy_url(url), "REDIS_URL": None,
+    app = create_app({"SQLALCHEMY_DATABASE_URI": _sqlalchemy_url(url), "REDIS_URL": harness.REDIS_URL,
                       "RATELIMIT_STORAGE_URI": "memory://", "LOG_LEVEL": "WARNING", **harness.BENCH_SECRETS})
     client = app.test_client()
     counts = {}
@@ -104,7 +104,7 @@ def profile(url: str, path: str, requests: int = 300) -> str:
 
     from ecom.app import create_app
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": _sqlalchemy_url(url), "REDIS_URL": None,
+    app = create_app({"SQLALCHEMY_DATABASE_URI": _sqlalchemy_url(url), "REDIS_URL": harness.REDIS_URL,
                       "RATELIMIT_STORAGE_URI": "memory://", "LOG_LEVEL": "WARNING", **harness.BENCH_SECRETS})
     client = app.test_client()
     client.get(path)
