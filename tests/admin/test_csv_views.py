@@ -33,7 +33,8 @@ def test_export_edit_import_round_trip(as_role, db):
     from tests.factories import InventoryFactory
 
     for sku, qty in (("MUG-S", 5), ("MUG-L", 7)):
-        InventoryFactory(variant=VariantFactory(product=product, sku=sku, price=Decimal("8.00")), quantity=qty)
+        variant = VariantFactory(product=product, sku=sku, price=Decimal("8.00"))
+        InventoryFactory(variant=variant, quantity=qty)
     db.session.commit()
     client = as_role("merchandiser")
 
@@ -47,7 +48,8 @@ def test_export_edit_import_round_trip(as_role, db):
     # and edited: a price change, a new variant, and three bad rows
     rows[0]["price"] = "9.25"
     rows[1]["stock"] = "10"
-    new = dict(rows[0], sku="MUG-XL", variant_name="XL", price="11.00", attributes='{"size": "XL"}', stock="3")
+    new = dict(rows[0], sku="MUG-XL", variant_name="XL", price="11.00", attributes='{"size": "XL"}',
+               stock="3")
     bad_price = dict(rows[0], sku="MUG-BAD", price="cheap")
     bad_attributes = dict(rows[0], sku="MUG-BAD2", attributes="[1, 2]")
     bad_category = dict(rows[0], sku="MUG-BAD3", product_slug="other-mug", category_slug="nope")
