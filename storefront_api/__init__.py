@@ -16,7 +16,16 @@ EXPOSED_HEADERS = ["X-Request-ID", "X-Cart-Token", "Retry-After"]
 
 def init_api(app: Flask) -> None:
     from ecom.extensions import csrf
-    from storefront_api import account, auth, cart, checkout, docs, orders  # noqa: F401  - routes
+    from storefront_api import (  # noqa: F401  - routes
+        account,
+        auth,
+        cart,
+        catalog,
+        checkout,
+        docs,
+        orders,
+        stores,
+    )
     from storefront_api.webhooks import webhooks
 
     csrf.exempt(api)  # token-authenticated JSON API; no cookies, no CSRF

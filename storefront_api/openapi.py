@@ -177,10 +177,10 @@ def _has_surrogate(text: str) -> bool:
     return False
 
 
-def validation_errors(error: ValidationError) -> dict[str, list[str]]:
+def validation_errors(error: ValidationError, root: str = "body") -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     for item in error.errors():
-        location = ".".join(str(part) for part in item["loc"]) or "body"
+        location = ".".join(str(part) for part in item["loc"]) or root
         errors.setdefault(location, []).append(item["msg"])
     return errors
 
@@ -194,7 +194,7 @@ def parse_query(model: type[BaseModel]) -> BaseModel:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        raise BadRequest("Malformed query parameters.", validation_errors(exc)) from exc
+        raise BadRequest("Malformed query parameters.", validation_errors(exc, "query")) from exc
 
 
 def parse_body(model: type[BaseModel]) -> BaseModel:

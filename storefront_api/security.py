@@ -67,11 +67,12 @@ def authenticate_request(required: bool = True) -> User | None:
     Without a token: AuthenticationFailed when ``required``, else None. A token
     that is present but bad is always refused, even where auth is optional.
     """
+    # Tests share one app context across requests, so never leave a previous user behind.
+    g.current_user = g.current_user_id = None
     token = bearer_token()
     if token is None:
         if required:
             raise AuthenticationFailed("Authentication required.")
-        g.current_user = None
         return None
     user = decode_access_token(token)
     g.current_user = user

@@ -28,12 +28,15 @@ ADDRESS = {
 
 
 def fill_cart(user, lines) -> Cart:
-    """The user's cart holding ``lines`` [(variant, quantity)], at each variant's price."""
+    """The user's cart holding just ``lines`` [(variant, quantity)], at each variant's price."""
     cart = _db.session.scalar(select(Cart).where(Cart.user_id == user.id))
     if cart is None:
         cart = Cart(user_id=user.id)
         _db.session.add(cart)
         _db.session.flush()
+    for line in list(cart.items):
+        cart.items.remove(line)
+    _db.session.flush()
     for variant, quantity in lines:
         cart.items.append(CartItem(product_id=variant.product_id, variant_id=variant.id, sku=variant.sku,
                                    quantity=quantity, price=variant.price))
