@@ -12,7 +12,6 @@ from sqlalchemy import event, select
 from ecom.audit.models import AuditLog
 from ecom.catalog.models import Review
 from ecom.extensions import db as _db
-from ecom.identity.models import User
 from ecom.identity.passwords import verify_password
 from ecom.notifications.models import Notification
 from tests.factories import InventoryFactory, ProductFactory, UserFactory, VariantFactory
@@ -28,7 +27,7 @@ def test_dashboard_figures(as_role, make_order, db):
     assert re.search(r'id="orders-today">3<', page)
     revenue = Decimal(re.search(r'id="revenue-today">([\d.]+)<', page).group(1))
     assert revenue > paid.total
-    assert re.search(r'id="backlog">2<', page)  # paid (pending) + shipped? no: shipped is not backlog
+    assert re.search(r'id="backlog">1<', page)  # the paid order waits; the shipped one left
     assert "RUNNING-LOW" in page
     assert page.count("<rect ") == 30
     assert paid.items[0].product_name in page  # top products
@@ -37,8 +36,8 @@ def test_dashboard_figures(as_role, make_order, db):
 def test_no_page_pulls_anything_from_a_cdn(as_role, make_order):
     order = make_order("paid")
     client = as_role("admin")
-    for path in ("/admin/", "/admin/product/new/", "/admin/fulfillment/", f"/admin/order/details/?id={order.id}",
-                 "/admin/login"):
+    for path in ("/admin/", "/admin/product/new/", "/admin/fulfillment/",
+                 f"/admin/order/details/?id={order.id}", "/admin/login"):
         page = client.get(path).get_data(as_text=True)
         sources = re.findall(r'(?:src|href)="([^"]+)"', page)
         assert sources
@@ -53,7 +52,6 @@ def test_reviews_are_hidden_and_shown(as_role, db):
     client.post("/admin/review/action/", data={"action": "hide", "rowid": [str(review.id)]})
     db.session.refresh(review)
     assert review.is_hidden is True
-    assert "Awful" in client.get("/admin/review/?flt0_0=1").get_data(as_text=True) or True
     client.post("/admin/review/action/", data={"action": "show", "rowid": [str(review.id)]})
     db.session.refresh(review)
     assert review.is_hidden is False
@@ -75,18 +73,21 @@ def test_admin_changes_roles_deactivates_and_resets_passwords(as_role, db, staff
     client = as_role("admin")
     client.post(f"/admin/user/role/{target.id}", data={"role": "merchandiser"})
     client.post("/admin/user/action/", data={"action": "deactivate", "rowid": [str(target.id)]})
-    client.post(f"/admin/user/password/{target.id}", data={"password": "a-new-password", "confirm": "a-new-password"})
+    client.post(f"/admin/user/password/{target.id}",
+                data={"password": "a-new-password", "confirm": "a-new-password"})
     db.session.refresh(target)
     assert (target.role, target.is_active) == ("merchandiser", False)
     assert verify_password("a-new-password", target.hashed_password)
-    entries = db.session.scalars(select(AuditLog).where(AuditLog.entity == "users").order_by(AuditLog.id)).all()
+    entries = db.session.scalars(select(AuditLog).where(AuditLog.entity == "users")
+                                 .order_by(AuditLog.id)).all()
     assert [e.action for e in entries] == ["update", "update", "reset_password"]
     assert all("$2b$" not in str(e.changes) for e in entries)
 
 
 def test_admin_cannot_lock_themselves_out(as_role, db, staff):
     me = staff["admin"]
-    response = as_role("admin").post("/admin/user/action/", data={"action": "deactivate", "rowid": [str(me.id)]},
+    response = as_role("admin").post("/admin/user/action/",
+                                     data={"action": "deactivate", "rowid": [str(me.id)]},
                                      follow_redirects=True)
     assert "cannot deactivate your own account" in response.get_data(as_text=True)
     db.session.refresh(me)
@@ -96,7 +97,8 @@ def test_admin_cannot_lock_themselves_out(as_role, db, staff):
 def test_notifications_list_failures_first(as_role, db):
     for status, recipient in (("sent", "ok@x.test"), ("failed", "bounce@x.test"), ("sent", "ok2@x.test")):
         db.session.add(Notification(event_id=recipient, event_type="ORDER_PAID", channel="email",
-                                    recipient=recipient, status=status, error="550" if status == "failed" else None))
+                                    recipient=recipient, status=status,
+                                    error="550" if status == "failed" else None))
     db.session.flush()
     page = as_role("admin").get("/admin/notification/").get_data(as_text=True)
     assert page.index("bounce@x.test") < page.index("ok@x.test")
@@ -131,9 +133,9 @@ def count_queries():
         event.remove(engine, "before_cursor_execute", record)
 
 
-@pytest.mark.parametrize(("path", "make"), [("/admin/product/", "products"), ("/admin/order/", "orders"),
-                                            ("/admin/variant/", "products"), ("/admin/fulfillment/", "orders"),
-                                            ("/admin/inventory/", "products")])
+@pytest.mark.parametrize(("path", "make"), [
+    ("/admin/product/", "products"), ("/admin/order/", "orders"), ("/admin/variant/", "products"),
+    ("/admin/fulfillment/", "orders"), ("/admin/inventory/", "products")])
 def test_list_pages_run_a_fixed_number_of_queries(as_role, make_order, db, path, make):
     client = as_role("admin")
 
@@ -148,9 +150,11 @@ def test_list_pages_run_a_fixed_number_of_queries(as_role, make_order, db, path,
 
     populate(2)
     client.get(path)  # warm-up (filter options, first-use queries)
+    db.session.commit()  # each measured request starts from an empty identity map
     with count_queries() as few:
         assert client.get(path).status_code == 200
     populate(8)
+    db.session.commit()
     with count_queries() as many:
         assert client.get(path).status_code == 200
     # Then the count does not grow with the rows shown (no N+1), and stays small.
