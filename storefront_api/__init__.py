@@ -1,12 +1,51 @@
-"""The storefront JSON API under /api/v1, and the Stripe webhook."""
+"""The storefront JSON API under /api/v1, and the Stripe webhook.
+
+Endpoint modules register their routes on ``api`` when imported here; see
+``storefront_api.openapi`` for how to declare an endpoint.
+"""
 
 from flask import Blueprint, Flask
 
+from storefront_api.errors import register_app_handlers, register_blueprint_handlers
+
 api = Blueprint("api", __name__, url_prefix="/api/v1")
+register_blueprint_handlers(api)
+
+EXPOSED_HEADERS = ["X-Request-ID", "X-Cart-Token", "Retry-After"]
 
 
 def init_api(app: Flask) -> None:
     from ecom.extensions import csrf
+    from storefront_api import (  # noqa: F401  - routes
+        account,
+        auth,
+        cart,
+        catalog,
+        checkout,
+        docs,
+        orders,
+        stores,
+    )
+    from storefront_api.webhooks import webhooks
 
     csrf.exempt(api)  # token-authenticated JSON API; no cookies, no CSRF
+    csrf.exempt(webhooks)  # authenticated by Stripe's signature instead
+    register_app_handlers(app)
+    _init_cors(app)
     app.register_blueprint(api)
+    app.register_blueprint(webhooks)
+
+
+def _init_cors(app: Flask) -> None:
+    origins = app.config.get("CORS_ORIGINS") or []
+    if not origins:
+        return  # no origin listed: no cross-origin access at all
+    from flask_cors import CORS
+
+    CORS(
+        app,
+        resources={r"/api/*": {"origins": list(origins)}},
+        expose_headers=EXPOSED_HEADERS,
+        allow_headers=["Authorization", "Content-Type", "X-Cart-Token", "X-Request-ID", "Idempotency-Key"],
+        supports_credentials=False,
+    )

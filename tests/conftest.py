@@ -14,6 +14,7 @@ import re
 import tempfile
 
 import pytest
+from flask_sqlalchemy.session import Session as FlaskSQLAlchemySession
 from sqlalchemy import create_engine, make_url, text
 
 from ecom.app import create_app
@@ -105,15 +106,31 @@ def app(database_url):
     return app
 
 
+class _ConnectionBoundSession(FlaskSQLAlchemySession):
+    """Flask-SQLAlchemy's session picks the app's engine per model and would
+    ignore ``bind=connection``, committing outside the test's transaction."""
+
+    def get_bind(self, *args, **kwargs):
+        return self.bind if self.bind is not None else super().get_bind(*args, **kwargs)
+
+
 @pytest.fixture
 def db(app):
     """A session whose every commit is a savepoint inside a transaction rolled back after the test."""
     with app.app_context():
         connection = _db.engine.connect()
         outer = connection.begin()
+        if connection.dialect.name == "sqlite":
+            # pysqlite emits no BEGIN before a SAVEPOINT, so releasing the first
+            # savepoint (a test's "commit") would commit for real and leak rows.
+            connection.exec_driver_sql("BEGIN")
         original = _db.session
         _db.session = _db._make_scoped_session(
-            {"bind": connection, "join_transaction_mode": "create_savepoint"}
+            {
+                "bind": connection,
+                "join_transaction_mode": "create_savepoint",
+                "class_": _ConnectionBoundSession,
+            }
         )
         try:
             yield _db

@@ -1,7 +1,32 @@
-"""Flask CLI commands of this area."""
+"""Flask CLI commands of this area: ``flask create-user EMAIL --role ROLE [--password P]``."""
 
+import click
 from flask import Flask
+
+from ecom.errors import EcomError
+from ecom.extensions import db
+from ecom.identity.models import Role
 
 
 def register(app: Flask) -> None:
     """Add this area's commands to ``app.cli``."""
+
+    @app.cli.command("create-user")
+    @click.argument("email")
+    @click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.CUSTOMER.value,
+                  show_default=True)
+    @click.option("--password", help="Prompted for (hidden, twice) when left out.")
+    @click.option("--full-name", default="", help="The user's name.")
+    def create_user_command(email: str, role: str, password: str | None, full_name: str) -> None:
+        """Create a user, e.g. the first admin."""
+        from ecom.identity.services import create_user
+
+        if password is None:
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        try:
+            user = create_user(email, password, full_name=full_name, role=role)
+            db.session.commit()
+        except EcomError as exc:
+            db.session.rollback()
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"Created {user.role} {user.email} (id {user.id}).")

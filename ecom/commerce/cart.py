@@ -1,0 +1,268 @@
+"""Shopping carts: one per signed-in shopper, or a guest cart named by an opaque token.
+
+Prices are snapshotted on the line when it is added; ``cart_totals`` computes
+subtotal, tax, shipping and total for any priced lines (orders reuse it).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Protocol
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from ecom.catalog.models import Product, Variant
+from ecom.commerce.models import Cart, CartItem
+from ecom.db import CENT, money
+from ecom.errors import NotFound, OutOfStock, ValidationFailed
+from ecom.extensions import db
+from ecom.identity.models import User
+from ecom.inventory.models import Inventory
+
+MIN_QUANTITY = 1
+MAX_QUANTITY = 99
+TOKEN_BYTES = 32  # token_urlsafe(32) -> 43 characters, fits carts.token (64)
+
+
+class PricedLine(Protocol):
+    price: Decimal
+    quantity: int
+
+
+@dataclass(frozen=True)
+class Totals:
+    subtotal: Decimal
+    tax: Decimal
+    shipping_cost: Decimal
+    total: Decimal
+    item_count: int
+
+
+def round_half_up(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def cart_totals(items: Iterable[PricedLine], *, config: dict | None = None) -> Totals:
+    """Subtotal, tax, shipping and total of priced lines (anything with ``price`` and ``quantity``).
+
+    ``tax = round_half_up(subtotal * TAX_RATE)``; shipping is SHIPPING_FLAT_RATE
+    unless the subtotal reaches FREE_SHIPPING_THRESHOLD, and nothing for an empty cart.
+    """
+    config = config if config is not None else current_app.config
+    lines = list(items)
+    subtotal = money(sum((money(line.price) * line.quantity for line in lines), Decimal("0")))
+    tax = round_half_up(subtotal * Decimal(config["TAX_RATE"]))
+    if not lines or subtotal >= Decimal(config["FREE_SHIPPING_THRESHOLD"]):
+        shipping = money("0")
+    else:
+        shipping = money(config["SHIPPING_FLAT_RATE"])
+    return Totals(
+        subtotal=subtotal,
+        tax=tax,
+        shipping_cost=shipping,
+        total=money(subtotal + tax + shipping),
+        item_count=sum(line.quantity for line in lines),
+    )
+
+
+def _cart_query():
+    return select(Cart).options(
+        selectinload(Cart.items).selectinload(CartItem.variant).selectinload(Variant.product)
+    )
+
+
+def get_or_create_user_cart(user: User) -> Cart:
+    """The shopper's one cart, created on first use."""
+    cart = db.session.scalar(_cart_query().where(Cart.user_id == user.id))
+    if cart is None:
+        cart = Cart(user_id=user.id)
+        db.session.add(cart)
+        db.session.flush()
+    return cart
+
+
+def create_guest_cart() -> Cart:
+    """A new guest cart with a fresh unguessable token."""
+    cart = Cart(token=secrets.token_urlsafe(TOKEN_BYTES))
+    db.session.add(cart)
+    db.session.flush()
+    return cart
+
+
+def get_guest_cart(token: str) -> Cart:
+    """The guest cart ``token`` names. Raises NotFound (also for a user's cart)."""
+    cart = None
+    if token and len(token) <= 64:
+        cart = db.session.scalar(_cart_query().where(Cart.token == token, Cart.user_id.is_(None)))
+    if cart is None:
+        raise NotFound("Cart not found.")
+    return cart
+
+
+def get_or_create_cart(*, user: User | None = None, guest_token: str | None = None) -> Cart:
+    """The user's cart, else the guest cart of ``guest_token``, else a new guest cart.
+
+    Raises NotFound for an unknown guest token.
+    """
+    if user is not None:
+        return get_or_create_user_cart(user)
+    if guest_token:
+        return get_guest_cart(guest_token)
+    return create_guest_cart()
+
+
+def available_units(variant: Variant) -> int:
+    """Units that can still be sold: quantity - reserved, never negative."""
+    inventory: Inventory | None = variant.inventory
+    if inventory is None:
+        return 0
+    return max(inventory.quantity - inventory.reserved, 0)
+
+
+def _check_quantity(quantity: int) -> None:
+    if not MIN_QUANTITY <= quantity <= MAX_QUANTITY:
+        raise ValidationFailed(
+            f"Quantity must be between {MIN_QUANTITY} and {MAX_QUANTITY}.",
+            {"quantity": [f"Must be between {MIN_QUANTITY} and {MAX_QUANTITY}."]},
+        )
+
+
+def _check_stock(variant: Variant, quantity: int) -> None:
+    available = available_units(variant)
+    if quantity > available:
+        raise OutOfStock({variant.sku: available})
+
+
+def _sellable_variant(sku: str) -> Variant:
+    variant = db.session.scalar(
+        select(Variant)
+        .join(Product)
+        .where(Variant.sku == sku, Variant.is_active.is_(True), Product.is_active.is_(True))
+        .options(selectinload(Variant.inventory), selectinload(Variant.product))
+    )
+    if variant is None:
+        raise NotFound(f"No product with SKU '{sku}'.")
+    return variant
+
+
+def _line_for(cart: Cart, variant_id: int) -> CartItem | None:
+    return next((item for item in cart.items if item.variant_id == variant_id), None)
+
+
+def add_item(cart: Cart, sku: str, quantity: int = 1) -> CartItem:
+    """Add ``quantity`` of ``sku``; the same SKU again adds to its line.
+
+    Raises NotFound (unknown or inactive SKU), ValidationFailed (line quantity
+    outside 1..99), OutOfStock (more than available).
+    """
+    _check_quantity(quantity)
+    variant = _sellable_variant(sku)
+    line = _line_for(cart, variant.id)
+    new_quantity = quantity + (line.quantity if line else 0)
+    _check_quantity(new_quantity)
+    _check_stock(variant, new_quantity)
+    if line is None:
+        line = CartItem(
+            product_id=variant.product_id,
+            variant_id=variant.id,
+            sku=variant.sku,
+            quantity=new_quantity,
+            price=money(variant.price),
+        )
+        line.variant = variant
+        cart.items.append(line)
+    else:
+        line.quantity = new_quantity
+    db.session.flush()
+    return line
+
+
+def get_item(cart: Cart, item_id: int) -> CartItem:
+    """A line of this cart. Raises NotFound for any other cart's line."""
+    line = next((item for item in cart.items if item.id == item_id), None)
+    if line is None:
+        raise NotFound("Cart item not found.")
+    return line
+
+
+def update_item(cart: Cart, item_id: int, quantity: int) -> CartItem | None:
+    """Set a line's quantity; 0 removes it (returns None).
+
+    Raises NotFound, ValidationFailed (outside 0..99), OutOfStock, and
+    ValidationFailed when the product is no longer for sale.
+    """
+    line = get_item(cart, item_id)
+    if quantity == 0:
+        remove_item(cart, item_id)
+        return None
+    _check_quantity(quantity)
+    variant = line.variant
+    if not variant.is_active or not variant.product.is_active:
+        raise ValidationFailed(
+            f"'{line.sku}' is no longer available.", {"quantity": ["The product is no longer sold."]}
+        )
+    if quantity > line.quantity:
+        # Lowering a quantity is always allowed, even when stock has since dropped.
+        _check_stock(variant, quantity)
+    line.quantity = quantity
+    db.session.flush()
+    return line
+
+
+def remove_item(cart: Cart, item_id: int) -> None:
+    """Remove a line. Raises NotFound."""
+    line = get_item(cart, item_id)
+    cart.items.remove(line)
+    db.session.delete(line)
+    db.session.flush()
+
+
+def clear_cart(cart: Cart) -> None:
+    """Empty the cart (after a successful payment)."""
+    for line in list(cart.items):
+        cart.items.remove(line)
+        db.session.delete(line)
+    db.session.flush()
+
+
+def merge_guest_cart(guest_token: str | None, user: User) -> Cart:
+    """Move a guest cart's lines into the user's cart and delete the guest cart.
+
+    Quantities add up, capped by available stock and 99; lines of products no
+    longer sold are dropped. An unknown token merges nothing.
+    """
+    cart = get_or_create_user_cart(user)
+    if not guest_token:
+        return cart
+    try:
+        guest = get_guest_cart(guest_token)
+    except NotFound:
+        return cart
+    for guest_line in list(guest.items):
+        variant = guest_line.variant
+        if not variant.is_active or not variant.product.is_active:
+            continue
+        line = _line_for(cart, variant.id)
+        wanted = guest_line.quantity + (line.quantity if line else 0)
+        capped = min(wanted, available_units(variant), MAX_QUANTITY)
+        if line is not None:
+            line.quantity = max(capped, line.quantity) if capped else line.quantity
+        elif capped >= MIN_QUANTITY:
+            cart.items.append(
+                CartItem(
+                    product_id=variant.product_id,
+                    variant_id=variant.id,
+                    sku=variant.sku,
+                    quantity=capped,
+                    price=money(guest_line.price),
+                    variant=variant,
+                )
+            )
+    db.session.delete(guest)
+    db.session.flush()
+    return cart

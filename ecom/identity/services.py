@@ -1,0 +1,201 @@
+"""Users, passwords and addresses.
+
+Emails are stored lower-cased, which makes them unique case-insensitively.
+Callers commit; these functions only flush.
+"""
+
+from __future__ import annotations
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import func, select, update
+
+from ecom.db import utcnow
+from ecom.errors import AuthenticationFailed, DuplicateError, NotFound, ValidationFailed
+from ecom.extensions import db
+from ecom.identity.models import Address, AddressType, Role, User
+from ecom.identity.passwords import MAX_PASSWORD_BYTES, hash_password, verify_password
+
+MIN_PASSWORD_LENGTH = 8
+BAD_CREDENTIALS = "Invalid email or password."
+ADDRESS_FIELDS = ("address_type", "full_name", "street", "city", "state", "postal_code", "country", "phone")
+
+# Verifying against a real hash when the email is unknown keeps the response
+# time the same, so timing does not reveal which emails have accounts.
+_DUMMY_HASH: list[str] = []
+
+
+def normalise_email(email: str) -> str:
+    """The canonical (lower-cased) form of ``email``. Raises ValidationFailed."""
+    try:
+        checked = validate_email((email or "").strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValidationFailed("Invalid email address.", {"email": [str(exc)]}) from exc
+    return checked.normalized.lower()
+
+
+def check_password_strength(password: str, field: str = "password") -> None:
+    """Raises ValidationFailed for a password too short or too long for bcrypt."""
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        message = f"Password must be at least {MIN_PASSWORD_LENGTH} characters."
+        raise ValidationFailed(message, {field: [message]})
+    if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
+        # bcrypt would silently ignore everything past 72 bytes.
+        message = f"Password must be at most {MAX_PASSWORD_BYTES} bytes (UTF-8)."
+        raise ValidationFailed(message, {field: [message]})
+
+
+def _check_role(role: str) -> str:
+    if role not in {r.value for r in Role}:
+        raise ValidationFailed(f"Unknown role '{role}'.", {"role": [f"Must be one of {', '.join(Role)}."]})
+    return str(role)
+
+
+def find_user_by_email(email: str) -> User | None:
+    return db.session.scalar(select(User).where(User.email == (email or "").strip().lower()))
+
+
+def create_user(email: str, password: str, full_name: str = "", role: str = Role.CUSTOMER) -> User:
+    """A new active user. Raises ValidationFailed, DuplicateError (email taken)."""
+    email = normalise_email(email)
+    check_password_strength(password)
+    role = _check_role(role)
+    if find_user_by_email(email) is not None:
+        raise DuplicateError("An account with this email already exists.")
+    user = User(email=email, hashed_password=hash_password(password), full_name=(full_name or "").strip(),
+                role=role, is_active=True)
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def authenticate(email: str, password: str) -> User:
+    """The active user with these credentials. Raises AuthenticationFailed (one message for all causes)."""
+    user = find_user_by_email(email)
+    if user is None:
+        if not _DUMMY_HASH:
+            _DUMMY_HASH.append(hash_password("not-a-real-password"))
+        verify_password(password, _DUMMY_HASH[0])
+        raise AuthenticationFailed(BAD_CREDENTIALS)
+    if not verify_password(password, user.hashed_password) or not user.is_active:
+        raise AuthenticationFailed(BAD_CREDENTIALS)
+    user.last_login_at = utcnow()
+    db.session.flush()
+    return user
+
+
+def update_profile(user: User, *, full_name: str | None = None) -> User:
+    """Change the user's own profile fields."""
+    if full_name is not None:
+        user.full_name = full_name.strip()
+    db.session.flush()
+    return user
+
+
+def change_password(user: User, current_password: str, new_password: str) -> None:
+    """Raises AuthenticationFailed (current password wrong), ValidationFailed (weak new one)."""
+    if not verify_password(current_password, user.hashed_password):
+        raise AuthenticationFailed("The current password is wrong.")
+    check_password_strength(new_password, field="new_password")
+    user.hashed_password = hash_password(new_password)
+    db.session.flush()
+
+
+def reset_password(user: User, new_password: str) -> None:
+    """Set a new password without the old one (back office). Raises ValidationFailed."""
+    check_password_strength(new_password)
+    user.hashed_password = hash_password(new_password)
+    db.session.flush()
+
+
+def set_user_active(user: User, active: bool) -> User:
+    """(De)activate an account; a deactivated user's tokens stop working at once."""
+    user.is_active = bool(active)
+    db.session.flush()
+    return user
+
+
+def set_user_role(user: User, role: str) -> User:
+    """Raises ValidationFailed for an unknown role."""
+    user.role = _check_role(role)
+    db.session.flush()
+    return user
+
+
+# --- addresses ---------------------------------------------------------------
+
+
+def list_addresses(user: User) -> list[Address]:
+    return list(db.session.scalars(select(Address).where(Address.user_id == user.id).order_by(Address.id)))
+
+
+def get_address(user: User, address_id: int) -> Address:
+    """One of the user's addresses. Raises NotFound, also for another user's."""
+    address = db.session.scalar(select(Address).where(Address.id == address_id, Address.user_id == user.id))
+    if address is None:
+        raise NotFound("Address not found.")
+    return address
+
+
+def _clean_address_fields(fields: dict) -> dict:
+    cleaned = {key: value for key, value in fields.items() if key in ADDRESS_FIELDS}
+    if "address_type" in cleaned and cleaned["address_type"] not in {t.value for t in AddressType}:
+        raise ValidationFailed("Invalid address type.", {"address_type": ["Must be shipping or billing."]})
+    if "country" in cleaned:
+        country = (cleaned["country"] or "").strip().upper()
+        if len(country) != 2 or not country.isascii() or not country.isalpha():
+            raise ValidationFailed("Invalid country.", {"country": ["Must be an ISO 3166-1 alpha-2 code."]})
+        cleaned["country"] = country
+    return cleaned
+
+
+def _clear_other_defaults(user_id: int, address_type: str, keep_id: int | None) -> None:
+    # The partial unique index allows one default per type: unset the old one first.
+    statement = update(Address).where(
+        Address.user_id == user_id, Address.address_type == address_type, Address.is_default.is_(True)
+    )
+    if keep_id is not None:
+        statement = statement.where(Address.id != keep_id)
+    db.session.execute(statement.values(is_default=False), execution_options={"synchronize_session": "fetch"})
+
+
+def add_address(user: User, *, is_default: bool = False, **fields) -> Address:
+    """A new address of the user; ``is_default`` takes over from the type's previous default.
+
+    Raises ValidationFailed.
+    """
+    cleaned = _clean_address_fields(fields)
+    address = Address(user_id=user.id, is_default=False, **cleaned)
+    db.session.add(address)
+    db.session.flush()
+    if is_default:
+        _clear_other_defaults(user.id, address.address_type, keep_id=address.id)
+        address.is_default = True
+        db.session.flush()
+    return address
+
+
+def update_address(address: Address, *, is_default: bool | None = None, **fields) -> Address:
+    """Change an address; a default that changes type becomes that type's default.
+
+    Raises ValidationFailed.
+    """
+    cleaned = _clean_address_fields(fields)
+    make_default = address.is_default if is_default is None else is_default
+    address.is_default = False  # step aside while the type may change
+    for key, value in cleaned.items():
+        setattr(address, key, value)
+    db.session.flush()
+    if make_default:
+        _clear_other_defaults(address.user_id, address.address_type, keep_id=address.id)
+        address.is_default = True
+        db.session.flush()
+    return address
+
+
+def delete_address(address: Address) -> None:
+    db.session.delete(address)
+    db.session.flush()
+
+
+def count_users() -> int:
+    return db.session.scalar(select(func.count(User.id))) or 0

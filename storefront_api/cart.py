@@ -1,0 +1,131 @@
+"""The cart: a signed-in shopper's, or a guest's named by ``X-Cart-Token``."""
+
+from __future__ import annotations
+
+from flask import current_app, request
+from pydantic import Field
+
+from ecom.commerce import cart as carts
+from ecom.commerce.models import Cart
+from storefront_api import api
+from storefront_api.openapi import HeaderParam, endpoint
+from storefront_api.schemas import ApiModel, Money, RequestBody
+from storefront_api.security import optional_user
+
+CART_TOKEN = "X-Cart-Token"
+CART_TOKEN_HEADER = HeaderParam(CART_TOKEN, "The guest cart's token (ignored for a signed-in shopper).", 64)
+
+
+class CartItemIn(RequestBody):
+    sku: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(1, ge=carts.MIN_QUANTITY, le=carts.MAX_QUANTITY)
+
+
+class CartItemPatch(RequestBody):
+    quantity: int = Field(ge=0, le=carts.MAX_QUANTITY, description="0 removes the line")
+
+
+class CartItemOut(ApiModel):
+    id: int
+    sku: str
+    product_id: int
+    variant_id: int
+    product_name: str
+    variant_name: str
+    quantity: int
+    unit_price: Money
+    line_total: Money
+
+
+class CartOut(ApiModel):
+    id: int
+    token: str | None = Field(None, description="Only for a guest cart: send it back as X-Cart-Token")
+    items: list[CartItemOut]
+    item_count: int
+    subtotal: Money
+    tax: Money
+    shipping_cost: Money
+    total: Money
+    currency: str
+
+
+def cart_body(cart: Cart) -> CartOut:
+    totals = carts.cart_totals(cart.items)
+    items = [
+        CartItemOut(
+            id=line.id,
+            sku=line.sku,
+            product_id=line.product_id,
+            variant_id=line.variant_id,
+            product_name=line.variant.product.name,
+            variant_name=line.variant.name,
+            quantity=line.quantity,
+            unit_price=line.price,
+            line_total=line.price * line.quantity,
+        )
+        for line in cart.items
+    ]
+    return CartOut(
+        id=cart.id,
+        token=cart.token if cart.user_id is None else None,
+        items=items,
+        item_count=totals.item_count,
+        subtotal=totals.subtotal,
+        tax=totals.tax,
+        shipping_cost=totals.shipping_cost,
+        total=totals.total,
+        currency=current_app.config["CURRENCY"],
+    )
+
+
+def _answer(cart: Cart, status: int = 200):
+    headers = {CART_TOKEN: cart.token} if cart.user_id is None and cart.token else {}
+    return cart_body(cart), status, headers
+
+
+def _request_cart() -> Cart:
+    return carts.get_or_create_cart(user=optional_user(), guest_token=request.headers.get(CART_TOKEN))
+
+
+def _existing_cart() -> Cart:
+    user = optional_user()
+    if user is not None:
+        return carts.get_or_create_user_cart(user)
+    return carts.get_guest_cart(request.headers.get(CART_TOKEN, ""))
+
+
+CART_ENDPOINT = {"auth": "optional", "tags": ["cart"], "headers": [CART_TOKEN_HEADER]}
+
+
+@api.get("/cart")
+@endpoint(response=CartOut, **CART_ENDPOINT)
+def get_cart():
+    """The cart; without a token (and signed out) a new guest cart and its token."""
+    return _answer(_request_cart())
+
+
+@api.post("/cart/items")
+@endpoint(body=CartItemIn, response=CartOut, status=201, errors=[409], **CART_ENDPOINT)
+def add_cart_item(body: CartItemIn):
+    """Add a SKU; the same SKU again adds to its line."""
+    cart = _request_cart()
+    carts.add_item(cart, body.sku, body.quantity)
+    return _answer(cart, 201)
+
+
+@api.patch("/cart/items/<int:item_id>")
+@endpoint(body=CartItemPatch, response=CartOut, errors=[409], **CART_ENDPOINT)
+def update_cart_item(item_id: int, body: CartItemPatch):
+    """Set a line's quantity; 0 removes it."""
+    cart = _existing_cart()
+    carts.update_item(cart, item_id, body.quantity)
+    return _answer(cart)
+
+
+@api.delete("/cart/items/<int:item_id>")
+@endpoint(response=CartOut, **CART_ENDPOINT)
+def delete_cart_item(item_id: int):
+    """Remove a line."""
+    cart = _existing_cart()
+    carts.remove_item(cart, item_id)
+    return _answer(cart)

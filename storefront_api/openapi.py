@@ -1,0 +1,393 @@
+"""Endpoint declaration, request validation and the OpenAPI 3.1 document.
+
+How to add an endpoint
+----------------------
+Put the route in a module of ``storefront_api`` (imported by ``init_api``) and
+stack ``@endpoint`` under the blueprint's route decorator::
+
+    from storefront_api import api
+    from storefront_api.openapi import endpoint
+    from storefront_api.security import current_user
+
+    class WidgetIn(RequestBody):          # storefront_api.schemas: strict, extra="forbid"
+        name: str = Field(min_length=1, max_length=100)
+
+    class WidgetOut(ApiModel):            # from_attributes: ORM objects work
+        id: int
+        name: str
+        price: Money                      # -> "29.99"
+
+    @api.post("/widgets")
+    @endpoint(body=WidgetIn, response=WidgetOut, status=201, auth="required",
+              tags=["widgets"], errors=[409], summary="Create a widget")
+    def create_widget(body: WidgetIn):
+        return make_widget(current_user(), name=body.name)   # a service in ecom/
+
+What ``@endpoint`` does, so handlers stay thin:
+
+- ``auth="required"`` resolves the bearer token (401 otherwise) and
+  ``current_user()`` returns the user; ``auth="optional"`` accepts anonymous
+  callers but still refuses a bad token.
+- ``query=Model`` validates ``request.args`` into ``query=`` (400 with
+  ``errors`` when malformed); ``body=Model`` validates the JSON body into
+  ``body=`` (400 when it is not JSON, 422 with ``errors`` per field).
+- The handler returns a pydantic instance, a dict or an ORM object (validated
+  against ``response``), ``None`` (204), a ``(result, status)`` or
+  ``(result, status, headers)`` tuple, or a ready ``flask.Response``.
+- After the handler it renders, then commits the session once (rolled back by
+  the error handlers on any exception). ``commit=False`` skips the commit.
+- Raise ``ecom.errors`` exceptions; ``storefront_api.errors`` maps them to
+  status codes. List the non-obvious codes in ``errors=[...]`` so the OpenAPI
+  document (``GET /api/v1/openapi.json``) declares them; 400/401/404/422 are
+  added automatically where they can happen.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import wraps
+from http import HTTPStatus
+from typing import Any
+
+from flask import Flask, Response, current_app, jsonify, request
+from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
+
+from ecom import __version__
+from ecom.errors import NotFound, ValidationFailed
+from ecom.extensions import db
+from storefront_api.errors import BadRequest
+from storefront_api.schemas import ErrorOut
+from storefront_api.security import authenticate_request
+
+MAX_DB_INTEGER = 2**31 - 1
+REF_TEMPLATE = "#/components/schemas/{model}"
+
+
+@dataclass(frozen=True)
+class HeaderParam:
+    name: str
+    description: str = ""
+    max_length: int = 128
+
+
+@dataclass
+class Operation:
+    summary: str
+    response: type[BaseModel] | None
+    status: int
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    auth: str
+    tags: tuple[str, ...]
+    errors: tuple[int, ...]
+    headers: tuple[HeaderParam, ...]
+    description: str = ""
+    operation_id: str = ""
+    extra_responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
+
+
+def endpoint(
+    *,
+    response: type[BaseModel] | None = None,
+    status: int = 200,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    auth: str = "none",
+    tags: Iterable[str] = (),
+    errors: Iterable[int] = (),
+    headers: Iterable[HeaderParam] = (),
+    summary: str | None = None,
+    commit: bool = True,
+) -> Callable:
+    """Declare, validate and render an API endpoint (see the module docstring)."""
+    if auth not in {"none", "required", "optional"}:
+        raise ValueError(f"auth must be none, required or optional, not {auth!r}")
+
+    def decorate(view: Callable) -> Callable:
+        doc = (view.__doc__ or "").strip()
+        operation = Operation(
+            summary=summary or (doc.splitlines()[0] if doc else view.__name__.replace("_", " ")),
+            description=doc,
+            response=response,
+            status=status,
+            body=body,
+            query=query,
+            auth=auth,
+            tags=tuple(tags),
+            errors=tuple(errors),
+            headers=tuple(headers),
+            operation_id=view.__name__,
+        )
+
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            _refuse_out_of_range_ids(kwargs)
+            if auth != "none":
+                authenticate_request(required=auth == "required")
+            if query is not None:
+                kwargs["query"] = parse_query(query)
+            if body is not None:
+                kwargs["body"] = parse_body(body)
+            rendered = render(view(*args, **kwargs), operation)
+            if commit:
+                db.session.commit()
+            return rendered
+
+        wrapper.api_operation = operation
+        return wrapper
+
+    return decorate
+
+
+def _refuse_out_of_range_ids(path_args: dict) -> None:
+    # An id no integer column can hold names nothing; say 404 before the database errors.
+    for value in path_args.values():
+        if isinstance(value, int) and value > MAX_DB_INTEGER:
+            raise NotFound("Not found.")
+
+
+# --- request parsing -------------------------------------------------------
+
+
+def _nul_errors(value: Any, path: str = "") -> dict[str, list[str]]:
+    """Strings PostgreSQL cannot store (NUL bytes, lone surrogates), by field path."""
+    found: dict[str, list[str]] = {}
+    if isinstance(value, str):
+        if "\x00" in value or _has_surrogate(value):
+            found[path or "body"] = ["Contains characters that are not allowed."]
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found.update(_nul_errors(key, path or "body"))
+            found.update(_nul_errors(item, f"{path}.{key}" if path else str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.update(_nul_errors(item, f"{path}.{index}" if path else str(index)))
+    return found
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def validation_errors(error: ValidationError, root: str = "body") -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"]) or root
+        errors.setdefault(location, []).append(item["msg"])
+    return errors
+
+
+def parse_query(model: type[BaseModel]) -> BaseModel:
+    """``request.args`` as ``model``. Raises BadRequest (400) with per-parameter errors."""
+    raw = request.args.to_dict(flat=True)
+    bad = _nul_errors(raw)
+    if bad:
+        raise BadRequest("Malformed query parameters.", bad)
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise BadRequest("Malformed query parameters.", validation_errors(exc, "query")) from exc
+
+
+def parse_body(model: type[BaseModel]) -> BaseModel:
+    """The JSON body as ``model``.
+
+    Raises BadRequest (400) when the body is not JSON, ValidationFailed (422)
+    when it is JSON that breaks the model.
+    """
+    if not request.is_json:
+        raise BadRequest("The request body must be JSON (Content-Type: application/json).")
+    try:
+        data = json.loads(request.get_data(as_text=True) or "")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("The request body is not valid JSON.") from exc
+    bad = _nul_errors(data)
+    if bad:
+        raise ValidationFailed("Validation failed.", bad)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed("Validation failed.", validation_errors(exc)) from exc
+
+
+# --- response rendering ----------------------------------------------------
+
+
+def render(result: Any, operation: Operation) -> Response:
+    if isinstance(result, Response):
+        return result
+    status, headers = operation.status, {}
+    if isinstance(result, tuple):
+        result, *rest = result
+        for part in rest:
+            if isinstance(part, int):
+                status = part
+            elif isinstance(part, dict):
+                headers = part
+    if result is None:
+        response = Response(status=204)
+    else:
+        if not isinstance(result, BaseModel):
+            result = operation.response.model_validate(result)
+        response = jsonify(result.model_dump(mode="json", exclude_none=False))
+        response.status_code = status
+    for name, value in headers.items():
+        response.headers[name] = value
+    return response
+
+
+# --- the OpenAPI document --------------------------------------------------
+
+_CONVERTER = re.compile(r"<(?:(?P<converter>[a-z]+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
+
+
+def openapi_path(rule: str) -> tuple[str, list[dict]]:
+    parameters = []
+    for match in _CONVERTER.finditer(rule):
+        kind = match.group("converter") or "string"
+        schema = {"type": "integer", "minimum": 0} if kind == "int" else {"type": "string"}
+        parameters.append({"name": match.group("name"), "in": "path", "required": True, "schema": schema})
+    return _CONVERTER.sub(lambda m: "{" + m.group("name") + "}", rule), parameters
+
+
+def _without_null(schema: dict) -> dict:
+    options = schema.get("anyOf")
+    if not options:
+        return schema
+    rest = [option for option in options if option.get("type") != "null"]
+    if len(rest) == 1:
+        merged = {k: v for k, v in schema.items() if k != "anyOf"}
+        merged.update(rest[0])
+        merged.pop("default", None) if merged.get("default") is None else None
+        return merged
+    return dict(schema, anyOf=rest)
+
+
+def _operations(app: Flask):
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions.get(rule.endpoint)
+        operation = getattr(view, "api_operation", None)
+        if operation is not None:
+            yield rule, operation
+
+
+def build_openapi(app: Flask) -> dict:
+    """The OpenAPI 3.1 document of every ``@endpoint`` the app serves."""
+    operations = list(_operations(app))
+    models: set[tuple[type[BaseModel], str]] = {(ErrorOut, "serialization")}
+    for _, op in operations:
+        if op.response is not None:
+            models.add((op.response, "serialization"))
+        for model in (op.body, op.query):
+            if model is not None:
+                models.add((model, "validation"))
+    key_map, definitions = models_json_schema(
+        sorted(models, key=lambda pair: (pair[0].__name__, pair[1])), ref_template=REF_TEMPLATE
+    )
+    components = definitions.get("$defs", {})
+
+    def component(model, mode) -> dict:
+        reference = key_map[(model, mode)]
+        return components[reference["$ref"].rsplit("/", 1)[-1]]
+
+    paths: dict[str, dict] = {}
+    for rule, op in sorted(operations, key=lambda pair: pair[0].rule):
+        path, path_params = openapi_path(rule.rule)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            operation = _operation_object(op, path_params, key_map, component)
+            operation["operationId"] = rule.endpoint.replace(".", "_") + (
+                "" if len(rule.methods - {"HEAD", "OPTIONS"}) == 1 else f"_{method.lower()}"
+            )
+            paths.setdefault(path, {})[method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Storefront API",
+            "version": __version__,
+            "description": "The shop's public JSON API. Money is a two-place decimal string; "
+            'errors are `{"detail": ...}`.',
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+    }
+
+
+def _operation_object(op: Operation, path_params, key_map, component) -> dict:
+    error_ref = key_map[(ErrorOut, "serialization")]
+    parameters = list(path_params)
+    if op.query is not None:
+        schema = component(op.query, "validation")
+        required = set(schema.get("required", []))
+        for name, prop in schema.get("properties", {}).items():
+            parameters.append(
+                {"name": name, "in": "query", "required": name in required, "schema": _without_null(prop)}
+            )
+    for header in op.headers:
+        parameters.append(
+            {
+                "name": header.name,
+                "in": "header",
+                "required": False,
+                "description": header.description,
+                "schema": {"type": "string", "maxLength": header.max_length},
+            }
+        )
+    responses: dict[str, dict] = {}
+    if op.status == 204 or op.response is None:
+        responses[str(op.status)] = {"description": HTTPStatus(op.status).phrase}
+    else:
+        responses[str(op.status)] = {
+            "description": HTTPStatus(op.status).phrase,
+            "content": {"application/json": {"schema": key_map[(op.response, "serialization")]}},
+        }
+    error_codes = set(op.errors)
+    if op.query is not None or op.body is not None or op.headers:
+        error_codes.add(400)
+    if op.body is not None:
+        error_codes.add(422)
+    if op.auth != "none":
+        error_codes.add(401)
+    if path_params or op.headers:
+        error_codes.add(404)
+    for code in sorted(error_codes):
+        responses[str(code)] = {
+            "description": HTTPStatus(code).phrase,
+            "content": {"application/json": {"schema": error_ref}},
+        }
+    result: dict[str, Any] = {
+        "summary": op.summary,
+        "tags": list(op.tags),
+        "parameters": parameters,
+        "responses": responses,
+    }
+    if op.description and op.description != op.summary:
+        result["description"] = op.description
+    if op.body is not None:
+        result["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": key_map[(op.body, "validation")]}},
+        }
+    if op.auth == "required":
+        result["security"] = [{"bearerAuth": []}]
+    elif op.auth == "optional":
+        result["security"] = [{}, {"bearerAuth": []}]
+    return result
+
+
+def openapi_document() -> dict:
+    cache = current_app.extensions.setdefault("storefront_openapi", {})
+    if "document" not in cache:
+        cache["document"] = build_openapi(current_app)
+    return cache["document"]
