@@ -50,7 +50,11 @@ def init_app(app: Flask) -> None:
     app.extensions[EXTENSION] = QUEUE if app.config.get("REDIS_URL") else INLINE
     _install_listeners()
     if app.extensions[EXTENSION] == INLINE and not app.config.get("TESTING"):
-        app.before_request(lambda: start_background_timer(app))
+
+        @app.before_request
+        def _start_periodic_work() -> None:
+            # Returns None: anything else from a before_request hook would become the response.
+            start_background_timer(app)
 
 
 def dispatch_mode(app: Flask) -> str:

@@ -16,6 +16,7 @@ from wtforms.validators import DataRequired, Length
 
 from admin.base import StaffModelView, flash_error
 from admin.security import Area, can_edit, current_actor
+from ecom.audit.services import record_change
 from ecom.commerce.models import Order, OrderItem
 from ecom.db import money
 from ecom.errors import EcomError, ValidationFailed
@@ -75,7 +76,10 @@ class OrderView(StaffModelView):
             from ecom.commerce.order_actions import cancel_order
 
             try:
+                before = {"status": order.status}
                 cancel_order(order, actor=current_actor(), reason=form.reason.data)
+                record_change(current_actor(), "cancel", "orders", order.id, before,
+                              {"status": order.status, "cancel_reason": order.cancel_reason})
                 db.session.commit()
                 flash(f"Order {order.order_number} cancelled.", "success")
             except EcomError as exc:
@@ -94,13 +98,25 @@ class OrderView(StaffModelView):
 
             try:
                 amount = _parse_amount(form.amount.data)
-                refund_payment(order, amount, actor=current_actor())
+                before = {"refunded_amount": order.payment.refunded_amount if order.payment else None}
+                payment = refund_payment(order, amount, actor=current_actor())
+                record_change(current_actor(), "refund", "orders", order.id, before,
+                              {"refunded_amount": payment.refunded_amount, "payment_status": payment.status})
                 db.session.commit()
                 flash(f"Refund recorded for order {order.order_number}.", "success")
             except EcomError as exc:
                 db.session.rollback()
                 flash_error(exc)
         return redirect(url_for(".details_view", id=order_id))
+
+
+def _state(fulfillment: Fulfillment) -> dict:
+    return {"status": fulfillment.status, "carrier": fulfillment.carrier,
+            "tracking_number": fulfillment.tracking_number}
+
+
+def _audit_fulfillment(fulfillment: Fulfillment, before: dict) -> None:
+    record_change(current_actor(), "update", "fulfillments", fulfillment.id, before, _state(fulfillment))
 
 
 def _forbidden():
@@ -154,7 +170,9 @@ class FulfillmentView(StaffModelView):
         moved, refused = 0, []
         for fulfillment in self._fulfillments(ids):
             try:
+                before = _state(fulfillment)
                 step(fulfillment, actor=current_actor())
+                _audit_fulfillment(fulfillment, before)
                 db.session.commit()
                 moved += 1
             except EcomError as exc:
@@ -215,8 +233,10 @@ class FulfillmentView(StaffModelView):
             try:
                 if not tracking:
                     raise ValidationFailed("A tracking number is required to ship.")
+                before = _state(fulfillment)
                 ship_fulfillment(fulfillment, carrier=carrier.strip(), tracking_number=tracking,
                                  actor=current_actor())
+                _audit_fulfillment(fulfillment, before)
                 db.session.commit()
                 shipped += 1
             except EcomError as exc:

@@ -102,7 +102,7 @@ def _audit(actor: Actor | None, action: str, obj, before: dict | None) -> None:
     if actor is None:
         return
     after = snapshot(obj) if action != "delete" else None
-    record_change(actor, action, type(obj).__name__.lower(), obj.id, before, after)
+    record_change(actor, action, obj.__tablename__, obj.id, before, after)
 
 
 # ---------------------------------------------------------------- categories
@@ -269,10 +269,9 @@ def delete_variant(variant: Variant, *, actor: Actor | None = None) -> None:
     """Remove a variant (and its inventory row)."""
     product = variant.product
     before = snapshot(variant)
-    if variant in product.variants:
-        product.variants.remove(variant)
     db.session.delete(variant)
     db.session.flush()
+    db.session.expire(product, ["variants"])
     refresh_price_range(product)
     _audit(actor, "delete", variant, before)
 
@@ -398,7 +397,7 @@ def _bulk_set(product_ids: Iterable[int], field: str, value: bool, actor: Actor 
         db.session.flush()
         for product_id in changing:
             if actor is not None:
-                record_change(actor, "update", "product", product_id, {field: not value}, {field: value})
+                record_change(actor, "update", "products", product_id, {field: not value}, {field: value})
     return len(changing)
 
 

@@ -58,3 +58,19 @@ def as_role(app, db, staff):
         return client
 
     return make
+
+
+@pytest.fixture
+def make_order(db):
+    """make_order("paid") -> an order walked to that status through the real services."""
+    from ecom.catalog.cli import create_demo_order
+    from tests.factories import stocked_variant
+
+    def make(status: str = "paid", quantity: int = 2):
+        customer = UserFactory()
+        variant = stocked_variant(quantity=20, price="15.00")
+        order = create_demo_order(customer, [(variant, quantity)], status=status)
+        db.session.commit()
+        return order
+
+    return make

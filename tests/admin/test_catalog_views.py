@@ -113,7 +113,7 @@ def test_bulk_actions_flip_flags_and_audit(as_role, db):
         db.session.refresh(p)
     assert [p.is_active for p in products] == [True, True, True]
     assert [p.featured for p in products] == [True, True, False]
-    assert len(_audit(db, "product")) == 5
+    assert len(_audit(db, "products")) == 5
 
 
 def test_search_finds_products_by_sku_once(as_role, db):
