@@ -58,7 +58,7 @@ def run(report: common.Report) -> None:
         report.did(f"schemathesis run --checks all --max-examples {MAX_EXAMPLES} against "
                    f"{server.base_url()}/api/v1/openapi.json")
         try:
-            result = subprocess.run(command, cwd=harness.ROOT, capture_output=True, text=True,
+            result = subprocess.run(command, cwd=harness.LOG_DIR, capture_output=True, text=True,
                                     timeout=TIME_LIMIT, env={**harness.app_env(common.database_url()),
                                                              "NO_COLOR": "1"})
         except subprocess.TimeoutExpired:
