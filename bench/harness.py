@@ -188,7 +188,9 @@ def machine() -> dict:
         memory_gib = round(kib / 1024 / 1024, 1)
     except (OSError, ValueError, IndexError):
         pass
-    return {"nproc": os.cpu_count(), "memory_gib": memory_gib, "python": platform.python_version()}
+    # Other work on the machine moves every figure; the load average says how much there was.
+    return {"nproc": os.cpu_count(), "memory_gib": memory_gib, "python": platform.python_version(),
+            "load_avg_1m": round(os.getloadavg()[0], 2)}
 
 
 def print_table(title: str, headers: list[str], rows: list[list]) -> None:
