@@ -47,6 +47,10 @@ def create_app(config: dict | None = None) -> Flask:
     init_api(app)
     init_admin(app)
 
+    from ecom.metrics import init_metrics
+
+    init_metrics(app)
+
     from ecom.cli import register_cli
 
     register_cli(app)

@@ -16,12 +16,24 @@ EXPOSED_HEADERS = ["X-Request-ID", "X-Cart-Token", "Retry-After"]
 
 def init_api(app: Flask) -> None:
     from ecom.extensions import csrf
-    from storefront_api import account, auth, cart, catalog, docs, stores  # noqa: F401  - routes
+    from storefront_api import (  # noqa: F401  - routes
+        account,
+        auth,
+        cart,
+        catalog,
+        checkout,
+        docs,
+        orders,
+        stores,
+    )
+    from storefront_api.webhooks import webhooks
 
     csrf.exempt(api)  # token-authenticated JSON API; no cookies, no CSRF
+    csrf.exempt(webhooks)  # authenticated by Stripe's signature instead
     register_app_handlers(app)
     _init_cors(app)
     app.register_blueprint(api)
+    app.register_blueprint(webhooks)
 
 
 def _init_cors(app: Flask) -> None:

@@ -143,3 +143,32 @@ class StoreFactory(Base):
     latitude = 51.5074
     longitude = -0.1278
     is_active = True
+
+
+def make_order(user=None, lines=(), status: str = "created", number: str | None = None):
+    """An order with ``lines`` of (variant, quantity), totals consistent, nothing reserved."""
+    from ecom.commerce.models import Order, OrderItem
+    from ecom.db import money
+
+    user = user or UserFactory()
+    items = [
+        OrderItem(product_id=v.product_id, variant_id=v.id, sku=v.sku, product_name=v.product.name,
+                  variant_name=v.name, quantity=q, price=v.price, line_total=money(v.price * q))
+        for v, q in lines
+    ]
+    subtotal = money(sum((i.line_total for i in items), Decimal("0")))
+    address = {"full_name": user.full_name, "street": "1 Main St", "city": "Springfield",
+               "state": "IL", "postal_code": "62701", "country": "US", "phone": None}
+    _ORDER_SEQ.append(1)
+    order = Order(
+        user_id=user.id, email=user.email, order_number=number or f"ORD-TEST-{len(_ORDER_SEQ):06d}",
+        status=status, subtotal=subtotal, tax=Decimal("0.00"), shipping_cost=Decimal("0.00"),
+        total=subtotal, currency="usd", shipping_address=address, billing_address=address,
+        items=items,
+    )
+    db.session.add(order)
+    db.session.flush()
+    return order
+
+
+_ORDER_SEQ: list[int] = []

@@ -72,3 +72,18 @@ def test_request_id_is_echoed_when_valid_and_generated_otherwise(client):
     replaced = client.get("/", headers={"X-Request-ID": "bad id with spaces"})
     assert replaced.headers["X-Request-ID"] != "bad id with spaces"
     assert len(replaced.headers["X-Request-ID"]) == 32
+
+
+def test_metrics_exposes_traffic_and_business_figures(client, db):
+    from tests.factories import make_order
+
+    make_order(status="paid")
+    db.session.commit()
+    client.get("/")
+
+    body = client.get("/metrics").get_data(as_text=True)
+
+    assert 'http_requests_total{endpoint="/",method="GET",status="200"}' in body
+    assert "http_request_duration_seconds_bucket" in body
+    assert 'ecom_orders{status="paid"} 1.0' in body
+    assert "ecom_outbox_backlog" in body

@@ -1,0 +1,305 @@
+"""Checkout: turning a cart into an order, and the one place a payment is finalised."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import select
+
+from ecom.actor import Actor
+from ecom.commerce.gateway import Intent, PaymentGateway, gateway_for_intent, get_gateway, to_minor
+from ecom.commerce.models import Cart, Order, OrderEvent, OrderItem, Payment
+from ecom.commerce.orders import lock_order, order_event_data, record_creation, transition
+from ecom.commerce.status import OrderStatus, PaymentStatus
+from ecom.db import utcnow
+from ecom.errors import Conflict, EcomError, NotFound, OutOfStock, ValidationFailed
+from ecom.extensions import db
+from ecom.identity.models import Address
+from ecom.inventory.services import commit_stock, release_stock, reserve_stock
+from ecom.notifications.models import EventType
+from ecom.notifications.services import emit
+
+log = logging.getLogger(__name__)
+
+# Crockford-style: no 0/O or 1/I/L, so order numbers survive being read over the phone.
+ORDER_NUMBER_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+EXPIRED_REASON = "reservation expired"
+ADDRESS_FIELDS = ("full_name", "street", "city", "state", "postal_code", "country", "phone")
+
+
+def new_order_number(now: datetime | None = None) -> str:
+    """``ORD-YYYYMMDD-XXXXXX``, unused so far (the unique index has the last word)."""
+    day = (now or utcnow()).strftime("%Y%m%d")
+    while True:
+        candidate = f"ORD-{day}-{''.join(secrets.choice(ORDER_NUMBER_ALPHABET) for _ in range(6))}"
+        if not db.session.scalar(select(Order.id).where(Order.order_number == candidate)):
+            return candidate
+
+
+def gateway() -> PaymentGateway:
+    return get_gateway(current_app.config)
+
+
+def _resolve_address(user, address_id: int | None, fields: dict | None, label: str) -> dict | None:
+    if address_id is not None:
+        address = db.session.get(Address, address_id)
+        if address is None or address.user_id != user.id:
+            raise NotFound(f"{label.capitalize()} address not found.")
+        return address.snapshot()
+    if fields is not None:
+        return {key: fields.get(key) for key in ADDRESS_FIELDS}
+    return None
+
+
+def _user_cart(user) -> Cart | None:
+    return db.session.scalar(select(Cart).where(Cart.user_id == user.id))
+
+
+def start_checkout(
+    user,
+    *,
+    shipping_address_id: int | None = None,
+    shipping_address: dict | None = None,
+    billing_address_id: int | None = None,
+    billing_address: dict | None = None,
+    idempotency_key: str | None = None,
+) -> tuple[Order, Intent]:
+    """Place an order from the user's cart, hold its stock and open a payment intent.
+
+    The gateway is called before any inventory row is locked, so a slow gateway
+    never holds up other shoppers; if stock then turns out short, the intent is
+    cancelled (best effort) and nothing is written. The cart is kept until the
+    payment succeeds.
+    Raises NotFound (an address not the user's), ValidationFailed (no shipping
+    address, an inactive product), Conflict (empty cart), OutOfStock,
+    GatewayUnavailable. The caller rolls back on any of them.
+    """
+    from ecom.commerce.cart import cart_totals
+
+    cart = _user_cart(user)
+    if cart is None or not cart.items:
+        raise Conflict("Your cart is empty.")
+    shipping = _resolve_address(user, shipping_address_id, shipping_address, "shipping")
+    if shipping is None:
+        raise ValidationFailed("A shipping address is required.",
+                               {"shipping_address": ["Give shipping_address_id or shipping_address."]})
+    billing = _resolve_address(user, billing_address_id, billing_address, "billing") or shipping
+    _check_lines_sellable(cart)
+
+    totals = cart_totals(cart.items)
+    order = Order(
+        user_id=user.id,
+        order_number=new_order_number(),
+        status=OrderStatus.CREATED,
+        subtotal=totals.subtotal,
+        tax=totals.tax,
+        shipping_cost=totals.shipping_cost,
+        total=totals.total,
+        currency=current_app.config.get("CURRENCY", "usd"),
+        shipping_address=shipping,
+        billing_address=billing,
+        email=user.email,
+    )
+    for line in cart.items:
+        order.items.append(OrderItem(
+            product_id=line.product_id,
+            variant_id=line.variant_id,
+            sku=line.sku,
+            product_name=line.product.name,
+            variant_name=line.variant.name,
+            quantity=line.quantity,
+            price=line.price,
+            line_total=line.price * line.quantity,
+        ))
+    db.session.add(order)
+    db.session.flush()
+
+    payments = gateway()
+    intent = payments.create_intent(
+        to_minor(order.total),
+        order.currency,
+        {"order_number": order.order_number, "order_id": order.id, "user_id": user.id},
+        idempotency_key=f"checkout-{user.id}-{idempotency_key}" if idempotency_key
+        else f"checkout-{order.order_number}",
+    )
+    try:
+        reserve_stock(order, ttl_seconds=current_app.config["RESERVATION_TTL_SECONDS"])
+    except OutOfStock:
+        _cancel_intent_quietly(payments, intent.id)
+        raise
+    db.session.add(Payment(
+        order_id=order.id,
+        stripe_payment_intent_id=intent.id,
+        amount=order.total,
+        currency=order.currency,
+        status=PaymentStatus.PENDING,
+        gateway=payments.name,
+    ))
+    record_creation(order, actor=Actor.of_user(user))
+    emit(EventType.ORDER_PLACED, order_event_data(order))
+    db.session.flush()
+    return order, intent
+
+
+def _check_lines_sellable(cart: Cart) -> None:
+    dead = [line.sku for line in cart.items
+            if not (line.variant and line.variant.is_active and line.product and line.product.is_active)]
+    if dead:
+        raise ValidationFailed(f"No longer for sale: {', '.join(dead)}.", {"items": dead})
+
+
+def _cancel_intent_quietly(payments: PaymentGateway, intent_id: str) -> None:
+    """Cancel an intent nobody will pay; a failure only leaves an unpaid intent at the gateway."""
+    try:
+        payments.cancel_intent(intent_id)
+    except EcomError as exc:
+        log.warning("could not cancel payment intent %s: %s", intent_id, exc)
+
+
+@dataclass(frozen=True)
+class Finalized:
+    """What ``finalize_payment`` did. ``outcome`` is one of the constants below."""
+
+    order: Order
+    outcome: str
+
+    PAID = "paid"  # this call moved the order to paid
+    ALREADY_PAID = "already_paid"  # someone else got there first; nothing changed
+    DECLINED = "declined"  # payment failed; order still created with its stock held
+    REFUNDED = "refunded"  # paid too late, stock gone: money sent back
+    PENDING = "pending"  # the intent is still waiting (3-D Secure, processing...)
+
+
+def payment_for_intent(intent_id: str) -> Payment:
+    """Raises NotFound for an intent no order of ours knows."""
+    payment = db.session.scalar(select(Payment).where(Payment.stripe_payment_intent_id == intent_id))
+    if payment is None:
+        raise NotFound("Payment intent not found.")
+    return payment
+
+
+def finalize_payment(intent_id: str, *, actor: Actor, intent: Intent | None = None) -> Finalized:
+    """Apply the gateway's verdict on a payment intent to its order, exactly once.
+
+    Shared by the confirm endpoint and the webhook: both lock the order row
+    first, so whichever arrives second sees the first one's result and changes
+    nothing. ``intent`` is the gateway's own (or a signed webhook's) view; when
+    omitted it is fetched from the gateway, never taken from the client.
+    A success after the reservation expired takes the stock afresh if it is
+    there, else refunds. Nothing ever moves backwards (no failure after a
+    success). Raises NotFound, GatewayUnavailable.
+    """
+    payment = payment_for_intent(intent_id)
+    if intent is None:
+        intent = gateway_for_intent(current_app.config, intent_id).retrieve_intent(intent_id)
+    order = lock_order(payment.order_id)
+    db.session.refresh(payment)
+    if intent.succeeded:
+        return _apply_success(order, payment, intent, actor)
+    if intent.declined or intent.status == "canceled":
+        return _apply_failure(order, payment, intent)
+    return Finalized(order, Finalized.PENDING)
+
+
+def _apply_success(order: Order, payment: Payment, intent: Intent, actor: Actor) -> Finalized:
+    if payment.status in (PaymentStatus.COMPLETED, PaymentStatus.REFUNDED):
+        return Finalized(order, Finalized.ALREADY_PAID)
+    if intent.amount_minor != to_minor(payment.amount):
+        raise Conflict(f"Payment {intent.id} is for {intent.amount_minor} minor units, "
+                       f"the order for {to_minor(payment.amount)}.")
+    payment.status = PaymentStatus.COMPLETED
+    payment.failure_message = None
+    if order.status == OrderStatus.CREATED:
+        try:
+            commit_stock(order)
+        except OutOfStock:
+            # The reservation lapsed and someone else bought the units meanwhile.
+            transition(order, OrderStatus.CANCELLED, actor=actor, note="paid after stock was sold")
+            order.cancel_reason = "paid after the reservation expired; stock sold out"
+            release_stock(order, expired=True)
+            emit(EventType.ORDER_CANCELLED, order_event_data(order))
+            return _refund_late_payment(order, payment, actor)
+        return _mark_paid(order, payment, actor)
+    if order.status == OrderStatus.CANCELLED and order.cancel_reason == EXPIRED_REASON:
+        try:
+            commit_stock(order)
+        except OutOfStock:
+            return _refund_late_payment(order, payment, actor)
+        _revive_expired(order, actor)
+        return _mark_paid(order, payment, actor, transitioned=True)
+    # Cancelled by the shopper or staff while the payment was in flight.
+    return _refund_late_payment(order, payment, actor)
+
+
+def _mark_paid(order: Order, payment: Payment, actor: Actor, *, transitioned: bool = False) -> Finalized:
+    from ecom.commerce.cart import clear_cart
+    from ecom.fulfillment.services import create_fulfillment
+
+    if not transitioned:
+        transition(order, OrderStatus.PAID, actor=actor, note=f"payment {payment.stripe_payment_intent_id}")
+    cart = _user_cart(order.user)
+    if cart is not None:
+        clear_cart(cart)
+    create_fulfillment(order)
+    emit(EventType.ORDER_PAID, order_event_data(order))
+    db.session.flush()
+    return Finalized(order, Finalized.PAID)
+
+
+def _revive_expired(order: Order, actor: Actor) -> None:
+    """The one sanctioned way out of ``cancelled``: the expiry job cancelled an order
+    whose payment then succeeded, and its stock could be taken again. Cancelling
+    was our doing, not the shopper's, so the order they paid for goes ahead."""
+    now = utcnow()
+    db.session.add(OrderEvent(order_id=order.id, from_status=order.status, to_status=OrderStatus.PAID,
+                              actor=actor.label, note="late payment; stock taken again"))
+    order.status = OrderStatus.PAID
+    order.paid_at = now
+    order.cancelled_at = None
+    order.cancel_reason = None
+
+
+def _refund_late_payment(order: Order, payment: Payment, actor: Actor) -> Finalized:
+    refund = gateway_for_intent(current_app.config, payment.stripe_payment_intent_id).refund(
+        payment.stripe_payment_intent_id, None
+    )
+    payment.status = PaymentStatus.REFUNDED
+    payment.refunded_amount = payment.amount
+    emit(EventType.PAYMENT_REFUNDED, {**order_event_data(order), "amount": str(payment.amount),
+                                      "refund_id": refund.id, "reason": "order no longer available"})
+    db.session.flush()
+    return Finalized(order, Finalized.REFUNDED)
+
+
+def _apply_failure(order: Order, payment: Payment, intent: Intent) -> Finalized:
+    if payment.status != PaymentStatus.PENDING:
+        # Never backwards: a failure report after success (or a repeat) changes nothing.
+        outcome = Finalized.DECLINED if payment.status == PaymentStatus.FAILED else Finalized.ALREADY_PAID
+        return Finalized(order, outcome)
+    payment.status = PaymentStatus.FAILED
+    payment.failure_message = intent.failure_message or intent.status
+    emit(EventType.PAYMENT_FAILED, {**order_event_data(order), "reason": payment.failure_message})
+    db.session.flush()
+    return Finalized(order, Finalized.DECLINED)
+
+
+def confirm_payment(user, intent_id: str, payment_method: str | None = None) -> Finalized:
+    """The shopper says they paid: ask the gateway, confirming with ``payment_method``
+    if the intent still needs one, then finalise.
+
+    Raises NotFound (not the user's intent), GatewayUnavailable.
+    """
+    payment = payment_for_intent(intent_id)
+    if payment.order.user_id != user.id:
+        raise NotFound("Payment intent not found.")
+    payments = gateway_for_intent(current_app.config, intent_id)
+    intent = payments.retrieve_intent(intent_id)
+    if intent.status in ("requires_payment_method", "requires_confirmation"):
+        method = payment_method or ("pm_card_visa" if payments.name == "simulated" else None)
+        if method:
+            intent = payments.confirm_intent(intent_id, method)
+    return finalize_payment(intent_id, actor=Actor.of_user(user), intent=intent)

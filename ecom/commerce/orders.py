@@ -1,0 +1,90 @@
+"""The order state machine: one ``transition()`` for every status change."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from ecom.actor import Actor
+from ecom.commerce.models import Order, OrderEvent
+from ecom.commerce.status import ALLOWED, OrderStatus
+from ecom.db import utcnow
+from ecom.errors import InvalidTransition, NotFound
+from ecom.extensions import db
+
+# The timestamp column each status stamps when an order enters it.
+STAMPS: dict[OrderStatus, str] = {
+    OrderStatus.PAID: "paid_at",
+    OrderStatus.PACKED: "packed_at",
+    OrderStatus.SHIPPED: "shipped_at",
+    OrderStatus.DELIVERED: "delivered_at",
+    OrderStatus.CANCELLED: "cancelled_at",
+}
+
+
+def lock_order(order_id: int) -> Order:
+    """Load the order with a row lock (SELECT ... FOR UPDATE) and fresh column values.
+
+    Lock the order before any inventory row; see ecom.inventory.services.
+    Raises NotFound.
+    """
+    order = db.session.scalar(
+        select(Order)
+        .where(Order.id == order_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if order is None:
+        raise NotFound("Order not found.")
+    return order
+
+
+def transition(order: Order, target: OrderStatus | str, *, actor: Actor, note: str = "") -> OrderEvent:
+    """Move ``order`` to ``target`` and write the history row.
+
+    Raises InvalidTransition when the state machine does not allow the move.
+    """
+    current = OrderStatus(order.status)
+    target = OrderStatus(target)
+    if target not in ALLOWED[current]:
+        raise InvalidTransition("order", current, target)
+    order.status = target
+    stamp = STAMPS.get(target)
+    if stamp:
+        setattr(order, stamp, utcnow())
+    event = OrderEvent(
+        order_id=order.id, from_status=current, to_status=target, actor=actor.label, note=note
+    )
+    db.session.add(event)
+    db.session.flush()
+    return event
+
+
+def record_creation(order: Order, *, actor: Actor) -> OrderEvent:
+    """The first history row of a new order."""
+    event = OrderEvent(order_id=order.id, from_status=None, to_status=order.status,
+                       actor=actor.label, note="order placed")
+    db.session.add(event)
+    db.session.flush()
+    return event
+
+
+def order_event_data(order: Order) -> dict:
+    """The ``data`` part of an order event's payload (the seed's shape, extended)."""
+    fulfillment = order.fulfillment
+    return {
+        "order_id": order.id,
+        "order_number": order.order_number,
+        "user_id": order.user_id,
+        "user_email": order.email or (order.user.email if order.user else None),
+        "customer_name": (order.shipping_address or {}).get("full_name"),
+        "status": order.status,
+        "total": str(order.total),
+        "currency": order.currency,
+        "items": [
+            {"sku": i.sku, "product_name": i.product_name, "variant_name": i.variant_name,
+             "quantity": i.quantity, "price": str(i.price)}
+            for i in order.items
+        ],
+        "carrier": fulfillment.carrier if fulfillment else None,
+        "tracking_number": fulfillment.tracking_number if fulfillment else None,
+    }

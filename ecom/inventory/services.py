@@ -1,0 +1,275 @@
+"""Stock: two-phase reservation, the movement ledger, low-stock alerts.
+
+Concurrency: every function that changes ``inventory`` locks the rows it
+touches with SELECT ... FOR UPDATE, always in ascending variant id order, so
+two orders sharing variants can never deadlock. Callers that also lock the
+order lock it first (see ``ecom.commerce.orders.lock_order``). The check
+constraints on ``inventory`` are the last line of defence against oversell.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from ecom.actor import SYSTEM, Actor
+from ecom.db import as_utc, utcnow
+from ecom.errors import Conflict, OutOfStock, ValidationFailed
+from ecom.extensions import db
+from ecom.inventory.models import (
+    Inventory,
+    MovementReason,
+    ReservationStatus,
+    StockMovement,
+    StockReservation,
+)
+from ecom.notifications.models import EventType
+from ecom.notifications.services import emit
+
+
+def ensure_inventory(variant) -> Inventory:
+    """The variant's inventory row, created empty if it has none."""
+    inventory = db.session.scalar(select(Inventory).where(Inventory.variant_id == variant.id))
+    if inventory is None:
+        inventory = Inventory(variant_id=variant.id, quantity=0, reserved=0)
+        db.session.add(inventory)
+        db.session.flush()
+    return inventory
+
+
+def _lock_inventories(variant_ids) -> dict[int, Inventory]:
+    """Lock the inventory rows of ``variant_ids`` in ascending id order."""
+    ids = sorted(set(variant_ids))
+    if not ids:
+        return {}
+    rows = db.session.scalars(
+        select(Inventory)
+        .where(Inventory.variant_id.in_(ids))
+        .order_by(Inventory.variant_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    return {row.variant_id: row for row in rows}
+
+
+def _lines_of(order) -> dict[int, int]:
+    """Units per variant for the order's lines (a variant may appear on several lines)."""
+    needed: dict[int, int] = defaultdict(int)
+    for item in order.items:
+        if item.variant_id is None:
+            raise ValidationFailed(f"Order line {item.sku} no longer has a variant.")
+        needed[item.variant_id] += item.quantity
+    return dict(needed)
+
+
+def _reservations(order, status: ReservationStatus | None = None) -> list[StockReservation]:
+    query = select(StockReservation).where(StockReservation.order_id == order.id)
+    if status is not None:
+        query = query.where(StockReservation.status == status)
+    return list(
+        db.session.scalars(
+            query.order_by(StockReservation.variant_id).execution_options(populate_existing=True)
+        )
+    )
+
+
+def _record(variant_id: int, delta: int, reason: MovementReason, *, actor: Actor,
+            note: str = "", order_id: int | None = None) -> StockMovement:
+    movement = StockMovement(
+        variant_id=variant_id, delta=delta, reason=reason, note=note,
+        user_id=actor.user_id, order_id=order_id,
+    )
+    db.session.add(movement)
+    return movement
+
+
+def _check_low_stock(inventory: Inventory) -> None:
+    """Emit LOW_STOCK once per crossing of the threshold, and re-arm when stock recovers."""
+    if inventory.is_low and not inventory.low_stock_alerted:
+        inventory.low_stock_alerted = True
+        variant = inventory.variant
+        emit(EventType.LOW_STOCK, {
+            "variant_id": inventory.variant_id,
+            "sku": variant.sku if variant else None,
+            "product_name": variant.product.name if variant else None,
+            "available": inventory.available,
+            "quantity": inventory.quantity,
+            "threshold": inventory.low_stock_threshold,
+        })
+    elif not inventory.is_low and inventory.low_stock_alerted:
+        inventory.low_stock_alerted = False
+
+
+def _sku_of(variant_id: int, order) -> str:
+    return next((i.sku for i in order.items if i.variant_id == variant_id), str(variant_id))
+
+
+def reserve_stock(order, *, ttl_seconds: int) -> list[StockReservation]:
+    """Hold stock for every line of ``order``: all lines or none.
+
+    Raises OutOfStock (naming every short SKU and its available units) and
+    changes nothing when any line cannot be held.
+    """
+    needed = _lines_of(order)
+    inventories = _lock_inventories(needed)
+    shortages = {
+        _sku_of(variant_id, order): (inventories[variant_id].available
+                                     if variant_id in inventories else 0)
+        for variant_id, qty in needed.items()
+        if variant_id not in inventories or inventories[variant_id].available < qty
+    }
+    if shortages:
+        raise OutOfStock(shortages)
+    expires_at = utcnow() + timedelta(seconds=ttl_seconds)
+    reservations = []
+    for variant_id, qty in sorted(needed.items()):
+        inventory = inventories[variant_id]
+        inventory.reserved += qty
+        reservation = StockReservation(
+            order_id=order.id, variant_id=variant_id, quantity=qty,
+            status=ReservationStatus.ACTIVE, expires_at=expires_at,
+        )
+        db.session.add(reservation)
+        reservations.append(reservation)
+        _check_low_stock(inventory)
+    db.session.flush()
+    return reservations
+
+
+def commit_stock(order) -> bool:
+    """Payment succeeded: the held units leave ``quantity`` and ``reserved``.
+
+    Idempotent: returns False when the order's stock was already committed.
+    If the reservation had expired or been released (a late payment), the
+    units are taken afresh when available; raises OutOfStock otherwise, and
+    then changes nothing.
+    """
+    all_rows = _reservations(order)
+    if any(r.status == ReservationStatus.COMMITTED for r in all_rows):
+        return False
+    active = [r for r in all_rows if r.status == ReservationStatus.ACTIVE]
+    if not active:
+        reserve_stock(order, ttl_seconds=0)
+        active = _reservations(order, ReservationStatus.ACTIVE)
+    inventories = _lock_inventories(r.variant_id for r in active)
+    for reservation in active:
+        inventory = inventories[reservation.variant_id]
+        inventory.quantity -= reservation.quantity
+        inventory.reserved -= reservation.quantity
+        reservation.status = ReservationStatus.COMMITTED
+        _record(reservation.variant_id, -reservation.quantity, MovementReason.SALE,
+                actor=SYSTEM, order_id=order.id, note=f"order {order.order_number}")
+        _check_low_stock(inventory)
+    db.session.flush()
+    return True
+
+
+def release_stock(order, *, expired: bool = False) -> int:
+    """Give back the units an unpaid order holds. Idempotent; never touches committed stock.
+
+    Returns the number of units released.
+    """
+    active = _reservations(order, ReservationStatus.ACTIVE)
+    inventories = _lock_inventories(r.variant_id for r in active)
+    released = 0
+    for reservation in active:
+        inventory = inventories[reservation.variant_id]
+        inventory.reserved -= reservation.quantity
+        reservation.status = ReservationStatus.EXPIRED if expired else ReservationStatus.RELEASED
+        released += reservation.quantity
+        _check_low_stock(inventory)
+    db.session.flush()
+    return released
+
+
+def return_stock(order, *, actor: Actor) -> int:
+    """Put a paid, unshipped order's committed units back on hand (cancellation).
+
+    Each committed reservation is returned once: it moves to ``released``.
+    Returns the number of units returned.
+    """
+    committed = _reservations(order, ReservationStatus.COMMITTED)
+    inventories = _lock_inventories(r.variant_id for r in committed)
+    returned = 0
+    for reservation in committed:
+        inventory = inventories[reservation.variant_id]
+        inventory.quantity += reservation.quantity
+        reservation.status = ReservationStatus.RELEASED
+        _record(reservation.variant_id, reservation.quantity, MovementReason.RETURN,
+                actor=actor, order_id=order.id, note=f"order {order.order_number} cancelled")
+        returned += reservation.quantity
+        _check_low_stock(inventory)
+    db.session.flush()
+    return returned
+
+
+MANUAL_REASONS = frozenset({
+    MovementReason.RECEIVED, MovementReason.ADJUSTMENT, MovementReason.RETURN,
+    MovementReason.DAMAGE, MovementReason.CORRECTION,
+})
+
+
+def adjust_stock(variant, delta: int, reason: MovementReason | str, *, actor: Actor,
+                 note: str = "") -> StockMovement:
+    """Change the on-hand quantity by ``delta`` and write the ledger row.
+
+    Raises ValidationFailed for a zero delta or a reason reserved for the
+    system (sales), and Conflict when the result would be negative or below
+    the units currently reserved for unpaid orders.
+    """
+    try:
+        reason = MovementReason(reason)
+    except ValueError:
+        raise ValidationFailed(f"Unknown reason '{reason}'.", {"reason": ["Unknown reason."]}) from None
+    if reason not in MANUAL_REASONS:
+        raise ValidationFailed(f"'{reason}' movements are recorded by the system only.",
+                               {"reason": ["Not allowed for manual changes."]})
+    if not isinstance(delta, int) or isinstance(delta, bool) or delta == 0:
+        raise ValidationFailed("The change must be a non-zero whole number.",
+                               {"delta": ["Must be a non-zero whole number."]})
+    ensure_inventory(variant)
+    inventory = _lock_inventories([variant.id])[variant.id]
+    new_quantity = inventory.quantity + delta
+    if new_quantity < 0:
+        raise Conflict(f"Cannot remove {-delta} units of {variant.sku}: only "
+                       f"{inventory.quantity} on hand.")
+    if new_quantity < inventory.reserved:
+        raise Conflict(f"Cannot bring {variant.sku} to {new_quantity} units: {inventory.reserved} "
+                       f"are reserved for unpaid orders.")
+    inventory.quantity = new_quantity
+    movement = _record(variant.id, delta, reason, actor=actor, note=note)
+    _check_low_stock(inventory)
+    db.session.flush()
+    return movement
+
+
+def receive_stock(variant, quantity: int, *, actor: Actor, note: str = "") -> StockMovement:
+    """Book a delivery of ``quantity`` units. Raises ValidationFailed unless quantity > 0."""
+    if not isinstance(quantity, int) or quantity <= 0:
+        raise ValidationFailed("Received quantity must be a positive whole number.",
+                               {"quantity": ["Must be positive."]})
+    return adjust_stock(variant, quantity, MovementReason.RECEIVED, actor=actor, note=note)
+
+
+def overdue_order_ids(now: datetime | None = None, limit: int = 500) -> list[int]:
+    """Ids of orders holding an active reservation past its expiry, oldest first."""
+    now = as_utc(now) or utcnow()
+    rows = db.session.execute(
+        select(StockReservation.order_id)
+        .where(StockReservation.status == ReservationStatus.ACTIVE,
+               StockReservation.expires_at <= now)
+        .group_by(StockReservation.order_id)
+        .order_by(StockReservation.order_id)
+        .limit(limit)
+    )
+    return [row[0] for row in rows]
+
+
+def ledger_total(variant_id: int) -> int:
+    """The sum of every stock movement of a variant: equals its on-hand quantity."""
+    return int(db.session.scalar(
+        select(db.func.coalesce(db.func.sum(StockMovement.delta), 0))
+        .where(StockMovement.variant_id == variant_id)
+    ))

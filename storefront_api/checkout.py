@@ -1,0 +1,122 @@
+"""Checkout: open a payment intent for the cart, then confirm the payment."""
+
+from __future__ import annotations
+
+from flask import jsonify, request
+from pydantic import Field, model_validator
+
+from ecom.commerce.checkout import Finalized, confirm_payment, start_checkout
+from ecom.commerce.idempotency import request_fingerprint, run_idempotently
+from ecom.errors import Conflict, PaymentDeclined
+from ecom.extensions import db
+from storefront_api import api
+from storefront_api.openapi import HeaderParam, endpoint
+from storefront_api.orders import OrderEnvelope, OrderOut, render_order
+from storefront_api.schemas import ApiModel, RequestBody
+from storefront_api.security import current_user
+
+IDEMPOTENCY_KEY = HeaderParam(
+    "Idempotency-Key",
+    "Retrying with the same key (and the same body) returns the first answer and creates nothing new.",
+    max_length=255,
+)
+
+
+class AddressIn(RequestBody):
+    full_name: str = Field(min_length=1, max_length=200)
+    street: str = Field(min_length=1, max_length=300)
+    city: str = Field(min_length=1, max_length=120)
+    state: str = Field("", max_length=120)
+    postal_code: str = Field(min_length=1, max_length=20)
+    country: str = Field(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2")
+    phone: str | None = Field(None, max_length=40)
+
+
+class CheckoutIn(RequestBody):
+    shipping_address_id: int | None = Field(None, ge=1, le=2**31 - 1)
+    shipping_address: AddressIn | None = None
+    billing_address_id: int | None = Field(None, ge=1, le=2**31 - 1)
+    billing_address: AddressIn | None = None
+
+    @model_validator(mode="after")
+    def _one_of_each(self):
+        if (self.shipping_address_id is None) == (self.shipping_address is None):
+            raise ValueError("give exactly one of shipping_address_id and shipping_address")
+        if self.billing_address_id is not None and self.billing_address is not None:
+            raise ValueError("give at most one of billing_address_id and billing_address")
+        return self
+
+
+class CheckoutOut(ApiModel):
+    order: OrderOut
+    payment_intent_id: str
+    client_secret: str
+
+
+class ConfirmIn(RequestBody):
+    payment_intent_id: str = Field(min_length=1, max_length=255)
+    payment_method: str | None = Field(None, min_length=1, max_length=255)
+
+
+def _address(fields: AddressIn | None) -> dict | None:
+    if fields is None:
+        return None
+    data = fields.model_dump()
+    data["country"] = data["country"].upper()
+    return data
+
+
+@api.post("/checkout/payment-intent")
+@endpoint(body=CheckoutIn, response=CheckoutOut, status=201, auth="required", tags=["checkout"],
+          headers=[IDEMPOTENCY_KEY], errors=[409, 502, 503],
+          summary="Place an order from the cart and open its payment intent")
+def create_payment_intent(body: CheckoutIn):
+    """Creates the order (`created`), reserves every line's stock (all or nothing; 409 naming
+    the short SKUs), opens a payment intent for the total and records a pending payment.
+    The cart is kept until the payment succeeds."""
+    user = current_user()
+    key = request.headers.get("Idempotency-Key")
+
+    def produce() -> tuple[int, dict]:
+        order, intent = start_checkout(
+            user,
+            shipping_address_id=body.shipping_address_id,
+            shipping_address=_address(body.shipping_address),
+            billing_address_id=body.billing_address_id,
+            billing_address=_address(body.billing_address),
+            idempotency_key=key,
+        )
+        answer = CheckoutOut(order=render_order(order), payment_intent_id=intent.id,
+                             client_secret=intent.client_secret or "")
+        return 201, answer.model_dump(mode="json")
+
+    if key is None:
+        status, answer = produce()
+    else:
+        fingerprint = request_fingerprint("checkout.payment-intent", body.model_dump(mode="json"))
+        stored = run_idempotently(user.id, key, fingerprint, produce)
+        status, answer = stored.status, stored.body
+    # Already rendered JSON (possibly the stored first answer): send it as it is.
+    response = jsonify(answer)
+    response.status_code = status
+    return response
+
+
+@api.post("/checkout/confirm")
+@endpoint(body=ConfirmIn, response=OrderEnvelope, auth="required", tags=["checkout"],
+          errors=[402, 409, 502, 503], summary="Confirm the payment and finalise the order")
+def confirm_checkout(body: ConfirmIn):
+    """Asks the gateway for the intent's true status (confirming it with `payment_method`
+    when it still needs one; the simulated gateway defaults to `pm_card_visa`).
+    Success: the order is paid (200; again 200 on a repeat). Decline: 402, the order stays
+    `created` with its stock held."""
+    result = confirm_payment(current_user(), body.payment_intent_id, body.payment_method)
+    if result.outcome == Finalized.DECLINED:
+        payment = result.order.payment
+        reason = (payment.failure_message if payment else None) or "declined"
+        # The failed payment and its PAYMENT_FAILED event are kept; the client hears 402.
+        db.session.commit()
+        raise PaymentDeclined(f"The payment was declined: {reason}")
+    if result.outcome == Finalized.PENDING:
+        raise Conflict("The payment has not completed yet; confirm it with the payment provider first.")
+    return {"order": render_order(result.order)}

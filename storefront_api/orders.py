@@ -1,0 +1,125 @@
+"""The shopper's orders: list, detail, cancel. Also the order shape checkout answers with."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from sqlalchemy import select
+
+from ecom.actor import Actor
+from ecom.commerce.models import Order
+from ecom.commerce.order_actions import cancel_order, find_user_order
+from storefront_api import api
+from storefront_api.openapi import endpoint
+from storefront_api.pagination import paginate
+from storefront_api.schemas import ApiModel, Money, PageQuery, RequestBody, UtcDateTime
+from storefront_api.security import current_user
+
+
+class OrderItemOut(ApiModel):
+    sku: str
+    product_name: str
+    variant_name: str
+    quantity: int
+    price: Money
+    line_total: Money
+
+
+class AddressOut(ApiModel):
+    full_name: str
+    street: str
+    city: str
+    state: str | None = None
+    postal_code: str
+    country: str
+    phone: str | None = None
+
+
+class PaymentOut(ApiModel):
+    status: str
+    amount: Money
+    refunded_amount: Money
+    currency: str
+
+
+class FulfillmentOut(ApiModel):
+    status: str
+    carrier: str | None
+    tracking_number: str | None
+
+
+class OrderOut(ApiModel):
+    order_number: str
+    status: str
+    items: list[OrderItemOut]
+    subtotal: Money
+    tax: Money
+    shipping_cost: Money
+    total: Money
+    currency: str
+    shipping_address: AddressOut
+    billing_address: AddressOut
+    payment: PaymentOut | None
+    fulfillment: FulfillmentOut | None
+    created_at: UtcDateTime
+    paid_at: UtcDateTime | None
+    shipped_at: UtcDateTime | None
+    delivered_at: UtcDateTime | None
+    cancelled_at: UtcDateTime | None
+
+
+class OrderEnvelope(ApiModel):
+    order: OrderOut
+
+
+class OrderPage(ApiModel):
+    items: list[OrderOut]
+    page: int
+    per_page: int
+    total: int
+    pages: int
+
+
+class CancelIn(RequestBody):
+    reason: str = Field("", max_length=500)
+
+
+def render_order(order: Order) -> OrderOut:
+    return OrderOut.model_validate(order)
+
+
+@api.get("/orders")
+@endpoint(query=PageQuery, response=OrderPage, auth="required", tags=["orders"],
+          summary="The shopper's orders, newest first")
+def list_orders(query: PageQuery):
+    statement = (select(Order).where(Order.user_id == current_user().id)
+                 .order_by(Order.created_at.desc(), Order.id.desc()))
+    return paginate(statement, page=query.page, per_page=query.per_page, render=render_order)
+
+
+@api.get("/orders/<order_number>")
+@endpoint(response=OrderOut, auth="required", tags=["orders"], summary="One of the shopper's orders")
+def get_order(order_number: str):
+    return render_order(find_user_order(current_user(), order_number))
+
+
+@api.post("/orders/<order_number>/cancel")
+@endpoint(response=OrderOut, auth="required", tags=["orders"], errors=[409, 502, 503],
+          summary="Cancel an order that has not been packed")
+def cancel_my_order(order_number: str):
+    """`created`: the reservation is released. `paid`: stock is returned and the payment
+    refunded in full. Any later status is 409. An optional JSON body may give a `reason`."""
+    user = current_user()
+    order = find_user_order(user, order_number)
+    reason = _optional_reason() or "cancelled by the customer"
+    return render_order(cancel_order(order, actor=Actor.of_user(user), reason=reason))
+
+
+def _optional_reason() -> str:
+    from flask import request
+
+    from storefront_api.openapi import parse_body
+
+    if not request.get_data():
+        return ""
+    return parse_body(CancelIn).reason
+

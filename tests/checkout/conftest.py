@@ -1,0 +1,109 @@
+"""Fixtures for checkout, payments, orders and fulfillment tests."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from ecom.commerce.gateway import SimulatedGateway
+from ecom.commerce.models import Cart, CartItem, Order, Payment
+from ecom.extensions import db as _db
+from ecom.inventory.models import Inventory
+from ecom.notifications.models import OutboxEvent
+from storefront_api.security import issue_access_token
+from tests.checkout.fake_stripe import FakeStripe
+from tests.factories import AddressFactory, UserFactory, stocked_variant
+
+ADDRESS = {
+    "full_name": "Ada Lovelace",
+    "street": "12 Analytical Row",
+    "city": "London",
+    "state": "",
+    "postal_code": "N1 1AA",
+    "country": "GB",
+    "phone": None,
+}
+
+
+def fill_cart(user, lines) -> Cart:
+    """The user's cart holding just ``lines`` [(variant, quantity)], at each variant's price."""
+    cart = _db.session.scalar(select(Cart).where(Cart.user_id == user.id))
+    if cart is None:
+        cart = Cart(user_id=user.id)
+        _db.session.add(cart)
+        _db.session.flush()
+    for line in list(cart.items):
+        cart.items.remove(line)
+    _db.session.flush()
+    for variant, quantity in lines:
+        cart.items.append(CartItem(product_id=variant.product_id, variant_id=variant.id, sku=variant.sku,
+                                   quantity=quantity, price=variant.price))
+    _db.session.flush()
+    return cart
+
+
+def auth(user) -> dict:
+    """Bearer headers for ``user``. Also commits what the test set up so far (a savepoint
+    under the ``db`` fixture): a request that fails rolls back to there, not further."""
+    _db.session.commit()
+    token, _ = issue_access_token(user)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def inventory_of(variant) -> Inventory:
+    return _db.session.scalar(
+        select(Inventory).where(Inventory.variant_id == variant.id).execution_options(populate_existing=True)
+    )
+
+
+def count(model, *where) -> int:
+    return _db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def outbox_types() -> list[str]:
+    return list(_db.session.scalars(select(OutboxEvent.type).order_by(OutboxEvent.created_at)))
+
+
+def nothing_created() -> bool:
+    return count(Order) == 0 and count(Payment) == 0
+
+
+@pytest.fixture
+def shopper(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def address(shopper):
+    return AddressFactory(user=shopper)
+
+
+@pytest.fixture
+def variant(db):
+    return stocked_variant(quantity=10, price="20.00")
+
+
+@pytest.fixture
+def fake_stripe():
+    server = FakeStripe().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def stripe_mode(app, fake_stripe, monkeypatch):
+    """The app talks to the real ``stripe`` client, pointed at the fake server."""
+    monkeypatch.setitem(app.config, "STRIPE_SECRET_KEY", "sk_test_fake_0123456789")
+    monkeypatch.setitem(app.config, "STRIPE_API_BASE", fake_stripe.url)
+    return fake_stripe
+
+
+@pytest.fixture
+def simulated(app) -> SimulatedGateway:
+    return SimulatedGateway(app.config["STRIPE_WEBHOOK_SECRET"])
+
+
+def money_str(value: str) -> Decimal:
+    return Decimal(value)

@@ -1,0 +1,137 @@
+"""A tiny stand-in for api.stripe.com on 127.0.0.1, for the real ``stripe`` client.
+
+It speaks just enough of Stripe's REST API (form-encoded requests, JSON
+answers, Stripe's error envelope) for payment intents and refunds, keeps its
+intents in memory and records every request. ``fail_with`` makes the next
+requests answer with an HTTP error, like an outage would.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+
+class FakeStripe:
+    def __init__(self):
+        self.intents: dict[str, dict] = {}
+        self.refunds: list[dict] = []
+        self.requests: list[tuple[str, str, dict, dict]] = []  # method, path, form, headers
+        self.fail_status: int | None = None
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> FakeStripe:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def fail_with(self, status: int | None) -> None:
+        self.fail_status = status
+
+    def paths(self, method: str | None = None) -> list[str]:
+        return [path for m, path, _, _ in self.requests if method in (None, m)]
+
+    # --- the API ------------------------------------------------------------------------
+
+    def route(self, method: str, path: str, form: dict) -> tuple[int, dict]:
+        parts = path.strip("/").split("/")
+        if parts[:2] == ["v1", "payment_intents"]:
+            if method == "POST" and len(parts) == 2:
+                return self.create_intent(form)
+            intent = self.intents.get(parts[2]) if len(parts) > 2 else None
+            if intent is None:
+                return 404, _error("invalid_request_error", "No such payment_intent", "resource_missing")
+            if method == "GET" and len(parts) == 3:
+                return 200, intent
+            if method == "POST" and parts[3:] == ["confirm"]:
+                return self.confirm(intent, form.get("payment_method", ""))
+            if method == "POST" and parts[3:] == ["cancel"]:
+                intent["status"] = "canceled"
+                return 200, intent
+        if parts == ["v1", "refunds"] and method == "POST":
+            intent = self.intents.get(form.get("payment_intent", ""))
+            if intent is None or intent["status"] != "succeeded":
+                return 400, _error("invalid_request_error", "This PaymentIntent has no charge to refund")
+            amount = int(form.get("amount") or intent["amount"])
+            refund = {"id": f"re_{secrets.token_hex(8)}", "object": "refund", "amount": amount,
+                      "payment_intent": intent["id"], "status": "succeeded"}
+            self.refunds.append(refund)
+            return 200, refund
+        return 404, _error("invalid_request_error", f"Unrecognized request URL ({method} {path})")
+
+    def create_intent(self, form: dict) -> tuple[int, dict]:
+        intent_id = f"pi_{secrets.token_hex(10)}"
+        metadata = {key[len("metadata["):-1]: value for key, value in form.items()
+                    if key.startswith("metadata[")}
+        intent = {
+            "id": intent_id, "object": "payment_intent", "amount": int(form["amount"]),
+            "currency": form["currency"], "status": "requires_payment_method",
+            "client_secret": f"{intent_id}_secret_{secrets.token_hex(8)}",
+            "metadata": metadata, "last_payment_error": None,
+        }
+        self.intents[intent_id] = intent
+        return 200, intent
+
+    def confirm(self, intent: dict, payment_method: str) -> tuple[int, dict]:
+        if payment_method == "pm_card_chargeDeclined":
+            intent["status"] = "requires_payment_method"
+            intent["last_payment_error"] = {"code": "card_declined", "message": "Your card was declined."}
+            error = _error("card_error", "Your card was declined.", "card_declined")
+            error["error"]["payment_intent"] = intent
+            return 402, error
+        intent["status"] = "succeeded"
+        intent["last_payment_error"] = None
+        return 200, intent
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self, method: str) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode() if length else ""
+                form = {key: values[-1] for key, values in parse_qs(raw).items()}
+                with fake._lock:
+                    fake.requests.append((method, self.path, form, dict(self.headers)))
+                    if fake.fail_status is not None:
+                        status, body = fake.fail_status, _error("api_error", "Something went wrong")
+                    else:
+                        status, body = fake.route(method, self.path.split("?")[0], form)
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.send_header("Request-Id", f"req_{secrets.token_hex(6)}")
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def do_GET(self):  # noqa: N802 - http.server's naming
+                self._serve("GET")
+
+            def do_POST(self):  # noqa: N802
+                self._serve("POST")
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+
+def _error(kind: str, message: str, code: str | None = None) -> dict:
+    error = {"type": kind, "message": message}
+    if code:
+        error["code"] = code
+    return {"error": error}

@@ -1,0 +1,176 @@
+"""The real ``stripe`` client against a local fake of Stripe's API (STRIPE_API_BASE)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from ecom.commerce.gateway import GatewayUnavailable, StripeGateway, get_gateway
+from ecom.commerce.models import CartItem, Order, Payment
+from ecom.commerce.status import OrderStatus, PaymentStatus
+from ecom.errors import NotFound
+from ecom.extensions import db
+from tests.checkout.conftest import (
+    ADDRESS,
+    auth,
+    count,
+    fill_cart,
+    inventory_of,
+    nothing_created,
+    outbox_types,
+)
+
+INTENT = "/api/v1/checkout/payment-intent"
+CONFIRM = "/api/v1/checkout/confirm"
+
+
+@pytest.fixture
+def gateway(stripe_mode, app):
+    return get_gateway(app.config)
+
+
+def test_stripe_is_chosen_when_a_secret_key_is_set(gateway):
+    assert isinstance(gateway, StripeGateway)
+
+
+def test_create_and_retrieve_an_intent_in_minor_units(gateway, stripe_mode):
+    intent = gateway.create_intent(4919, "usd", {"order_number": "ORD-1"}, idempotency_key="k-1")
+    assert intent.id.startswith("pi_") and intent.amount_minor == 4919
+    assert intent.client_secret.startswith(intent.id + "_secret_")
+    method, path, form, headers = stripe_mode.requests[0]
+    assert (method, path) == ("POST", "/v1/payment_intents")
+    assert form["amount"] == "4919" and form["currency"] == "usd"
+    assert form["metadata[order_number]"] == "ORD-1"
+    assert headers["Idempotency-Key"] == "k-1"
+    assert headers["Authorization"] == "Bearer sk_test_fake_0123456789"
+    again = gateway.retrieve_intent(intent.id)
+    assert (again.id, again.status, again.amount_minor) == (intent.id, "requires_payment_method", 4919)
+
+
+def test_unknown_intent_is_not_found(gateway):
+    with pytest.raises(NotFound):
+        gateway.retrieve_intent("pi_missing")
+
+
+def test_declined_card_leaves_the_intent_declined(gateway):
+    intent = gateway.create_intent(1000, "usd", {})
+    result = gateway.confirm_intent(intent.id, "pm_card_chargeDeclined")
+    assert result.declined and not result.succeeded
+    assert "declined" in result.failure_message
+
+
+def test_refund_full_and_partial(gateway, stripe_mode):
+    intent = gateway.create_intent(1000, "usd", {})
+    gateway.confirm_intent(intent.id, "pm_card_visa")
+    partial = gateway.refund(intent.id, 250)
+    full = gateway.refund(intent.id)
+    assert partial.amount_minor == 250 and full.amount_minor == 1000
+    refund_forms = [form for method, path, form, _ in stripe_mode.requests if path == "/v1/refunds"]
+    assert refund_forms[0] == {"payment_intent": intent.id, "amount": "250"}
+    assert "amount" not in refund_forms[1]
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_server_errors_become_gateway_unavailable_502(gateway, stripe_mode, status):
+    stripe_mode.fail_with(status)
+    with pytest.raises(GatewayUnavailable) as caught:
+        gateway.create_intent(1000, "usd", {})
+    assert caught.value.extra["status"] == 502
+
+
+def test_unreachable_gateway_is_503(app, monkeypatch):
+    monkeypatch.setitem(app.config, "STRIPE_SECRET_KEY", "sk_test_fake")
+    monkeypatch.setitem(app.config, "STRIPE_API_BASE", "http://127.0.0.1:9")  # nothing listens there
+    with pytest.raises(GatewayUnavailable) as caught:
+        get_gateway(app.config).create_intent(1000, "usd", {})
+    assert caught.value.extra["status"] == 503
+
+
+# --- through the API ------------------------------------------------------------------------
+
+
+def test_checkout_and_confirm_through_stripe(client, stripe_mode, shopper, variant):
+    fill_cart(shopper, [(variant, 2)])
+    created = client.post(INTENT, json={"shipping_address": ADDRESS}, headers=auth(shopper))
+    assert created.status_code == 201, created.get_json()
+    body = created.get_json()
+    intent = stripe_mode.intents[body["payment_intent_id"]]
+    assert intent["amount"] == 4919  # 40.00 + 3.20 tax + 5.99 shipping, in cents
+    assert intent["metadata"]["order_number"] == body["order"]["order_number"]
+    confirmed = client.post(CONFIRM, json={"payment_intent_id": body["payment_intent_id"],
+                                           "payment_method": "pm_card_visa"}, headers=auth(shopper))
+    assert confirmed.status_code == 200, confirmed.get_json()
+    assert confirmed.get_json()["order"]["status"] == "paid"
+    assert inventory_of(variant).quantity == 8
+
+
+def test_confirm_without_a_payment_method_trusts_only_stripes_status(client, stripe_mode, shopper, variant):
+    # given an intent the shopper has not paid at Stripe
+    fill_cart(shopper, [(variant, 1)])
+    body = client.post(INTENT, json={"shipping_address": ADDRESS}, headers=auth(shopper)).get_json()
+    # when the client claims it is paid
+    response = client.post(CONFIRM, json={"payment_intent_id": body["payment_intent_id"]},
+                           headers=auth(shopper))
+    # then nothing is paid
+    assert response.status_code == 409
+    assert db.session.scalar(select(Order)).status == OrderStatus.CREATED
+    # and once Stripe says succeeded (Stripe.js confirmed it), confirm pays
+    stripe_mode.intents[body["payment_intent_id"]]["status"] = "succeeded"
+    response = client.post(CONFIRM, json={"payment_intent_id": body["payment_intent_id"]},
+                           headers=auth(shopper))
+    assert response.status_code == 200 and response.get_json()["order"]["status"] == "paid"
+
+
+def test_declined_through_stripe_is_402(client, stripe_mode, shopper, variant):
+    fill_cart(shopper, [(variant, 1)])
+    body = client.post(INTENT, json={"shipping_address": ADDRESS}, headers=auth(shopper)).get_json()
+    response = client.post(CONFIRM, json={"payment_intent_id": body["payment_intent_id"],
+                                          "payment_method": "pm_card_chargeDeclined"}, headers=auth(shopper))
+    assert response.status_code == 402
+    payment = db.session.scalar(select(Payment))
+    assert payment.status == PaymentStatus.FAILED
+    assert inventory_of(variant).reserved == 1
+
+
+def test_gateway_500_at_checkout_is_502_and_nothing_is_half_written(client, stripe_mode, shopper, variant):
+    # given a cart and a failing Stripe
+    fill_cart(shopper, [(variant, 2)])
+    stripe_mode.fail_with(500)
+    # when
+    response = client.post(INTENT, json={"shipping_address": ADDRESS}, headers=auth(shopper))
+    # then a clear error, no order, no reservation, no event, the cart intact
+    assert response.status_code == 502
+    assert "payment provider" in response.get_json()["detail"]
+    assert nothing_created()
+    assert inventory_of(variant).reserved == 0
+    assert outbox_types() == []
+    assert count(CartItem) == 1
+    # and once Stripe is back, the same checkout works
+    stripe_mode.fail_with(None)
+    assert client.post(INTENT, json={"shipping_address": ADDRESS}, headers=auth(shopper)).status_code == 201
+
+
+def test_gateway_500_at_confirm_is_502_and_the_order_stays_created(client, stripe_mode, shopper, variant):
+    fill_cart(shopper, [(variant, 1)])
+    body = client.post(INTENT, json={"shipping_address": ADDRESS}, headers=auth(shopper)).get_json()
+    stripe_mode.fail_with(500)
+    response = client.post(CONFIRM, json={"payment_intent_id": body["payment_intent_id"],
+                                          "payment_method": "pm_card_visa"}, headers=auth(shopper))
+    assert response.status_code == 502
+    order = db.session.scalar(select(Order))
+    assert order.status == OrderStatus.CREATED and order.payment.status == PaymentStatus.PENDING
+    assert inventory_of(variant).reserved == 1
+
+
+def test_refund_failure_keeps_a_paid_order_paid(client, stripe_mode, shopper, variant):
+    fill_cart(shopper, [(variant, 1)])
+    body = client.post(INTENT, json={"shipping_address": ADDRESS}, headers=auth(shopper)).get_json()
+    client.post(CONFIRM, json={"payment_intent_id": body["payment_intent_id"],
+                               "payment_method": "pm_card_visa"}, headers=auth(shopper))
+    stripe_mode.fail_with(500)
+    number = body["order"]["order_number"]
+    response = client.post(f"/api/v1/orders/{number}/cancel", headers=auth(shopper))
+    assert response.status_code == 502
+    order = db.session.scalar(select(Order))
+    assert order.status == OrderStatus.PAID and order.payment.status == PaymentStatus.COMPLETED
+    assert inventory_of(variant).quantity == 9

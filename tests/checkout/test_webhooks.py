@@ -1,0 +1,182 @@
+"""POST /webhooks/stripe: signature checks, the three handled events, replays."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from sqlalchemy import select
+
+from ecom.commerce.gateway import sign_webhook
+from ecom.commerce.models import Order, Payment, StripeEvent
+from ecom.commerce.status import OrderStatus, PaymentStatus
+from ecom.extensions import db
+from tests.checkout.conftest import ADDRESS, auth, count, fill_cart, inventory_of, outbox_types
+
+WEBHOOK = "/webhooks/stripe"
+SECRET = "whsec_test_secret"  # tests/conftest.py TEST_CONFIG
+
+
+def post_event(client, event: dict, *, secret: str = SECRET, timestamp: int | None = None, header=None):
+    payload = json.dumps(event)
+    signature = header if header is not None else sign_webhook(payload, secret, timestamp)
+    return client.post(WEBHOOK, data=payload, headers={"Stripe-Signature": signature,
+                                                        "Content-Type": "application/json"})
+
+
+def intent_event(intent_id: str, amount_minor: int, kind: str = "payment_intent.succeeded",
+                 event_id: str = "evt_1") -> dict:
+    status = "succeeded" if kind.endswith("succeeded") else "requires_payment_method"
+    error = None if status == "succeeded" else {"code": "card_declined", "message": "Your card was declined."}
+    return {"id": event_id, "object": "event", "type": kind, "data": {"object": {
+        "id": intent_id, "object": "payment_intent", "amount": amount_minor, "currency": "usd",
+        "status": status, "last_payment_error": error, "metadata": {}}}}
+
+
+@pytest.fixture
+def placed(client, shopper, variant):
+    """A created order for 2 units (total 49.19) awaiting payment."""
+    fill_cart(shopper, [(variant, 2)])
+    body = client.post("/api/v1/checkout/payment-intent", json={"shipping_address": ADDRESS},
+                       headers=auth(shopper)).get_json()
+    db.session.commit()
+    return body["payment_intent_id"]
+
+
+def test_succeeded_event_pays_the_order(client, placed, variant):
+    response = post_event(client, intent_event(placed, 4919))
+    assert response.status_code == 200
+    assert response.get_json() == {"received": True, "processed": True}
+    order = db.session.scalar(select(Order))
+    assert order.status == OrderStatus.PAID
+    assert order.events[-1].actor == "stripe:webhook"
+    assert inventory_of(variant).quantity == 8 and inventory_of(variant).reserved == 0
+    assert outbox_types() == ["ORDER_PLACED", "ORDER_PAID"]
+    assert db.session.get(StripeEvent, "evt_1").processed_at is not None
+
+
+def test_the_same_event_replayed_five_times_is_processed_once(client, placed, variant):
+    answers = [post_event(client, intent_event(placed, 4919)).status_code for _ in range(5)]
+    assert answers == [200] * 5
+    assert outbox_types().count("ORDER_PAID") == 1
+    assert inventory_of(variant).quantity == 8
+    assert count(StripeEvent) == 1
+    assert len([e for e in db.session.scalar(select(Order)).events if e.to_status == "paid"]) == 1
+
+
+def test_a_second_success_event_after_confirm_is_a_no_op(client, shopper, placed, variant):
+    client.post("/api/v1/checkout/confirm", json={"payment_intent_id": placed}, headers=auth(shopper))
+    response = post_event(client, intent_event(placed, 4919, event_id="evt_late"))
+    assert response.status_code == 200
+    assert outbox_types().count("ORDER_PAID") == 1
+    assert inventory_of(variant).quantity == 8
+
+
+@pytest.mark.parametrize("header", ["", "t=123,v1=deadbeef", "garbage", "v1=abc"])
+def test_bad_or_missing_signature_is_400_and_changes_nothing(client, placed, header):
+    response = post_event(client, intent_event(placed, 4919), header=header)
+    assert response.status_code == 400
+    assert "signature" in response.get_json()["detail"].lower() or "header" in response.get_json()["detail"]
+    assert db.session.scalar(select(Order)).status == OrderStatus.CREATED
+    assert count(StripeEvent) == 0
+
+
+def test_signature_with_another_secret_is_400(client, placed):
+    response = post_event(client, intent_event(placed, 4919), secret="whsec_someone_else")
+    assert response.status_code == 400
+    assert db.session.scalar(select(Order)).status == OrderStatus.CREATED
+
+
+def test_stale_timestamp_is_400(client, placed):
+    stale = int(time.time()) - 301
+    response = post_event(client, intent_event(placed, 4919), timestamp=stale)
+    assert response.status_code == 400
+    assert "tolerance" in response.get_json()["detail"]
+    assert db.session.scalar(select(Order)).status == OrderStatus.CREATED
+
+
+def test_tampered_body_is_400(client, placed):
+    event = intent_event(placed, 4919)
+    signature = sign_webhook(json.dumps(event), SECRET)
+    event["data"]["object"]["amount"] = 1
+    response = post_event(client, event, header=signature)
+    assert response.status_code == 400
+
+
+def test_payment_failed_event_fails_the_payment_but_keeps_the_reservation(client, placed, variant):
+    response = post_event(client, intent_event(placed, 4919, "payment_intent.payment_failed"))
+    assert response.status_code == 200
+    payment = db.session.scalar(select(Payment))
+    assert payment.status == PaymentStatus.FAILED
+    assert db.session.scalar(select(Order)).status == OrderStatus.CREATED
+    assert inventory_of(variant).reserved == 2
+    assert outbox_types() == ["ORDER_PLACED", "PAYMENT_FAILED"]
+
+
+def test_a_failure_after_success_never_moves_the_payment_backwards(client, placed):
+    post_event(client, intent_event(placed, 4919, event_id="evt_ok"))
+    post_event(client, intent_event(placed, 4919, "payment_intent.payment_failed", event_id="evt_fail"))
+    payment = db.session.scalar(select(Payment))
+    assert payment.status == PaymentStatus.COMPLETED
+    assert db.session.scalar(select(Order)).status == OrderStatus.PAID
+    assert "PAYMENT_FAILED" not in outbox_types()
+
+
+def test_unknown_event_types_are_acknowledged_and_ignored(client, placed):
+    event = {"id": "evt_other", "object": "event", "type": "customer.created", "data": {"object": {}}}
+    response = post_event(client, event)
+    assert response.status_code == 200 and response.get_json()["processed"] is False
+    assert db.session.scalar(select(Order)).status == OrderStatus.CREATED
+
+
+def test_events_for_intents_we_never_made_are_acknowledged(client, placed):
+    response = post_event(client, intent_event("pi_unknown", 100))
+    assert response.status_code == 200
+    assert db.session.scalar(select(Order)).status == OrderStatus.CREATED
+
+
+def test_a_success_for_the_wrong_amount_is_refused(client, placed):
+    response = post_event(client, intent_event(placed, 1))
+    assert response.status_code == 409
+    assert db.session.scalar(select(Order)).status == OrderStatus.CREATED
+    assert count(StripeEvent) == 0  # rolled back, so a corrected retry is processed
+
+
+def test_charge_refunded_made_in_stripes_dashboard_updates_our_books(client, placed):
+    post_event(client, intent_event(placed, 4919))
+    charge = {"id": "evt_refund", "object": "event", "type": "charge.refunded", "data": {"object": {
+        "id": "ch_1", "object": "charge", "payment_intent": placed, "amount": 4919,
+        "amount_refunded": 1000, "refunded": False}}}
+    assert post_event(client, charge).status_code == 200
+    assert post_event(client, charge).status_code == 200  # replay
+    payment = db.session.scalar(select(Payment))
+    assert str(payment.refunded_amount) == "10.00" and payment.status == PaymentStatus.COMPLETED
+    assert outbox_types().count("PAYMENT_REFUNDED") == 1
+    full = json.loads(json.dumps(charge))
+    full["id"] = "evt_refund_2"
+    full["data"]["object"]["amount_refunded"] = 4919
+    post_event(client, full)
+    db.session.refresh(payment)
+    assert payment.status == PaymentStatus.REFUNDED and str(payment.refunded_amount) == "49.19"
+
+
+def test_webhook_needs_no_csrf_token_and_no_bearer(app, placed):
+    # given the CSRF protection the back office runs with
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        response = post_event(app.test_client(), intent_event(placed, 4919))
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+    assert response.status_code == 200
+
+
+def test_simulated_gateway_signs_webhooks_the_stripe_way(client, simulated, placed):
+    payload, signature = simulated.build_webhook(
+        "payment_intent.succeeded",
+        intent_event(placed, 4919)["data"]["object"],
+    )
+    response = client.post(WEBHOOK, data=payload, headers={"Stripe-Signature": signature,
+                                                           "Content-Type": "application/json"})
+    assert response.status_code == 200
+    assert db.session.scalar(select(Order)).status == OrderStatus.PAID
