@@ -12,7 +12,8 @@ from flask_wtf.file import FileAllowed, FileField, FileRequired
 from markupsafe import Markup, escape
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import selectinload
-from wtforms.validators import Optional
+from wtforms import StringField
+from wtforms.validators import Length, Optional
 
 from admin.base import StaffModelView, flash_error
 from admin.security import Area, current_actor
@@ -25,8 +26,11 @@ from ecom.notifications.models import ImportJob
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 # Optional in the form: an empty slug is generated from the name by the catalog service.
-SLUG_FIELD = {"description": "Leave empty to generate it from the name.", "validators": [Optional()],
-              "filters": [lambda value: (value or "").strip() or None]}
+def slug_field(max_length: int) -> StringField:
+    # Declared here because Flask-Admin would mark the NOT NULL column as required.
+    return StringField("Slug", description="Leave empty to generate it from the name.",
+                       validators=[Optional(), Length(max=max_length)],
+                       filters=[lambda value: (value or "").strip() or None])
 
 
 class ImportForm(FlaskForm):
@@ -64,7 +68,7 @@ class CategoryView(StaffModelView):
     column_default_sort = ("display_order", False)
     column_labels = {"product_count": "Products"}
     form_columns = ["name", "slug", "parent", "description", "image_url", "display_order"]
-    form_args = {"slug": SLUG_FIELD}
+    form_extra_fields = {"slug": slug_field(140)}
     column_formatters = {"product_count": lambda v, c, m, n: g.get("category_counts", {}).get(m.id, 0)}
 
     def get_list(self, *args, **kwargs):
@@ -106,7 +110,7 @@ class ProductView(StaffModelView):
     }
     form_columns = ["name", "slug", "category", "description", "base_price", "is_active", "featured",
                     "images", "variants"]
-    form_args = {"slug": SLUG_FIELD}
+    form_extra_fields = {"slug": slug_field(220)}
     inline_models = [
         (ProductImage, {"form_columns": ["id", "url", "alt_text", "is_primary", "display_order"]}),
         (Variant, {"form_columns": ["id", "sku", "name", "price", "weight", "attributes", "is_active"],

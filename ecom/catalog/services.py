@@ -300,6 +300,8 @@ def prepare_product(product: Product) -> Product:
         raise DuplicateError(f"The SKU '{duplicates[0]}' appears twice in this product.")
     for variant in product.variants:
         prepare_variant(variant)
+    if product.images and not any(image.is_primary for image in product.images):
+        product.images[0].is_primary = True
     return product
 
 
