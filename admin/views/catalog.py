@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response, current_app, flash, g, redirect, stream_with_context, url_for
 from flask_admin import expose
 from flask_admin.actions import action
-from flask_admin.contrib.sqla.filters import FilterEqual
+from flask_admin.contrib.sqla.filters import IntEqualFilter
 from flask_admin.model.template import EndpointLinkRowAction
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
@@ -97,7 +97,7 @@ class ProductView(StaffModelView):
                             "min_price", "is_active", "featured", "updated_at"]
     column_default_sort = ("updated_at", True)
     column_filters = [
-        FilterEqual(Product.category_id, "Category", options=LazyOptions(lambda: [
+        IntEqualFilter(Product.category_id, "Category", options=LazyOptions(lambda: [
             (str(c.id), c.name) for c in db.session.scalars(select(Category).order_by(Category.name))
         ])),
         "is_active", "featured", "min_price", "max_price", "base_price",

@@ -356,6 +356,8 @@ def set_product_images(product: Product, urls: Iterable[str], *, alt_text: str =
     for url in urls:
         if not re.match(r"^(https?://|/)", url):
             raise ValidationFailed("Image URLs must start with http(s):// or /.", {"images": [url]})
+    if [image.url for image in product.images] == urls:
+        return product.images  # unchanged: keep the rows (and their alt texts)
     product.images.clear()
     for index, url in enumerate(urls):
         product.images.append(
