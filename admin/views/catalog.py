@@ -157,6 +157,16 @@ class ProductView(StaffModelView):
         services.prepare_product(model)
         services.finish_product(model)
 
+    def _audit_snapshot(self, model) -> dict:
+        # Inline rows are part of the product's record: changes to them show in its audit entry.
+        snapshot = super()._audit_snapshot(model)
+        snapshot["variants"] = {
+            v.sku: f"{v.name} {v.price} {v.attributes or {}}{'' if v.is_active else ' (inactive)'}"
+            for v in model.variants
+        }
+        snapshot["images"] = [image.url for image in model.images]
+        return snapshot
+
     def _bulk(self, ids, change, done: str):
         try:
             n = change([int(i) for i in ids], actor=current_actor())
