@@ -73,6 +73,8 @@ class CategoryView(StaffModelView):
 
     def get_list(self, *args, **kwargs):
         count, rows = super().get_list(*args, **kwargs)
+        if not kwargs.get("execute", True):
+            return count, rows  # a query for the caller to run (the CSV export)
         ids = _page_ids(rows)
         g.category_counts = dict(
             db.session.execute(
@@ -139,6 +141,8 @@ class ProductView(StaffModelView):
 
     def get_list(self, *args, **kwargs):
         count, rows = super().get_list(*args, **kwargs)
+        if not kwargs.get("execute", True):
+            return count, rows  # a query for the caller to run (the CSV export)
         ids = _page_ids(rows)
         aggregates = {}
         if ids:
@@ -182,8 +186,8 @@ class ProductView(StaffModelView):
         view_args = self._get_list_extra_args()
         _, query = self.get_list(0, None, False, view_args.search, self._get_list_filter_args(),
                                  execute=False, page_size=0)
-        ids = select(Product.id).where(Product.id.in_(query.with_entities(Product.id).scalar_subquery()))
-        rows = csv_io.export_products_csv(select(Product).where(Product.id.in_(ids.scalar_subquery())))
+        matching = query.with_entities(Product.id).order_by(None).scalar_subquery()
+        rows = csv_io.export_products_csv(select(Product).where(Product.id.in_(matching)))
         return Response(stream_with_context(rows), mimetype="text/csv",
                         headers={"Content-Disposition": "attachment; filename=products.csv"})
 
