@@ -97,7 +97,8 @@ class ProductView(StaffModelView):
     column_searchable_list = ["name", "slug"]
     column_sortable_list = ["name", "slug", ("category", "category.name"), "base_price",
                             "min_price", "is_active", "featured", "updated_at"]
-    column_default_sort = ("updated_at", True)
+    # Newest first by primary key: served from the index even with 100 000 products.
+    column_default_sort = ("id", True)
     column_filters = [
         IntEqualFilter(Product.category_id, "Category", options=LazyOptions(lambda: [
             (str(c.id), c.name) for c in db.session.scalars(select(Category).order_by(Category.name))

@@ -64,7 +64,7 @@ class InventoryView(StaffModelView):
     column_labels = {"variant.sku": "SKU", "variant.name": "Variant", "low_stock_threshold": "Threshold"}
     column_sortable_list = [("variant.sku", "variant.sku"), "quantity", "reserved", "low_stock_threshold",
                             "updated_at"]
-    column_default_sort = ("updated_at", True)
+    column_default_sort = ("id", True)
     column_searchable_list = ["variant.sku", "variant.name"]
     column_filters = [LowStockFilter(Inventory.id, "Low stock"), "quantity", "reserved"]
     column_formatters = {"available": _available, "adjust": _adjust_link}
