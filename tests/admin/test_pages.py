@@ -185,6 +185,7 @@ def test_jobs_page_lists_failed_jobs_and_retries_them(app, as_role, db, redis_ur
         client = as_role("admin")
         page = client.get("/admin/jobs/").get_data(as_text=True)
         assert job.id in page and "ValueError: invalid literal for int()" in page
+        assert "builtins.int" in page
         response = client.post(f"/admin/jobs/retry/{job.id}", follow_redirects=True)
         assert "queued again" in response.get_data(as_text=True)
         assert job.id not in queue.failed_job_registry
