@@ -36,6 +36,9 @@ What ``@endpoint`` does, so handlers stay thin:
   ``(result, status, headers)`` tuple, or a ready ``flask.Response``.
 - After the handler it renders, then commits the session once (rolled back by
   the error handlers on any exception). ``commit=False`` skips the commit.
+- Paginated lists: ``query=PageQuery`` (or a subclass), ``response=Page[ItemOut]``
+  and return ``paginate(select(...), page=query.page, per_page=query.per_page,
+  render=item_out)`` from ``storefront_api.pagination``.
 - Raise ``ecom.errors`` exceptions; ``storefront_api.errors`` maps them to
   status codes. List the non-obvious codes in ``errors=[...]`` so the OpenAPI
   document (``GET /api/v1/openapi.json``) declares them; 400/401/404/422 are
@@ -54,7 +57,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from ecom import __version__
 from ecom.errors import NotFound, ValidationFailed
@@ -64,6 +67,7 @@ from storefront_api.schemas import ErrorOut
 from storefront_api.security import authenticate_request
 
 MAX_DB_INTEGER = 2**31 - 1
+NO_NUL = r"^[^\x00]*$"
 REF_TEMPLATE = "#/components/schemas/{model}"
 
 
@@ -126,6 +130,7 @@ def endpoint(
         @wraps(view)
         def wrapper(*args, **kwargs):
             _refuse_out_of_range_ids(kwargs)
+            _check_headers(operation.headers)
             if auth != "none":
                 authenticate_request(required=auth == "required")
             if query is not None:
@@ -141,6 +146,16 @@ def endpoint(
         return wrapper
 
     return decorate
+
+
+def _check_headers(headers: tuple[HeaderParam, ...]) -> None:
+    errors = {
+        header.name: [f"At most {header.max_length} characters."]
+        for header in headers
+        if len(request.headers.get(header.name, "")) > header.max_length
+    }
+    if errors:
+        raise BadRequest("Malformed request headers.", errors)
 
 
 def _refuse_out_of_range_ids(path_args: dict) -> None:
@@ -271,6 +286,16 @@ def _without_null(schema: dict) -> dict:
     return dict(schema, anyOf=rest)
 
 
+class RequestAwareJsonSchema(GenerateJsonSchema):
+    """Declares what ``parse_body``/``parse_query`` refuse: NUL characters in request strings."""
+
+    def str_schema(self, schema):
+        result = super().str_schema(schema)
+        if self.mode == "validation" and "pattern" not in result:
+            result["pattern"] = NO_NUL
+        return result
+
+
 def _operations(app: Flask):
     for rule in app.url_map.iter_rules():
         view = app.view_functions.get(rule.endpoint)
@@ -290,7 +315,9 @@ def build_openapi(app: Flask) -> dict:
             if model is not None:
                 models.add((model, "validation"))
     key_map, definitions = models_json_schema(
-        sorted(models, key=lambda pair: (pair[0].__name__, pair[1])), ref_template=REF_TEMPLATE
+        sorted(models, key=lambda pair: (pair[0].__name__, pair[1])),
+        ref_template=REF_TEMPLATE,
+        schema_generator=RequestAwareJsonSchema,
     )
     components = definitions.get("$defs", {})
 
