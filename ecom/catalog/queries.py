@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import case, exists, false, func, literal_column, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from ecom.catalog.models import Category, Product, Variant
 from ecom.errors import NotFound
@@ -209,9 +209,19 @@ def list_products(filters: ProductFilters, *, page: int, per_page: int) -> tuple
 
 
 def get_product(slug: str) -> Product:
-    """A visible product with images, variants and stock. Raises NotFound (also when inactive)."""
+    """A visible product with images, variants and stock. Raises NotFound (also when inactive).
+
+    Three statements: the product with its category, its images, its variants
+    with their inventory rows (one-to-one, so joined without repeating rows).
+    """
     product = db.session.scalar(
-        with_listing_relations(select(Product)).where(Product.slug == slug, Product.is_active.is_(True))
+        select(Product)
+        .where(Product.slug == slug, Product.is_active.is_(True))
+        .options(
+            joinedload(Product.category),
+            selectinload(Product.images),
+            selectinload(Product.variants).joinedload(Variant.inventory),
+        )
     )
     if product is None:
         raise NotFound("Product not found.")

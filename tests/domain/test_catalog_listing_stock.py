@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from sqlalchemy import event
+
 from ecom.catalog import queries
-from tests.factories import InventoryFactory, ProductFactory, VariantFactory, stocked_variant
+from tests.factories import (
+    InventoryFactory,
+    ProductFactory,
+    ProductImageFactory,
+    VariantFactory,
+    stocked_variant,
+)
 
 
 def _listed(**filters) -> dict[str, bool]:
@@ -35,3 +43,31 @@ def test_listing_flag_agrees_with_the_in_stock_filter(db):
     InventoryFactory(variant=VariantFactory(product=ProductFactory(slug="out")), quantity=0)
 
     assert set(_listed(in_stock=True)) == {slug for slug, flag in _listed().items() if flag} == {"in"}
+
+
+def test_product_detail_loads_everything_it_shows_in_three_statements(db):
+    # given a product with a category, two images and three variants, one sold out
+    product = ProductFactory(slug="detailed")
+    ProductImageFactory(product=product)
+    ProductImageFactory(product=product)
+    for quantity in (4, 0, 9):
+        stocked_variant(quantity, product=product)
+    db.session.commit()
+    db.session.expire_all()
+    statements = []
+
+    def count(_conn, _cursor, statement, *_args):
+        statements.append(statement.split()[0])
+
+    # when the detail is read and everything it shows is touched
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        found = queries.get_product("detailed")
+        shown = (found.category.name, [image.url for image in found.images],
+                 [queries.variant_available(variant) for variant in queries.active_variants(found)])
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+
+    # then no relation was loaded lazily afterwards
+    assert statements.count("SELECT") == 3, statements
+    assert len(shown[1]) == 2 and shown[2] == [4, 0, 9]
