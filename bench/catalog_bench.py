@@ -125,6 +125,22 @@ def response_size(base_url: str, paths: list[str], sample: int = 20) -> int:
     return round(sum(sizes) / len(sizes))
 
 
+def measure(server: harness.Gunicorn, paths: list[str], load: dict, url: str | None = None):
+    """The load result and the CPU milliseconds per request of the server (and of PostgreSQL)."""
+    server_before = server.cpu_seconds()
+    pg_before = harness.backend_cpu_seconds(url, DATABASE) if url else {}
+    result = run_load("127.0.0.1", server.port, paths, **load)
+    server_cpu = server.cpu_seconds() - server_before
+    pg_cpu = 0.0
+    if url:
+        pg_after = harness.backend_cpu_seconds(url, DATABASE)
+        pg_cpu = sum(after - pg_before.get(pid, 0.0) for pid, after in pg_after.items())
+    # Warm-up requests are not counted, so this slightly overstates the cost per request.
+    total = max(result.requests, 1)
+    return result, {"server_cpu_ms": round(server_cpu * 1000 / total, 3),
+                    "postgres_cpu_ms": round(pg_cpu * 1000 / total, 3)}
+
+
 def run(duration: float, concurrency: int, want_profile: bool) -> int:
     url = prepare()
     counts = queries_per_request(url)
@@ -134,15 +150,17 @@ def run(duration: float, concurrency: int, want_profile: bool) -> int:
         settings = app.settings
         sizes = {"list": response_size(app.base_url(), lists),
                  "detail": response_size(app.base_url(), details)}
-        measured = {"list": run_load("127.0.0.1", APP_PORT, lists, **load),
-                    "detail": run_load("127.0.0.1", APP_PORT, details, **load)}
-    with harness.ceiling_server(CEILING_PORT):
-        ceiling = {name: run_load("127.0.0.1", CEILING_PORT, [f"/payload/{size}"], **load)
-                   for name, size in sizes.items()}
+        measured, cpu = {}, {}
+        for name, paths in (("list", lists), ("detail", details)):
+            measured[name], cpu[name] = measure(app, paths, load, url)
+    with harness.ceiling_server(CEILING_PORT) as bare:
+        ceiling, ceiling_cpu = {}, {}
+        for name, size in sizes.items():
+            ceiling[name], ceiling_cpu[name] = measure(bare, [f"/payload/{size}"], load)
 
     figures: dict = {"server": settings, "concurrency": concurrency, "duration_s": duration,
                      "products": PRODUCTS, "queries_per_request": counts}
-    rows = []
+    rows, cpu_rows = [], []
     ok = counts["list_per_page_5"] == counts["list_per_page_100"]
     for name in ("list", "detail"):
         app_result, top = measured[name], ceiling[name]
@@ -150,8 +168,16 @@ def run(duration: float, concurrency: int, want_profile: bool) -> int:
         met = (ratio >= TARGETS[name] and app_result.pct(99) < P99_TARGET_MS
                and app_result.server_errors == 0 and app_result.errors == 0)
         ok = ok and met
+        app_cost = cpu[name]["server_cpu_ms"] + cpu[name]["postgres_cpu_ms"]
+        cpu_ratio = ceiling_cpu[name]["server_cpu_ms"] / app_cost if app_cost else 0.0
         figures[name] = {"app": app_result.summary(), "ceiling": top.summary(), "ratio": round(ratio, 3),
-                         "target_ratio": TARGETS[name], "payload_bytes": sizes[name], "met": met}
+                         "target_ratio": TARGETS[name], "payload_bytes": sizes[name], "met": met,
+                         "cpu_ms_per_request": {"app": cpu[name]["server_cpu_ms"],
+                                                "postgres": cpu[name]["postgres_cpu_ms"],
+                                                "ceiling": ceiling_cpu[name]["server_cpu_ms"]},
+                         "cpu_ratio": round(cpu_ratio, 3)}
+        cpu_rows.append([name, cpu[name]["server_cpu_ms"], cpu[name]["postgres_cpu_ms"],
+                         ceiling_cpu[name]["server_cpu_ms"], f"{cpu_ratio:.2f}"])
         for label, result in (("app", app_result), ("ceiling", top)):
             rows.append([name, label, f"{result.rps:.0f}", f"{result.pct(50):.1f}", f"{result.pct(95):.1f}",
                          f"{result.pct(99):.1f}", result.requests, result.server_errors + result.errors,
@@ -159,6 +185,8 @@ def run(duration: float, concurrency: int, want_profile: bool) -> int:
     harness.print_table(f"catalog bench ({settings}, concurrency {concurrency}, {PRODUCTS} products x 3)",
                         ["page", "server", "req/s", "p50 ms", "p95 ms", "p99 ms", "requests", "errors",
                          "ratio"], rows)
+    harness.print_table("CPU milliseconds per request (independent of other load on the machine)",
+                        ["page", "app", "postgres", "ceiling", "ceiling / (app + postgres)"], cpu_rows)
     harness.print_table("SQL queries per request", ["request", "queries"],
                         [[k, v] for k, v in counts.items()])
     figures["targets_met"] = ok

@@ -165,11 +165,57 @@ class Gunicorn:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=5)
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the master and all its workers."""
+        return tree_cpu_seconds(self.process.pid) if self.process else 0.0
+
     def __enter__(self) -> Gunicorn:
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _cpu_of(pid: int) -> tuple[int, float]:
+    """(parent pid, user + system CPU seconds) of a process, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds of ``root`` and every descendant still alive."""
+    parents, cpu = {}, {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parents[int(entry)], cpu[int(entry)] = _cpu_of(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue
+    total, stack = 0.0, [root]
+    while stack:
+        pid = stack.pop()
+        total += cpu.get(pid, 0.0)
+        stack.extend(child for child, parent in parents.items() if parent == pid)
+    return total
+
+
+def backend_cpu_seconds(url: str, database: str) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend connected to ``database`` (same machine only)."""
+    from sqlalchemy import text
+
+    engine = engine_for(url)
+    with engine.connect() as conn:
+        pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :d AND pid <> "
+                                 "pg_backend_pid()"), {"d": database}).scalars().all()
+    engine.dispose()
+    found = {}
+    for pid in pids:
+        try:
+            found[pid] = _cpu_of(pid)[1]
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
 
 
 def app_server(url: str, port: int, *, name: str = "app", **extra_env: str) -> Gunicorn:
