@@ -69,8 +69,8 @@ def _fresh_schema(app) -> None:
 
 TEST_CONFIG = {
     "TESTING": True,
-    "SECRET_KEY": "test-secret-key-0123456789",
-    "JWT_SECRET": "test-jwt-secret-0123456789",
+    "SECRET_KEY": "test-secret-key-0123456789abcdefghij",
+    "JWT_SECRET": "test-jwt-secret-0123456789abcdefghij",
     "WTF_CSRF_ENABLED": False,
     "REDIS_URL": None,
     "RATELIMIT_STORAGE_URI": "memory://",
