@@ -94,8 +94,9 @@ def test_cancel_a_created_order_releases_its_reservation(client, shopper, varian
     # the simulated intent is now cancelled: a late confirm cannot pay it
     late = client.post(CONFIRM, json={"payment_intent_id": placed["payment_intent_id"]},
                        headers=auth(shopper))
-    assert late.status_code == 402
+    assert late.status_code == 409 and "cancelled" in late.get_json()["detail"]
     assert order_of(placed).status == OrderStatus.CANCELLED
+    assert "PAYMENT_FAILED" not in outbox_types()
 
 
 def test_cancel_a_paid_order_returns_stock_and_refunds(client, shopper, variant):
