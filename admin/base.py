@@ -1,0 +1,151 @@
+"""Base classes every back-office view builds on: role walls, audit log, error flashing."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import abort, flash
+from flask_admin import BaseView
+from flask_admin.contrib.sqla import ModelView
+
+from admin.security import Access, Area, access_of, current_actor, refuse
+from ecom.audit.services import record_change
+from ecom.catalog.services import snapshot
+from ecom.errors import EcomError, ValidationFailed
+from ecom.extensions import db
+
+log = logging.getLogger(__name__)
+
+# View functions that change data; a read-only role gets 403 on them.
+WRITE_VIEWS = frozenset({"create_view", "edit_view", "delete_view", "action_view", "ajax_update"})
+MODEL_CAPABILITY = {"create_view": "can_create", "edit_view": "can_edit", "delete_view": "can_delete"}
+# Never written to the audit log.
+SECRET_FIELDS = frozenset({"hashed_password", "content"})
+
+
+def flash_error(exc: EcomError) -> None:
+    message = exc.message
+    if isinstance(exc, ValidationFailed) and exc.errors:
+        details = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.errors.items())
+        message = f"{message} ({details})"
+    flash(message, "error")
+
+
+class RoleWalled:
+    """Mixin: visible and reachable only for roles with access to ``area``."""
+
+    area: Area = Area.ADMINISTRATION
+    # The access needed to change things here (ADJUST lets the warehouse through on inventory).
+    write_access: tuple[Access, ...] = (Access.EDIT,)
+
+    def is_accessible(self) -> bool:
+        return access_of(self.area) is not None
+
+    def is_visible(self) -> bool:
+        return self.is_accessible()
+
+    def inaccessible_callback(self, name, **kwargs):
+        return refuse()
+
+    def may_write(self) -> bool:
+        return access_of(self.area) in self.write_access
+
+    def _handle_view(self, name, **kwargs):
+        refused = super()._handle_view(name, **kwargs)
+        if refused is not None:
+            return refused
+        if name in WRITE_VIEWS and not self.may_write():
+            abort(403)
+        if not getattr(self, MODEL_CAPABILITY.get(name, "_"), True):
+            abort(403)  # a ledger or queue that nobody creates or edits rows of by hand
+        return None
+
+
+class StaffView(RoleWalled, BaseView):
+    """A custom page (dashboard widgets, jobs) behind the role wall."""
+
+
+class StaffModelView(RoleWalled, ModelView):
+    """A model list/form behind the role wall that audits every write and flashes domain errors."""
+
+    page_size = 20
+    can_set_page_size = True
+    can_view_details = True
+    # Read-only unless the role may edit this area (see the properties below).
+    _can_create = True
+    _can_edit = True
+    _can_delete = True
+    audit_entity: str | None = None
+
+    def __init__(self, model, session=None, **kwargs):
+        # The db object, not db.session: the session is looked up on every use.
+        super().__init__(model, session or db, **kwargs)
+
+    # Flask-Admin reads these as attributes; answering per request hides buttons a role may not use.
+    @property
+    def can_create(self):
+        return self._can_create and self.may_write()
+
+    @can_create.setter
+    def can_create(self, value):
+        self._can_create = value
+
+    @property
+    def can_edit(self):
+        return self._can_edit and self.may_write()
+
+    @can_edit.setter
+    def can_edit(self, value):
+        self._can_edit = value
+
+    @property
+    def can_delete(self):
+        return self._can_delete and self.may_write()
+
+    @can_delete.setter
+    def can_delete(self, value):
+        self._can_delete = value
+
+    def is_action_allowed(self, name):
+        return self.may_write() and super().is_action_allowed(name)
+
+    # -- errors: a user's mistake is a message, never a 500
+    def handle_view_exception(self, exc):
+        if isinstance(exc, EcomError):
+            flash_error(exc)
+            return True
+        return super().handle_view_exception(exc)
+
+    # -- audit
+    @property
+    def entity_name(self) -> str:
+        return self.audit_entity or self.model.__tablename__
+
+    def _audit_snapshot(self, model) -> dict:
+        return {k: v for k, v in snapshot(model).items() if k not in SECRET_FIELDS}
+
+    def update_model(self, form, model):
+        self._before = self._audit_snapshot(model)
+        return super().update_model(form, model)
+
+    def on_model_change(self, form, model, is_created):
+        self.prepare_model(model, is_created)
+        db.session.flush()
+        before = None if is_created else getattr(self, "_before", None)
+        record_change(current_actor(), "create" if is_created else "update", self.entity_name,
+                      model.id, before, self._audit_snapshot(model))
+
+    def prepare_model(self, model, is_created: bool) -> None:
+        """Hook: run the domain's normalisation (slugs, SKUs, price range) before the save."""
+
+    def on_model_delete(self, model):
+        record_change(current_actor(), "delete", self.entity_name, model.id,
+                      self._audit_snapshot(model), None)
+
+
+class ReadOnlyModelView(StaffModelView):
+    """A ledger or log: listing and details only."""
+
+    _can_create = False
+    _can_edit = False
+    _can_delete = False

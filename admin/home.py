@@ -1,0 +1,105 @@
+"""The dashboard at /admin/, and signing in and out."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import current_app, flash, redirect, request, url_for
+from flask_admin import AdminIndexView, expose
+from flask_login import current_user, login_user, logout_user
+from flask_wtf import FlaskForm
+from limits import parse
+from sqlalchemy import func, select
+from wtforms import EmailField, PasswordField
+from wtforms.validators import DataRequired, Length
+
+from admin.dashboard import dashboard_context
+from admin.security import Area, access_of, refuse
+from ecom.db import utcnow
+from ecom.extensions import db, limiter
+from ecom.identity.models import User
+from ecom.identity.passwords import verify_password
+
+PUBLIC_VIEWS = frozenset({"login_view", "logout_view"})
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=255)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
+
+
+def _safe_next(target: str | None) -> str:
+    # Only local paths under /admin: never an open redirect.
+    if target and target.startswith("/admin") and not urlsplit(target).netloc:
+        return target
+    return url_for("admin.index")
+
+
+class _FailedSignIns:
+    """Counts failed sign-ins per client address in the app's rate-limit storage."""
+
+    key = "admin-login-failures"
+
+    def _limit(self):
+        return parse(current_app.config.get("LOGIN_RATE_LIMIT", "10 per 5 minutes"))
+
+    def _enabled(self) -> bool:
+        return current_app.config.get("RATELIMIT_ENABLED", True) and limiter.enabled
+
+    def blocked(self) -> bool:
+        return self._enabled() and not limiter.limiter.test(self._limit(), self.key, request.remote_addr)
+
+    def record(self) -> None:
+        if self._enabled():
+            limiter.limiter.hit(self._limit(), self.key, request.remote_addr)
+
+
+failed_sign_ins = _FailedSignIns()
+
+
+class DashboardView(AdminIndexView):
+    def is_accessible(self) -> bool:
+        return access_of(Area.DASHBOARD) is not None
+
+    def inaccessible_callback(self, name, **kwargs):
+        return refuse()
+
+    def _handle_view(self, name, **kwargs):
+        if name in PUBLIC_VIEWS:
+            return None
+        return super()._handle_view(name, **kwargs)
+
+    @expose("/")
+    def index(self):
+        return self.render("admin/dashboard.html", **dashboard_context())
+
+    @expose("/login", methods=["GET", "POST"])
+    def login_view(self):
+        form = LoginForm()
+        if request.method == "POST":
+            if failed_sign_ins.blocked():
+                return self.render("admin/login.html", form=form, error="Too many failed sign-ins. "
+                                   "Please wait a few minutes."), 429
+            if form.validate_on_submit():
+                user = db.session.scalar(
+                    select(User).where(func.lower(User.email) == form.email.data.strip().lower())
+                )
+                if user and user.is_active and verify_password(form.password.data, user.hashed_password):
+                    if not user.is_staff:
+                        return self.render("admin/login.html", form=form,
+                                           error="The back office is for staff only."), 403
+                    login_user(user)
+                    user.last_login_at = utcnow()
+                    db.session.commit()
+                    return redirect(_safe_next(request.args.get("next")))
+            failed_sign_ins.record()
+            return self.render("admin/login.html", form=form, error="Wrong email or password."), 401
+        if current_user.is_authenticated and current_user.is_staff:
+            return redirect(url_for("admin.index"))
+        return self.render("admin/login.html", form=form, error=None)
+
+    @expose("/logout", methods=["GET", "POST"])
+    def logout_view(self):
+        logout_user()
+        flash("Signed out.", "info")
+        return redirect(url_for("admin.login_view"))

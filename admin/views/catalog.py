@@ -1,0 +1,305 @@
+"""Categories, products (with images and variants inline), variants, reviews."""
+
+from __future__ import annotations
+
+from flask import Response, current_app, flash, g, redirect, stream_with_context, url_for
+from flask_admin import expose
+from flask_admin.actions import action
+from flask_admin.contrib.sqla.filters import FilterEqual
+from flask_admin.model.template import EndpointLinkRowAction
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
+from markupsafe import Markup, escape
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.orm import selectinload
+from wtforms.validators import Optional
+
+from admin.base import StaffModelView, flash_error
+from admin.security import Area, current_actor
+from ecom.catalog import csv_io, services
+from ecom.catalog.models import Category, Product, ProductImage, Review, Variant
+from ecom.errors import EcomError, ValidationFailed
+from ecom.extensions import db
+from ecom.inventory.models import Inventory
+from ecom.notifications.models import ImportJob
+
+MAX_IMPORT_BYTES = 20 * 1024 * 1024
+# Optional in the form: an empty slug is generated from the name by the catalog service.
+SLUG_FIELD = {"description": "Leave empty to generate it from the name.", "validators": [Optional()],
+              "filters": [lambda value: (value or "").strip() or None]}
+
+
+class ImportForm(FlaskForm):
+    file = FileField("CSV file", validators=[FileRequired(),
+                                             FileAllowed(["csv", "txt"], "A .csv file, please.")])
+
+
+class LazyOptions:
+    """Filter options read from the database on each page render (not at app start)."""
+
+    def __init__(self, load):
+        self.load = load
+
+    def __iter__(self):
+        return iter(self.load())
+
+    def __bool__(self):
+        return True
+
+
+def _page_ids(rows) -> list[int]:
+    return [row.id for row in rows]
+
+
+def _like(term: str) -> str:
+    escaped = term.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class CategoryView(StaffModelView):
+    area = Area.CATALOG
+    column_list = ["name", "slug", "parent", "display_order", "product_count", "updated_at"]
+    column_searchable_list = ["name", "slug"]
+    column_sortable_list = ["name", "slug", "display_order", "updated_at"]
+    column_default_sort = ("display_order", False)
+    column_labels = {"product_count": "Products"}
+    form_columns = ["name", "slug", "parent", "description", "image_url", "display_order"]
+    form_args = {"slug": SLUG_FIELD}
+    column_formatters = {"product_count": lambda v, c, m, n: g.get("category_counts", {}).get(m.id, 0)}
+
+    def get_list(self, *args, **kwargs):
+        count, rows = super().get_list(*args, **kwargs)
+        ids = _page_ids(rows)
+        g.category_counts = dict(
+            db.session.execute(
+                select(Product.category_id, func.count(Product.id))
+                .where(Product.category_id.in_(ids))
+                .group_by(Product.category_id)
+            ).all()
+        ) if ids else {}
+        return count, rows
+
+    def prepare_model(self, model, is_created):
+        services.prepare_category(model)
+
+
+class ProductView(StaffModelView):
+    area = Area.CATALOG
+    list_template = "admin/product_list.html"
+    column_list = ["name", "slug", "category", "base_price", "min_price", "max_price",
+                   "variant_count", "stock", "is_active", "featured", "updated_at"]
+    column_searchable_list = ["name", "slug"]
+    column_sortable_list = ["name", "slug", ("category", "category.name"), "base_price",
+                            "min_price", "is_active", "featured", "updated_at"]
+    column_default_sort = ("updated_at", True)
+    column_filters = [
+        FilterEqual(Product.category_id, "Category", options=LazyOptions(lambda: [
+            (str(c.id), c.name) for c in db.session.scalars(select(Category).order_by(Category.name))
+        ])),
+        "is_active", "featured", "min_price", "max_price", "base_price",
+    ]
+    column_labels = {"variant_count": "Variants", "stock": "Available", "min_price": "Min price",
+                     "max_price": "Max price", "is_active": "Active"}
+    column_formatters = {
+        "variant_count": lambda v, c, m, n: g.get("product_aggregates", {}).get(m.id, (0, 0))[0],
+        "stock": lambda v, c, m, n: g.get("product_aggregates", {}).get(m.id, (0, 0))[1],
+    }
+    form_columns = ["name", "slug", "category", "description", "base_price", "is_active", "featured",
+                    "images", "variants"]
+    form_args = {"slug": SLUG_FIELD}
+    inline_models = [
+        (ProductImage, {"form_columns": ["id", "url", "alt_text", "is_primary", "display_order"]}),
+        (Variant, {"form_columns": ["id", "sku", "name", "price", "weight", "attributes", "is_active"],
+                   "form_args": {"attributes": {"description": 'A JSON object, e.g. {"size": "M"}'}}}),
+    ]
+    column_details_list = ["name", "slug", "category", "description", "base_price", "min_price",
+                           "max_price", "is_active", "featured", "rating_average", "rating_count",
+                           "images", "variants", "created_at", "updated_at"]
+    search_placeholder_text = "Name, slug or SKU"
+
+    def search_placeholder(self):
+        return self.search_placeholder_text
+
+    def _apply_search(self, query, count_query, joins, count_joins, search):
+        # SKU lives on variants: EXISTS keeps one row per product (a join would repeat them).
+        term = _like(search)
+        condition = or_(
+            Product.name.ilike(term, escape="\\"),
+            Product.slug.ilike(term, escape="\\"),
+            exists().where(Variant.product_id == Product.id, Variant.sku.ilike(term, escape="\\")),
+        )
+        query = query.filter(condition)
+        if count_query is not None:
+            count_query = count_query.filter(condition)
+        return query, count_query, joins, count_joins
+
+    def get_list(self, *args, **kwargs):
+        count, rows = super().get_list(*args, **kwargs)
+        ids = _page_ids(rows)
+        aggregates = {}
+        if ids:
+            available = func.coalesce(func.sum(Inventory.quantity - Inventory.reserved), 0)
+            for product_id, n, stock in db.session.execute(
+                select(Variant.product_id, func.count(Variant.id), available)
+                .outerjoin(Inventory, Inventory.variant_id == Variant.id)
+                .where(Variant.product_id.in_(ids))
+                .group_by(Variant.product_id)
+            ).all():
+                aggregates[product_id] = (n, int(stock))
+        g.product_aggregates = aggregates
+        return count, rows
+
+    def prepare_model(self, model, is_created):
+        services.prepare_product(model)
+        services.finish_product(model)
+
+    def _bulk(self, ids, change, done: str):
+        try:
+            n = change([int(i) for i in ids], actor=current_actor())
+            db.session.commit()
+            flash(f"{n} product(s) {done}.", "success")
+        except EcomError as exc:
+            db.session.rollback()
+            flash_error(exc)
+
+    @expose("/export.csv")
+    def export_csv(self):
+        """The filtered list as CSV, in the import format, streamed."""
+        view_args = self._get_list_extra_args()
+        _, query = self.get_list(0, None, False, view_args.search, self._get_list_filter_args(),
+                                 execute=False, page_size=0)
+        ids = select(Product.id).where(Product.id.in_(query.with_entities(Product.id).scalar_subquery()))
+        rows = csv_io.export_products_csv(select(Product).where(Product.id.in_(ids.scalar_subquery())))
+        return Response(stream_with_context(rows), mimetype="text/csv",
+                        headers={"Content-Disposition": "attachment; filename=products.csv"})
+
+    @expose("/import", methods=["GET", "POST"])
+    def import_view(self):
+        if not self.may_write():
+            return _forbidden()
+        form = ImportForm()
+        if form.validate_on_submit():
+            upload = form.file.data
+            raw = upload.read(MAX_IMPORT_BYTES + 1)
+            try:
+                if len(raw) > MAX_IMPORT_BYTES:
+                    raise ValidationFailed("The file is larger than 20 MB.")
+                try:
+                    content = raw.decode("utf-8-sig")
+                except UnicodeDecodeError:
+                    raise ValidationFailed("The file is not UTF-8 text.") from None
+                job = csv_io.create_import_job(content, filename=upload.filename or "upload.csv",
+                                               user_id=current_actor().user_id)
+                db.session.commit()
+                csv_io.start_import(job, current_app)
+                return redirect(url_for(".import_job_view", job_id=job.id))
+            except EcomError as exc:
+                db.session.rollback()
+                flash_error(exc)
+        for errors in form.errors.values():
+            for message in errors:
+                flash(message, "error")
+        jobs = db.session.scalars(select(ImportJob).order_by(ImportJob.id.desc()).limit(10)).all()
+        return self.render("admin/product_import.html", form=form, jobs=jobs, columns=csv_io.COLUMNS)
+
+    @expose("/import/<int:job_id>")
+    def import_job_view(self, job_id: int):
+        job = db.get_or_404(ImportJob, job_id)
+        return self.render("admin/import_job.html", job=job)
+
+    @action("activate", "Activate")
+    def action_activate(self, ids):
+        self._bulk(ids, lambda i, actor: services.set_products_active(i, True, actor=actor), "activated")
+
+    @action("deactivate", "Deactivate")
+    def action_deactivate(self, ids):
+        self._bulk(ids, lambda i, actor: services.set_products_active(i, False, actor=actor), "deactivated")
+
+    @action("feature", "Feature")
+    def action_feature(self, ids):
+        self._bulk(ids, lambda i, actor: services.set_products_featured(i, True, actor=actor), "featured")
+
+    @action("unfeature", "Unfeature")
+    def action_unfeature(self, ids):
+        self._bulk(ids, lambda i, actor: services.set_products_featured(i, False, actor=actor), "unfeatured")
+
+
+def _forbidden():
+    from flask import abort
+
+    abort(403)
+
+
+def _attributes_text(view, context, model, name):
+    if not model.attributes:
+        return ""
+    return Markup("<br>").join(escape(f"{k}: {v}") for k, v in sorted(model.attributes.items()))
+
+
+class VariantView(StaffModelView):
+    area = Area.CATALOG
+    column_list = ["sku", "name", "product", "price", "weight", "attributes", "stock", "is_active"]
+    column_searchable_list = ["sku", "name"]
+    column_sortable_list = ["sku", "name", "price", "weight", "is_active"]
+    column_default_sort = ("sku", False)
+    column_filters = ["is_active", "price"]
+    column_labels = {"stock": "Available / on hand", "is_active": "Active"}
+    column_formatters = {
+        "attributes": _attributes_text,
+        "stock": lambda v, c, m, n: (f"{m.inventory.available} / {m.inventory.quantity}"
+                                     if m.inventory else "—"),
+    }
+    form_columns = ["product", "sku", "name", "price", "weight", "attributes", "is_active"]
+    form_args = {"attributes": {"description": 'A JSON object, e.g. {"size": "M", "colour": "red"}'}}
+    column_extra_row_actions = [
+        EndpointLinkRowAction("fa fa-cubes", "inventory.adjust_view", id_arg="variant_id",
+                              title="Adjust stock"),
+    ]
+
+    def get_query(self):
+        return super().get_query().options(selectinload(Variant.inventory))
+
+    def prepare_model(self, model, is_created):
+        services.prepare_variant(model)
+        db.session.flush()
+        services.ensure_variant_inventory(model)
+        services.refresh_price_range(model.product)
+
+    def after_model_delete(self, model):
+        product = db.session.get(Product, model.product_id)
+        if product is not None:
+            services.refresh_price_range(product)
+            db.session.commit()
+
+
+class ReviewView(StaffModelView):
+    area = Area.CATALOG
+    _can_create = False
+    _can_edit = False
+    column_list = ["product", "user", "rating", "title", "verified_purchase", "is_hidden", "created_at"]
+    column_filters = ["rating", "is_hidden", "verified_purchase", "created_at"]
+    column_searchable_list = ["title", "comment"]
+    column_sortable_list = ["rating", "is_hidden", "created_at"]
+    column_default_sort = ("created_at", True)
+    column_labels = {"is_hidden": "Hidden"}
+    column_auto_select_related = True
+
+    def _moderate(self, ids, hidden: bool):
+        from admin.integrations import set_review_hidden
+
+        try:
+            for review in db.session.scalars(select(Review).where(Review.id.in_([int(i) for i in ids]))):
+                set_review_hidden(review, hidden, actor=current_actor())
+            db.session.commit()
+            flash(f"{len(ids)} review(s) {'hidden' if hidden else 'shown'}.", "success")
+        except EcomError as exc:
+            db.session.rollback()
+            flash_error(exc)
+
+    @action("hide", "Hide")
+    def action_hide(self, ids):
+        self._moderate(ids, True)
+
+    @action("show", "Show")
+    def action_show(self, ids):
+        self._moderate(ids, False)

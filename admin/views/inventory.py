@@ -1,0 +1,169 @@
+"""Inventory (adjusted only through stock movements), the movement ledger, reservations, stores."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, request, url_for
+from flask_admin import expose
+from flask_admin.contrib.sqla.filters import BaseSQLAFilter
+from flask_admin.model.template import EndpointLinkRowAction
+from flask_wtf import FlaskForm
+from markupsafe import Markup
+from sqlalchemy.orm import joinedload
+from wtforms import FloatField, IntegerField, SelectField, StringField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
+
+from admin.base import ReadOnlyModelView, StaffModelView, flash_error
+from admin.security import Access, Area, current_actor
+from ecom.catalog.models import Variant
+from ecom.errors import EcomError, ValidationFailed
+from ecom.extensions import db
+from ecom.inventory.models import Inventory, MovementReason, StockMovement, StockReservation
+
+# Reasons a person may give; `sale` and `return` are written by the order flow only.
+MANUAL_REASONS = [MovementReason.RECEIVED, MovementReason.ADJUSTMENT, MovementReason.DAMAGE,
+                  MovementReason.CORRECTION]
+
+
+class LowStockFilter(BaseSQLAFilter):
+    def apply(self, query, value, alias=None):
+        low = (Inventory.quantity - Inventory.reserved) <= Inventory.low_stock_threshold
+        return query.filter(low if value == "1" else ~low)
+
+    def operation(self):
+        return "is"
+
+    def get_options(self, view):
+        return [("1", "low"), ("0", "not low")]
+
+
+class AdjustStockForm(FlaskForm):
+    delta = IntegerField("Change (+/- units)", validators=[
+        DataRequired(message="Enter a non-zero number of units."),
+        NumberRange(min=-1_000_000, max=1_000_000)])
+    reason = SelectField("Reason", choices=[(r.value, r.value) for r in MANUAL_REASONS])
+    note = StringField("Note", validators=[Length(max=500)])
+
+
+def _available(view, context, model, name):
+    css = "badge badge-warning" if model.is_low else "badge badge-light"
+    return Markup(f'<span class="{css}">{model.available}</span>')
+
+
+class InventoryView(StaffModelView):
+    area = Area.INVENTORY
+    list_template = "admin/inventory_list.html"
+    _can_create = False
+    _can_delete = False
+    column_list = ["variant.sku", "variant.name", "quantity", "reserved", "available",
+                   "low_stock_threshold", "updated_at"]
+    column_labels = {"variant.sku": "SKU", "variant.name": "Variant", "low_stock_threshold": "Threshold"}
+    column_sortable_list = [("variant.sku", "variant.sku"), "quantity", "reserved", "low_stock_threshold",
+                            "updated_at"]
+    column_default_sort = ("updated_at", True)
+    column_searchable_list = ["variant.sku", "variant.name"]
+    column_filters = [LowStockFilter(Inventory.id, "Low stock"), "quantity", "reserved"]
+    column_formatters = {"available": _available}
+    # Counts change only through stock movements: quantity and reserved are never form fields.
+    form_columns = ["low_stock_threshold"]
+    form_args = {"low_stock_threshold": {"validators": [NumberRange(min=0)]}}
+    column_extra_row_actions = [
+        EndpointLinkRowAction("fa fa-exchange", ".adjust_view", id_arg="variant_id", title="Adjust stock"),
+    ]
+
+    def get_query(self):
+        return super().get_query().options(joinedload(Inventory.variant))
+
+    @expose("/adjust/<int:variant_id>", methods=["GET", "POST"])
+    def adjust_view(self, variant_id: int):
+        if self._adjust_refused():
+            return self.inaccessible_callback("adjust_view")
+        variant = db.session.get(Variant, variant_id)
+        if variant is None:
+            flash("No such variant.", "error")
+            return redirect(url_for(".index_view"))
+        form = AdjustStockForm()
+        if form.validate_on_submit():
+            try:
+                self._adjust(variant, form)
+                db.session.commit()
+                flash(f"Stock of {variant.sku} changed by {form.delta.data:+d}.", "success")
+                return redirect(request.args.get("url") or url_for(".index_view"))
+            except EcomError as exc:
+                db.session.rollback()
+                flash_error(exc)
+        elif request.method == "POST":
+            for errors in form.errors.values():
+                for message in errors:
+                    flash(message, "error")
+        inventory = db.session.get(Variant, variant_id).inventory
+        return self.render("admin/adjust_stock.html", form=form, variant=variant, inventory=inventory)
+
+    def _adjust_refused(self) -> bool:
+        from admin.security import access_of
+
+        return access_of(self.area) not in (Access.EDIT, Access.ADJUST)
+
+    def _adjust(self, variant: Variant, form: AdjustStockForm):
+        from ecom.inventory.services import adjust_stock, receive_stock
+
+        delta, reason, note = form.delta.data, form.reason.data, form.note.data or ""
+        if reason == MovementReason.RECEIVED:
+            if delta <= 0:
+                raise ValidationFailed("Received stock must be a positive number of units.")
+            return receive_stock(variant, delta, actor=current_actor(), note=note)
+        return adjust_stock(variant, delta, reason, actor=current_actor(), note=note)
+
+
+class StockMovementView(ReadOnlyModelView):
+    area = Area.INVENTORY
+    column_list = ["created_at", "variant.sku", "delta", "reason", "note", "user", "order_id"]
+    column_labels = {"variant.sku": "SKU", "order_id": "Order", "user": "By"}
+    column_default_sort = ("created_at", True)
+    column_sortable_list = ["created_at", "delta", "reason"]
+    column_filters = ["variant.sku", "reason", "user.email", "created_at", "order_id"]
+    column_searchable_list = ["variant.sku", "note"]
+
+    def get_query(self):
+        return super().get_query().options(joinedload(StockMovement.variant), joinedload(StockMovement.user))
+
+
+class ReservationView(ReadOnlyModelView):
+    area = Area.INVENTORY
+    column_list = ["order", "variant.sku", "quantity", "status", "expires_at", "created_at"]
+    column_labels = {"variant.sku": "SKU"}
+    column_default_sort = ("expires_at", True)
+    column_filters = ["status", "expires_at", "variant.sku"]
+    column_sortable_list = ["status", "expires_at", "created_at", "quantity"]
+
+    def get_query(self):
+        return super().get_query().options(joinedload(StockReservation.variant),
+                                           joinedload(StockReservation.order))
+
+
+class StoreView(StaffModelView):
+    area = Area.STORES
+    column_list = ["name", "city", "country", "latitude", "longitude", "phone", "is_active"]
+    column_searchable_list = ["name", "city", "postal_code"]
+    column_filters = ["is_active", "country", "city"]
+    column_editable_list = ["is_active"]
+    column_labels = {"is_active": "Active"}
+    form_columns = ["name", "address", "city", "state", "postal_code", "country", "latitude", "longitude",
+                    "phone", "email", "opening_hours", "is_active"]
+    # Flask-Admin scaffolds no field for Float columns; these carry the range checks.
+    form_extra_fields = {
+        "latitude": FloatField("Latitude", validators=[
+            InputRequired(), NumberRange(min=-90, max=90, message="Latitude is between -90 and 90.")]),
+        "longitude": FloatField("Longitude", validators=[
+            InputRequired(), NumberRange(min=-180, max=180, message="Longitude is between -180 and 180.")]),
+    }
+    form_args = {
+        "country": {"validators": [DataRequired(), Length(min=2, max=2, message="Two-letter country code.")]},
+        "name": {"validators": [DataRequired()]},
+    }
+
+    def prepare_model(self, model, is_created):
+        model.country = (model.country or "").upper()
+        if model.opening_hours in ("", "null"):
+            model.opening_hours = None
+
+

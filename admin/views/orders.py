@@ -1,0 +1,273 @@
+"""Orders (read-only money and status; cancel and refund) and the fulfillment queue."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal, InvalidOperation
+
+from flask import flash, redirect, request, url_for
+from flask_admin import expose
+from flask_admin.actions import action
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload, selectinload
+from wtforms import StringField
+from wtforms.validators import DataRequired, Length
+
+from admin.base import StaffModelView, flash_error
+from admin.security import Area, can_edit, current_actor
+from ecom.audit.services import record_change
+from ecom.commerce.models import Order, OrderItem
+from ecom.db import money
+from ecom.errors import EcomError, ValidationFailed
+from ecom.extensions import db
+from ecom.fulfillment.models import Fulfillment
+from ecom.fulfillment.status import FulfillmentStatus
+
+
+class CancelForm(FlaskForm):
+    reason = StringField("Reason", validators=[DataRequired(), Length(max=500)])
+
+
+class RefundForm(FlaskForm):
+    amount = StringField("Amount (empty for the full remaining amount)", validators=[Length(max=20)])
+
+
+class OrderView(StaffModelView):
+    area = Area.ORDERS
+    _can_create = False
+    _can_edit = False
+    _can_delete = False
+    details_template = "admin/order_details.html"
+    column_list = ["order_number", "email", "status", "total", "currency", "created_at", "paid_at",
+                   "shipped_at"]
+    column_searchable_list = ["order_number", "email"]
+    column_filters = ["status", "created_at", "paid_at", "total", "email"]
+    column_sortable_list = ["order_number", "status", "total", "created_at", "paid_at"]
+    column_default_sort = ("created_at", True)
+
+    def get_one(self, id):
+        return db.session.scalar(
+            select(Order).where(Order.id == int(id)).options(
+                selectinload(Order.items), selectinload(Order.payments), selectinload(Order.events),
+                joinedload(Order.fulfillment), joinedload(Order.user))
+        )
+
+    def render(self, template, **kwargs):
+        if template == self.details_template:
+            kwargs.update(cancel_form=CancelForm(), refund_form=RefundForm(),
+                          may_change=can_edit(Area.ORDERS))
+        return super().render(template, **kwargs)
+
+    def _order_or_none(self, order_id: int) -> Order | None:
+        order = db.session.get(Order, order_id)
+        if order is None:
+            flash("No such order.", "error")
+        return order
+
+    @expose("/cancel/<int:order_id>", methods=["POST"])
+    def cancel_view(self, order_id: int):
+        if not can_edit(Area.ORDERS):
+            return _forbidden()
+        form = CancelForm()
+        if not form.validate_on_submit():
+            flash("Give a reason for the cancellation.", "error")
+        elif (order := self._order_or_none(order_id)) is not None:
+            from ecom.commerce.order_actions import cancel_order
+
+            try:
+                before = {"status": order.status}
+                cancel_order(order, actor=current_actor(), reason=form.reason.data)
+                record_change(current_actor(), "cancel", "orders", order.id, before,
+                              {"status": order.status, "cancel_reason": order.cancel_reason})
+                db.session.commit()
+                flash(f"Order {order.order_number} cancelled.", "success")
+            except EcomError as exc:
+                db.session.rollback()
+                flash_error(exc)
+        return redirect(url_for(".details_view", id=order_id))
+
+    @expose("/refund/<int:order_id>", methods=["POST"])
+    def refund_view(self, order_id: int):
+        if not can_edit(Area.ORDERS):
+            return _forbidden()
+        form = RefundForm()
+        order = self._order_or_none(order_id)
+        if order is not None and form.validate_on_submit():
+            from ecom.commerce.order_actions import refund_payment
+
+            try:
+                amount = _parse_amount(form.amount.data)
+                before = {"refunded_amount": order.payment.refunded_amount if order.payment else None}
+                payment = refund_payment(order, amount, actor=current_actor())
+                record_change(current_actor(), "refund", "orders", order.id, before,
+                              {"refunded_amount": payment.refunded_amount, "payment_status": payment.status})
+                db.session.commit()
+                flash(f"Refund recorded for order {order.order_number}.", "success")
+            except EcomError as exc:
+                db.session.rollback()
+                flash_error(exc)
+        return redirect(url_for(".details_view", id=order_id))
+
+
+def _state(fulfillment: Fulfillment) -> dict:
+    return {"status": fulfillment.status, "carrier": fulfillment.carrier,
+            "tracking_number": fulfillment.tracking_number}
+
+
+def _audit_fulfillment(fulfillment: Fulfillment, before: dict) -> None:
+    record_change(current_actor(), "update", "fulfillments", fulfillment.id, before, _state(fulfillment))
+
+
+def _forbidden():
+    from flask import abort
+
+    abort(403)
+
+
+def _parse_amount(text: str | None) -> Decimal | None:
+    if not (text or "").strip():
+        return None
+    try:
+        amount = money(text.strip())
+    except (InvalidOperation, ValueError):
+        raise ValidationFailed("The refund amount must be a number like 12.50.") from None
+    if amount <= 0:
+        raise ValidationFailed("The refund amount must be more than zero.")
+    return amount
+
+
+class ShipForm(FlaskForm):
+    carrier = StringField("Carrier", validators=[DataRequired(), Length(max=100)])
+
+
+class FulfillmentView(StaffModelView):
+    area = Area.FULFILLMENT
+    _can_create = False
+    _can_edit = False
+    _can_delete = False
+    list_template = "admin/fulfillment_list.html"
+    column_list = ["order_number", "status", "order.email", "carrier", "tracking_number", "created_at",
+                   "packed_at", "shipped_at"]
+    column_labels = {"order.email": "Customer"}
+    column_filters = ["status", "created_at", "carrier"]
+    column_searchable_list = ["order_number", "tracking_number"]
+    column_sortable_list = ["order_number", "status", "created_at", "shipped_at"]
+    # The warehouse works the oldest first.
+    column_default_sort = ("created_at", False)
+
+    def get_query(self):
+        return super().get_query().options(joinedload(Fulfillment.order))
+
+    def _fulfillments(self, ids) -> list[Fulfillment]:
+        return list(db.session.scalars(
+            select(Fulfillment).where(Fulfillment.id.in_([int(i) for i in ids])).order_by(Fulfillment.id)))
+
+    def _step(self, ids, step_name: str, done: str):
+        from ecom.fulfillment import services
+
+        step = getattr(services, step_name)
+        moved, refused = 0, []
+        for fulfillment in self._fulfillments(ids):
+            try:
+                before = _state(fulfillment)
+                step(fulfillment, actor=current_actor())
+                _audit_fulfillment(fulfillment, before)
+                db.session.commit()
+                moved += 1
+            except EcomError as exc:
+                db.session.rollback()
+                refused.append(f"{fulfillment.order_number}: {exc.message}")
+        if moved:
+            flash(f"{moved} fulfillment(s) {done}.", "success")
+        for message in refused:
+            flash(message, "error")
+
+    @action("processing", "Mark processing")
+    def action_processing(self, ids):
+        self._step(ids, "mark_processing", "marked processing")
+
+    @action("packed", "Mark packed")
+    def action_packed(self, ids):
+        self._step(ids, "mark_packed", "marked packed")
+
+    @action("shipped", "Mark shipped…")
+    def action_shipped(self, ids):
+        return redirect(url_for(".ship_view", ids=",".join(ids)))
+
+    @action("delivered", "Mark delivered")
+    def action_delivered(self, ids):
+        self._step(ids, "mark_delivered", "marked delivered")
+
+    @action("picklist", "Print pick list")
+    def action_picklist(self, ids):
+        return redirect(url_for(".picklist_view", ids=",".join(ids)))
+
+    def is_action_allowed(self, name):
+        if name == "picklist":
+            return True
+        return super().is_action_allowed(name)
+
+    def _ids_arg(self) -> list[int]:
+        return [int(i) for i in (request.args.get("ids") or "").split(",") if i.strip().isdigit()]
+
+    @expose("/ship", methods=["GET", "POST"])
+    def ship_view(self):
+        if not self.may_write():
+            return _forbidden()
+        fulfillments = self._fulfillments(self._ids_arg())
+        form = ShipForm()
+        if request.method == "POST" and form.validate_on_submit():
+            self._ship(fulfillments, form.carrier.data)
+            return redirect(url_for(".index_view"))
+        if request.method == "POST":
+            flash("Enter the carrier.", "error")
+        return self.render("admin/ship.html", form=form, fulfillments=fulfillments)
+
+    def _ship(self, fulfillments, carrier: str):
+        from ecom.fulfillment.services import ship_fulfillment
+
+        shipped = 0
+        for fulfillment in fulfillments:
+            tracking = (request.form.get(f"tracking_{fulfillment.id}") or "").strip()
+            try:
+                if not tracking:
+                    raise ValidationFailed("A tracking number is required to ship.")
+                before = _state(fulfillment)
+                ship_fulfillment(fulfillment, carrier=carrier.strip(), tracking_number=tracking,
+                                 actor=current_actor())
+                _audit_fulfillment(fulfillment, before)
+                db.session.commit()
+                shipped += 1
+            except EcomError as exc:
+                db.session.rollback()
+                flash(f"{fulfillment.order_number}: {exc.message}", "error")
+        if shipped:
+            flash(f"{shipped} fulfillment(s) shipped.", "success")
+
+    @expose("/picklist")
+    def picklist_view(self):
+        fulfillments = self._fulfillments(self._ids_arg()) or list(db.session.scalars(
+            select(Fulfillment).where(Fulfillment.status.in_(
+                [FulfillmentStatus.PENDING, FulfillmentStatus.PROCESSING])).order_by(Fulfillment.created_at)
+            .limit(100)))
+        order_ids = [f.order_id for f in fulfillments]
+        lines: dict[str, dict] = defaultdict(lambda: {"quantity": 0, "orders": []})
+        for item in db.session.scalars(
+                select(OrderItem).where(OrderItem.order_id.in_(order_ids)).order_by(OrderItem.sku)):
+            line = lines[item.sku]
+            line.update(sku=item.sku, name=f"{item.product_name} — {item.variant_name}")
+            line["quantity"] += item.quantity
+            line["orders"].append(item.order_id)
+        numbers = {f.order_id: f.order_number for f in fulfillments}
+        return self.render("admin/picklist.html", fulfillments=fulfillments,
+                           lines=sorted(lines.values(), key=lambda x: x["sku"]), numbers=numbers)
+
+    @expose("/slip/<int:fulfillment_id>")
+    def slip_view(self, fulfillment_id: int):
+        fulfillment = db.get_or_404(Fulfillment, fulfillment_id)
+        order = db.session.scalar(select(Order).where(Order.id == fulfillment.order_id)
+                                  .options(selectinload(Order.items)))
+        return self.render("admin/packing_slip.html", fulfillment=fulfillment, order=order)
+
+

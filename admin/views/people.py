@@ -1,0 +1,149 @@
+"""Users and roles, notifications, the audit log (admin only)."""
+
+from __future__ import annotations
+
+import json
+
+from flask import flash, redirect, url_for
+from flask_admin import expose
+from flask_admin.actions import action
+from flask_wtf import FlaskForm
+from markupsafe import Markup, escape
+from sqlalchemy import case, select
+from wtforms import PasswordField, SelectField
+from wtforms.validators import DataRequired, EqualTo, Length
+
+from admin.base import ReadOnlyModelView, StaffModelView, flash_error
+from admin.integrations import reset_password, set_user_active, set_user_role
+from admin.security import Area, current_actor
+from ecom.errors import EcomError
+from ecom.extensions import db
+from ecom.identity.models import Role, User
+from ecom.notifications.models import Notification
+
+
+class RoleForm(FlaskForm):
+    role = SelectField("Role", choices=[(r.value, r.value) for r in Role])
+
+
+class PasswordForm(FlaskForm):
+    password = PasswordField("New password", validators=[DataRequired(), Length(min=8, max=72)])
+    confirm = PasswordField("Repeat it", validators=[EqualTo("password", message="The passwords differ.")])
+
+
+class UserView(StaffModelView):
+    area = Area.ADMINISTRATION
+    _can_create = False
+    _can_edit = False
+    _can_delete = False
+    details_template = "admin/user_details.html"
+    # The password hash is never listed, shown, exported or editable.
+    column_list = ["email", "full_name", "role", "is_active", "last_login_at", "created_at"]
+    column_details_list = ["email", "full_name", "role", "is_active", "last_login_at", "created_at",
+                           "updated_at"]
+    column_exclude_list = ["hashed_password"]
+    column_searchable_list = ["email", "full_name"]
+    column_filters = ["role", "is_active", "created_at"]
+    column_sortable_list = ["email", "role", "is_active", "last_login_at", "created_at"]
+    column_default_sort = ("created_at", True)
+    column_labels = {"is_active": "Active"}
+
+    def _users(self, ids):
+        return list(db.session.scalars(select(User).where(User.id.in_([int(i) for i in ids]))))
+
+    def _each(self, ids, change, done: str):
+        try:
+            users = self._users(ids)
+            for user in users:
+                change(user)
+            db.session.commit()
+            flash(f"{len(users)} user(s) {done}.", "success")
+        except EcomError as exc:
+            db.session.rollback()
+            flash_error(exc)
+
+    @action("activate", "Activate")
+    def action_activate(self, ids):
+        self._each(ids, lambda u: set_user_active(u, True, actor=current_actor()), "activated")
+
+    @action("deactivate", "Deactivate", "Deactivated users cannot sign in. Continue?")
+    def action_deactivate(self, ids):
+        self._each(ids, lambda u: set_user_active(u, False, actor=current_actor()), "deactivated")
+
+    @expose("/role/<int:user_id>", methods=["POST"])
+    def role_view(self, user_id: int):
+        user = db.get_or_404(User, user_id)
+        form = RoleForm()
+        if form.validate_on_submit():
+            try:
+                set_user_role(user, form.role.data, actor=current_actor())
+                db.session.commit()
+                flash(f"{user.email} is now {user.role}.", "success")
+            except EcomError as exc:
+                db.session.rollback()
+                flash_error(exc)
+        return redirect(url_for(".details_view", id=user_id))
+
+    @expose("/password/<int:user_id>", methods=["GET", "POST"])
+    def password_view(self, user_id: int):
+        user = db.get_or_404(User, user_id)
+        form = PasswordForm()
+        if form.validate_on_submit():
+            try:
+                reset_password(user, form.password.data, actor=current_actor())
+                db.session.commit()
+                flash(f"The password of {user.email} was reset.", "success")
+                return redirect(url_for(".details_view", id=user_id))
+            except EcomError as exc:
+                db.session.rollback()
+                flash_error(exc)
+        for errors in form.errors.values():
+            for message in errors:
+                flash(message, "error")
+        return self.render("admin/user_password.html", form=form, user=user)
+
+    def render(self, template, **kwargs):
+        if template == self.details_template:
+            kwargs.setdefault("role_form", RoleForm(role=kwargs["model"].role))
+        return super().render(template, **kwargs)
+
+
+class NotificationView(ReadOnlyModelView):
+    area = Area.ADMINISTRATION
+    column_list = ["status", "event_type", "channel", "recipient", "subject", "error", "created_at",
+                   "sent_at"]
+    column_filters = ["status", "channel", "event_type", "recipient", "created_at"]
+    column_searchable_list = ["recipient", "subject", "event_id"]
+    column_sortable_list = ["status", "event_type", "created_at"]
+
+    def _apply_sorting(self, query, joins, sort_column, sort_desc):
+        if sort_column is None:
+            # Failures first, then the newest.
+            failed_first = case((Notification.status == "failed", 0), else_=1)
+            return query.order_by(failed_first, Notification.created_at.desc()), joins
+        return super()._apply_sorting(query, joins, sort_column, sort_desc)
+
+
+def _changes(view, context, model, name):
+    rows = [
+        f"<tr><td>{escape(field)}</td><td>{escape(json.dumps(change.get('before'), default=str))}</td>"
+        f"<td>{escape(json.dumps(change.get('after'), default=str))}</td></tr>"
+        for field, change in (model.changes or {}).items()
+    ]
+    if not rows:
+        return ""
+    return Markup('<table class="table table-sm mb-0"><tr><th>field</th><th>before</th><th>after</th></tr>'
+                  + "".join(rows) + "</table>")
+
+
+class AuditLogView(ReadOnlyModelView):
+    area = Area.ADMINISTRATION
+    column_list = ["created_at", "actor", "action", "entity", "entity_id", "changes"]
+    column_filters = ["actor", "action", "entity", "entity_id", "created_at"]
+    column_searchable_list = ["actor", "entity", "entity_id"]
+    column_default_sort = ("created_at", True)
+    column_sortable_list = ["created_at", "actor", "action", "entity"]
+    column_formatters = {"changes": _changes}
+    column_formatters_detail = {"changes": _changes}
+
+

@@ -1,0 +1,310 @@
+"""Product CSV export and import, one format both ways: one row per variant.
+
+Import validates each row on its own inside a savepoint: a valid row lands
+whole, an invalid one is reported with its line number and leaves nothing
+behind. Progress and the error report live in ``import_jobs``. With
+``REDIS_URL`` the import runs as an RQ job on the ``default`` queue,
+otherwise inline.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from ecom.actor import SYSTEM, Actor
+from ecom.catalog import services
+from ecom.catalog.models import Product, Variant
+from ecom.db import utcnow
+from ecom.errors import EcomError, NotFound, ValidationFailed
+from ecom.extensions import db
+from ecom.notifications.models import ImportJob
+
+COLUMNS = [
+    "product_slug", "product_name", "category_slug", "description", "base_price", "is_active",
+    "featured", "image_urls", "sku", "variant_name", "price", "weight", "attributes",
+    "variant_active", "stock",
+]
+REQUIRED = ("product_name", "sku", "price")
+TRUE, FALSE = {"1", "true", "yes", "y"}, {"0", "false", "no", "n", ""}
+PROGRESS_EVERY = 25
+IMPORT_QUEUE = "default"
+
+
+# ---------------------------------------------------------------- export
+
+def export_rows(products: Iterable[Product]) -> Iterator[dict]:
+    """One dict per variant (a product without variants gives one row with empty variant fields)."""
+    for product in products:
+        shared = {
+            "product_slug": product.slug,
+            "product_name": product.name,
+            "category_slug": product.category.slug if product.category else "",
+            "description": product.description or "",
+            "base_price": str(product.base_price),
+            "is_active": _flag(product.is_active),
+            "featured": _flag(product.featured),
+            "image_urls": "|".join(image.url for image in product.images),
+        }
+        if not product.variants:
+            yield {**shared, **{c: "" for c in COLUMNS if c not in shared}}
+        for variant in product.variants:
+            yield {
+                **shared,
+                "sku": variant.sku,
+                "variant_name": variant.name,
+                "price": str(variant.price),
+                "weight": "" if variant.weight is None else str(variant.weight),
+                "attributes": json.dumps(variant.attributes or {}, sort_keys=True),
+                "variant_active": _flag(variant.is_active),
+                "stock": str(variant.inventory.quantity if variant.inventory else 0),
+            }
+
+
+def export_products_csv(query=None, *, batch: int = 500) -> Iterator[str]:
+    """The CSV text, streamed in chunks; ``query`` is a select(Product) (default: all products)."""
+    query = query if query is not None else select(Product)
+    query = query.order_by(Product.id).options(
+        selectinload(Product.category), selectinload(Product.images),
+        selectinload(Product.variants).selectinload(Variant.inventory),
+    )
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    yield _drain(buffer)
+    offset = 0
+    while True:
+        products = list(db.session.scalars(query.offset(offset).limit(batch)).unique())
+        if not products:
+            return
+        writer.writerows(export_rows(products))
+        yield _drain(buffer)
+        offset += batch
+
+
+def _drain(buffer: io.StringIO) -> str:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+# ---------------------------------------------------------------- import
+
+def parse_rows(content: str) -> tuple[list[tuple[int, dict]], list[str]]:
+    """(line number, row) pairs of a CSV text and the header problems, if any."""
+    reader = csv.DictReader(io.StringIO(content.lstrip("\ufeff")))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        return [], [f"Missing column(s): {', '.join(missing)}. Expected: {', '.join(COLUMNS)}."]
+    reader.fieldnames = header
+    rows = []
+    for row in reader:
+        if not any((v or "").strip() for k, v in row.items() if k is not None):
+            continue
+        rows.append((reader.line_num, {k: (v or "").strip() for k, v in row.items() if k is not None}))
+    return rows, []
+
+
+def _bool(row: dict, field: str, default: bool) -> bool:
+    value = row.get(field, "").lower()
+    if value == "" or field not in row:
+        return default
+    if value in TRUE:
+        return True
+    if value in FALSE:
+        return False
+    raise ValidationFailed(f"{field} must be true or false.", {field: [f"'{row[field]}' is not true/false."]})
+
+
+def _decimal(row: dict, field: str, *, required: bool) -> Decimal | None:
+    value = row.get(field, "")
+    if value == "":
+        if required:
+            raise ValidationFailed(f"{field} is required.", {field: ["Required."]})
+        return None
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        raise ValidationFailed(f"{field} must be a number.",
+                               {field: [f"'{value}' is not a number."]}) from None
+
+
+def _stock(row: dict) -> int | None:
+    value = row.get("stock", "")
+    if value == "":
+        return None
+    if not value.lstrip("-").isdigit() or int(value) < 0:
+        raise ValidationFailed("stock must be a whole number, 0 or more.", {"stock": [value]})
+    return int(value)
+
+
+def import_row(row: dict, *, actor: Actor) -> str:
+    """Create or update one product/variant from a CSV row; 'created' or 'updated'.
+
+    Stock: a new variant receives its ``stock``; an existing one is corrected to it
+    through a ``correction`` stock movement. Raises ValidationFailed, DuplicateError,
+    NotFound (unknown category), Conflict (stock below what is reserved).
+    """
+    from ecom.inventory.services import adjust_stock, receive_stock
+
+    for field in REQUIRED:
+        if not row.get(field):
+            raise ValidationFailed(f"{field} is required.", {field: ["Required."]})
+    category = None
+    if row.get("category_slug"):
+        category = services.get_category_by_slug(row["category_slug"])
+        if category is None:
+            raise NotFound(f"No category with slug '{row['category_slug']}'.")
+    price = _decimal(row, "price", required=True)
+    base_price = _decimal(row, "base_price", required=False) or price
+    weight = _decimal(row, "weight", required=False)
+    stock = _stock(row)
+    attributes = services.validate_attributes(row.get("attributes") or "")
+    product_fields = dict(
+        name=row["product_name"], category=category, description=row.get("description", ""),
+        base_price=base_price, is_active=_bool(row, "is_active", True),
+        featured=_bool(row, "featured", False),
+    )
+    product = services.get_product_by_slug(row["product_slug"]) if row.get("product_slug") else None
+    if product is None:
+        product = services.create_product(slug=row.get("product_slug") or None, actor=actor, **product_fields)
+    else:
+        services.update_product(product, actor=actor, **product_fields)
+    if "image_urls" in row and row["image_urls"]:
+        services.set_product_images(product, row["image_urls"].split("|"))
+
+    variant = services.get_variant_by_sku(row["sku"])
+    variant_fields = dict(name=row.get("variant_name") or "Default", price=price, weight=weight,
+                          attributes=attributes, is_active=_bool(row, "variant_active", True))
+    if variant is None:
+        variant = services.add_variant(product, sku=row["sku"], actor=actor, **variant_fields)
+        if stock:
+            receive_stock(variant, stock, actor=actor, note="CSV import")
+        return "created"
+    if variant.product_id != product.id:
+        raise ValidationFailed(f"SKU '{variant.sku}' belongs to another product ({variant.product.slug}).")
+    services.update_variant(variant, actor=actor, **variant_fields)
+    current = variant.inventory.quantity if variant.inventory else 0
+    if stock is not None and stock != current:
+        adjust_stock(variant, stock - current, "correction", actor=actor, note="CSV import")
+    return "updated"
+
+
+def run_import(job: ImportJob, *, actor: Actor | None = None) -> ImportJob:
+    """Import the job's CSV row by row, committing progress as it goes. The caller owns ``job``."""
+    actor = actor or _job_actor(job)
+    rows, header_errors = parse_rows(job.content)
+    job.status, job.total_rows, job.errors = "running", len(rows), []
+    db.session.commit()
+    if header_errors:
+        return _finish(job, "failed", [{"line": 1, "errors": header_errors}])
+    errors: list[dict] = []
+    for index, (line, row) in enumerate(rows, start=1):
+        savepoint = db.session.begin_nested()
+        try:
+            outcome = import_row(row, actor=actor)
+            savepoint.commit()
+        except (EcomError, IntegrityError) as exc:
+            savepoint.rollback()
+            errors.append({"line": line, "sku": row.get("sku", ""), "errors": _messages(exc)})
+        else:
+            if outcome == "created":
+                job.created_count += 1
+            else:
+                job.updated_count += 1
+        job.processed_rows = index
+        if index % PROGRESS_EVERY == 0:
+            job.errors = list(errors)
+            db.session.commit()
+    return _finish(job, "finished", errors)
+
+
+def _finish(job: ImportJob, status: str, errors: list[dict]) -> ImportJob:
+    job.status, job.errors, job.finished_at = status, errors, utcnow()
+    db.session.commit()
+    return job
+
+
+def _messages(exc: Exception) -> list[str]:
+    if isinstance(exc, ValidationFailed) and exc.errors:
+        return [f"{exc.message}"] + [f"{field}: {' '.join(m)}" for field, m in exc.errors.items()]
+    if isinstance(exc, EcomError):
+        return [exc.message]
+    return ["The database refused this row (a duplicate or an invalid value)."]
+
+
+def _job_actor(job: ImportJob) -> Actor:
+    if job.user_id:
+        from ecom.identity.models import User
+
+        user = db.session.get(User, job.user_id)
+        if user is not None:
+            return Actor.of_user(user)
+    return SYSTEM
+
+
+def create_import_job(content: str, *, filename: str, user_id: int | None) -> ImportJob:
+    """Store an uploaded CSV as a queued import job. Raises ValidationFailed for an empty or non-text file."""
+    if not content.strip():
+        raise ValidationFailed("The file is empty.")
+    job = ImportJob(filename=filename[:255] or "upload.csv", content=content, user_id=user_id,
+                    status="queued", errors=[])
+    db.session.add(job)
+    db.session.flush()
+    return job
+
+
+def start_import(job: ImportJob, app) -> str:
+    """Run the job on the RQ ``default`` queue when Redis is configured, else right now.
+
+    The caller has committed the job row. Returns "queued" or the finished status.
+    """
+    redis_url = app.config.get("REDIS_URL")
+    if redis_url:
+        from redis import Redis
+        from rq import Queue
+
+        Queue(IMPORT_QUEUE, connection=Redis.from_url(redis_url)).enqueue(
+            "ecom.catalog.csv_io.run_import_job", job.id, job_timeout=3600
+        )
+        return "queued"
+    return run_import(job).status
+
+
+def run_import_job(job_id: int) -> str | None:
+    """The RQ entry point: takes an id, reloads, and skips a job already finished (idempotent)."""
+    from flask import has_app_context
+
+    if not has_app_context():
+        from ecom.app import create_app
+
+        with create_app().app_context():
+            return run_import_job(job_id)
+    job = db.session.get(ImportJob, job_id)
+    if job is None or job.status in ("finished", "failed"):
+        return job.status if job else None
+    return run_import(job).status
+
+
+def import_file(path: str, *, actor: Actor = SYSTEM) -> ImportJob:
+    """The CLI's import: the same rows, inline, with a job row as the report."""
+    with open(path, encoding="utf-8-sig") as handle:
+        content = handle.read()
+    job = create_import_job(content, filename=path.rsplit("/", 1)[-1], user_id=actor.user_id)
+    db.session.commit()
+    return run_import(job, actor=actor)
+
+

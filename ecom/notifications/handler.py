@@ -1,0 +1,270 @@
+"""``handle_event(event, context=None)``: render and deliver the notifications of one event.
+
+The seed's Lambda-style entry point: a plain function, importable and callable
+without a Flask app or Redis. ``event`` is ``{"id"?, "type", "data"}``.
+
+Where its database comes from:
+
+* inside a Flask app context, the app's database (the bind of ``db.session``,
+  so a test's transaction is joined) and the app's config;
+* otherwise (a Lambda, a script, a plain ``rq worker``), an engine of its own
+  built once per process from ``DATABASE_URL`` and the rest of the
+  environment, through ``ecom.config.load_config`` - the same variables the
+  app reads, so both always agree on the database and the mail settings.
+
+Either way the handler works in sessions of its own and commits each
+delivery as it goes; it never touches the caller's session or transaction.
+
+Idempotency: each delivery is one ``notifications`` row, unique on
+(event_id, channel, recipient), written in one transaction per delivery: the
+row is claimed (INSERT ... ON CONFLICT DO NOTHING) and locked before sending
+and updated after, so a replayed or concurrently re-run event sends nothing
+twice. A failed delivery is committed as ``failed`` with its error and the
+exception re-raised (RQ's Retry then runs the event again); the retry updates
+that same row. If the sender dies mid-send its transaction - claim included -
+rolls back, and the re-run job sends it: at least once, never silently lost.
+(The one inevitable gap: an SMTP server that accepted a message just before
+the worker died gets it again on the re-run.)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, create_engine, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+import ecom.models  # noqa: F401  - every mapper, so relationships resolve without the app
+from ecom.db import utcnow
+from ecom.identity.models import Role, User
+from ecom.notifications.channels import DeliveryFailed, send_email, send_sms
+from ecom.notifications.models import Channel, DeliveryStatus, EventType, Notification, OutboxEvent
+from ecom.notifications.rendering import DEFAULT_SHOP_NAME, render_email, render_sms
+
+log = logging.getLogger("ecom.notifications")
+
+IN_PROGRESS = "delivery in progress"
+STAFF_ALERT_ROLES = (Role.ADMIN, Role.MERCHANDISER)
+# A fixed namespace: an event without an id gets the same id every time it is replayed.
+EVENT_NAMESPACE = uuid.UUID("6f1f7a4e-3c1b-4f55-9d59-2f5a3f0e8c11")
+
+Bind = Engine | Connection
+
+
+@dataclass
+class HandleResult:
+    event_id: str
+    type: str
+    sent: int = 0
+    skipped: int = 0
+    failed: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"event_id": self.event_id, "type": self.type, "sent": self.sent,
+                "skipped": self.skipped, "failed": list(self.failed)}
+
+
+def handle_event(event: dict, context=None) -> dict:
+    """Deliver every notification of ``event``; ``context`` is the Lambda context and unused.
+
+    Returns ``{"event_id", "type", "sent", "skipped", "failed"}``.
+    Raises ValueError for a malformed event or an unknown backend, and
+    DeliveryFailed when any delivery failed (after recording it), so the
+    caller's retry policy can run the event again.
+    """
+    settings, bind = _environment()
+    return process_event(event, settings=settings, bind=bind).as_dict()
+
+
+def handle_outbox_event(event_id: str, *, settings: Mapping, bind: Bind) -> HandleResult | None:
+    """Load one outbox event by id and process it; None if the row is gone. Raises as handle_event."""
+    with _one_connection(bind) as connection:
+        with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
+            row = session.get(OutboxEvent, event_id)
+            if row is None:
+                return None
+            event = {"id": row.id, "type": row.type, "data": (row.payload or {}).get("data") or {}}
+        return process_event(event, settings=settings, bind=connection)
+
+
+def process_event(event: dict, *, settings: Mapping, bind: Bind) -> HandleResult:
+    """``handle_event`` with the settings and database given explicitly. Raises as handle_event."""
+    event_type, data = _parse(event)
+    result = HandleResult(event_id=event_id_of(event), type=event_type.value)
+    errors: list[BaseException] = []
+    with _one_connection(bind) as connection:
+        for channel, recipient in recipients_for(connection, event_type, data):
+            try:
+                delivered = _deliver_once(connection, settings, result.event_id, event_type, channel,
+                                          recipient, data)
+            except Exception as exc:  # recorded on the row already; re-raised below after the others
+                errors.append(exc)
+                result.failed.append(f"{channel}:{recipient}: {exc}")
+                continue
+            if delivered:
+                result.sent += 1
+            else:
+                result.skipped += 1
+    if errors:
+        raise DeliveryFailed(
+            f"{len(errors)} delivery(ies) of event {result.event_id} failed: " + "; ".join(result.failed)
+        ) from errors[0]
+    return result
+
+
+def event_id_of(event: dict) -> str:
+    """The event's id, or a stable one derived from its content when it has none."""
+    if event.get("id"):
+        return str(event["id"])
+    content = {"type": event.get("type"), "data": event.get("data")}
+    canonical = json.dumps(content, sort_keys=True, default=str)
+    return str(uuid.uuid5(EVENT_NAMESPACE, canonical))
+
+
+def recipients_for(bind: Bind, event_type: EventType, data: dict) -> list[tuple[Channel, str]]:
+    """Who hears about the event: the order's customer, or every active merchandiser and admin."""
+    if event_type == EventType.LOW_STOCK:
+        with Session(bind=bind, join_transaction_mode="create_savepoint") as session:
+            emails = session.scalars(
+                select(User.email)
+                .where(User.role.in_([str(r) for r in STAFF_ALERT_ROLES]), User.is_active.is_(True))
+                .order_by(User.id)
+            ).all()
+        return [(Channel.EMAIL, email) for email in emails]
+    recipients: list[tuple[Channel, str]] = []
+    email = (data.get("user_email") or "").strip().lower()
+    if email:
+        recipients.append((Channel.EMAIL, email))
+    phone = data.get("phone") or (data.get("shipping_address") or {}).get("phone")
+    if phone:
+        recipients.append((Channel.SMS, str(phone).strip()))
+    if not recipients:
+        log.warning("event %s has no recipient (no user_email in its data)", event_type)
+    return recipients
+
+
+def _parse(event: dict) -> tuple[EventType, dict]:
+    if not isinstance(event, Mapping) or "type" not in event:
+        raise ValueError("An event is a mapping with a 'type' and a 'data' object.")
+    data = event.get("data") or {}
+    if not isinstance(data, Mapping):
+        raise ValueError("The event's 'data' must be an object.")
+    return EventType(event["type"]), dict(data)
+
+
+def _deliver_once(bind: Bind, settings: Mapping, event_id: str, event_type: EventType,
+                  channel: Channel, recipient: str, data: dict) -> bool:
+    """Send one message unless it was sent before. True if sent now, False if it had been.
+
+    One transaction: claim the row (insert, ignoring a conflict), lock it,
+    send, record. A concurrent run of the same delivery waits on the row (or
+    on the unique index) until this one commits, then finds it sent.
+    Raises whatever the backend raised, after recording it on the row.
+    """
+    with Session(bind=bind, join_transaction_mode="create_savepoint", expire_on_commit=False) as session:
+        session.execute(_insert_ignoring_conflict(session).values(
+            event_id=event_id, event_type=event_type.value, channel=str(channel), recipient=recipient,
+            status=DeliveryStatus.FAILED.value, error=IN_PROGRESS))
+        row = session.scalars(
+            select(Notification)
+            .where(Notification.event_id == event_id, Notification.channel == str(channel),
+                   Notification.recipient == recipient)
+            .with_for_update()
+        ).one()
+        if row.status == DeliveryStatus.SENT:
+            session.commit()
+            return False
+        try:
+            _render_and_send(settings, row, event_type, channel, recipient, data)
+        except Exception as exc:  # record any failure, then let it propagate for a retry
+            row.status = DeliveryStatus.FAILED
+            row.error = f"{type(exc).__name__}: {exc}"[:2000]
+            session.commit()
+            log.warning("delivery failed event=%s %s to %s: %s", event_id, channel, recipient, exc)
+            raise
+        row.status = DeliveryStatus.SENT
+        row.error = None
+        row.sent_at = utcnow()
+        session.commit()
+        return True
+
+
+def _insert_ignoring_conflict(session: Session):
+    """INSERT ... ON CONFLICT DO NOTHING on the (event_id, channel, recipient) unique key."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - the project runs on PostgreSQL and SQLite only
+        raise NotImplementedError(f"no idempotent insert for {dialect}")
+    return insert(Notification).on_conflict_do_nothing(index_elements=["event_id", "channel", "recipient"])
+
+
+def _render_and_send(settings: Mapping, row: Notification, event_type: EventType,
+                     channel: Channel, recipient: str, data: dict) -> None:
+    shop_name = settings.get("SHOP_NAME") or DEFAULT_SHOP_NAME
+    if channel == Channel.EMAIL:
+        content = render_email(event_type, data, shop_name=shop_name)
+        row.subject, row.body = content.subject[:300], content.text
+        send_email(settings, recipient, content)
+    else:
+        text = render_sms(event_type, data, shop_name=shop_name)
+        row.subject, row.body = "", text
+        send_sms(settings, recipient, text)
+
+
+@contextmanager
+def _one_connection(bind: Bind) -> Iterator[Connection]:
+    """One pooled connection for all of an event's transactions (one checkout, one pre-ping)."""
+    if isinstance(bind, Connection):
+        yield bind
+    else:
+        with bind.connect() as connection:
+            yield connection
+
+
+# --- where the database and settings come from -------------------------------------------------
+
+_standalone_lock = threading.Lock()
+_standalone: dict = {}
+
+
+def _environment() -> tuple[Mapping, Bind]:
+    from flask import current_app, has_app_context
+
+    if has_app_context():
+        from ecom.extensions import db
+
+        # Whatever the app's session really talks to (a test may swap in a joined connection).
+        return current_app.config, db.session.get_bind()
+    return standalone_environment()
+
+
+def standalone_environment() -> tuple[Mapping, Engine]:
+    """Settings from the environment and one engine per process, for use without Flask."""
+    with _standalone_lock:
+        if not _standalone:
+            from ecom.config import load_config
+
+            settings = load_config()
+            engine = create_engine(settings["SQLALCHEMY_DATABASE_URI"],
+                                   **settings.get("SQLALCHEMY_ENGINE_OPTIONS", {}))
+            _standalone.update(settings=settings, engine=engine)
+        return _standalone["settings"], _standalone["engine"]
+
+
+def reset_standalone_environment() -> None:
+    """Forget the standalone engine (tests, or after the environment changed)."""
+    with _standalone_lock:
+        engine = _standalone.pop("engine", None)
+        _standalone.clear()
+    if engine is not None:
+        engine.dispose()

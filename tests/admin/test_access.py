@@ -1,0 +1,175 @@
+"""Role walls: exactly the roles table of domain.md."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.admin.conftest import sign_in
+from tests.factories import TEST_PASSWORD, UserFactory
+
+STAFF = ("admin", "merchandiser", "warehouse")
+# endpoint -> roles that may open it (domain.md, "Roles in the back office").
+READERS = {
+    "category": STAFF, "product": STAFF, "variant": STAFF, "review": STAFF,
+    "inventory": STAFF, "stockmovement": STAFF, "reservation": STAFF,
+    "store": STAFF, "fulfillment": STAFF, "order": STAFF,
+    "user": ("admin",), "notification": ("admin",), "jobs": ("admin",), "auditlog": ("admin",),
+}
+# endpoint -> roles that may create/edit/delete or run bulk actions there.
+EDITORS = {
+    "category": ("admin", "merchandiser"), "product": ("admin", "merchandiser"),
+    "variant": ("admin", "merchandiser"), "store": ("admin", "merchandiser"),
+    "inventory": ("admin", "merchandiser"),
+}
+CASES = [(endpoint, role) for endpoint in READERS for role in (*STAFF, "customer")]
+
+
+@pytest.mark.parametrize(("endpoint", "role"), CASES)
+def test_list_pages_answer_by_role(as_role, endpoint, role):
+    # Given a user of that role signed in, when they open the list page
+    response = as_role(role).get(f"/admin/{endpoint}/")
+    # then it is there for the roles the table allows and 403 for everybody else
+    expected = 200 if role in READERS[endpoint] else 403
+    assert response.status_code == expected
+
+
+@pytest.mark.parametrize("role", STAFF)
+def test_the_menu_shows_only_what_the_role_may_use(as_role, role):
+    page = as_role(role).get("/admin/").get_data(as_text=True)
+    for endpoint, readers in READERS.items():
+        link = f'href="/admin/{endpoint}/"'
+        assert (link in page) == (role in readers), f"{endpoint} menu item for {role}"
+
+
+@pytest.mark.parametrize(("endpoint", "role"), [(e, r) for e in EDITORS for r in STAFF])
+def test_create_forms_only_for_editors(as_role, endpoint, role):
+    response = as_role(role).get(f"/admin/{endpoint}/new/")
+    if endpoint == "inventory":  # inventory rows are never created by hand
+        assert response.status_code in (302, 403)
+    elif role in EDITORS[endpoint]:
+        assert response.status_code == 200
+    else:
+        assert response.status_code == 403
+
+
+@pytest.mark.parametrize("endpoint", ["product", "category", "store"])
+def test_warehouse_cannot_post_writes_to_read_only_areas(as_role, endpoint):
+    client = as_role("warehouse")
+    assert client.post(f"/admin/{endpoint}/new/", data={"name": "x"}).status_code == 403
+    refused = client.post(f"/admin/{endpoint}/action/", data={"action": "delete", "rowid": "1"})
+    assert refused.status_code == 403
+
+
+def test_merchandiser_cannot_run_fulfillment_actions_or_cancel_orders(as_role):
+    client = as_role("merchandiser")
+    refused = client.post("/admin/fulfillment/action/", data={"action": "packed", "rowid": "1"})
+    assert refused.status_code == 403
+    assert client.post("/admin/order/cancel/1", data={"reason": "x"}).status_code == 403
+    assert client.post("/admin/order/refund/1", data={"amount": ""}).status_code == 403
+
+
+def test_the_dashboard_is_for_all_staff_and_not_customers(as_role):
+    for role in STAFF:
+        assert as_role(role).get("/admin/").status_code == 200
+    assert as_role("customer").get("/admin/").status_code == 403
+
+
+@pytest.mark.parametrize("path", ["/admin/", "/admin/product/", "/admin/user/", "/admin/inventory/adjust/1"])
+def test_anonymous_visitors_are_sent_to_the_login_page(client, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/admin/login")
+
+
+def test_staff_sign_in_and_out(client, db):
+    user = UserFactory(role="merchandiser", email="merch@shop.test")
+    response = client.post("/admin/login?next=/admin/product/",
+                           data={"email": "Merch@Shop.test", "password": TEST_PASSWORD})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/admin/product/"
+    assert client.get("/admin/product/").status_code == 200
+    assert user.last_login_at is not None
+    client.get("/admin/logout")
+    assert client.get("/admin/product/").status_code == 302
+
+
+def test_sign_in_never_redirects_off_site(client, db):
+    UserFactory(role="admin", email="boss@shop.test")
+    response = client.post("/admin/login?next=https://evil.example/",
+                           data={"email": "boss@shop.test", "password": TEST_PASSWORD})
+    assert response.headers["Location"] == "/admin/"
+
+
+def test_a_customer_who_signs_in_gets_403(client, db):
+    UserFactory(role="customer", email="shopper@shop.test")
+    response = client.post("/admin/login", data={"email": "shopper@shop.test", "password": TEST_PASSWORD})
+    assert response.status_code == 403
+    assert client.get("/admin/").status_code == 302  # still not signed in
+
+
+@pytest.mark.parametrize("password", ["wrong-password", ""])
+def test_wrong_password_is_refused(client, db, password):
+    UserFactory(role="admin", email="boss@shop.test")
+    response = client.post("/admin/login", data={"email": "boss@shop.test", "password": password})
+    assert response.status_code == 401
+    assert "Wrong email or password" in response.get_data(as_text=True)
+
+
+def test_deactivated_staff_cannot_sign_in_and_lose_their_session(client, db):
+    user = UserFactory(role="admin", email="gone@shop.test", is_active=False)
+    response = client.post("/admin/login", data={"email": "gone@shop.test", "password": TEST_PASSWORD})
+    assert response.status_code == 401
+    sign_in(client, user)
+    assert client.get("/admin/").status_code == 302
+
+
+def test_failed_sign_ins_are_rate_limited(app, db):
+    UserFactory(role="admin", email="boss@shop.test")
+    client = app.test_client()
+    app.config["LOGIN_RATE_LIMIT"] = "3 per 5 minutes"
+    try:
+        codes = [client.post("/admin/login", data={"email": "boss@shop.test", "password": "nope"}).status_code
+                 for _ in range(4)]
+        # Given three failures, even the right password now waits.
+        good = client.post("/admin/login", data={"email": "boss@shop.test", "password": TEST_PASSWORD})
+    finally:
+        app.config["LOGIN_RATE_LIMIT"] = "10 per 5 minutes"
+    assert codes == [401, 401, 401, 429]
+    assert good.status_code == 429
+
+
+def test_the_login_form_refuses_a_post_without_csrf_token(database_url, tmp_path):
+    from tests.conftest import make_test_app
+
+    app = make_test_app(database_url, WTF_CSRF_ENABLED=True)
+    client = app.test_client()
+    response = client.post("/admin/login", data={"email": "a@b.c", "password": "x"})
+    assert response.status_code == 400
+    assert "CSRF" in response.get_data(as_text=True)
+    # and the form carries a token to post back
+    page = client.get("/admin/login").get_data(as_text=True)
+    assert 'name="csrf_token"' in page
+
+
+def test_admin_writes_without_csrf_token_are_refused(database_url):
+    from tests.conftest import make_test_app
+
+    app = make_test_app(database_url, WTF_CSRF_ENABLED=True)
+    client = app.test_client()
+    with app.app_context():
+        from ecom.extensions import db as _db
+
+        user = UserFactory(role="admin", email="csrf-admin@shop.test")
+        _db.session.commit()
+        try:
+            sign_in(client, user)
+            page = client.get("/admin/category/new/").get_data(as_text=True)
+            assert 'name="csrf_token"' in page
+            response = client.post("/admin/category/new/", data={"name": "No token"})
+            assert response.status_code == 400
+            from ecom.catalog.models import Category
+
+            assert _db.session.scalar(_db.select(Category).where(Category.name == "No token")) is None
+        finally:
+            _db.session.delete(user)
+            _db.session.commit()

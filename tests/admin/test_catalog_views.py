@@ -1,0 +1,147 @@
+"""Catalog screens: forms go through the catalog services and leave an audit trail."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from ecom.audit.models import AuditLog
+from ecom.catalog.models import Category, Product, Variant
+from ecom.inventory.models import Inventory
+from tests.factories import CategoryFactory, ProductFactory, VariantFactory
+
+
+def _audit(db, entity):
+    return db.session.scalars(select(AuditLog).where(AuditLog.entity == entity).order_by(AuditLog.id)).all()
+
+
+def test_creating_a_category_generates_its_slug_and_audits(as_role, db, staff):
+    response = as_role("merchandiser").post("/admin/category/new/", data={"name": "Garden Tools", "slug": ""})
+    assert response.status_code == 302
+    category = db.session.scalar(select(Category).where(Category.name == "Garden Tools"))
+    assert category.slug == "garden-tools"
+    [entry] = _audit(db, "categories")
+    assert entry.action == "create" and entry.user_id == staff["merchandiser"].id
+    assert entry.changes["slug"] == {"before": None, "after": "garden-tools"}
+
+
+def test_a_second_category_of_the_same_name_gets_a_unique_slug(as_role, db):
+    CategoryFactory(name="Garden", slug="garden")
+    as_role("admin").post("/admin/category/new/", data={"name": "Garden"})
+    slugs = sorted(db.session.scalars(select(Category.slug).where(Category.name == "Garden")))
+    assert slugs == ["garden", "garden-2"]
+
+
+def test_editing_records_before_and_after(as_role, db):
+    category = CategoryFactory(name="Old", slug="old")
+    response = as_role("admin").post(f"/admin/category/edit/?id={category.id}",
+                                     data={"name": "New", "slug": "old", "display_order": "3"})
+    assert response.status_code == 302
+    [entry] = _audit(db, "categories")
+    assert entry.action == "update"
+    assert entry.changes["name"] == {"before": "Old", "after": "New"}
+    assert entry.changes["display_order"] == {"before": 0, "after": 3}
+
+
+def test_deleting_is_audited(as_role, db):
+    category = CategoryFactory(name="Doomed", slug="doomed")
+    as_role("admin").post("/admin/category/delete/", data={"id": category.id})
+    assert db.session.get(Category, category.id) is None
+    [entry] = _audit(db, "categories")
+    assert entry.action == "delete" and entry.changes["name"]["before"] == "Doomed"
+
+
+def test_a_taken_slug_is_a_message_not_a_500(as_role, db):
+    CategoryFactory(name="A", slug="taken")
+    response = as_role("admin").post("/admin/category/new/", data={"name": "B", "slug": "taken"},
+                                     follow_redirects=True)
+    assert response.status_code == 200
+    assert "already" in response.get_data(as_text=True).lower()
+    assert db.session.scalar(select(Category).where(Category.name == "B")) is None
+
+
+def test_product_with_inline_variant_gets_inventory_and_price_range(as_role, db):
+    category = CategoryFactory()
+    response = as_role("merchandiser").post("/admin/product/new/", data={
+        "name": "Trail Shoe", "slug": "", "category": str(category.id), "base_price": "80.00",
+        "is_active": "y", "description": "Grippy",
+        "variants-0-sku": "TRAIL-42", "variants-0-name": "EU 42", "variants-0-price": "89.50",
+        "variants-0-attributes": '{"size": 42}', "variants-0-is_active": "y",
+        "variants-1-sku": "TRAIL-43", "variants-1-name": "EU 43", "variants-1-price": "92.00",
+        "variants-1-attributes": '{"size": 43}', "variants-1-is_active": "y",
+        "images-0-url": "https://img.example.com/trail.jpg", "images-0-alt_text": "Shoe",
+        "images-0-is_primary": "y", "images-0-display_order": "0",
+    })
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    product = db.session.scalar(select(Product).where(Product.name == "Trail Shoe"))
+    assert product.slug == "trail-shoe"
+    assert (product.min_price, product.max_price) == (Decimal("89.50"), Decimal("92.00"))
+    assert {v.sku: v.attributes for v in product.variants} == {"TRAIL-42": {"size": 42},
+                                                               "TRAIL-43": {"size": 43}}
+    inventories = db.session.scalars(select(Inventory).join(Variant).where(Variant.product_id == product.id))
+    assert sorted(i.quantity for i in inventories) == [0, 0]
+    assert product.images[0].url == "https://img.example.com/trail.jpg"
+
+
+def test_variant_attributes_must_be_a_json_object(as_role, db):
+    product = ProductFactory()
+    response = as_role("admin").post("/admin/variant/new/", data={
+        "product": str(product.id), "sku": "BAD-1", "name": "x", "price": "1.00",
+        "attributes": '["not", "an", "object"]', "is_active": "y"}, follow_redirects=True)
+    assert "must be a JSON object" in response.get_data(as_text=True)
+    assert db.session.scalar(select(Variant).where(Variant.sku == "BAD-1")) is None
+
+
+def test_duplicate_sku_is_refused_with_a_message(as_role, db):
+    VariantFactory(sku="DUP-1")
+    product = ProductFactory()
+    response = as_role("admin").post("/admin/variant/new/", data={
+        "product": str(product.id), "sku": "DUP-1", "name": "x", "price": "1.00", "attributes": "{}"},
+        follow_redirects=True)
+    assert response.status_code == 200
+    assert "already" in response.get_data(as_text=True).lower()
+
+
+def test_bulk_actions_flip_flags_and_audit(as_role, db):
+    products = [ProductFactory(is_active=False, featured=False) for _ in range(3)]
+    ids = [str(p.id) for p in products]
+    client = as_role("merchandiser")
+    client.post("/admin/product/action/", data={"action": "activate", "rowid": ids})
+    client.post("/admin/product/action/", data={"action": "feature", "rowid": ids[:2]})
+    for p in products:
+        db.session.refresh(p)
+    assert [p.is_active for p in products] == [True, True, True]
+    assert [p.featured for p in products] == [True, True, False]
+    assert len(_audit(db, "products")) == 5
+
+
+def test_search_finds_products_by_sku_once(as_role, db):
+    product = ProductFactory(name="Plain name", slug="plain-name")
+    VariantFactory(product=product, sku="FINDME-1")
+    VariantFactory(product=product, sku="FINDME-2")
+    ProductFactory(name="Other", slug="other")
+    page = as_role("warehouse").get("/admin/product/?search=FINDME").get_data(as_text=True)
+    assert page.count("plain-name") == 1
+    assert "Other" not in page
+
+
+def test_product_filters_by_category_and_price(app, as_role, db):
+    shoes, hats = CategoryFactory(name="Shoes"), CategoryFactory(name="Hats")
+    ProductFactory(name="Cheap shoe", category=shoes, min_price=Decimal("10.00"))
+    ProductFactory(name="Dear shoe", category=shoes, min_price=Decimal("100.00"))
+    ProductFactory(name="A hat", category=hats, min_price=Decimal("10.00"))
+    client = as_role("admin")
+    page = client.get("/admin/product/").get_data(as_text=True)
+    assert "Cheap shoe" in page and "A hat" in page
+    view = app.extensions["backoffice"]._views
+    view = next(v for v in view if getattr(v, "endpoint", "") == "product")
+    category_arg = next(view.get_filter_arg(i, f) for i, f in enumerate(view._filters)
+                        if f.name == "Category")
+    min_arg = next(view.get_filter_arg(i, f) for i, f in enumerate(view._filters)
+                   if f.name == "Min price" and f.operation() == "greater than")
+    url = f"/admin/product/?flt1_{category_arg}={shoes.id}&flt2_{min_arg}=50"
+    page = client.get(url).get_data(as_text=True)
+    assert "Dear shoe" in page
+    assert "Cheap shoe" not in page
+    assert "A hat" not in page

@@ -1,0 +1,90 @@
+"""The embedded default (no REDIS_URL): events handled in-process right after the commit."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from ecom.events import dispatch_mode, start_background_timer, sweep_outbox_inline
+from ecom.extensions import db
+from ecom.notifications.models import Notification, OutboxEvent
+from ecom.notifications.services import emit
+from tests.factories import UserFactory
+from tests.workers.conftest import closed_port, order_data
+
+
+def rows(model):
+    db.session.expire_all()
+    return list(db.session.scalars(select(model)))
+
+
+def test_an_emitted_event_is_delivered_after_the_commit(inline_app):
+    assert dispatch_mode(inline_app) == "inline"
+    # given an event emitted in a transaction
+    event = emit("ORDER_PLACED", order_data("inline@example.com"))
+    event_id = event.id
+
+    # then nothing is delivered before the commit
+    assert rows(Notification) == []
+
+    # when the transaction commits
+    db.session.commit()
+
+    # then the customer was notified and the event marked dispatched
+    [notification] = rows(Notification)
+    assert (notification.event_id, notification.recipient, notification.status) == (
+        event_id, "inline@example.com", "sent")
+    [outbox] = rows(OutboxEvent)
+    assert outbox.dispatched_at is not None and outbox.attempts == 0
+
+
+def test_a_rolled_back_event_is_never_delivered(inline_app):
+    emit("ORDER_PLACED", order_data())
+    db.session.rollback()
+
+    UserFactory()
+    db.session.commit()
+
+    assert rows(Notification) == [] and rows(OutboxEvent) == []
+
+
+def test_low_stock_in_process_reaches_merchandisers_and_admins(inline_app):
+    UserFactory(role="admin", email="admin@example.com")
+    UserFactory(role="merchandiser", email="merch@example.com")
+    UserFactory(role="customer", email="shopper@example.com")
+    db.session.commit()
+
+    emit("LOW_STOCK", {"sku": "TEA-1", "available": 2, "low_stock_threshold": 5})
+    db.session.commit()
+
+    assert sorted(n.recipient for n in rows(Notification)) == ["admin@example.com", "merch@example.com"]
+
+
+def test_failed_delivery_does_not_break_the_commit_and_the_sweep_delivers_later(inline_app):
+    # given SMTP that cannot be reached
+    inline_app.config.update(MAIL_BACKEND="smtp", SMTP_HOST="127.0.0.1", SMTP_PORT=closed_port())
+    emit("ORDER_PAID", order_data("later@example.com"))
+
+    # when the transaction commits, it succeeds regardless
+    db.session.commit()
+
+    # then the event stays in the outbox with the error, and the delivery is recorded as failed
+    [outbox] = rows(OutboxEvent)
+    assert outbox.dispatched_at is None and outbox.attempts == 1
+    assert "SMTP 127.0.0.1" in outbox.last_error
+    [failed] = rows(Notification)
+    assert failed.status == "failed"
+
+    # when mail works again and the periodic sweep runs
+    inline_app.config.update(MAIL_BACKEND="console")
+    handled = sweep_outbox_inline(inline_app)
+
+    # then the same delivery row is now sent and the event dispatched
+    assert handled == 1
+    [sent] = rows(Notification)
+    assert (sent.id, sent.status) == (failed.id, "sent")
+    assert rows(OutboxEvent)[0].dispatched_at is not None
+
+
+def test_the_background_timer_does_not_start_when_disabled(inline_app):
+    # Tests run with EXPIRY_INTERVAL_SECONDS=0 and TESTING: no thread may start.
+    assert start_background_timer(inline_app) is False

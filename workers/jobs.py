@@ -1,0 +1,137 @@
+"""RQ jobs. Each takes ids (never objects), reloads, and is idempotent.
+
+Jobs run inside the Flask app context the worker pushed (``flask worker``);
+under a plain ``rq worker`` they build the app once per process from the
+environment.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from flask import Flask, current_app, has_app_context
+from rq import get_current_job
+from rq.job import Job
+
+from ecom.notifications.queues import DEFAULT, get_queue, redis_connection, setting
+
+log = logging.getLogger("ecom.workers")
+
+RELAY_BATCH = 100
+# Guard against a relay that never finishes draining a flood; the next run continues.
+MAX_RELAY_ROUNDS = 50
+
+_standalone_app: Flask | None = None
+
+
+@contextmanager
+def app_context() -> Iterator[Flask]:
+    """The current app, or (plain ``rq worker``) one built from the environment, once per process."""
+    global _standalone_app
+    if has_app_context():
+        yield current_app._get_current_object()
+        return
+    if _standalone_app is None:
+        from ecom.app import create_app
+
+        _standalone_app = create_app()
+    with _standalone_app.app_context():
+        yield _standalone_app
+
+
+def deliver_event(event_id: str) -> dict:
+    """Deliver the notifications of one outbox event (the relay's job; job id = event id).
+
+    A re-run sends nothing already sent. Raises DeliveryFailed when a
+    delivery failed, so the job's Retry runs it again.
+    """
+    from ecom.notifications.handler import _environment, handle_outbox_event
+
+    with app_context():
+        settings, bind = _environment()
+        result = handle_outbox_event(event_id, settings=settings, bind=bind)
+        if result is None:
+            log.warning("outbox event %s no longer exists; nothing to deliver", event_id)
+            return {"event_id": event_id, "missing": True}
+        return result.as_dict()
+
+
+def relay_outbox_job(batch: int = RELAY_BATCH) -> dict:
+    """Relay the outbox until it is drained (or MAX_RELAY_ROUNDS batches). Returns the counts."""
+    from ecom.notifications.relay import clear_relay_request, relay_outbox
+
+    with app_context() as app:
+        # Cleared before reading: a commit after this point asks for (and gets) a new relay.
+        clear_relay_request(app)
+        totals = {"enqueued": 0, "already_queued": 0, "failed": 0}
+        for _ in range(MAX_RELAY_ROUNDS):
+            result = relay_outbox(batch, app=app)
+            for key, value in result.as_dict().items():
+                totals[key] += value
+            if result.dispatched < batch or result.failed:
+                break
+        return totals
+
+
+def expire_reservations_job() -> list[str]:
+    """Expire overdue reservations; the order numbers whose reservations expired."""
+    from ecom.events import run_reservation_expiry
+
+    with app_context():
+        return run_reservation_expiry()
+
+
+# --- periodic jobs: each run schedules the next one --------------------------------------------
+
+PERIODIC = {
+    # name: (interval setting, default seconds, job)
+    "relay-outbox": ("RELAY_INTERVAL_SECONDS", 5, relay_outbox_job),
+    "expire-reservations": ("EXPIRY_INTERVAL_SECONDS", 30, expire_reservations_job),
+}
+
+
+def periodic_interval(app: Flask, name: str) -> int:
+    key, default, _ = PERIODIC[name]
+    return int(setting(app, key, str(default)))
+
+
+def schedule_periodic(app: Flask, name: str, *, connection=None) -> str | None:
+    """Schedule the next run of a periodic job; returns its job id (None if disabled).
+
+    The id names the time slot, so any number of workers scheduling the same
+    slot create one job, and a slot that already ran is never scheduled again.
+    """
+    interval = periodic_interval(app, name)
+    if interval <= 0:
+        return None
+    slot = int(time.time() // interval) + 1
+    job_id = f"periodic-{name}-{slot}"
+    connection = connection or redis_connection(app)
+    if not Job.exists(job_id, connection=connection):
+        get_queue(app, DEFAULT, connection=connection).enqueue_at(
+            datetime.fromtimestamp(slot * interval, UTC),
+            run_periodic,
+            name,
+            job_id=job_id,
+            description=f"periodic {name}",
+            result_ttl=max(interval * 4, 60),
+            failure_ttl=24 * 3600,
+        )
+    return job_id
+
+
+def schedule_all_periodic(app: Flask, *, connection=None) -> list[str]:
+    return [job_id for name in PERIODIC if (job_id := schedule_periodic(app, name, connection=connection))]
+
+
+def run_periodic(name: str):
+    """Run one tick of a periodic job, scheduling the next tick first so a failure cannot end the chain."""
+    with app_context() as app:
+        job = get_current_job()
+        schedule_periodic(app, name, connection=job.connection if job else None)
+        _, _, func = PERIODIC[name]
+        return func()
