@@ -9,7 +9,7 @@ from ecom.commerce import cart as carts
 from ecom.commerce.models import Cart
 from storefront_api import api
 from storefront_api.openapi import HeaderParam, endpoint
-from storefront_api.schemas import ApiModel, Money, RequestBody
+from storefront_api.schemas import ApiModel, JsonInt, Money, RequestBody
 from storefront_api.security import optional_user
 
 CART_TOKEN = "X-Cart-Token"
@@ -18,11 +18,11 @@ CART_TOKEN_HEADER = HeaderParam(CART_TOKEN, "The guest cart's token (ignored for
 
 class CartItemIn(RequestBody):
     sku: str = Field(min_length=1, max_length=64)
-    quantity: int = Field(1, ge=carts.MIN_QUANTITY, le=carts.MAX_QUANTITY)
+    quantity: JsonInt = Field(1, ge=carts.MIN_QUANTITY, le=carts.MAX_QUANTITY)
 
 
 class CartItemPatch(RequestBody):
-    quantity: int = Field(ge=0, le=carts.MAX_QUANTITY, description="0 removes the line")
+    quantity: JsonInt = Field(ge=0, le=carts.MAX_QUANTITY, description="0 removes the line")
 
 
 class CartItemOut(ApiModel):

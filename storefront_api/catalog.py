@@ -6,14 +6,23 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from flask import current_app
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints
 
 from ecom.catalog import queries, reviews
 from ecom.catalog.models import Category, Product, Review
 from storefront_api import api
 from storefront_api.openapi import endpoint
 from storefront_api.pagination import page_of
-from storefront_api.schemas import ApiModel, ItemList, Money, Page, PageQuery, RequestBody, UtcDateTime
+from storefront_api.schemas import (
+    ApiModel,
+    ItemList,
+    JsonInt,
+    Money,
+    Page,
+    PageQuery,
+    RequestBody,
+    UtcDateTime,
+)
 from storefront_api.security import current_user
 
 # A query-string price is a plain decimal with at most two places ("19.99").
@@ -93,17 +102,9 @@ class ProductQuery(PageQuery):
     in_stock: bool | None = None
     sort: Literal["relevance", "price_asc", "price_desc", "newest", "name", "rating"] = "relevance"
 
-    @model_validator(mode="after")
-    def _price_bounds_ordered(self):
-        if self.min_price is not None and self.max_price is not None and (
-            Decimal(self.min_price) > Decimal(self.max_price)
-        ):
-            raise ValueError("min_price must not exceed max_price")
-        return self
-
 
 class ReviewIn(RequestBody):
-    rating: int = Field(ge=1, le=5)
+    rating: JsonInt = Field(ge=1, le=5)
     title: str = Field("", max_length=200)
     comment: str = Field("", max_length=5000)
 

@@ -54,7 +54,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from ecom import __version__
 from ecom.errors import NotFound, ValidationFailed
@@ -64,6 +64,7 @@ from storefront_api.schemas import ErrorOut
 from storefront_api.security import authenticate_request
 
 MAX_DB_INTEGER = 2**31 - 1
+NO_NUL = r"^[^\x00]*$"
 REF_TEMPLATE = "#/components/schemas/{model}"
 
 
@@ -126,6 +127,7 @@ def endpoint(
         @wraps(view)
         def wrapper(*args, **kwargs):
             _refuse_out_of_range_ids(kwargs)
+            _check_headers(operation.headers)
             if auth != "none":
                 authenticate_request(required=auth == "required")
             if query is not None:
@@ -141,6 +143,16 @@ def endpoint(
         return wrapper
 
     return decorate
+
+
+def _check_headers(headers: tuple[HeaderParam, ...]) -> None:
+    errors = {
+        header.name: [f"At most {header.max_length} characters."]
+        for header in headers
+        if len(request.headers.get(header.name, "")) > header.max_length
+    }
+    if errors:
+        raise BadRequest("Malformed request headers.", errors)
 
 
 def _refuse_out_of_range_ids(path_args: dict) -> None:
@@ -271,6 +283,16 @@ def _without_null(schema: dict) -> dict:
     return dict(schema, anyOf=rest)
 
 
+class RequestAwareJsonSchema(GenerateJsonSchema):
+    """Declares what ``parse_body``/``parse_query`` refuse: NUL characters in request strings."""
+
+    def str_schema(self, schema):
+        result = super().str_schema(schema)
+        if self.mode == "validation" and "pattern" not in result:
+            result["pattern"] = NO_NUL
+        return result
+
+
 def _operations(app: Flask):
     for rule in app.url_map.iter_rules():
         view = app.view_functions.get(rule.endpoint)
@@ -290,7 +312,9 @@ def build_openapi(app: Flask) -> dict:
             if model is not None:
                 models.add((model, "validation"))
     key_map, definitions = models_json_schema(
-        sorted(models, key=lambda pair: (pair[0].__name__, pair[1])), ref_template=REF_TEMPLATE
+        sorted(models, key=lambda pair: (pair[0].__name__, pair[1])),
+        ref_template=REF_TEMPLATE,
+        schema_generator=RequestAwareJsonSchema,
     )
     components = definitions.get("$defs", {})
 

@@ -12,6 +12,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    Strict,
     StringConstraints,
     WithJsonSchema,
 )
@@ -34,6 +35,17 @@ Money = Annotated[
 UtcDateTime = Annotated[datetime, BeforeValidator(as_utc)]
 
 NonEmptyStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+def _integral_number(value):
+    # JSON Schema counts 3.0 as an integer; strict pydantic would refuse it.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# An integer in a strict request body: 3 and 3.0 pass; "3", 3.5 and true do not.
+JsonInt = Annotated[int, Strict(), BeforeValidator(_integral_number)]
 
 T = TypeVar("T")
 

@@ -51,7 +51,11 @@ def store_out(store, distance_km: float | None = None) -> StoreOut:
 @api.get("/stores")
 @endpoint(query=StoreQuery, response=ItemList[StoreOut], tags=["stores"])
 def list_stores(query: StoreQuery):
-    """Active stores; nearest first when lat and lng are given."""
+    """Active stores; nearest first when lat and lng are given.
+
+    ``lat`` and ``lng`` go together (one without the other is 400), and
+    ``radius_km`` needs both.
+    """
     hits = find_stores(lat=query.lat, lng=query.lng, radius_km=query.radius_km, limit=query.limit)
     return {"items": [store_out(hit.store, hit.distance_km) for hit in hits]}
 

@@ -148,8 +148,11 @@ def test_price_featured_and_stock_filters(client, shop):
     assert slugs(in_stock) == ["cotton-tee", "garden-hose", "rain-jacket"]
 
 
-def test_min_price_above_max_price_is_400(client, db):
-    assert client.get("/api/v1/products?min_price=50&max_price=10").status_code == 400
+def test_an_empty_price_range_finds_nothing(client, shop):
+    response = client.get("/api/v1/products?min_price=50&max_price=10")
+
+    assert response.status_code == 200
+    assert response.json["total"] == 0
 
 
 def test_reserved_units_do_not_count_as_in_stock(client, db, shop):
