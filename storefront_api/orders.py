@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from ecom.actor import Actor
 from ecom.commerce.models import Order
@@ -92,6 +93,8 @@ def render_order(order: Order) -> OrderOut:
           summary="The shopper's orders, newest first")
 def list_orders(query: PageQuery):
     statement = (select(Order).where(Order.user_id == current_user().id)
+                 .options(selectinload(Order.items), selectinload(Order.payments),
+                          selectinload(Order.fulfillment))
                  .order_by(Order.created_at.desc(), Order.id.desc()))
     return paginate(statement, page=query.page, per_page=query.per_page, render=render_order)
 
