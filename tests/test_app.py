@@ -87,3 +87,25 @@ def test_metrics_exposes_traffic_and_business_figures(client, db):
     assert "http_request_duration_seconds_bucket" in body
     assert 'ecom_orders{status="paid"} 1.0' in body
     assert "ecom_outbox_backlog" in body
+
+
+def test_a_non_testing_app_serves_requests_with_its_background_hooks(tmp_path):
+    """The embedded (no Redis) mode installs request hooks; they must not hijack responses."""
+    import logging
+
+    from tests.conftest import _fresh_schema
+
+    root_handlers = logging.getLogger().handlers[:]
+    try:
+        served = create_app({
+            "TESTING": False,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'served.sqlite3'}",
+            "REDIS_URL": None,
+            "EXPIRY_INTERVAL_SECONDS": 0,
+        })
+        _fresh_schema(served)
+        response = served.test_client().get("/health")
+    finally:
+        logging.getLogger().handlers[:] = root_handlers
+    assert response.status_code == 200
+    assert response.json["database"] == "ok"
