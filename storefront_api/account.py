@@ -32,7 +32,7 @@ class PasswordChangeIn(RequestBody):
     new_password: str = Field(min_length=8, max_length=72)
 
 
-class AddressIn(RequestBody):
+class SavedAddressIn(RequestBody):
     address_type: Literal["shipping", "billing"]
     full_name: str = Field(min_length=1, max_length=200)
     street: str = Field(min_length=1, max_length=300)
@@ -44,7 +44,7 @@ class AddressIn(RequestBody):
     is_default: bool = False
 
 
-class AddressPatch(RequestBody):
+class SavedAddressPatch(RequestBody):
     address_type: Literal["shipping", "billing"] | None = None
     full_name: str | None = Field(None, min_length=1, max_length=200)
     street: str | None = Field(None, min_length=1, max_length=300)
@@ -56,7 +56,7 @@ class AddressPatch(RequestBody):
     is_default: bool | None = None
 
 
-class AddressOut(ApiModel):
+class SavedAddressOut(ApiModel):
     id: int
     address_type: str
     full_name: str
@@ -92,29 +92,29 @@ def change_password(body: PasswordChangeIn):
 
 
 @api.get("/me/addresses")
-@endpoint(response=ItemList[AddressOut], auth="required", tags=["account"])
+@endpoint(response=ItemList[SavedAddressOut], auth="required", tags=["account"])
 def list_addresses():
     """The signed-in user's addresses."""
     return {"items": services.list_addresses(current_user())}
 
 
 @api.post("/me/addresses")
-@endpoint(body=AddressIn, response=AddressOut, status=201, auth="required", tags=["account"])
-def create_address(body: AddressIn):
+@endpoint(body=SavedAddressIn, response=SavedAddressOut, status=201, auth="required", tags=["account"])
+def create_address(body: SavedAddressIn):
     """Add an address; ``is_default`` replaces the type's previous default."""
     return services.add_address(current_user(), **body.model_dump())
 
 
 @api.get("/me/addresses/<int:address_id>")
-@endpoint(response=AddressOut, auth="required", tags=["account"])
+@endpoint(response=SavedAddressOut, auth="required", tags=["account"])
 def get_address(address_id: int):
     """One of the signed-in user's addresses."""
     return services.get_address(current_user(), address_id)
 
 
 @api.patch("/me/addresses/<int:address_id>")
-@endpoint(body=AddressPatch, response=AddressOut, auth="required", tags=["account"])
-def update_address(address_id: int, body: AddressPatch):
+@endpoint(body=SavedAddressPatch, response=SavedAddressOut, auth="required", tags=["account"])
+def update_address(address_id: int, body: SavedAddressPatch):
     """Change an address."""
     address = services.get_address(current_user(), address_id)
     # Only ``phone`` may be cleared with null; null elsewhere means "leave as is".

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from flask import current_app, request
 from flask_limiter.util import get_remote_address
 from pydantic import EmailStr, Field
@@ -54,7 +56,9 @@ def _signup_limit() -> str:
 def _login_email_key() -> str:
     data = request.get_json(silent=True)
     email = data.get("email") if isinstance(data, dict) else None
-    return "login-email:" + (email.strip().lower()[:254] if isinstance(email, str) else "")
+    normalised = email.strip().lower()[:254] if isinstance(email, str) else ""
+    # Hashed, so the limiter's storage (Redis) holds no email addresses.
+    return "login-email:" + hashlib.sha256(normalised.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _sign_in_failed(response) -> bool:

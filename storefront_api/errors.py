@@ -1,7 +1,9 @@
 """JSON error responses for the API: ``{"detail": ...}`` and never an HTML page.
 
 Domain errors (``ecom.errors``) map to the contract's status codes here, in one
-table, so handlers simply let them propagate.
+table, so handlers simply let them propagate. ``GatewayUnavailable(...,
+status=502)`` answers 502 (the gateway answered with an error) instead of 503;
+``OutOfStock`` adds ``shortages: {sku: available}`` next to ``detail``.
 """
 
 from __future__ import annotations
@@ -72,15 +74,12 @@ def status_for(error: EcomError) -> int:
 def handle_ecom_error(error: EcomError):
     db.session.rollback()
     status = status_for(error)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if isinstance(error, GatewayUnavailable) and error.extra.get("status") == 502:
-        status = 502
-    errors = getattr(error, "errors", None)
-    response = error_response(status, error.message, errors, headers)
+        status = 502  # the gateway answered with an error, rather than not at all
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    response = error_response(status, error.message, getattr(error, "errors", None), headers)
     if isinstance(error, OutOfStock):
-        body = response.get_json()
-        body["shortages"] = error.shortages
-        response.set_data(jsonify(body).get_data())
+        response.set_data(jsonify(dict(response.get_json(), shortages=error.shortages)).get_data())
     return response
 
 

@@ -36,6 +36,9 @@ What ``@endpoint`` does, so handlers stay thin:
   ``(result, status, headers)`` tuple, or a ready ``flask.Response``.
 - After the handler it renders, then commits the session once (rolled back by
   the error handlers on any exception). ``commit=False`` skips the commit.
+- Paginated lists: ``query=PageQuery`` (or a subclass), ``response=Page[ItemOut]``
+  and return ``paginate(select(...), page=query.page, per_page=query.per_page,
+  render=item_out)`` from ``storefront_api.pagination``.
 - Raise ``ecom.errors`` exceptions; ``storefront_api.errors`` maps them to
   status codes. List the non-obvious codes in ``errors=[...]`` so the OpenAPI
   document (``GET /api/v1/openapi.json``) declares them; 400/401/404/422 are

@@ -221,3 +221,27 @@ def test_without_cors_origins_no_cross_origin_access(client):
     response = client.get("/api/v1/openapi.json", headers={"Origin": "https://shop.example.com"})
 
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_paginate_counts_all_rows_and_returns_one_page(app, db):
+    from sqlalchemy import select
+
+    from ecom.stores.models import Store
+    from storefront_api.pagination import paginate
+    from tests.factories import StoreFactory
+
+    for index in range(7):
+        StoreFactory(name=f"Store {index}")
+
+    page = paginate(select(Store).order_by(Store.name), page=2, per_page=3, render=lambda store: store.name)
+
+    assert page["items"] == ["Store 3", "Store 4", "Store 5"]
+    assert (page["page"], page["per_page"], page["total"], page["pages"]) == (2, 3, 7, 3)
+
+
+def test_out_of_stock_answers_list_the_shortages(app, db):
+    with app.test_request_context("/api/v1/cart/items"):
+        response = handle_ecom_error(OutOfStock({"SKU-1": 2}))
+
+    assert response.json["detail"] == "Insufficient stock for: SKU-1 (available: 2)."
+    assert response.json["shortages"] == {"SKU-1": 2}
