@@ -50,9 +50,10 @@ def init_app(app: Flask) -> None:
     app.extensions[EXTENSION] = QUEUE if app.config.get("REDIS_URL") else INLINE
     _install_listeners()
     if app.extensions[EXTENSION] == INLINE and not app.config.get("TESTING"):
+
         @app.before_request
-        def _ensure_expiry_timer() -> None:
-            # A before_request hook must return None, or Flask treats it as the response.
+        def _start_periodic_work() -> None:
+            # Returns None: anything else from a before_request hook would become the response.
             start_background_timer(app)
 
 

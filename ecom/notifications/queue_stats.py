@@ -3,7 +3,9 @@
 API (each takes the Flask app; call inside or outside an app context):
 
 * ``queue_stats(app) -> dict`` - never raises for Redis trouble; reports it.
-* ``failed_jobs(app, limit=50) -> list[dict]`` - newest first.
+* ``queue_rows(stats) -> list[dict]`` - the per-queue part of queue_stats as table rows.
+* ``failed_jobs(app, limit=50) -> list[dict]`` - newest first: id, queue, description,
+  func_name, args, error (last line), traceback, enqueued_at, failed_at (= ended_at).
 * ``retry_failed_job(app, job_id) -> dict`` - requeue one failed job.
   Raises NotFound if no queue's failed registry holds it.
 """
@@ -101,17 +103,24 @@ def retry_failed_job(app: Flask, job_id: str) -> dict:
     raise NotFound(f"No failed job {job_id}.")
 
 
+def queue_rows(stats: dict) -> list[dict]:
+    """``queue_stats(app)["queues"]`` as table rows: ``[{"name", "queued", "started", ...}]``."""
+    return [{"name": name, **depths} for name, depths in stats.get("queues", {}).items()]
+
+
 def _describe(job: Job, queue_name: str) -> dict:
     latest = job.latest_result()
     error = (latest.exc_string if latest else "") or ""
+    failed_at = job.ended_at.isoformat() if job.ended_at else None
     return {
         "id": job.id,
         "queue": queue_name,
         "description": job.description,
-        "func": job.func_name,
+        "func_name": job.func_name,
         "args": list(job.args or []),
         "error": error.strip().splitlines()[-1] if error.strip() else "",
         "traceback": error,
         "enqueued_at": job.enqueued_at.isoformat() if job.enqueued_at else None,
-        "failed_at": job.ended_at.isoformat() if job.ended_at else None,
+        "failed_at": failed_at,
+        "ended_at": failed_at,  # rq's own name for it
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from sqlalchemy import select
 
 from ecom.events import dispatch_mode, start_background_timer, sweep_outbox_inline
@@ -88,3 +90,13 @@ def test_failed_delivery_does_not_break_the_commit_and_the_sweep_delivers_later(
 def test_the_background_timer_does_not_start_when_disabled(inline_app):
     # Tests run with EXPIRY_INTERVAL_SECONDS=0 and TESTING: no thread may start.
     assert start_background_timer(inline_app) is False
+    assert not any(t.name == "ecom-periodic" for t in threading.enumerate())
+
+
+def test_the_background_timer_starts_once_per_process(inline_app):
+    inline_app.config.update(EXPIRY_INTERVAL_SECONDS=3600)
+
+    started = [start_background_timer(inline_app) for _ in range(3)]
+
+    assert started.count(True) <= 1  # another test may have started it already
+    assert [t.name for t in threading.enumerate()].count("ecom-periodic") == 1

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from ecom.errors import NotFound
 from ecom.extensions import db
 from ecom.notifications.models import Notification, OutboxEvent
-from ecom.notifications.queue_stats import failed_jobs, queue_stats, retry_failed_job
+from ecom.notifications.queue_stats import failed_jobs, queue_rows, queue_stats, retry_failed_job
 from ecom.notifications.queues import DEFAULT, NOTIFICATIONS, redis_connection
 from ecom.notifications.relay import relay_outbox
 from ecom.notifications.services import emit
@@ -150,6 +150,8 @@ def test_a_job_that_keeps_failing_ends_in_the_failed_registry_with_its_error(que
     assert "DeliveryFailed" in error and "SMTP 127.0.0.1" in error
     [listed] = failed_jobs(queue_app)
     assert listed["id"] == event_id and "SMTP 127.0.0.1" in listed["error"]
+    assert (listed["queue"], listed["func_name"]) == (NOTIFICATIONS, "workers.jobs.deliver_event")
+    assert listed["failed_at"] is not None
     assert queue_stats(queue_app)["failed"] == 1
     # and the delivery row says failed with the error - one row, however many attempts
     [row] = notifications()
@@ -184,6 +186,8 @@ def test_queue_stats_reports_depths_backlog_and_redis_errors(queue_app, database
     assert before["queues"][DEFAULT]["queued"] == 1  # the after-commit relay request
     assert after["queues"][NOTIFICATIONS]["queued"] == 2
     assert after["outbox"]["backlog"] == 0
+    assert [row["name"] for row in queue_rows(after)] == [NOTIFICATIONS, DEFAULT]
+    assert queue_rows(after)[0]["queued"] == 2
 
     down = make_test_app(database_url, REDIS_URL=f"redis://127.0.0.1:{closed_port()}/0")
     assert queue_stats(down)["redis"].startswith("error")
