@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import request
 from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -10,7 +11,7 @@ from ecom.actor import Actor
 from ecom.commerce.models import Order
 from ecom.commerce.order_actions import cancel_order, find_user_order
 from storefront_api import api
-from storefront_api.openapi import endpoint
+from storefront_api.openapi import endpoint, parse_body
 from storefront_api.pagination import paginate
 from storefront_api.schemas import ApiModel, Money, PageQuery, RequestBody, UtcDateTime
 from storefront_api.security import current_user
@@ -118,10 +119,6 @@ def cancel_my_order(order_number: str):
 
 
 def _optional_reason() -> str:
-    from flask import request
-
-    from storefront_api.openapi import parse_body
-
     if not request.get_data():
         return ""
     return parse_body(CancelIn).reason
