@@ -35,7 +35,7 @@ run: seed
 ## The whole test suite (PostgreSQL/Redis tests run when TEST_DATABASE_URL/REDIS_URL are set)
 test: install-dev
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n 2 -rs $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadgroup -rs $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -86,7 +86,8 @@ def make_test_app(database_url: str, **overrides):
     if database_url.startswith("sqlite"):
         config["SQLALCHEMY_ENGINE_OPTIONS"] = {}
     else:
-        config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_size": 20, "max_overflow": 40}
+        # Few idle connections kept, many allowed at once: the race tests open ~50 together.
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_size": 5, "max_overflow": 60}
     return create_app(config)
 
 
@@ -208,3 +209,11 @@ def redis_url():
 def tmp_dir():
     with tempfile.TemporaryDirectory() as path:
         yield path
+
+
+def pytest_collection_modifyitems(config, items):
+    # Tests with real commits run many threads, each holding a connection: keep them on one
+    # xdist worker (with --dist loadgroup) so two races never exhaust PostgreSQL's connections.
+    for item in items:
+        if "committed_db" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("committed_db"))

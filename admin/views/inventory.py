@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
-from flask_admin.model.template import EndpointLinkRowAction
 from flask_wtf import FlaskForm
 from markupsafe import Markup
 from sqlalchemy.orm import joinedload
@@ -49,27 +48,29 @@ def _available(view, context, model, name):
     return Markup(f'<span class="{css}">{model.available}</span>')
 
 
+def _adjust_link(view, context, model, name):
+    # Keyed by variant: the row's own id is the inventory row's.
+    url = url_for(".adjust_view", variant_id=model.variant_id)
+    return Markup(f'<a class="btn btn-sm btn-outline-primary" href="{url}">Adjust stock</a>')
+
+
 class InventoryView(StaffModelView):
     area = Area.INVENTORY
     list_template = "admin/inventory_list.html"
     _can_create = False
     _can_delete = False
     column_list = ["variant.sku", "variant.name", "quantity", "reserved", "available",
-                   "low_stock_threshold", "updated_at"]
+                   "low_stock_threshold", "updated_at", "adjust"]
     column_labels = {"variant.sku": "SKU", "variant.name": "Variant", "low_stock_threshold": "Threshold"}
     column_sortable_list = [("variant.sku", "variant.sku"), "quantity", "reserved", "low_stock_threshold",
                             "updated_at"]
-    column_default_sort = ("updated_at", True)
+    column_default_sort = ("id", True)
     column_searchable_list = ["variant.sku", "variant.name"]
     column_filters = [LowStockFilter(Inventory.id, "Low stock"), "quantity", "reserved"]
-    column_formatters = {"available": _available}
+    column_formatters = {"available": _available, "adjust": _adjust_link}
     # Counts change only through stock movements: quantity and reserved are never form fields.
     form_columns = ["low_stock_threshold"]
     form_args = {"low_stock_threshold": {"validators": [NumberRange(min=0)]}}
-    column_extra_row_actions = [
-        EndpointLinkRowAction("fa fa-exchange", ".adjust_view", id_arg="variant_id", title="Adjust stock"),
-    ]
-
     def get_query(self):
         return super().get_query().options(joinedload(Inventory.variant))
 

@@ -9,7 +9,8 @@ from flask import flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_wtf import FlaskForm
-from sqlalchemy import select
+from markupsafe import Markup, escape
+from sqlalchemy import case, select
 from sqlalchemy.orm import joinedload, selectinload
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
@@ -137,6 +138,10 @@ def _parse_amount(text: str | None) -> Decimal | None:
     return amount
 
 
+OPEN_FIRST = {FulfillmentStatus.PENDING: 0, FulfillmentStatus.PROCESSING: 1, FulfillmentStatus.PACKED: 2,
+              FulfillmentStatus.SHIPPED: 3}
+
+
 class ShipForm(FlaskForm):
     carrier = StringField("Carrier", validators=[DataRequired(), Length(max=100)])
 
@@ -156,8 +161,20 @@ class FulfillmentView(StaffModelView):
     # The warehouse works the oldest first.
     column_default_sort = ("created_at", False)
 
+    column_formatters = {
+        "order_number": lambda v, c, m, n: Markup(
+            f'<a href="{url_for("order.details_view", id=m.order_id)}">{escape(m.order_number)}</a>'),
+    }
+
     def get_query(self):
         return super().get_query().options(joinedload(Fulfillment.order))
+
+    def _apply_sorting(self, query, joins, sort_column, sort_desc):
+        if sort_column is None:
+            # Open work first (pending, processing, packed), each oldest first; finished ones after.
+            return query.order_by(case(OPEN_FIRST, value=Fulfillment.status, else_=9),
+                                  Fulfillment.created_at, Fulfillment.id), joins
+        return super()._apply_sorting(query, joins, sort_column, sort_desc)
 
     def _fulfillments(self, ids) -> list[Fulfillment]:
         return list(db.session.scalars(

@@ -272,12 +272,10 @@ def start_import(job: ImportJob, app) -> str:
 
     The caller has committed the job row. Returns "queued" or the finished status.
     """
-    redis_url = app.config.get("REDIS_URL")
-    if redis_url:
-        from redis import Redis
-        from rq import Queue
+    if app.config.get("REDIS_URL"):
+        from ecom.notifications.queues import get_queue
 
-        Queue(IMPORT_QUEUE, connection=Redis.from_url(redis_url)).enqueue(
+        get_queue(app, IMPORT_QUEUE).enqueue(
             "ecom.catalog.csv_io.run_import_job", job.id, job_timeout=3600
         )
         return "queued"

@@ -300,6 +300,8 @@ def prepare_product(product: Product) -> Product:
         raise DuplicateError(f"The SKU '{duplicates[0]}' appears twice in this product.")
     for variant in product.variants:
         prepare_variant(variant)
+    if product.images and not any(image.is_primary for image in product.images):
+        product.images[0].is_primary = True
     return product
 
 
@@ -354,6 +356,8 @@ def set_product_images(product: Product, urls: Iterable[str], *, alt_text: str =
     for url in urls:
         if not re.match(r"^(https?://|/)", url):
             raise ValidationFailed("Image URLs must start with http(s):// or /.", {"images": [url]})
+    if [image.url for image in product.images] == urls:
+        return product.images  # unchanged: keep the rows (and their alt texts)
     product.images.clear()
     for index, url in enumerate(urls):
         product.images.append(

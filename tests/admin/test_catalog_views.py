@@ -145,3 +145,20 @@ def test_product_filters_by_category_and_price(app, as_role, db):
     assert "Dear shoe" in page
     assert "Cheap shoe" not in page
     assert "A hat" not in page
+
+
+def test_inline_variant_edits_show_in_the_product_audit(as_role, db):
+    product = ProductFactory(name="Cap", slug="cap")
+    variant = VariantFactory(product=product, sku="CAP-1", price=Decimal("10.00"))
+    db.session.commit()
+    response = as_role("admin").post(f"/admin/product/edit/?id={product.id}", data={
+        "name": "Cap", "slug": "cap", "base_price": "10.00", "is_active": "y",
+        "variants-0-id": str(variant.id), "variants-0-sku": "CAP-1", "variants-0-name": "Default",
+        "variants-0-price": "12.00", "variants-0-attributes": "{}", "variants-0-is_active": "y",
+    })
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    [entry] = _audit(db, "products")
+    assert entry.changes["variants"]["before"]["CAP-1"].startswith("Default 10.00")
+    assert entry.changes["variants"]["after"]["CAP-1"].startswith("Default 12.00")
+    db.session.refresh(product)
+    assert product.min_price == Decimal("12.00")

@@ -130,3 +130,10 @@ def test_pick_list_and_packing_slip_print(as_role, make_order, path):
     page = as_role("warehouse").get(path.format(fid=order.fulfillment.id)).get_data(as_text=True)
     assert order.items[0].sku in page
     assert "<strong>3</strong>" in page or "<td>3</td>" in page
+
+
+def test_open_work_comes_before_finished_fulfillments(as_role, make_order):
+    delivered = make_order("delivered")  # older, but done
+    waiting = make_order("paid")
+    page = as_role("warehouse").get("/admin/fulfillment/").get_data(as_text=True)
+    assert page.index(waiting.order_number) < page.index(delivered.order_number)

@@ -109,7 +109,7 @@ def test_jobs_page_shows_the_outbox_backlog(as_role, db):
 
     emit("ORDER_PAID", {"order_id": 1})
     page = as_role("admin").get("/admin/jobs/").get_data(as_text=True)
-    assert re.search(r'id="outbox-backlog">1 event', page)
+    assert re.search(r"id=\"outbox-backlog\">1 event", page)
 
 
 def test_audit_log_lists_before_and_after(as_role, db):
@@ -168,3 +168,29 @@ def test_list_pages_paginate_on_the_server(as_role, db):
     page = as_role("admin").get("/admin/product/").get_data(as_text=True)
     assert page.count('name="rowid"') == 20
     assert "page=1" in page
+
+
+def test_jobs_page_lists_failed_jobs_and_retries_them(app, as_role, db, redis_url):
+    from redis import Redis
+    from rq import Queue, SimpleWorker
+    from rq.job import Job
+
+    app.config["REDIS_URL"] = redis_url
+    try:
+        connection = Redis.from_url(redis_url)
+        queue = Queue("default", connection=connection)
+        job = queue.enqueue("builtins.int", "boom")  # fails for real in a worker
+        SimpleWorker([queue], connection=connection).work(burst=True)
+        assert job.id in queue.failed_job_registry
+        client = as_role("admin")
+        page = client.get("/admin/jobs/").get_data(as_text=True)
+        assert job.id in page and "ValueError: invalid literal for int()" in page
+        assert "builtins.int" in page
+        response = client.post(f"/admin/jobs/retry/{job.id}", follow_redirects=True)
+        assert "queued again" in response.get_data(as_text=True)
+        assert job.id not in queue.failed_job_registry
+        assert Job.fetch(job.id, connection=connection).get_status() == "queued"
+        unknown = client.post("/admin/jobs/retry/no-such-job", follow_redirects=True)
+        assert "No failed job" in unknown.get_data(as_text=True)
+    finally:
+        app.config["REDIS_URL"] = None

@@ -1,0 +1,39 @@
+"""Every screen opens, for every role that may use it, on the demo shop."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from ecom.catalog.cli import seed_demo
+from tests.admin.test_access import READERS
+
+MODEL_VIEWS = [e for e in READERS if e != "jobs"]
+
+
+@pytest.fixture
+def demo(db):
+    seed_demo()
+    db.session.commit()
+
+
+@pytest.mark.parametrize("role", ["admin", "merchandiser", "warehouse"])
+def test_every_list_details_and_form_page_opens(app, as_role, db, demo, role):
+    client = as_role(role)
+    views = {getattr(v, "endpoint", None): v for v in app.extensions["backoffice"]._views}
+    assert client.get("/admin/").status_code == 200
+    for endpoint in MODEL_VIEWS:
+        if role not in READERS[endpoint]:
+            continue
+        listing = client.get(f"/admin/{endpoint}/")
+        assert listing.status_code == 200, endpoint
+        view = views[endpoint]
+        first = db.session.scalar(select(view.model).limit(1))
+        if first is None:
+            continue
+        assert client.get(f"/admin/{endpoint}/details/?id={first.id}").status_code == 200, endpoint
+        edit = client.get(f"/admin/{endpoint}/edit/?id={first.id}")
+        assert edit.status_code in (200, 403), endpoint
+    assert client.get("/admin/fulfillment/picklist").status_code == 200
+    if role == "admin":
+        assert client.get("/admin/jobs/").status_code == 200
