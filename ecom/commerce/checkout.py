@@ -172,6 +172,7 @@ class Finalized:
     DECLINED = "declined"  # payment failed; order still created with its stock held
     REFUNDED = "refunded"  # paid too late, stock gone: money sent back
     PENDING = "pending"  # the intent is still waiting (3-D Secure, processing...)
+    CANCELLED = "cancelled"  # the order was cancelled before it was paid; nothing charged
 
 
 def payment_for_intent(intent_id: str) -> Payment:
@@ -276,12 +277,18 @@ def _refund_late_payment(order: Order, payment: Payment, actor: Actor) -> Finali
 
 
 def _apply_failure(order: Order, payment: Payment, intent: Intent) -> Finalized:
+    if order.status == OrderStatus.CANCELLED and payment.status != PaymentStatus.PENDING:
+        return Finalized(order, Finalized.CANCELLED)
     if payment.status != PaymentStatus.PENDING:
         # Never backwards: a failure report after success (or a repeat) changes nothing.
         outcome = Finalized.DECLINED if payment.status == PaymentStatus.FAILED else Finalized.ALREADY_PAID
         return Finalized(order, outcome)
     payment.status = PaymentStatus.FAILED
     payment.failure_message = intent.failure_message or intent.status
+    if order.status == OrderStatus.CANCELLED:
+        # The intent was cancelled along with the order: nothing to tell the shopper.
+        db.session.flush()
+        return Finalized(order, Finalized.CANCELLED)
     emit(EventType.PAYMENT_FAILED, {**order_event_data(order), "reason": payment.failure_message})
     db.session.flush()
     return Finalized(order, Finalized.DECLINED)
