@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from ecom.actor import Actor
 from ecom.commerce.gateway import Intent, PaymentGateway, gateway_for_intent, get_gateway, to_minor
-from ecom.commerce.models import Cart, Order, OrderEvent, OrderItem, Payment
+from ecom.commerce.models import Cart, Order, OrderItem, Payment
 from ecom.commerce.orders import lock_order, order_event_data, record_creation, transition
 from ecom.commerce.status import OrderStatus, PaymentStatus
 from ecom.db import utcnow
@@ -255,13 +255,8 @@ def _revive_expired(order: Order, actor: Actor) -> None:
     """The one sanctioned way out of ``cancelled``: the expiry job cancelled an order
     whose payment then succeeded, and its stock could be taken again. Cancelling
     was our doing, not the shopper's, so the order they paid for goes ahead."""
-    now = utcnow()
-    db.session.add(OrderEvent(order_id=order.id, from_status=order.status, to_status=OrderStatus.PAID,
-                              actor=actor.label, note="late payment; stock taken again"))
-    order.status = OrderStatus.PAID
-    order.paid_at = now
-    order.cancelled_at = None
-    order.cancel_reason = None
+    transition(order, OrderStatus.PAID, actor=actor, note="late payment; stock taken again",
+               late_payment=True)
 
 
 def _refund_late_payment(order: Order, payment: Payment, actor: Actor) -> Finalized:
