@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 from flask import abort, flash
 from flask_admin import BaseView
@@ -29,6 +32,27 @@ def flash_error(exc: EcomError) -> None:
         details = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.errors.items())
         message = f"{message} ({details})"
     flash(message, "error")
+
+
+@dataclass
+class Outcome:
+    ok: bool = False
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Outcome]:
+    """One commit for a back-office action; a domain error is rolled back and flashed.
+
+    ``outcome.ok`` tells the caller, after the block, whether the change was committed.
+    """
+    outcome = Outcome()
+    try:
+        yield outcome
+        db.session.commit()
+        outcome.ok = True
+    except EcomError as exc:
+        db.session.rollback()
+        flash_error(exc)
 
 
 class RoleWalled:

@@ -94,7 +94,8 @@ def check_production_secrets(config: dict) -> None:
         return
     for name in ("SECRET_KEY", "JWT_SECRET"):
         value = config.get(name)
-        if not value or value == INSECURE_DEFAULT or len(value) < 16:
+        # 32 bytes: the minimum RFC 7518 recommends for an HS256 key.
+        if not value or value == INSECURE_DEFAULT or len(value.encode()) < 32:
             raise RuntimeError(
-                f"{name} must be set to a strong secret (16+ characters) in production."
+                f"{name} must be set to a strong secret (32+ bytes) in production."
             )

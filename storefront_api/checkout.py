@@ -109,7 +109,7 @@ def confirm_checkout(body: ConfirmIn):
     """Asks the gateway for the intent's true status (confirming it with `payment_method`
     when it still needs one; the simulated gateway defaults to `pm_card_visa`).
     Success: the order is paid (200; again 200 on a repeat). Decline: 402, the order stays
-    `created` with its stock held."""
+    `created` with its stock held. A cancelled order: 409 (refunded if the money arrived)."""
     result = confirm_payment(current_user(), body.payment_intent_id, body.payment_method)
     if result.outcome == Finalized.DECLINED:
         payment = result.order.payment
@@ -117,6 +117,14 @@ def confirm_checkout(body: ConfirmIn):
         # The failed payment and its PAYMENT_FAILED event are kept; the client hears 402.
         db.session.commit()
         raise PaymentDeclined(f"The payment was declined: {reason}")
+    if result.outcome == Finalized.CANCELLED:
+        db.session.commit()
+        raise Conflict(f"Order {result.order.order_number} was cancelled; nothing was charged.")
+    if result.outcome == Finalized.REFUNDED:
+        number = result.order.order_number
+        # The refund is booked and must stay booked; the shopper hears why it was not accepted.
+        db.session.commit()
+        raise Conflict(f"Order {number} was cancelled before the payment arrived; it has been refunded.")
     if result.outcome == Finalized.PENDING:
         raise Conflict("The payment has not completed yet; confirm it with the payment provider first.")
     return {"order": render_order(result.order)}

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from flask import request
 from pydantic import Field
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from ecom.actor import Actor
 from ecom.commerce.models import Order
 from ecom.commerce.order_actions import cancel_order, find_user_order
 from storefront_api import api
-from storefront_api.openapi import endpoint
+from storefront_api.openapi import endpoint, parse_body
 from storefront_api.pagination import paginate
 from storefront_api.schemas import ApiModel, Money, PageQuery, RequestBody, UtcDateTime
 from storefront_api.security import current_user
@@ -92,6 +94,8 @@ def render_order(order: Order) -> OrderOut:
           summary="The shopper's orders, newest first")
 def list_orders(query: PageQuery):
     statement = (select(Order).where(Order.user_id == current_user().id)
+                 .options(selectinload(Order.items), selectinload(Order.payments),
+                          selectinload(Order.fulfillment))
                  .order_by(Order.created_at.desc(), Order.id.desc()))
     return paginate(statement, page=query.page, per_page=query.per_page, render=render_order)
 
@@ -115,10 +119,6 @@ def cancel_my_order(order_number: str):
 
 
 def _optional_reason() -> str:
-    from flask import request
-
-    from storefront_api.openapi import parse_body
-
     if not request.get_data():
         return ""
     return parse_body(CancelIn).reason

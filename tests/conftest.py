@@ -69,8 +69,8 @@ def _fresh_schema(app) -> None:
 
 TEST_CONFIG = {
     "TESTING": True,
-    "SECRET_KEY": "test-secret-key-0123456789",
-    "JWT_SECRET": "test-jwt-secret-0123456789",
+    "SECRET_KEY": "test-secret-key-0123456789abcdefghij",
+    "JWT_SECRET": "test-jwt-secret-0123456789abcdefghij",
     "WTF_CSRF_ENABLED": False,
     "REDIS_URL": None,
     "RATELIMIT_STORAGE_URI": "memory://",
@@ -104,7 +104,19 @@ def database_url(tmp_path_factory) -> str:
 def app(database_url):
     app = make_test_app(database_url)
     _fresh_schema(app)
+    _LIMITER_STATE.update(_limiter_state())
     return app
+
+
+# Flask-Limiter keeps one storage per Limiter, set by the latest init_app: a test that builds
+# a second app (say with Redis, or a dead Redis) would leave the shared limiter pointing there.
+# Production has one app per process; tests put the session app's storage back before each test.
+_LIMITER_FIELDS = ("_storage", "_limiter", "_storage_dead", "enabled")
+_LIMITER_STATE: dict = {}
+
+
+def _limiter_state() -> dict:
+    return {name: getattr(limiter, name) for name in _LIMITER_FIELDS if hasattr(limiter, name)}
 
 
 class _ConnectionBoundSession(FlaskSQLAlchemySession):
@@ -164,6 +176,8 @@ def _truncate_all(app) -> None:
 
 @pytest.fixture(autouse=True)
 def _reset_rate_limits(app):
+    for name, value in _LIMITER_STATE.items():
+        setattr(limiter, name, value)
     with app.app_context():
         limiter.reset()
     yield

@@ -13,9 +13,9 @@ def test_create_app_applies_config_overrides(app):
     "secrets",
     [
         {},
-        {"SECRET_KEY": INSECURE_DEFAULT, "JWT_SECRET": "a-strong-jwt-secret-123456"},
-        {"SECRET_KEY": "a-strong-secret-key-123456", "JWT_SECRET": INSECURE_DEFAULT},
-        {"SECRET_KEY": "short", "JWT_SECRET": "a-strong-jwt-secret-123456"},
+        {"SECRET_KEY": INSECURE_DEFAULT, "JWT_SECRET": "a-strong-jwt-secret-0123456789abcdef"},
+        {"SECRET_KEY": "a-strong-secret-key-0123456789abcdef", "JWT_SECRET": INSECURE_DEFAULT},
+        {"SECRET_KEY": "short", "JWT_SECRET": "a-strong-jwt-secret-0123456789abcdef"},
     ],
 )
 def test_production_refuses_missing_or_default_secrets(monkeypatch, secrets):
@@ -31,8 +31,8 @@ def test_production_starts_with_real_secrets():
     app = create_app(
         {
             "ENV_NAME": "production",
-            "SECRET_KEY": "a-strong-secret-key-123456",
-            "JWT_SECRET": "a-strong-jwt-secret-123456",
+            "SECRET_KEY": "a-strong-secret-key-0123456789abcdef",
+            "JWT_SECRET": "a-strong-jwt-secret-0123456789abcdef",
             "SQLALCHEMY_DATABASE_URI": "sqlite://",
         }
     )

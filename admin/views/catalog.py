@@ -15,11 +15,11 @@ from sqlalchemy.orm import selectinload
 from wtforms import StringField
 from wtforms.validators import Length, Optional
 
-from admin.base import StaffModelView, flash_error
+from admin.base import StaffModelView, unit_of_work
 from admin.security import Area, current_actor
 from ecom.catalog import csv_io, services
 from ecom.catalog.models import Category, Product, ProductImage, Review, Variant
-from ecom.errors import EcomError, ValidationFailed
+from ecom.errors import ValidationFailed
 from ecom.extensions import db
 from ecom.inventory.models import Inventory
 from ecom.notifications.models import ImportJob
@@ -173,13 +173,10 @@ class ProductView(StaffModelView):
         return snapshot
 
     def _bulk(self, ids, change, done: str):
-        try:
+        with unit_of_work() as work:
             n = change([int(i) for i in ids], actor=current_actor())
-            db.session.commit()
+        if work.ok:
             flash(f"{n} product(s) {done}.", "success")
-        except EcomError as exc:
-            db.session.rollback()
-            flash_error(exc)
 
     @expose("/export.csv")
     def export_csv(self):
@@ -200,7 +197,7 @@ class ProductView(StaffModelView):
         if form.validate_on_submit():
             upload = form.file.data
             raw = upload.read(MAX_IMPORT_BYTES + 1)
-            try:
+            with unit_of_work() as work:
                 if len(raw) > MAX_IMPORT_BYTES:
                     raise ValidationFailed("The file is larger than 20 MB.")
                 try:
@@ -209,12 +206,9 @@ class ProductView(StaffModelView):
                     raise ValidationFailed("The file is not UTF-8 text.") from None
                 job = csv_io.create_import_job(content, filename=upload.filename or "upload.csv",
                                                user_id=current_actor().user_id)
-                db.session.commit()
+            if work.ok:
                 csv_io.start_import(job, current_app)
                 return redirect(url_for(".import_job_view", job_id=job.id))
-            except EcomError as exc:
-                db.session.rollback()
-                flash_error(exc)
         for errors in form.errors.values():
             for message in errors:
                 flash(message, "error")
@@ -306,14 +300,11 @@ class ReviewView(StaffModelView):
     def _moderate(self, ids, hidden: bool):
         from admin.integrations import set_review_hidden
 
-        try:
+        with unit_of_work() as work:
             for review in db.session.scalars(select(Review).where(Review.id.in_([int(i) for i in ids]))):
                 set_review_hidden(review, hidden, actor=current_actor())
-            db.session.commit()
+        if work.ok:
             flash(f"{len(ids)} review(s) {'hidden' if hidden else 'shown'}.", "success")
-        except EcomError as exc:
-            db.session.rollback()
-            flash_error(exc)
 
     @action("hide", "Hide")
     def action_hide(self, ids):

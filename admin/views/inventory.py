@@ -11,10 +11,10 @@ from sqlalchemy.orm import joinedload
 from wtforms import FloatField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
-from admin.base import ReadOnlyModelView, StaffModelView, flash_error
+from admin.base import ReadOnlyModelView, StaffModelView, unit_of_work
 from admin.security import Access, Area, current_actor
 from ecom.catalog.models import Variant
-from ecom.errors import EcomError, ValidationFailed
+from ecom.errors import ValidationFailed
 from ecom.extensions import db
 from ecom.inventory.models import Inventory, MovementReason, StockMovement, StockReservation
 
@@ -84,14 +84,11 @@ class InventoryView(StaffModelView):
             return redirect(url_for(".index_view"))
         form = AdjustStockForm()
         if form.validate_on_submit():
-            try:
+            with unit_of_work() as work:
                 self._adjust(variant, form)
-                db.session.commit()
+            if work.ok:
                 flash(f"Stock of {variant.sku} changed by {form.delta.data:+d}.", "success")
                 return redirect(request.args.get("url") or url_for(".index_view"))
-            except EcomError as exc:
-                db.session.rollback()
-                flash_error(exc)
         elif request.method == "POST":
             for errors in form.errors.values():
                 for message in errors:

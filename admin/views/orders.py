@@ -15,7 +15,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from admin.base import StaffModelView, flash_error
+from admin.base import StaffModelView, unit_of_work
 from admin.security import Area, can_edit, current_actor
 from ecom.audit.services import record_change
 from ecom.commerce.models import Order, OrderItem
@@ -76,16 +76,13 @@ class OrderView(StaffModelView):
         elif (order := self._order_or_none(order_id)) is not None:
             from ecom.commerce.order_actions import cancel_order
 
-            try:
+            with unit_of_work() as work:
                 before = {"status": order.status}
                 cancel_order(order, actor=current_actor(), reason=form.reason.data)
                 record_change(current_actor(), "cancel", "orders", order.id, before,
                               {"status": order.status, "cancel_reason": order.cancel_reason})
-                db.session.commit()
+            if work.ok:
                 flash(f"Order {order.order_number} cancelled.", "success")
-            except EcomError as exc:
-                db.session.rollback()
-                flash_error(exc)
         return redirect(url_for(".details_view", id=order_id))
 
     @expose("/refund/<int:order_id>", methods=["POST"])
@@ -97,17 +94,14 @@ class OrderView(StaffModelView):
         if order is not None and form.validate_on_submit():
             from ecom.commerce.order_actions import refund_payment
 
-            try:
+            with unit_of_work() as work:
                 amount = _parse_amount(form.amount.data)
                 before = {"refunded_amount": order.payment.refunded_amount if order.payment else None}
                 payment = refund_payment(order, amount, actor=current_actor())
                 record_change(current_actor(), "refund", "orders", order.id, before,
                               {"refunded_amount": payment.refunded_amount, "payment_status": payment.status})
-                db.session.commit()
+            if work.ok:
                 flash(f"Refund recorded for order {order.order_number}.", "success")
-            except EcomError as exc:
-                db.session.rollback()
-                flash_error(exc)
         return redirect(url_for(".details_view", id=order_id))
 
 

@@ -13,10 +13,9 @@ from sqlalchemy import case, select
 from wtforms import PasswordField, SelectField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from admin.base import ReadOnlyModelView, StaffModelView, flash_error
+from admin.base import ReadOnlyModelView, StaffModelView, unit_of_work
 from admin.integrations import reset_password, set_user_active, set_user_role
 from admin.security import Area, current_actor
-from ecom.errors import EcomError
 from ecom.extensions import db
 from ecom.identity.models import Role, User
 from ecom.notifications.models import Notification
@@ -52,15 +51,12 @@ class UserView(StaffModelView):
         return list(db.session.scalars(select(User).where(User.id.in_([int(i) for i in ids]))))
 
     def _each(self, ids, change, done: str):
-        try:
+        with unit_of_work() as work:
             users = self._users(ids)
             for user in users:
                 change(user)
-            db.session.commit()
+        if work.ok:
             flash(f"{len(users)} user(s) {done}.", "success")
-        except EcomError as exc:
-            db.session.rollback()
-            flash_error(exc)
 
     @action("activate", "Activate")
     def action_activate(self, ids):
@@ -75,13 +71,10 @@ class UserView(StaffModelView):
         user = db.get_or_404(User, user_id)
         form = RoleForm()
         if form.validate_on_submit():
-            try:
+            with unit_of_work() as work:
                 set_user_role(user, form.role.data, actor=current_actor())
-                db.session.commit()
+            if work.ok:
                 flash(f"{user.email} is now {user.role}.", "success")
-            except EcomError as exc:
-                db.session.rollback()
-                flash_error(exc)
         return redirect(url_for(".details_view", id=user_id))
 
     @expose("/password/<int:user_id>", methods=["GET", "POST"])
@@ -89,14 +82,11 @@ class UserView(StaffModelView):
         user = db.get_or_404(User, user_id)
         form = PasswordForm()
         if form.validate_on_submit():
-            try:
+            with unit_of_work() as work:
                 reset_password(user, form.password.data, actor=current_actor())
-                db.session.commit()
+            if work.ok:
                 flash(f"The password of {user.email} was reset.", "success")
                 return redirect(url_for(".details_view", id=user_id))
-            except EcomError as exc:
-                db.session.rollback()
-                flash_error(exc)
         for errors in form.errors.values():
             for message in errors:
                 flash(message, "error")

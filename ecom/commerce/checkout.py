@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from ecom.actor import Actor
 from ecom.commerce.gateway import Intent, PaymentGateway, gateway_for_intent, get_gateway, to_minor
-from ecom.commerce.models import Cart, Order, OrderEvent, OrderItem, Payment
+from ecom.commerce.models import Cart, Order, OrderItem, Payment
 from ecom.commerce.orders import lock_order, order_event_data, record_creation, transition
 from ecom.commerce.status import OrderStatus, PaymentStatus
 from ecom.db import utcnow
@@ -172,6 +172,7 @@ class Finalized:
     DECLINED = "declined"  # payment failed; order still created with its stock held
     REFUNDED = "refunded"  # paid too late, stock gone: money sent back
     PENDING = "pending"  # the intent is still waiting (3-D Secure, processing...)
+    CANCELLED = "cancelled"  # the order was cancelled before it was paid; nothing charged
 
 
 def payment_for_intent(intent_id: str) -> Payment:
@@ -254,13 +255,8 @@ def _revive_expired(order: Order, actor: Actor) -> None:
     """The one sanctioned way out of ``cancelled``: the expiry job cancelled an order
     whose payment then succeeded, and its stock could be taken again. Cancelling
     was our doing, not the shopper's, so the order they paid for goes ahead."""
-    now = utcnow()
-    db.session.add(OrderEvent(order_id=order.id, from_status=order.status, to_status=OrderStatus.PAID,
-                              actor=actor.label, note="late payment; stock taken again"))
-    order.status = OrderStatus.PAID
-    order.paid_at = now
-    order.cancelled_at = None
-    order.cancel_reason = None
+    transition(order, OrderStatus.PAID, actor=actor, note="late payment; stock taken again",
+               late_payment=True)
 
 
 def _refund_late_payment(order: Order, payment: Payment, actor: Actor) -> Finalized:
@@ -276,12 +272,18 @@ def _refund_late_payment(order: Order, payment: Payment, actor: Actor) -> Finali
 
 
 def _apply_failure(order: Order, payment: Payment, intent: Intent) -> Finalized:
+    if order.status == OrderStatus.CANCELLED and payment.status != PaymentStatus.PENDING:
+        return Finalized(order, Finalized.CANCELLED)
     if payment.status != PaymentStatus.PENDING:
         # Never backwards: a failure report after success (or a repeat) changes nothing.
         outcome = Finalized.DECLINED if payment.status == PaymentStatus.FAILED else Finalized.ALREADY_PAID
         return Finalized(order, outcome)
     payment.status = PaymentStatus.FAILED
     payment.failure_message = intent.failure_message or intent.status
+    if order.status == OrderStatus.CANCELLED:
+        # The intent was cancelled along with the order: nothing to tell the shopper.
+        db.session.flush()
+        return Finalized(order, Finalized.CANCELLED)
     emit(EventType.PAYMENT_FAILED, {**order_event_data(order), "reason": payment.failure_message})
     db.session.flush()
     return Finalized(order, Finalized.DECLINED)

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from ecom.actor import Actor
 from ecom.commerce.models import Order, OrderEvent
-from ecom.commerce.status import ALLOWED, OrderStatus
+from ecom.commerce.status import ALLOWED, LATE_PAYMENT_REVIVAL, OrderStatus
 from ecom.db import utcnow
 from ecom.errors import InvalidTransition, NotFound
 from ecom.extensions import db
@@ -38,15 +38,21 @@ def lock_order(order_id: int) -> Order:
     return order
 
 
-def transition(order: Order, target: OrderStatus | str, *, actor: Actor, note: str = "") -> OrderEvent:
+def transition(order: Order, target: OrderStatus | str, *, actor: Actor, note: str = "",
+               late_payment: bool = False) -> OrderEvent:
     """Move ``order`` to ``target`` and write the history row.
 
+    ``late_payment`` also allows LATE_PAYMENT_REVIVAL (cancelled by expiry, then paid).
     Raises InvalidTransition when the state machine does not allow the move.
     """
     current = OrderStatus(order.status)
     target = OrderStatus(target)
-    if target not in ALLOWED[current]:
+    revival = late_payment and (current, target) == LATE_PAYMENT_REVIVAL
+    if target not in ALLOWED[current] and not revival:
         raise InvalidTransition("order", current, target)
+    if revival:
+        order.cancelled_at = None
+        order.cancel_reason = None
     order.status = target
     stamp = STAMPS.get(target)
     if stamp:

@@ -22,6 +22,12 @@ ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
 }
 
 
+# The one way out of ``cancelled``: the expiry job cancelled an unpaid order, its payment
+# then succeeded after all, and its stock could be taken again. Only the payment
+# finaliser asks for it (``transition(..., late_payment=True)``).
+LATE_PAYMENT_REVIVAL = (OrderStatus.CANCELLED, OrderStatus.PAID)
+
+
 class PaymentStatus(StrEnum):
     PENDING = "pending"
     COMPLETED = "completed"

@@ -14,7 +14,7 @@ from tests.api.conftest import bearer
 from tests.conftest import make_test_app
 from tests.factories import TEST_PASSWORD, UserFactory
 
-SECRET = "test-jwt-secret-0123456789"
+SECRET = "test-jwt-secret-0123456789abcdefghij"
 
 
 def signup(client, email="new@example.com", password="s3cret-pass", **extra):

@@ -94,8 +94,9 @@ def test_cancel_a_created_order_releases_its_reservation(client, shopper, varian
     # the simulated intent is now cancelled: a late confirm cannot pay it
     late = client.post(CONFIRM, json={"payment_intent_id": placed["payment_intent_id"]},
                        headers=auth(shopper))
-    assert late.status_code == 402
+    assert late.status_code == 409 and "cancelled" in late.get_json()["detail"]
     assert order_of(placed).status == OrderStatus.CANCELLED
+    assert "PAYMENT_FAILED" not in outbox_types()
 
 
 def test_cancel_a_paid_order_returns_stock_and_refunds(client, shopper, variant):
@@ -272,3 +273,26 @@ def test_success_after_the_shopper_cancelled_is_refunded(client, shopper, varian
     assert order_of(placed).status == OrderStatus.CANCELLED
     assert inventory_of(variant).quantity == 10 and inventory_of(variant).reserved == 0
     assert db.session.scalar(select(Payment)).status == PaymentStatus.REFUNDED
+
+
+def test_order_list_query_count_does_not_grow_with_the_page(client, shopper, variant):
+    from sqlalchemy import event
+
+    def statements_for(per_page: int) -> int:
+        seen: list[str] = []
+        engine = db.session.get_bind().engine
+
+        def count_statement(*_args):
+            seen.append("x")
+
+        event.listen(engine, "before_cursor_execute", count_statement)
+        try:
+            response = client.get(f"/api/v1/orders?per_page={per_page}", headers=auth(shopper))
+        finally:
+            event.remove(engine, "before_cursor_execute", count_statement)
+        assert response.status_code == 200 and len(response.get_json()["items"]) == per_page
+        return len(seen)
+
+    for _ in range(6):
+        place(client, shopper, [(variant, 1)])
+    assert statements_for(6) == statements_for(1)

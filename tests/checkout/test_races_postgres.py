@@ -175,3 +175,55 @@ def test_thirty_shoppers_for_five_units_never_oversell(postgres, committed_db):
                              .where(StockMovement.variant_id == variant.id))
     assert sold == -5
     print(f"after confirms: quantity {inventory.quantity}, reserved {inventory.reserved}, paid orders {paid}")
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_expiry_racing_a_confirm_never_oversells_or_half_cancels(postgres, committed_db, round_):
+    from datetime import timedelta
+
+    from ecom.commerce.expiry import expire_reservations
+    from ecom.db import utcnow
+    from ecom.inventory.models import StockReservation
+
+    # given an order whose reservation is overdue
+    db = committed_db
+    app = postgres
+    user = UserFactory()
+    variant = stocked_variant(quantity=10, price="20.00")
+    db.session.commit()
+    placed = place_order(db, app.test_client(), user, variant, quantity=2)
+    db.session.execute(StockReservation.__table__.update().values(expires_at=utcnow() - timedelta(seconds=5)))
+    db.session.commit()
+    headers = bearer(user)
+
+    def run_expiry(_client):
+        with app.app_context():
+            return expire_reservations()
+
+    # when the expiry job and the shopper's confirm run at once
+    expired, confirmed = run_together(app, [
+        run_expiry,
+        lambda c: c.post(CONFIRM, json={"payment_intent_id": placed["payment_intent_id"]}, headers=headers),
+    ])
+
+    # then exactly one of them won, and stock agrees with the order's fate
+    order = fresh(db, select(Order).where(Order.order_number == placed["order"]["order_number"]))
+    inventory = fresh(db, select(Inventory).where(Inventory.variant_id == variant.id))
+    print(f"\nexpiry race round {round_}: order {order.status}, confirm {confirmed.status_code}, "
+          f"expired {expired}, stock {inventory.quantity}/{inventory.reserved}, "
+          f"history {[e.to_status for e in order.events]}")
+    history = [e.to_status for e in order.events]
+    if order.status == OrderStatus.PAID:
+        # confirm first (expiry then finds nothing), or expiry first and the payment that still
+        # succeeded took the stock again: either way sold once
+        assert confirmed.status_code == 200
+        assert history in (["created", "paid"], ["created", "cancelled", "paid"])
+        assert expired == ([] if history == ["created", "paid"] else [order.order_number])
+        assert (inventory.quantity, inventory.reserved) == (8, 0)
+        sales = db.session.scalar(select(func.count()).select_from(StockMovement)
+                                  .where(StockMovement.variant_id == variant.id))
+        assert sales == 1
+    else:
+        assert order.status == OrderStatus.CANCELLED
+        assert confirmed.status_code == 409 and expired == [order.order_number]
+        assert (inventory.quantity, inventory.reserved) == (10, 0)

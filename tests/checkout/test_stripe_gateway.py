@@ -174,3 +174,32 @@ def test_refund_failure_keeps_a_paid_order_paid(client, stripe_mode, shopper, va
     order = db.session.scalar(select(Order))
     assert order.status == OrderStatus.PAID and order.payment.status == PaymentStatus.COMPLETED
     assert inventory_of(variant).quantity == 9
+
+
+def test_paid_at_stripe_after_the_shopper_cancelled_is_refunded_and_409(
+    client, stripe_mode, shopper, variant
+):
+    # given an order cancelled while its payment went through at Stripe anyway
+    fill_cart(shopper, [(variant, 1)])
+    body = client.post(INTENT, json={"shipping_address": ADDRESS}, headers=auth(shopper)).get_json()
+    number = body["order"]["order_number"]
+    assert client.post(f"/api/v1/orders/{number}/cancel", headers=auth(shopper)).status_code == 200
+    stripe_mode.intents[body["payment_intent_id"]]["status"] = "succeeded"
+    # when the shopper's frontend confirms
+    response = client.post(CONFIRM, json={"payment_intent_id": body["payment_intent_id"]},
+                           headers=auth(shopper))
+    # then they hear why, the money goes back through Stripe and the order stays cancelled
+    assert response.status_code == 409 and "refunded" in response.get_json()["detail"]
+    assert [r["amount"] for r in stripe_mode.refunds] == [2759]
+    order = db.session.scalar(select(Order))
+    assert order.status == OrderStatus.CANCELLED and order.payment.status == PaymentStatus.REFUNDED
+    assert inventory_of(variant).quantity == 10 and inventory_of(variant).reserved == 0
+    assert outbox_types() == ["ORDER_PLACED", "ORDER_CANCELLED", "PAYMENT_REFUNDED"]
+
+
+def test_cancelling_an_unpaid_order_cancels_its_stripe_intent(client, stripe_mode, shopper, variant):
+    fill_cart(shopper, [(variant, 1)])
+    body = client.post(INTENT, json={"shipping_address": ADDRESS}, headers=auth(shopper)).get_json()
+    client.post(f"/api/v1/orders/{body['order']['order_number']}/cancel", headers=auth(shopper))
+    assert stripe_mode.intents[body["payment_intent_id"]]["status"] == "canceled"
+    assert f"/v1/payment_intents/{body['payment_intent_id']}/cancel" in stripe_mode.paths("POST")

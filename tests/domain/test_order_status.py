@@ -62,3 +62,15 @@ def test_event_data_carries_what_notifications_need(db):
     assert data["order_number"] == order.order_number
     assert data["user_email"] == order.email
     assert data["total"] == str(order.total)
+
+
+def test_late_payment_revives_only_a_cancelled_order_to_paid(db):
+    order = make_order(status="cancelled")
+    order.cancel_reason = "reservation expired"
+
+    event = transition(order, "paid", actor=ACTOR, late_payment=True)
+
+    assert (event.from_status, event.to_status, order.status) == ("cancelled", "paid", "paid")
+    assert order.cancelled_at is None and order.cancel_reason is None
+    with pytest.raises(InvalidTransition):
+        transition(make_order(status="delivered"), "paid", actor=ACTOR, late_payment=True)

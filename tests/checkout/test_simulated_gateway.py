@@ -1,0 +1,53 @@
+"""The simulated gateway: Stripe's test vocabulary, state kept in the payments table."""
+
+from __future__ import annotations
+
+import pytest
+
+from ecom.commerce.gateway import SimulatedGateway, get_gateway
+from ecom.errors import NotFound
+from tests.checkout.conftest import ADDRESS, auth, fill_cart
+
+
+def test_without_a_secret_key_the_simulated_gateway_is_used(app):
+    assert isinstance(get_gateway(app.config), SimulatedGateway)
+
+
+def test_ids_and_client_secrets_look_like_stripes(simulated):
+    intent = simulated.create_intent(1234, "usd", {"order_number": "ORD-1"})
+    assert intent.id.startswith("pi_sim_")
+    assert intent.client_secret.startswith(f"{intent.id}_secret_")
+    assert intent.status == "requires_payment_method" and intent.amount_minor == 1234
+
+
+def test_unknown_intent_is_not_found(db, simulated):
+    with pytest.raises(NotFound):
+        simulated.retrieve_intent("pi_sim_unknown")
+
+
+def test_state_is_shared_by_every_gateway_instance(client, app, shopper, variant):
+    # given an order paid through one gateway instance (one process)
+    fill_cart(shopper, [(variant, 1)])
+    body = client.post("/api/v1/checkout/payment-intent", json={"shipping_address": ADDRESS},
+                       headers=auth(shopper)).get_json()
+    intent_id = body["payment_intent_id"]
+    other_process = SimulatedGateway(app.config["STRIPE_WEBHOOK_SECRET"])
+    assert other_process.retrieve_intent(intent_id).status == "requires_payment_method"
+    client.post("/api/v1/checkout/confirm", json={"payment_intent_id": intent_id}, headers=auth(shopper))
+    # then a brand-new instance sees it succeeded, with the order's amount
+    intent = SimulatedGateway(app.config["STRIPE_WEBHOOK_SECRET"]).retrieve_intent(intent_id)
+    assert (intent.status, intent.amount_minor) == ("succeeded", 2759)
+
+
+@pytest.mark.parametrize(("method", "status", "declined"), [
+    ("pm_card_visa", "succeeded", False),
+    ("pm_card_chargeDeclined", "requires_payment_method", True),
+    ("not-a-method", "requires_payment_method", True),
+])
+def test_confirm_follows_stripes_test_payment_methods(client, shopper, variant, simulated, method, status,
+                                                      declined):
+    fill_cart(shopper, [(variant, 1)])
+    body = client.post("/api/v1/checkout/payment-intent", json={"shipping_address": ADDRESS},
+                       headers=auth(shopper)).get_json()
+    intent = simulated.confirm_intent(body["payment_intent_id"], method)
+    assert (intent.status, intent.declined) == (status, declined)
