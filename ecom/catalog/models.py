@@ -48,6 +48,9 @@ class Product(TimestampMixin, db.Model):
         CheckConstraint("base_price >= 0", name="base_price_not_negative"),
         Index("ix_products_active_created", "is_active", "created_at"),
         Index("ix_products_active_featured", "is_active", "featured"),
+        # The storefront's default listing order (featured, created_at, id, all descending):
+        # read backwards, this index makes a page an index scan instead of a sort of every row.
+        Index("ix_products_listing", "is_active", "featured", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
