@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import jsonify, request
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from ecom.commerce.checkout import Finalized, confirm_payment, start_checkout
 from ecom.commerce.idempotency import request_fingerprint, run_idempotently
@@ -12,13 +12,14 @@ from ecom.extensions import db
 from storefront_api import api
 from storefront_api.openapi import HeaderParam, endpoint
 from storefront_api.orders import OrderEnvelope, OrderOut, render_order
-from storefront_api.schemas import ApiModel, RequestBody
+from storefront_api.schemas import ApiModel, JsonInt, RequestBody
 from storefront_api.security import current_user
 
 IDEMPOTENCY_KEY = HeaderParam(
     "Idempotency-Key",
     "Retrying with the same key (and the same body) returns the first answer and creates nothing new.",
     max_length=255,
+    pattern=r"\S",  # blank keys are refused (422)
 )
 
 
@@ -32,11 +33,23 @@ class AddressIn(RequestBody):
     phone: str | None = Field(None, max_length=40)
 
 
+def _no_default(schema: dict) -> None:
+    # "Absent" is the default, not null: a documented null default would invite clients to send it.
+    schema.pop("default", None)
+
+
 class CheckoutIn(RequestBody):
-    shipping_address_id: int | None = Field(None, ge=1, le=2**31 - 1)
-    shipping_address: AddressIn | None = None
-    billing_address_id: int | None = Field(None, ge=1, le=2**31 - 1)
-    billing_address: AddressIn | None = None
+    # Absent rather than null; the document says "exactly one shipping field, at most one
+    # billing field" so that clients (and schemathesis) know the rule the validator applies.
+    model_config = ConfigDict(json_schema_extra={
+        "oneOf": [{"required": ["shipping_address_id"]}, {"required": ["shipping_address"]}],
+        "not": {"required": ["billing_address_id", "billing_address"]},
+    })
+
+    shipping_address_id: JsonInt = Field(None, ge=1, le=2**31 - 1, json_schema_extra=_no_default)
+    shipping_address: AddressIn = Field(None, json_schema_extra=_no_default)
+    billing_address_id: JsonInt = Field(None, ge=1, le=2**31 - 1, json_schema_extra=_no_default)
+    billing_address: AddressIn = Field(None, json_schema_extra=_no_default)
 
     @model_validator(mode="after")
     def _one_of_each(self):
@@ -104,7 +117,7 @@ def create_payment_intent(body: CheckoutIn):
 
 @api.post("/checkout/confirm")
 @endpoint(body=ConfirmIn, response=OrderEnvelope, auth="required", tags=["checkout"],
-          errors=[402, 409, 502, 503], summary="Confirm the payment and finalise the order")
+          errors=[402, 404, 409, 502, 503], summary="Confirm the payment and finalise the order")
 def confirm_checkout(body: ConfirmIn):
     """Asks the gateway for the intent's true status (confirming it with `payment_method`
     when it still needs one; the simulated gateway defaults to `pm_card_visa`).

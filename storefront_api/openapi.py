@@ -76,6 +76,7 @@ class HeaderParam:
     name: str
     description: str = ""
     max_length: int = 128
+    pattern: str | None = None  # JSON Schema regex (unanchored) the value must match
 
 
 @dataclass
@@ -368,7 +369,8 @@ def _operation_object(op: Operation, path_params, key_map, component) -> dict:
                 "in": "header",
                 "required": False,
                 "description": header.description,
-                "schema": {"type": "string", "maxLength": header.max_length},
+                "schema": {"type": "string", "maxLength": header.max_length,
+                           **({"pattern": header.pattern} if header.pattern else {})},
             }
         )
     responses: dict[str, dict] = {}

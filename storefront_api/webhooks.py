@@ -20,7 +20,7 @@ class WebhookAck(ApiModel):
 
 
 @webhooks.post("/stripe")
-@endpoint(response=WebhookAck, tags=["webhooks"], errors=[503],
+@endpoint(response=WebhookAck, tags=["webhooks"], errors=[400, 503],
           headers=[HeaderParam("Stripe-Signature", "Stripe's signature header (t=...,v1=...).", 2048)],
           summary="Stripe webhook events")
 def stripe_webhook():

@@ -19,7 +19,7 @@ from sqlalchemy.orm import selectinload
 from ecom.catalog.models import Product, Variant
 from ecom.commerce.models import Cart, CartItem
 from ecom.db import CENT, money
-from ecom.errors import NotFound, OutOfStock, ValidationFailed
+from ecom.errors import Conflict, NotFound, OutOfStock, ValidationFailed
 from ecom.extensions import db
 from ecom.identity.models import User
 from ecom.inventory.models import Inventory
@@ -157,14 +157,18 @@ def _line_for(cart: Cart, variant_id: int) -> CartItem | None:
 def add_item(cart: Cart, sku: str, quantity: int = 1) -> CartItem:
     """Add ``quantity`` of ``sku``; the same SKU again adds to its line.
 
-    Raises NotFound (unknown or inactive SKU), ValidationFailed (line quantity
-    outside 1..99), OutOfStock (more than available).
+    Raises NotFound (unknown or inactive SKU), ValidationFailed (quantity
+    outside 1..99), Conflict (the line already holds so many that it would
+    pass 99), OutOfStock (more than available).
     """
     _check_quantity(quantity)
     variant = _sellable_variant(sku)
     line = _line_for(cart, variant.id)
     new_quantity = quantity + (line.quantity if line else 0)
-    _check_quantity(new_quantity)
+    if new_quantity > MAX_QUANTITY:
+        # A valid request clashing with what the cart already holds: a conflict, not bad input.
+        raise Conflict(f"The cart already holds {line.quantity} of {variant.sku}; a line holds at "
+                       f"most {MAX_QUANTITY} units.")
     _check_stock(variant, new_quantity)
     if line is None:
         line = CartItem(
