@@ -77,13 +77,9 @@ def init_metrics(app: Flask) -> None:
     )
     registry.register(BusinessCollector(app))
 
-    @app.before_request
-    def start_timer():
-        g.metrics_started = time.perf_counter()
-
     @app.after_request
     def observe(response):
-        started = g.pop("metrics_started", None)
+        started = g.get("request_started")  # set by ecom.logging's before_request
         # The route pattern, not the raw path, keeps label cardinality bounded.
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
         requests_total.labels(endpoint, request.method, str(response.status_code)).inc()

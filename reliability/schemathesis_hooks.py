@@ -10,21 +10,10 @@ bcrypt's 72 bytes in UTF-8. Nothing else is filtered.
 from __future__ import annotations
 
 import schemathesis
-from email_validator import EmailNotValidError, validate_email
+
+from reliability.schemathesis_filters import is_testable_signup_body
 
 
 @schemathesis.hook
 def filter_body(context, body) -> bool:
-    if not isinstance(body, dict):
-        return True
-    password = body.get("password")
-    if isinstance(password, str) and len(password) <= 72 < len(password.encode("utf-8", "surrogatepass")):
-        return False
-    email = body.get("email")
-    if not isinstance(email, str) or "@" not in email:
-        return True
-    try:
-        validate_email(email, check_deliverability=False)
-    except EmailNotValidError as exc:
-        return "special-use or reserved" not in str(exc)
-    return True
+    return is_testable_signup_body(body)
