@@ -38,8 +38,10 @@ def create_app(config: dict | None = None) -> Flask:
     _init_limiter(app)
 
     from ecom import events
+    from ecom.catalog import cache_version
 
     events.init_app(app)
+    cache_version.init_app(app)
 
     from admin import init_admin
     from storefront_api import init_api

@@ -79,6 +79,7 @@ def load_config() -> dict:
         "SIGNUP_RATE_LIMIT": _env("SIGNUP_RATE_LIMIT", "20 per hour"),
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
         "EXPIRY_INTERVAL_SECONDS": int(_env("EXPIRY_INTERVAL_SECONDS", "30")),
+        "CATALOG_CACHE_SECONDS": float(_env("CATALOG_CACHE_SECONDS", "30")),
         "SESSION_COOKIE_SECURE": env == "production",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -11,6 +11,7 @@ from pydantic import Field, StringConstraints
 from ecom.catalog import queries, reviews
 from ecom.catalog.models import Category, Product, Review
 from storefront_api import api
+from storefront_api.caching import cached_page
 from storefront_api.openapi import endpoint
 from storefront_api.pagination import page_of
 from storefront_api.schemas import (
@@ -188,6 +189,7 @@ def review_out(review: Review) -> ReviewOut:
 
 
 @api.get("/categories")
+@cached_page
 @endpoint(response=ItemList[CategoryOut], tags=["catalog"])
 def list_categories():
     """All categories with their number of active products."""
@@ -195,6 +197,7 @@ def list_categories():
 
 
 @api.get("/categories/<slug>")
+@cached_page
 @endpoint(response=CategoryOut, tags=["catalog"])
 def get_category(slug: str):
     """One category."""
@@ -202,6 +205,7 @@ def get_category(slug: str):
 
 
 @api.get("/products")
+@cached_page
 @endpoint(query=ProductQuery, response=Page[ProductSummary], tags=["catalog"])
 def list_products(query: ProductQuery):
     """Active products: filter, search, sort, paginate."""
@@ -219,6 +223,7 @@ def list_products(query: ProductQuery):
 
 
 @api.get("/products/<slug>")
+@cached_page
 @endpoint(response=ProductDetail, tags=["catalog"])
 def get_product(slug: str):
     """One active product with images and variants."""

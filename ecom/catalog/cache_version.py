@@ -1,0 +1,126 @@
+"""One version number for everything the storefront's catalog pages show.
+
+A commit that wrote a row of a catalog table (categories, products, images,
+variants, inventory, reviews) bumps ``ecom:catalog:version`` in Redis right
+after it committed, whichever process made it: an API request, a back-office
+form, a CSV import, a worker expiring reservations. Response caches key what
+they store by the version they read *before* querying, so a stored page is
+never labelled newer than the data it was built from.
+
+Writes are seen through the ORM unit of work (``after_flush``) and through
+``Session.execute`` of insert/update/delete statements on those tables
+(``do_orm_execute``). SQL run outside a Session (raw connections, psql) is
+not seen; the cache's time limit bounds how long such a change stays unseen.
+
+Without ``REDIS_URL`` there is no shared version and no catalog cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from itertools import chain
+
+import redis
+from flask import Flask, current_app, has_app_context
+from flask_sqlalchemy.session import Session as FlaskSession
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import ORMExecuteState, Session
+
+log = logging.getLogger("ecom.catalog.cache")
+
+VERSION_KEY = "ecom:catalog:version"
+CATALOG_TABLES = frozenset({"categories", "products", "product_images", "variants", "inventory", "reviews"})
+_DIRTY = "ecom_catalog_written"
+_CLIENT = "ecom_catalog_cache_redis"
+
+_install_lock = threading.Lock()
+_listeners_installed = False
+
+
+def init_app(app: Flask) -> None:
+    if app.config.get("REDIS_URL"):
+        # Short timeouts: a page falls back to the database rather than wait for Redis.
+        app.extensions[_CLIENT] = redis.Redis.from_url(
+            app.config["REDIS_URL"], socket_connect_timeout=0.5, socket_timeout=0.5,
+        )
+    _install_listeners()
+
+
+def redis_client(app: Flask) -> redis.Redis | None:
+    """The Redis client holding the version; None without REDIS_URL."""
+    return app.extensions.get(_CLIENT)
+
+
+def current_version(app: Flask) -> bytes | None:
+    """The catalog's version now; None when it cannot be known (no Redis, Redis away)."""
+    client = redis_client(app)
+    if client is None:
+        return None
+    try:
+        return client.get(VERSION_KEY) or start_version(client)
+    except redis.RedisError as exc:
+        log.debug("catalog version unavailable: %s", exc)
+        return None
+
+
+def start_version(client: redis.Redis) -> bytes:
+    """Set a version when there is none: Redis came back empty (it keeps nothing on disk).
+
+    It starts from the clock in nanoseconds, a value no page cached before can carry.
+    Raises redis.RedisError.
+    """
+    client.set(VERSION_KEY, time.time_ns(), nx=True)
+    return client.get(VERSION_KEY)
+
+
+def bump_version(app: Flask) -> None:
+    client = redis_client(app)
+    if client is None:
+        return
+    try:
+        client.incr(VERSION_KEY)
+    except redis.RedisError as exc:
+        log.warning("could not bump the catalog version (cached pages may lag until they expire): %s", exc)
+
+
+# --- the session hooks ----------------------------------------------------------------------
+
+def _install_listeners() -> None:
+    global _listeners_installed
+    with _install_lock:
+        if _listeners_installed:
+            return
+        sa_event.listen(FlaskSession, "after_flush", _note_flushed_rows)
+        sa_event.listen(FlaskSession, "do_orm_execute", _note_bulk_statement)
+        sa_event.listen(FlaskSession, "after_commit", _bump_if_written)
+        sa_event.listen(FlaskSession, "after_rollback", _forget)
+        _listeners_installed = True
+
+
+def _is_catalog_row(obj) -> bool:
+    table = getattr(obj, "__table__", None)
+    return table is not None and table.name in CATALOG_TABLES
+
+
+def _note_flushed_rows(session: Session, flush_context) -> None:
+    if any(_is_catalog_row(obj) for obj in chain(session.new, session.dirty, session.deleted)):
+        session.info[_DIRTY] = True
+
+
+def _note_bulk_statement(state: ORMExecuteState) -> None:
+    if not (state.is_insert or state.is_update or state.is_delete):
+        return
+    table = getattr(state.statement, "table", None)
+    if getattr(table, "name", None) in CATALOG_TABLES:
+        state.session.info[_DIRTY] = True
+
+
+def _bump_if_written(session: Session) -> None:
+    if session.info.pop(_DIRTY, False) and has_app_context():
+        bump_version(current_app._get_current_object())
+
+
+def _forget(session: Session) -> None:
+    session.info.pop(_DIRTY, None)

@@ -1,0 +1,109 @@
+"""Rendered catalog pages, shared in Redis, served while the catalog is unchanged.
+
+``@cached_page`` goes between the route and ``@endpoint`` of an anonymous GET.
+A 200 page is stored in Redis under its path and sorted query string, together
+with the catalog version (``ecom.catalog.cache_version``) read *before* it was
+built, for ``CATALOG_CACHE_SECONDS`` (0 disables the cache). It is served again
+only while that version is still current, so any catalog write makes every
+stored page a miss. One round trip reads the version and the page together.
+
+Every page carries an ``ETag`` (a matching ``If-None-Match`` is 304) and
+``X-Cache: hit|miss``. Without Redis, or when it does not answer, pages come
+from the database as if there were no cache.
+
+Cached pages are not rate limited: none has a limit, and the limiter's
+per-request bookkeeping cost more than serving a cached page. A page that
+needs a limit must not use ``@cached_page``.
+
+One key per page, overwritten in place: memory is bounded by the number of
+distinct pages, however often the version moves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from functools import wraps
+from urllib.parse import urlencode
+
+import redis
+from flask import Response, current_app, request
+
+from ecom.catalog.cache_version import VERSION_KEY, redis_client, start_version
+from ecom.extensions import limiter
+
+log = logging.getLogger("ecom.storefront.cache")
+
+PAGE_PREFIX = "ecom:page:"
+_READ_SCRIPT = "ecom_page_read_script"
+# The version and the page in one round trip.
+READ_VERSION_AND_PAGE = """
+return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2])}
+"""
+
+
+def cached_page(view: Callable) -> Callable:
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        seconds = float(current_app.config.get("CATALOG_CACHE_SECONDS") or 0)
+        client = redis_client(current_app) if seconds > 0 else None
+        if client is None:
+            return view(*args, **kwargs)
+        key = PAGE_PREFIX + _page_name()
+        try:
+            version, stored = _read(client, key)
+        except redis.RedisError as exc:
+            log.debug("page cache unavailable: %s", exc)
+            return view(*args, **kwargs)
+        page = _unpack(stored, version)
+        if page is not None:
+            etag, body = page
+            return _finish(Response(body, mimetype="application/json"), etag, hit=True)
+        response = current_app.make_response(view(*args, **kwargs))
+        if response.status_code != 200 or response.direct_passthrough:
+            return response
+        body = response.get_data()
+        etag = hashlib.blake2b(body, digest_size=16).hexdigest()
+        try:
+            client.set(key, b"\n".join((version, etag.encode(), body)), ex=max(1, round(seconds)))
+        except redis.RedisError as exc:
+            log.debug("page not stored: %s", exc)
+        return _finish(response, etag, hit=False)
+
+    wrapper.cached_page = True
+    return wrapper
+
+
+@limiter.request_filter
+def _is_cached_page() -> bool:
+    view = current_app.view_functions.get(request.endpoint or "")
+    return getattr(view, "cached_page", False)
+
+
+def _read(client: redis.Redis, key: str) -> tuple[bytes, bytes | None]:
+    script = current_app.extensions.get(_READ_SCRIPT)
+    if script is None:
+        script = current_app.extensions[_READ_SCRIPT] = client.register_script(READ_VERSION_AND_PAGE)
+    version, stored = script(keys=[VERSION_KEY, key], client=client)
+    return (version or start_version(client)), stored
+
+
+def _unpack(stored: bytes | None, version: bytes) -> tuple[str, bytes] | None:
+    if not stored:
+        return None
+    stored_version, etag, body = stored.split(b"\n", 2)
+    return (etag.decode(), body) if stored_version == version else None
+
+
+def _page_name() -> str:
+    return f"{request.path}?{urlencode(sorted(request.args.items(multi=True)))}"
+
+
+def _finish(response: Response, etag: str, *, hit: bool) -> Response:
+    response.set_etag(etag)
+    response.headers["X-Cache"] = "hit" if hit else "miss"
+    if etag in request.if_none_match:
+        response.status_code = 304
+        response.set_data(b"")
+    return response

@@ -1,0 +1,151 @@
+"""The catalog page cache: hits while the catalog is unchanged, misses after any catalog write."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+import redis
+from sqlalchemy import update
+
+from ecom.actor import SYSTEM
+from ecom.catalog import cache_version
+from ecom.catalog.services import update_product
+from ecom.inventory.models import Inventory, MovementReason
+from ecom.inventory.services import adjust_stock, reserve_stock
+from storefront_api.caching import PAGE_PREFIX
+from tests.conftest import make_test_app
+from tests.factories import ProductFactory, make_order, stocked_variant
+
+
+@pytest.fixture
+def cache(app, db, redis_url):
+    """The session app with the catalog cache on, against this test's Redis database."""
+    saved = app.extensions.get(cache_version._CLIENT)
+    app.extensions[cache_version._CLIENT] = redis.Redis.from_url(redis_url)
+    saved_seconds = app.config["CATALOG_CACHE_SECONDS"]
+    app.config["CATALOG_CACHE_SECONDS"] = 30
+    try:
+        yield redis.Redis.from_url(redis_url)
+    finally:
+        app.extensions[cache_version._CLIENT] = saved
+        app.config["CATALOG_CACHE_SECONDS"] = saved_seconds
+
+
+@pytest.fixture
+def variant(db):
+    made = stocked_variant(quantity=8, price="12.50", sku="MUG-1")
+    made.product.slug = "mug"
+    db.session.commit()
+    return made
+
+
+def get(client, path, **headers):
+    return client.get(path, headers=headers)
+
+
+def test_second_request_is_served_from_the_cache_with_the_same_body(client, cache, variant):
+    first = get(client, "/api/v1/products/mug")
+    second = get(client, "/api/v1/products/mug")
+    assert first.status_code == second.status_code == 200
+    assert (first.headers["X-Cache"], second.headers["X-Cache"]) == ("miss", "hit")
+    assert second.get_data() == first.get_data()
+    assert second.json["variants"][0]["available"] == 8
+    assert second.headers["ETag"] == first.headers["ETag"]
+    assert second.headers["X-Request-ID"] != first.headers["X-Request-ID"]
+
+
+def test_matching_if_none_match_is_304_without_a_body(client, cache, variant):
+    etag = get(client, "/api/v1/products/mug").headers["ETag"]
+    cached = get(client, "/api/v1/products/mug", **{"If-None-Match": etag})
+    assert cached.status_code == 304 and cached.get_data() == b""
+    other = get(client, "/api/v1/products/mug", **{"If-None-Match": '"something-else"'})
+    assert other.status_code == 200 and other.json["slug"] == "mug"
+
+
+def test_query_strings_are_separate_pages_whatever_their_order(client, cache, variant):
+    get(client, "/api/v1/products?per_page=5&page=1")
+    assert get(client, "/api/v1/products?page=1&per_page=5").headers["X-Cache"] == "hit"
+    other = get(client, "/api/v1/products?page=1&per_page=6")
+    assert other.headers["X-Cache"] == "miss" and other.json["per_page"] == 6
+
+
+def test_a_product_edit_is_visible_on_the_next_request(client, cache, db, variant):
+    get(client, "/api/v1/products/mug")
+    get(client, "/api/v1/products")
+    update_product(variant.product, name="Big Mug", actor=SYSTEM)
+    db.session.commit()
+    detail = get(client, "/api/v1/products/mug")
+    assert detail.headers["X-Cache"] == "miss" and detail.json["name"] == "Big Mug"
+    assert get(client, "/api/v1/products").json["items"][0]["name"] == "Big Mug"
+
+
+def test_a_reservation_is_visible_in_the_available_count(client, cache, db, variant):
+    assert get(client, "/api/v1/products/mug").json["variants"][0]["available"] == 8
+    reserve_stock(make_order(lines=[(variant, 3)]), ttl_seconds=600)
+    db.session.commit()
+    assert get(client, "/api/v1/products/mug").json["variants"][0]["available"] == 5
+
+
+def test_a_stock_adjustment_is_visible(client, cache, db, variant):
+    get(client, "/api/v1/products/mug")
+    adjust_stock(variant, -8, MovementReason.DAMAGE, actor=SYSTEM)
+    db.session.commit()
+    page = get(client, "/api/v1/products/mug").json
+    assert page["in_stock"] is False and page["variants"][0]["available"] == 0
+
+
+def test_a_bulk_update_statement_bumps_the_version_too(app, cache, db, variant):
+    before = cache_version.current_version(app)
+    db.session.execute(update(Inventory).where(Inventory.variant_id == variant.id).values(quantity=20))
+    db.session.commit()
+    assert cache_version.current_version(app) != before
+
+
+def test_a_rolled_back_write_does_not_bump(app, cache, db, variant):
+    before = cache_version.current_version(app)
+    variant.product.name = "Never saved"
+    db.session.flush()
+    db.session.rollback()
+    assert cache_version.current_version(app) == before
+
+
+def test_writes_outside_the_catalog_do_not_bump(app, cache, db, variant):
+    before = cache_version.current_version(app)
+    make_order(lines=[(variant, 1)])
+    db.session.commit()
+    assert cache_version.current_version(app) == before
+
+
+def test_an_emptied_redis_refuses_every_page_cached_before(client, cache, variant):
+    get(client, "/api/v1/products/mug")
+    cache.flushdb()  # Redis restarted: it keeps nothing on disk
+    assert get(client, "/api/v1/products/mug").headers["X-Cache"] == "miss"
+    assert get(client, "/api/v1/products/mug").headers["X-Cache"] == "hit"
+
+
+def test_pages_live_in_redis_at_most_catalog_cache_seconds(client, cache, variant):
+    get(client, "/api/v1/products/mug")
+    assert 0 < cache.ttl(f"{PAGE_PREFIX}/api/v1/products/mug?") <= 30
+
+
+def test_pages_are_shared_between_processes(app, client, cache, redis_url, variant):
+    get(client, "/api/v1/products/mug")
+    # Another web process: an app of its own on the same Redis.
+    other = make_test_app(app.config["SQLALCHEMY_DATABASE_URI"], REDIS_URL=redis_url)
+    assert other.test_client().get("/api/v1/products/mug").headers["X-Cache"] == "hit"
+
+
+def test_errors_are_not_cached(app, client, cache, db):
+    assert get(client, "/api/v1/products/later").status_code == 404
+    ProductFactory(slug="later", base_price=Decimal("5.00"))
+    assert cache.keys(f"{PAGE_PREFIX}*") == []
+
+
+def test_without_redis_pages_come_from_the_database(app, client, cache, variant):
+    app.extensions[cache_version._CLIENT] = redis.Redis.from_url(
+        "redis://127.0.0.1:1/0", socket_connect_timeout=0.2, socket_timeout=0.2
+    )
+    response = get(client, "/api/v1/products/mug")
+    assert response.status_code == 200 and response.json["slug"] == "mug"
+    assert "X-Cache" not in response.headers
