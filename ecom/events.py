@@ -189,6 +189,21 @@ def run_reservation_expiry() -> list[str]:
     return list(expired)
 
 
+def run_guest_cart_purge() -> int:
+    """Delete abandoned guest carts (``ecom.commerce.cart``) and commit; how many."""
+    from ecom.commerce.cart import purge_guest_carts
+
+    try:
+        purged = purge_guest_carts()
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    if purged:
+        log.info("purged %d abandoned guest cart(s)", purged)
+    return purged
+
+
 def start_background_timer(app: Flask) -> bool:
     """Start the embedded periodic thread once per process. True if this call started it."""
     global _timer_started
@@ -211,7 +226,8 @@ def _timer_loop(app: Flask, interval: int) -> None:
             try:
                 run_reservation_expiry()
                 sweep_outbox_inline(app)
+                run_guest_cart_purge()
             except Exception:  # a daemon loop must outlive one bad tick; the next one retries
-                log.exception("periodic expiry/outbox sweep failed")
+                log.exception("periodic expiry/outbox sweep/cart purge failed")
             finally:
                 db.session.remove()

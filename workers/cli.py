@@ -1,4 +1,4 @@
-"""Flask CLI commands of this area: worker, relay-outbox, expire-reservations."""
+"""Flask CLI commands of this area: worker, relay-outbox, expire-reservations, purge-guest-carts."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(worker_command)
     app.cli.add_command(relay_outbox_command)
     app.cli.add_command(expire_reservations_command)
+    app.cli.add_command(purge_guest_carts_command)
 
 
 @click.command("worker")
@@ -72,3 +73,11 @@ def expire_reservations_command() -> None:
 
     expired = run_reservation_expiry()
     click.echo(f"expired {len(expired)} order(s){': ' + ', '.join(expired) if expired else ''}")
+
+
+@click.command("purge-guest-carts")
+def purge_guest_carts_command() -> None:
+    """Delete abandoned guest carts (empty after a day, idle after 30 days)."""
+    from ecom.events import run_guest_cart_purge
+
+    click.echo(f"purged {run_guest_cart_purge()} guest cart(s)")

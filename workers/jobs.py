@@ -85,12 +85,21 @@ def expire_reservations_job() -> list[str]:
         return run_reservation_expiry()
 
 
+def purge_guest_carts_job() -> int:
+    """Delete abandoned guest carts; how many."""
+    from ecom.events import run_guest_cart_purge
+
+    with app_context():
+        return run_guest_cart_purge()
+
+
 # --- periodic jobs: each run schedules the next one --------------------------------------------
 
 PERIODIC = {
     # name: (interval setting, default seconds, job)
     "relay-outbox": ("RELAY_INTERVAL_SECONDS", 5, relay_outbox_job),
     "expire-reservations": ("EXPIRY_INTERVAL_SECONDS", 30, expire_reservations_job),
+    "purge-guest-carts": ("CART_PURGE_INTERVAL_SECONDS", 3600, purge_guest_carts_job),
 }
 
 

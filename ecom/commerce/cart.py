@@ -9,16 +9,17 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Protocol
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import selectinload
 
 from ecom.catalog.models import Product, Variant
 from ecom.commerce.models import Cart, CartItem
-from ecom.db import CENT, money
+from ecom.db import CENT, money, utcnow
 from ecom.errors import Conflict, NotFound, OutOfStock, ValidationFailed
 from ecom.extensions import db
 from ecom.identity.models import User
@@ -270,3 +271,36 @@ def merge_guest_cart(guest_token: str | None, user: User) -> Cart:
     db.session.delete(guest)
     db.session.flush()
     return cart
+
+
+EMPTY_GUEST_CART_LIFETIME = timedelta(days=1)
+GUEST_CART_LIFETIME = timedelta(days=30)
+PURGE_BATCH = 1000
+
+
+def purge_guest_carts(now: datetime | None = None, *, batch: int = PURGE_BATCH) -> int:
+    """Delete abandoned guest carts; returns how many. The caller commits.
+
+    Every tokenless ``GET /cart`` makes a guest cart, so most of them stay empty:
+    an empty one goes a day after it was made, one with lines 30 days after its
+    last change (a line's too). Shoppers' own carts are never purged. A purged
+    token is then an unknown one (404), for which the client asks a new cart.
+    """
+    now = now or utcnow()
+    empty_before, idle_before = now - EMPTY_GUEST_CART_LIFETIME, now - GUEST_CART_LIFETIME
+    recent_line = select(CartItem.id).where(CartItem.cart_id == Cart.id, CartItem.updated_at >= idle_before)
+    any_line = select(CartItem.id).where(CartItem.cart_id == Cart.id)
+    abandoned = or_(
+        and_(Cart.updated_at < empty_before, ~any_line.exists()),
+        and_(Cart.updated_at < idle_before, ~recent_line.exists()),
+    )
+    purged = 0
+    while ids := db.session.scalars(
+        select(Cart.id).where(Cart.user_id.is_(None), abandoned).order_by(Cart.id).limit(batch)
+    ).all():
+        db.session.execute(delete(CartItem).where(CartItem.cart_id.in_(ids)))
+        db.session.execute(delete(Cart).where(Cart.id.in_(ids)))
+        purged += len(ids)
+        if len(ids) < batch:
+            break
+    return purged
