@@ -22,7 +22,6 @@ distinct pages, however often the version moves.
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Callable
 from functools import wraps
 from urllib.parse import urlencode
@@ -30,10 +29,8 @@ from urllib.parse import urlencode
 import redis
 from flask import Response, current_app, request
 
-from ecom.catalog.cache_version import VERSION_KEY, redis_client, start_version
+from ecom.catalog.cache_version import VERSION_KEY, redis_client, redis_failed, start_version
 from ecom.extensions import limiter
-
-log = logging.getLogger("ecom.storefront.cache")
 
 PAGE_PREFIX = "ecom:page:"
 _READ_SCRIPT = "ecom_page_read_script"
@@ -54,7 +51,7 @@ def cached_page(view: Callable) -> Callable:
         try:
             version, stored = _read(client, key)
         except redis.RedisError as exc:
-            log.debug("page cache unavailable: %s", exc)
+            redis_failed(current_app, exc)
             return view(*args, **kwargs)
         page = _unpack(stored, version)
         if page is not None:
@@ -68,7 +65,7 @@ def cached_page(view: Callable) -> Callable:
         try:
             client.set(key, b"\n".join((version, etag.encode(), body)), ex=max(1, round(seconds)))
         except redis.RedisError as exc:
-            log.debug("page not stored: %s", exc)
+            redis_failed(current_app, exc)
         return _finish(response, etag, hit=False)
 
     wrapper.cached_page = True

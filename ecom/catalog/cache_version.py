@@ -34,6 +34,10 @@ VERSION_KEY = "ecom:catalog:version"
 CATALOG_TABLES = frozenset({"categories", "products", "product_images", "variants", "inventory", "reviews"})
 _DIRTY = "ecom_catalog_written"
 _CLIENT = "ecom_catalog_cache_redis"
+_DOWN_UNTIL = "ecom_catalog_cache_redis_down_until"
+# After a Redis error, leave it alone this long: a partitioned Redis would otherwise
+# cost every request its connect timeout.
+REDIS_BACKOFF_SECONDS = 2.0
 
 _install_lock = threading.Lock()
 _listeners_installed = False
@@ -49,8 +53,18 @@ def init_app(app: Flask) -> None:
 
 
 def redis_client(app: Flask) -> redis.Redis | None:
-    """The Redis client holding the version; None without REDIS_URL."""
-    return app.extensions.get(_CLIENT)
+    """The Redis client holding the version; None without REDIS_URL or just after a Redis error."""
+    client = app.extensions.get(_CLIENT)
+    if client is None or time.monotonic() < app.extensions.get(_DOWN_UNTIL, 0.0):
+        return None
+    return client
+
+
+def redis_failed(app: Flask, exc: redis.RedisError) -> None:
+    """Record a Redis error: the cache is bypassed for REDIS_BACKOFF_SECONDS."""
+    app.extensions[_DOWN_UNTIL] = time.monotonic() + REDIS_BACKOFF_SECONDS
+    log.warning("catalog cache: Redis unavailable, pages come from the database for %.0fs: %s",
+                REDIS_BACKOFF_SECONDS, exc)
 
 
 def current_version(app: Flask) -> bytes | None:
@@ -61,7 +75,7 @@ def current_version(app: Flask) -> bytes | None:
     try:
         return client.get(VERSION_KEY) or start_version(client)
     except redis.RedisError as exc:
-        log.debug("catalog version unavailable: %s", exc)
+        redis_failed(app, exc)
         return None
 
 
@@ -76,13 +90,15 @@ def start_version(client: redis.Redis) -> bytes:
 
 
 def bump_version(app: Flask) -> None:
+    """Make every cached page stale. Skipped while Redis is away: pages cached elsewhere
+    may then lag for up to CATALOG_CACHE_SECONDS (a Redis that restarted empty drops them all)."""
     client = redis_client(app)
     if client is None:
         return
     try:
         client.incr(VERSION_KEY)
     except redis.RedisError as exc:
-        log.warning("could not bump the catalog version (cached pages may lag until they expire): %s", exc)
+        redis_failed(app, exc)
 
 
 # --- the session hooks ----------------------------------------------------------------------

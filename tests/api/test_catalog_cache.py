@@ -142,10 +142,35 @@ def test_errors_are_not_cached(app, client, cache, db):
     assert cache.keys(f"{PAGE_PREFIX}*") == []
 
 
-def test_without_redis_pages_come_from_the_database(app, client, cache, variant):
-    app.extensions[cache_version._CLIENT] = redis.Redis.from_url(
-        "redis://127.0.0.1:1/0", socket_connect_timeout=0.2, socket_timeout=0.2
-    )
-    response = get(client, "/api/v1/products/mug")
-    assert response.status_code == 200 and response.json["slug"] == "mug"
-    assert "X-Cache" not in response.headers
+def test_without_redis_pages_come_from_the_database_and_redis_is_left_alone_a_moment(
+        app, client, cache, variant, monkeypatch):
+    calls = []
+
+    class DeadRedis:
+        def register_script(self, script):
+            def run(**kwargs):
+                calls.append("read")
+                raise redis.ConnectionError("Connection refused")
+            return run
+
+        def get(self, key):
+            calls.append("get")
+            raise redis.ConnectionError("Connection refused")
+
+    app.extensions[cache_version._CLIENT] = DeadRedis()
+    app.extensions.pop("ecom_page_read_script", None)
+    app.extensions.pop(cache_version._DOWN_UNTIL, None)
+    try:
+        for _ in range(3):
+            response = get(client, "/api/v1/products/mug")
+            assert response.status_code == 200 and response.json["slug"] == "mug"
+            assert "X-Cache" not in response.headers
+        assert calls == ["read"]  # tried once, then bypassed during the back-off
+
+        monkeypatch.setattr(cache_version, "REDIS_BACKOFF_SECONDS", 0)
+        app.extensions[cache_version._DOWN_UNTIL] = 0.0
+        get(client, "/api/v1/products/mug")
+        assert calls == ["read", "read"]  # after the back-off it tries again
+    finally:
+        app.extensions.pop("ecom_page_read_script", None)
+        app.extensions.pop(cache_version._DOWN_UNTIL, None)

@@ -134,6 +134,7 @@ def test_a_periodic_tick_schedules_the_next_one_then_does_its_work(queue_app):
 
 
 def test_a_zero_interval_disables_a_periodic_job(queue_app):
-    queue_app.config.update(RELAY_INTERVAL_SECONDS=0, EXPIRY_INTERVAL_SECONDS=0, CART_PURGE_INTERVAL_SECONDS=0)
+    queue_app.config.update(RELAY_INTERVAL_SECONDS=0, EXPIRY_INTERVAL_SECONDS=0,
+                            CART_PURGE_INTERVAL_SECONDS=0)
 
     assert schedule_all_periodic(queue_app) == []
