@@ -5,8 +5,12 @@ address; rate limits relaxed so that generated sign-in attempts are judged on
 their answers rather than throttled). ``schemathesis run`` reads
 /api/v1/openapi.json and exercises every operation with ``--checks all``,
 authenticated as the shopper, bounded by ``--max-examples`` and a time limit.
-Its only filter is reliability/schemathesis_hooks.py: the two signup inputs
-the API's own schemathesis test also exempts.
+Its hooks (reliability/schemathesis_hooks.py) only keep it from sending as
+valid what the document cannot describe: the two signup inputs and the
+lat/lng pairing the API's own schemathesis test also exempts, and an
+Idempotency-Key already used with another body; and they sign the positive
+webhook events with the app's webhook secret, as Stripe would, so that they
+reach the handler.
 """
 
 from __future__ import annotations
@@ -61,7 +65,8 @@ def run(report: common.Report) -> None:
                    f"{server.base_url()}/api/v1/openapi.json")
         try:
             env = {**harness.app_env(common.database_url()), "NO_COLOR": "1",
-                   "PYTHONPATH": str(harness.ROOT), "SCHEMATHESIS_HOOKS": "reliability.schemathesis_hooks"}
+                   "PYTHONPATH": str(harness.ROOT), "SCHEMATHESIS_HOOKS": "reliability.schemathesis_hooks",
+                   "STRIPE_WEBHOOK_SECRET": common.WEBHOOK_SECRET}  # the app_server's
             result = subprocess.run(command, cwd=harness.LOG_DIR, capture_output=True, text=True,
                                     timeout=TIME_LIMIT, env=env)
         except subprocess.TimeoutExpired:

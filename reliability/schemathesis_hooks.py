@@ -1,19 +1,102 @@
 """Schemathesis hooks for the reliability run (loaded through SCHEMATHESIS_HOOKS).
 
-The same two exemptions the API's own schemathesis test makes
-(tests/api/test_schemathesis.py), for inputs a JSON Schema cannot describe and
-signup rightly refuses with 422: emails in special-use domains (RFC 6761:
-.test, .invalid, ...) and passwords of at most 72 characters that exceed
-bcrypt's 72 bytes in UTF-8. Nothing else is filtered.
+Each hook only keeps schemathesis from sending, as valid, an input the OpenAPI
+document cannot describe; every check stays on for everything else.
+
+- ``filter_body``: the two signup inputs the API's own schemathesis test also
+  exempts (tests/api/test_schemathesis.py): emails in special-use domains and
+  bcrypt's 72 bytes.
+- ``filter_store_queries``: ``GET /api/v1/stores`` with one of ``lat``/``lng``
+  (same filter as that test).
+- ``sign_stripe_webhooks``: a valid ``Stripe-Signature`` is an HMAC of the exact
+  body under a secret, which no schema can generate; the positive webhook cases
+  are signed with the secret of the app under test (``STRIPE_WEBHOOK_SECRET``
+  in this process's environment), so that they reach the handler.
+- ``fresh_idempotency_keys``: an ``Idempotency-Key`` already used with another
+  body is refused (state, not shape); a positive checkout case that would reuse
+  one is sent with a fresh key.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import threading
+import uuid
+
 import schemathesis
 
-from reliability.schemathesis_filters import is_testable_signup_body
+from ecom.commerce.gateway import sign_webhook
+from reliability.schemathesis_filters import STORES, is_testable_signup_body, is_testable_store_case
+
+WEBHOOK = {"path": "/webhooks/stripe", "method": "POST"}
+CHECKOUT = {"path": "/api/v1/checkout/payment-intent", "method": "POST"}
+IDEMPOTENCY_KEY = "Idempotency-Key"
+
+
+def _is_positive(case) -> bool:
+    return case.meta is not None and case.meta.generation.mode.is_positive
 
 
 @schemathesis.hook
 def filter_body(context, body) -> bool:
+    """Skip an email in a special-use domain (RFC 6761: .test, .invalid, ...), a valid
+    ``format: email`` no shop can mail, and a password of at most 72 characters that still
+    exceeds bcrypt's 72 bytes in UTF-8: signup rightly refuses both with 422."""
     return is_testable_signup_body(body)
+
+
+@schemathesis.hook("filter_case").apply_to(**STORES)
+def filter_store_queries(context, case) -> bool:
+    """Skip positive store-locator queries with exactly one of lat/lng, or radius_km
+    without both: OpenAPI cannot say that query parameters go together (see
+    ``is_testable_store_case``)."""
+    return is_testable_store_case(case)
+
+
+@schemathesis.hook("before_call").apply_to(**WEBHOOK)
+def sign_stripe_webhooks(context, case, kwargs) -> None:
+    """Send a positive webhook case as Stripe would: its body serialised here, signed
+    with the app's webhook secret (``sign_webhook``, Stripe's own algorithm), and
+    exactly those bytes sent with that ``Stripe-Signature``.
+
+    The generated signature matches the documented pattern but signs nothing, so
+    without this every valid event would be refused (rightly) with 400 and the
+    handler never exercised. Negative cases are sent as generated: unsigned or
+    mutated, they must still be refused.
+    """
+    if not _is_positive(case):
+        return
+    secret = os.environ.get("STRIPE_WEBHOOK_SECRET")
+    if not secret:
+        raise RuntimeError("set STRIPE_WEBHOOK_SECRET to the secret of the app under test")
+    payload = json.dumps(case.body)
+    if case.headers is None:
+        case.headers = {}
+    case.headers["Stripe-Signature"] = sign_webhook(payload, secret)
+    kwargs["data"] = payload.encode("utf-8")
+
+
+_bodies_by_key: dict[str, str] = {}  # every Idempotency-Key sent so far -> the body it was first sent with
+_bodies_by_key_lock = threading.Lock()  # --workers: calls run in threads
+
+
+@schemathesis.hook("before_call").apply_to(**CHECKOUT)
+def fresh_idempotency_keys(context, case, kwargs) -> None:
+    """Send a positive checkout case whose ``Idempotency-Key`` was already sent with another
+    body with a fresh key instead.
+
+    Whether a key is valid depends on what the server has seen: one first used for a
+    different request is refused with 422 (as the IETF draft says), which no schema can
+    describe, and schemathesis draws the same simple keys ("0") again and again. A key
+    sent again with the same body (a retry, answered with the first answer) goes as
+    generated; so do negative cases. The app strips the key, so this compares stripped keys.
+    """
+    if not _is_positive(case) or not case.headers or IDEMPOTENCY_KEY not in case.headers:
+        return
+    key, body = case.headers[IDEMPOTENCY_KEY].strip(), json.dumps(case.body, sort_keys=True)
+    with _bodies_by_key_lock:
+        if _bodies_by_key.setdefault(key, body) != body:
+            key = uuid.uuid4().hex
+            _bodies_by_key[key] = body
+            case.headers[IDEMPOTENCY_KEY] = key

@@ -68,7 +68,10 @@ class CheckoutOut(ApiModel):
 
 class ConfirmIn(RequestBody):
     payment_intent_id: str = Field(min_length=1, max_length=255)
-    payment_method: str | None = Field(None, min_length=1, max_length=255)
+    # A Stripe PaymentMethod id, as Stripe.js gives it (or a test one: pm_card_visa); anything
+    # else names no payment method. No \w: it is Unicode in Python, ASCII in JSON Schema.
+    payment_method: str | None = Field(None, min_length=1, max_length=255, pattern=r"^pm_[A-Za-z0-9_]+$",
+                                       examples=["pm_card_visa"])
 
 
 def _address(fields: AddressIn | None) -> dict | None:

@@ -31,6 +31,12 @@ What ``@endpoint`` does, so handlers stay thin:
 - ``query=Model`` validates ``request.args`` into ``query=`` (400 with
   ``errors`` when malformed); ``body=Model`` validates the JSON body into
   ``body=`` (400 when it is not JSON, 422 with ``errors`` per field).
+  ``raw_body=True`` only documents ``body``: the handler reads
+  ``request.get_data()`` itself (to verify a signature over the exact bytes,
+  say) and must refuse what the model does not describe.
+- ``headers=[HeaderParam(...)]`` documents request headers; a longer value, or a
+  missing ``required=True`` one, is 400 before the handler runs. A ``pattern``
+  is documented only: the handler (or the service it calls) enforces it.
 - The handler returns a pydantic instance, a dict or an ORM object (validated
   against ``response``), ``None`` (204), a ``(result, status)`` or
   ``(result, status, headers)`` tuple, or a ready ``flask.Response``.
@@ -77,6 +83,7 @@ class HeaderParam:
     description: str = ""
     max_length: int = 128
     pattern: str | None = None  # JSON Schema regex (unanchored) the value must match
+    required: bool = False
 
 
 @dataclass
@@ -90,6 +97,7 @@ class Operation:
     tags: tuple[str, ...]
     errors: tuple[int, ...]
     headers: tuple[HeaderParam, ...]
+    raw_body: bool = False
     description: str = ""
     operation_id: str = ""
     extra_responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
@@ -100,6 +108,7 @@ def endpoint(
     response: type[BaseModel] | None = None,
     status: int = 200,
     body: type[BaseModel] | None = None,
+    raw_body: bool = False,
     query: type[BaseModel] | None = None,
     auth: str = "none",
     tags: Iterable[str] = (),
@@ -125,6 +134,7 @@ def endpoint(
             tags=tuple(tags),
             errors=tuple(errors),
             headers=tuple(headers),
+            raw_body=raw_body,
             operation_id=view.__name__,
         )
 
@@ -136,7 +146,7 @@ def endpoint(
                 authenticate_request(required=auth == "required")
             if query is not None:
                 kwargs["query"] = parse_query(query)
-            if body is not None:
+            if body is not None and not raw_body:
                 kwargs["body"] = parse_body(body)
             rendered = render(view(*args, **kwargs), operation)
             if commit:
@@ -150,11 +160,13 @@ def endpoint(
 
 
 def _check_headers(headers: tuple[HeaderParam, ...]) -> None:
-    errors = {
-        header.name: [f"At most {header.max_length} characters."]
-        for header in headers
-        if len(request.headers.get(header.name, "")) > header.max_length
-    }
+    errors = {}
+    for header in headers:
+        value = request.headers.get(header.name)
+        if value is None and header.required:
+            errors[header.name] = ["Required."]
+        elif value is not None and len(value) > header.max_length:
+            errors[header.name] = [f"At most {header.max_length} characters."]
     if errors:
         raise BadRequest("Malformed request headers.", errors)
 
@@ -367,7 +379,7 @@ def _operation_object(op: Operation, path_params, key_map, component) -> dict:
             {
                 "name": header.name,
                 "in": "header",
-                "required": False,
+                "required": header.required,
                 "description": header.description,
                 "schema": {"type": "string", "maxLength": header.max_length,
                            **({"pattern": header.pattern} if header.pattern else {})},
@@ -384,7 +396,7 @@ def _operation_object(op: Operation, path_params, key_map, component) -> dict:
     error_codes = set(op.errors)
     if op.query is not None or op.body is not None or op.headers:
         error_codes.add(400)
-    if op.body is not None:
+    if op.body is not None and not op.raw_body:
         error_codes.add(422)
     if op.auth != "none":
         error_codes.add(401)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from decimal import Decimal
 
 from flask import current_app
@@ -10,7 +11,14 @@ from sqlalchemy import select
 
 from ecom.actor import WEBHOOK, Actor
 from ecom.commerce.checkout import _cancel_intent_quietly, finalize_payment, payment_for_intent
-from ecom.commerce.gateway import from_minor, gateway_for_intent, intent_from_event_object, to_minor
+from ecom.commerce.gateway import (
+    RefundedCharge,
+    from_minor,
+    gateway_for_intent,
+    intent_from_event_object,
+    refunded_charge_from_event_object,
+    to_minor,
+)
 from ecom.commerce.models import Order, Payment, StripeEvent
 from ecom.commerce.orders import lock_order, order_event_data, transition
 from ecom.commerce.sql import insert_unless_exists
@@ -105,27 +113,28 @@ def _book_refund(order: Order, payment: Payment, amount: Decimal, *, refund_id: 
 
 # --- Stripe webhooks -------------------------------------------------------------------------
 
-HANDLED_EVENTS = frozenset({"payment_intent.succeeded", "payment_intent.payment_failed", "charge.refunded"})
+INTENT_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed")
+CHARGE_REFUNDED = "charge.refunded"
+HANDLED_EVENTS = frozenset({*INTENT_EVENTS, CHARGE_REFUNDED})
 
 
 def handle_stripe_event(event: dict) -> bool:
     """Process a verified webhook event at most once per event id.
 
-    Returns False for a replay or an event type we do not handle (both are
-    fine to answer 200). Events about payment intents we never created are
-    recorded and ignored. Raises GatewayUnavailable (the caller rolls back,
-    so Stripe's retry is processed afresh).
+    ``event`` is as ``verify_stripe_signature`` returns it. Returns False for a
+    replay or an event type we do not handle (both are fine to answer 200).
+    Events about payment intents we never created are recorded and ignored.
+    Raises InvalidWebhook, before anything changes, when an event of a handled
+    type does not carry the object its type promises; GatewayUnavailable (the
+    caller rolls back, so Stripe's retry is processed afresh).
     """
+    apply = _event_action(event)
     if not _claim_event(event["id"], event["type"]):
         return False
-    obj = (event.get("data") or {}).get("object") or {}
+    if apply is None:
+        return False
     try:
-        if event["type"] in ("payment_intent.succeeded", "payment_intent.payment_failed"):
-            finalize_payment(obj["id"], actor=WEBHOOK, intent=intent_from_event_object(obj))
-        elif event["type"] == "charge.refunded":
-            _apply_charge_refunded(obj)
-        else:
-            return False
+        apply()
     except NotFound:
         log.info("stripe event %s names an unknown payment intent; ignored", event["id"])
     except InvalidTransition as exc:
@@ -133,24 +142,35 @@ def handle_stripe_event(event: dict) -> bool:
     db.session.execute(
         StripeEvent.__table__.update().where(StripeEvent.id == event["id"]).values(processed_at=utcnow())
     )
-    return event["type"] in HANDLED_EVENTS
+    return True
+
+
+def _event_action(event: dict) -> Callable[[], object] | None:
+    """What a handled event does, its object checked first (InvalidWebhook); None for other types."""
+    obj = event["data"]["object"]
+    if event["type"] in INTENT_EVENTS:
+        intent = intent_from_event_object(obj)
+        return lambda: finalize_payment(intent.id, actor=WEBHOOK, intent=intent)
+    if event["type"] == CHARGE_REFUNDED:
+        charge = refunded_charge_from_event_object(obj)
+        return lambda: _apply_charge_refunded(charge)
+    return None
 
 
 def _claim_event(event_id: str, event_type: str) -> bool:
     return insert_unless_exists(StripeEvent, id=event_id, type=event_type[:100], received_at=utcnow())
 
 
-def _apply_charge_refunded(charge: dict) -> None:
+def _apply_charge_refunded(charge: RefundedCharge) -> None:
     """A refund made anywhere (here, or in Stripe's dashboard) brings our books up to date."""
-    intent_id = charge.get("payment_intent")
-    if not intent_id:
+    if charge.payment_intent_id is None:
         return
-    payment = payment_for_intent(intent_id)
+    payment = payment_for_intent(charge.payment_intent_id)
     order = lock_order(payment.order_id)
     db.session.refresh(payment)
     if payment.status not in (PaymentStatus.COMPLETED, PaymentStatus.REFUNDED):
         return
-    total_refunded = min(from_minor(int(charge.get("amount_refunded") or 0)), payment.amount)
+    total_refunded = min(from_minor(charge.amount_refunded_minor), payment.amount)
     new = money(total_refunded - payment.refunded_amount)
     if new > 0:
         _book_refund(order, payment, new, refund_id=None, actor=WEBHOOK)

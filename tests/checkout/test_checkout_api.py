@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import select
 
 from ecom.commerce.models import Cart, CartItem, IdempotencyKey, Order, Payment
@@ -212,6 +213,16 @@ def test_declined_confirm_is_402_and_keeps_the_order_created_with_its_reservatio
     assert inventory_of(variant).reserved == 2
     assert outbox_types() == ["ORDER_PLACED", "PAYMENT_FAILED"]
     assert count(CartItem) == 1
+
+
+@pytest.mark.parametrize("method", ["not-a-method", "\ue228", "pm_", "pm_card visa", "card_123"])
+def test_confirm_with_no_payment_method_id_is_422_and_changes_nothing(client, shopper, variant, method):
+    intent_id, _ = placed(client, shopper, [(variant, 1)])
+    response = client.post(CONFIRM, json={"payment_intent_id": intent_id, "payment_method": method},
+                           headers=auth(shopper))
+    assert response.status_code == 422 and "payment_method" in response.get_json()["errors"]
+    assert db.session.scalar(select(Payment)).status == PaymentStatus.PENDING
+    assert outbox_types() == ["ORDER_PLACED"]
 
 
 def test_after_a_decline_a_good_card_still_pays(client, shopper, variant):

@@ -1,7 +1,8 @@
-"""POST /webhooks/stripe: signature checks, the three handled events, replays."""
+"""POST /webhooks/stripe: signature checks, the three handled events, replays, malformed events."""
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 
@@ -32,6 +33,58 @@ def intent_event(intent_id: str, amount_minor: int, kind: str = "payment_intent.
     return {"id": event_id, "object": "event", "type": kind, "data": {"object": {
         "id": intent_id, "object": "payment_intent", "amount": amount_minor, "currency": "usd",
         "status": status, "last_payment_error": error, "metadata": {}}}}
+
+
+def refund_event(intent_id: str | None, amount_refunded: int, event_id: str = "evt_refund") -> dict:
+    return {"id": event_id, "object": "event", "type": "charge.refunded", "data": {"object": {
+        "id": "ch_1", "object": "charge", "payment_intent": intent_id, "amount": 4919,
+        "amount_refunded": amount_refunded, "refunded": False}}}
+
+
+DROP = object()
+
+
+def changed(event: dict, path: str, value) -> dict | list:
+    """A copy of ``event`` with the field at dotted ``path`` set to ``value`` (removed for DROP);
+    the whole body replaced by ``value`` for an empty path."""
+    if not path:
+        return value
+    event = copy.deepcopy(event)
+    *parents, last = path.split(".")
+    target = event
+    for key in parents:
+        target = target[key]
+    if value is DROP:
+        del target[last]
+    else:
+        target[last] = value
+    return event
+
+
+# Signed, yet not a well-formed payment_intent.succeeded event: (path, value) for ``changed``.
+# tests/checkout/test_openapi_contract.py checks that the OpenAPI document refuses each too.
+MALFORMED_INTENT_EVENT = [
+    ("", ["evt_1"]),
+    ("id", DROP), ("id", ""), ("id", 7), ("id", "e" * 256), ("id", "evt_\x00"),
+    ("type", DROP), ("type", ""), ("type", ["payment_intent.succeeded"]),
+    ("data", DROP), ("data", "pi"), ("data.object", DROP), ("data.object", ["pi"]),
+    ("data.object.id", DROP), ("data.object.id", ""), ("data.object.id", 42),
+    ("data.object.status", DROP), ("data.object.status", 1), ("data.object.status", "succeeded\x00"),
+    ("data.object.amount", DROP), ("data.object.amount", "4919"), ("data.object.amount", 49.19),
+    ("data.object.amount", -1), ("data.object.amount", True),
+    ("data.object.currency", 840), ("data.object.metadata", "order=1"),
+    ("data.object.last_payment_error", "declined"), ("data.object.last_payment_error", {"message": 1}),
+]
+MALFORMED_REFUND_EVENT = [
+    ("data.object", DROP), ("data.object.payment_intent", 5), ("data.object.payment_intent", "pi_\x00"),
+    ("data.object.amount_refunded", "1000"), ("data.object.amount_refunded", -1),
+    ("data.object.amount_refunded", 10.5),
+]
+# What JSON Schema cannot express: strings PostgreSQL cannot store (a lone surrogate).
+UNSTORABLE_INTENT_EVENT = [
+    ("id", "evt_\ud800"), ("type", "payment_intent.\udc00"), ("data.object.id", "pi_\ud800"),
+    ("data.object.last_payment_error", {"message": "declined \ud800"}),
+]
 
 
 @pytest.fixture
@@ -145,9 +198,7 @@ def test_a_success_for_the_wrong_amount_is_refused(client, placed):
 
 def test_charge_refunded_made_in_stripes_dashboard_updates_our_books(client, placed):
     post_event(client, intent_event(placed, 4919))
-    charge = {"id": "evt_refund", "object": "event", "type": "charge.refunded", "data": {"object": {
-        "id": "ch_1", "object": "charge", "payment_intent": placed, "amount": 4919,
-        "amount_refunded": 1000, "refunded": False}}}
+    charge = refund_event(placed, 1000)
     assert post_event(client, charge).status_code == 200
     assert post_event(client, charge).status_code == 200  # replay
     payment = db.session.scalar(select(Payment))
@@ -180,3 +231,69 @@ def test_simulated_gateway_signs_webhooks_the_stripe_way(client, simulated, plac
                                                            "Content-Type": "application/json"})
     assert response.status_code == 200
     assert db.session.scalar(select(Order)).status == OrderStatus.PAID
+
+
+def test_a_missing_signature_header_is_400_and_changes_nothing(client, placed):
+    response = client.post(WEBHOOK, data=json.dumps(intent_event(placed, 4919)),
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.get_json()["errors"] == {"Stripe-Signature": ["Required."]}
+    assert db.session.scalar(select(Order)).status == OrderStatus.CREATED
+
+
+def assert_refused_unchanged(response, *, events: list[str], outbox: list[str]) -> None:
+    assert response.status_code == 400
+    assert response.get_json()["detail"].startswith("Invalid webhook: Not a Stripe event: ")
+    assert list(db.session.scalars(select(StripeEvent.id))) == events  # unrecorded: a fixed retry counts
+    assert outbox_types() == outbox
+
+
+@pytest.mark.parametrize(("path", "value"), MALFORMED_INTENT_EVENT + UNSTORABLE_INTENT_EVENT)
+def test_a_signed_but_malformed_intent_event_is_400_and_changes_nothing(client, placed, variant, path, value):
+    response = post_event(client, changed(intent_event(placed, 4919), path, value))
+    assert_refused_unchanged(response, events=[], outbox=["ORDER_PLACED"])
+    assert db.session.scalar(select(Order)).status == OrderStatus.CREATED
+    assert db.session.scalar(select(Payment)).status == PaymentStatus.PENDING
+    assert inventory_of(variant).reserved == 2
+
+
+@pytest.mark.parametrize(("path", "value"), MALFORMED_REFUND_EVENT)
+def test_a_signed_but_malformed_refund_event_is_400_and_changes_nothing(client, placed, path, value):
+    # given a paid order
+    post_event(client, intent_event(placed, 4919, event_id="evt_paid"))
+    # when a malformed refund of it arrives
+    response = post_event(client, changed(refund_event(placed, 1000), path, value))
+    # then
+    assert_refused_unchanged(response, events=["evt_paid"], outbox=["ORDER_PLACED", "ORDER_PAID"])
+    payment = db.session.scalar(select(Payment))
+    assert payment.status == PaymentStatus.COMPLETED and str(payment.refunded_amount) == "0.00"
+
+
+def test_a_malformed_event_is_processed_once_corrected(client, placed):
+    malformed = changed(intent_event(placed, 4919), "data.object.amount", "4919")
+    assert post_event(client, malformed).status_code == 400
+    response = post_event(client, intent_event(placed, 4919))
+    assert response.get_json() == {"received": True, "processed": True}
+    assert db.session.scalar(select(Order)).status == OrderStatus.PAID
+
+
+def test_an_integral_float_amount_is_a_whole_number_of_minor_units(client, placed):
+    # JSON Schema counts 4919.0 as an integer, so the document does too
+    response = post_event(client, changed(intent_event(placed, 4919), "data.object.amount", 4919.0))
+    assert response.status_code == 200
+    assert db.session.scalar(select(Order)).status == OrderStatus.PAID
+
+
+def test_optional_intent_fields_may_be_null_or_absent(client, placed):
+    event = intent_event(placed, 4919)
+    for path, value in [("data.object.currency", None), ("data.object.metadata", None),
+                        ("data.object.last_payment_error", DROP), ("object", DROP)]:
+        event = changed(event, path, value)
+    assert post_event(client, event).get_json() == {"received": True, "processed": True}
+    assert db.session.scalar(select(Order)).status == OrderStatus.PAID
+
+
+def test_a_refund_of_a_charge_without_an_intent_is_acknowledged(client, placed):
+    response = post_event(client, changed(refund_event(None, 1000), "data.object.amount_refunded", DROP))
+    assert response.get_json() == {"received": True, "processed": True}
+    assert db.session.scalar(select(Payment)).status == PaymentStatus.PENDING
