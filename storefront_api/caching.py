@@ -1,7 +1,7 @@
 """Rendered catalog pages, shared in Redis, served while the catalog is unchanged.
 
 ``@cached_page`` goes between the route and ``@endpoint`` of an anonymous GET.
-A 200 page is stored in Redis under its path and sorted query string, together
+A 200 page is stored in Redis under its path and parsed query, together
 with the catalog version (``ecom.catalog.cache_version``) read *before* it was
 built, for ``CATALOG_CACHE_SECONDS`` (0 disables the cache). It is served again
 only while that version is still current, so any catalog write makes every
@@ -15,8 +15,11 @@ Cached pages are not rate limited: none has a limit, and the limiter's
 per-request bookkeeping cost more than serving a cached page. A page that
 needs a limit must not use ``@cached_page``.
 
-One key per page, overwritten in place: memory is bounded by the number of
-distinct pages, however often the version moves.
+One key per page, overwritten in place, expiring with the page: however
+often the version moves, Redis holds at most the distinct pages asked for
+within CATALOG_CACHE_SECONDS. The key is the endpoint's *parsed* query (the
+model ``@endpoint`` validates), so unknown, repeated or differently spelt
+parameters name the same page and cannot multiply keys.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from flask import Response, current_app, request
 
 from ecom.catalog.cache_version import VERSION_KEY, redis_client, redis_failed, start_version
 from ecom.extensions import limiter
+from storefront_api.openapi import parse_query
 
 PAGE_PREFIX = "ecom:page:"
 _READ_SCRIPT = "ecom_page_read_script"
@@ -47,7 +51,7 @@ def cached_page(view: Callable) -> Callable:
         client = redis_client(current_app) if seconds > 0 else None
         if client is None:
             return view(*args, **kwargs)
-        key = PAGE_PREFIX + _page_name()
+        key = PAGE_PREFIX + _page_name(getattr(view, "api_operation", None))
         try:
             version, stored = _read(client, key)
         except redis.RedisError as exc:
@@ -93,14 +97,19 @@ def _unpack(stored: bytes | None, version: bytes) -> tuple[str, bytes] | None:
     return (etag.decode(), body) if stored_version == version else None
 
 
-def _page_name() -> str:
-    return f"{request.path}?{urlencode(sorted(request.args.items(multi=True)))}"
+def _page_name(operation) -> str:
+    """The path and the query as the endpoint will read it. Raises BadRequest like the endpoint."""
+    query_model = operation.query if operation is not None else None
+    if query_model is None:
+        return request.path
+    query = parse_query(query_model).model_dump(mode="json")
+    return f"{request.path}?{urlencode(sorted(query.items()))}"
 
 
 def _finish(response: Response, etag: str, *, hit: bool) -> Response:
     response.set_etag(etag)
     response.headers["X-Cache"] = "hit" if hit else "miss"
-    if etag in request.if_none_match:
+    if request.if_none_match.contains_weak(etag):
         response.status_code = 304
         response.set_data(b"")
     return response

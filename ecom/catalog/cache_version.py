@@ -8,9 +8,15 @@ they store by the version they read *before* querying, so a stored page is
 never labelled newer than the data it was built from.
 
 Writes are seen through the ORM unit of work (``after_flush``) and through
-``Session.execute`` of insert/update/delete statements on those tables
-(``do_orm_execute``). SQL run outside a Session (raw connections, psql) is
-not seen; the cache's time limit bounds how long such a change stays unseen.
+``Session.execute`` of insert/update/delete constructs on those tables
+(``do_orm_execute``); the bump waits for the outermost commit (a released
+savepoint is not yet visible to anyone). SQL written as text, or run outside
+a Session (raw connections, psql), is not seen; the cache's time limit bounds
+how long such a change stays unseen.
+
+Redis should run with a ``volatile-*`` eviction policy (or none), so that the
+version key, which has no expiry, is never evicted; if it goes anyway, or
+Redis restarts, it starts again from the clock, never from a number used before.
 
 Without ``REDIS_URL`` there is no shared version and no catalog cache.
 """
@@ -89,14 +95,26 @@ def start_version(client: redis.Redis) -> bytes:
     return client.get(VERSION_KEY)
 
 
+# INCR alone would restart a missing version at 1, a number pages may still carry.
+BUMP = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCR', KEYS[1]) end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
+"""
+
+
 def bump_version(app: Flask) -> None:
-    """Make every cached page stale. Skipped while Redis is away: pages cached elsewhere
-    may then lag for up to CATALOG_CACHE_SECONDS (a Redis that restarted empty drops them all)."""
-    client = redis_client(app)
+    """Make every cached page stale.
+
+    Tried even during a read back-off: writes are rare, and a skipped bump leaves
+    pages cached by other processes stale for up to CATALOG_CACHE_SECONDS. When it
+    fails, that is what happens (a Redis that restarted empty drops them all).
+    """
+    client = app.extensions.get(_CLIENT)
     if client is None:
         return
     try:
-        client.incr(VERSION_KEY)
+        client.eval(BUMP, 1, VERSION_KEY, time.time_ns())
     except redis.RedisError as exc:
         redis_failed(app, exc)
 
@@ -134,9 +152,12 @@ def _note_bulk_statement(state: ORMExecuteState) -> None:
 
 
 def _bump_if_written(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint: the outermost commit makes the writes visible
     if session.info.pop(_DIRTY, False) and has_app_context():
         bump_version(current_app._get_current_object())
 
 
 def _forget(session: Session) -> None:
-    session.info.pop(_DIRTY, None)
+    if not session.in_nested_transaction():  # writes before a rolled-back savepoint still count
+        session.info.pop(_DIRTY, None)
