@@ -73,6 +73,7 @@ class Order(TimestampMixin, db.Model):
         Index("ix_orders_created_id", "created_at", "id"),
         Index("ix_orders_status_created_id", "status", "created_at", "id"),
         Index("ix_orders_total_id", "total", "id"),
+        Index("ix_orders_paid_id", "paid_at", "id"),
         Index("ix_orders_user_created", "user_id", "created_at"),
     )
 

@@ -10,8 +10,9 @@ PostgreSQL each searched column gets a GIN trigram index (pg_trgm), which
 are listed in ``ecom.db.MIGRATION_ONLY``; SQLite scans, as before.
 
 The order list's sorts that a page can ask of a million orders (newest first,
-newest first within a status, by total) get B-trees ending in the primary key,
-so a deep page finds its twenty ids by an index-only scan instead of fetching
+newest first within a status, by total, by payment time) get B-trees ending in
+the primary key, so a first page is read off the index rather than sorted and
+a deep page finds its twenty ids by an index-only scan instead of fetching
 every skipped row (see ``admin.base.StaffModelView._apply_pagination``). The
 first two replace the indexes without the id, of which they are a superset.
 """
@@ -35,6 +36,7 @@ ORDER_INDEXES = (
     ("ix_orders_created_id", ["created_at", "id"]),
     ("ix_orders_status_created_id", ["status", "created_at", "id"]),
     ("ix_orders_total_id", ["total", "id"]),
+    ("ix_orders_paid_id", ["paid_at", "id"]),
 )
 REPLACED_ORDER_INDEXES = (
     ("ix_orders_created_at", ["created_at"]),
