@@ -50,10 +50,15 @@ def one_of(column: str, values: type[StrEnum] | list[str], name: str | None = No
     return CheckConstraint(f"{column} IN ({allowed})", name=name or f"{column}_valid")
 
 
+# GIN trigram indexes (pg_trgm) for the back office's ILIKE '%term%' searches (migration 0003).
+TRIGRAM_INDEXES = frozenset({"ix_products_name_trgm", "ix_products_slug_trgm", "ix_variants_sku_trgm",
+                             "ix_orders_order_number_trgm", "ix_orders_email_trgm"})
+
 # Objects that exist only on PostgreSQL and are created by migrations alone
-# (the full-text search column and its GIN index): the models cannot express
-# a dialect-specific generated column, so schema comparison skips them.
-MIGRATION_ONLY = frozenset({"search_vector", "ix_products_search_vector"})
+# (the full-text search column and its GIN index, the trigram indexes): the
+# models cannot express a dialect-specific generated column or operator class
+# without SQLite growing a B-tree of the same name, so schema comparison skips them.
+MIGRATION_ONLY = frozenset({"search_vector", "ix_products_search_vector", *TRIGRAM_INDEXES})
 
 
 def include_in_autogenerate(obj, name, type_, reflected, compare_to) -> bool:

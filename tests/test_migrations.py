@@ -2,9 +2,9 @@
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
-from ecom.db import include_in_autogenerate
+from ecom.db import TRIGRAM_INDEXES, include_in_autogenerate
 from ecom.extensions import db
 
 
@@ -29,7 +29,10 @@ def test_migrations_build_the_same_schema_on_sqlite(tmp_path):
     _fresh_schema(sqlite_app)
     with sqlite_app.app_context():
         assert _differences(db.engine) == []
-        assert "stock_reservations" in inspect(db.engine).get_table_names()
+        inspector = inspect(db.engine)
+        assert "stock_reservations" in inspector.get_table_names()
+        indexes = {i["name"] for t in ("products", "variants", "orders") for i in inspector.get_indexes(t)}
+    assert not indexes & TRIGRAM_INDEXES  # PostgreSQL-only: SQLite gets no stand-in B-trees
 
 
 def test_postgres_has_the_full_text_search_column(postgres):
@@ -38,6 +41,14 @@ def test_postgres_has_the_full_text_search_column(postgres):
         indexes = {i["name"] for i in inspect(db.engine).get_indexes("products")}
     assert "search_vector" in columns
     assert "ix_products_search_vector" in indexes
+
+
+def test_postgres_has_the_trigram_indexes_for_the_back_office_searches(postgres):
+    with postgres.app_context():
+        trigram = set(db.session.scalars(text(
+            "SELECT indexname FROM pg_indexes WHERE indexdef LIKE '%USING gin (% gin_trgm_ops)'")))
+        db.session.rollback()
+    assert trigram == TRIGRAM_INDEXES
 
 
 def test_every_domain_table_exists(app):
