@@ -130,6 +130,20 @@ class StaffModelView(RoleWalled, ModelView):
         count = db.session.scalar(select(func.count()).select_from(matches))
         return count if count <= limit else None
 
+    def _apply_sorting(self, query, joins, sort_column, sort_desc):
+        query, joins = super()._apply_sorting(query, joins, sort_column, sort_desc)
+        key = self.model.__mapper__.primary_key
+        if len(key) != 1:
+            return query, joins
+        if sort_column is None:
+            default = list(self._get_default_order())
+            if default and default[-1][0] is key[0]:
+                return query, joins  # already ends in the key
+            sort_desc = default[-1][2] if default else False
+        # Rows that tie on the sort column need a fixed order, or pages repeat and skip them.
+        # In the sort's direction, so that an index ending in the key serves both.
+        return query.order_by(key[0].desc() if sort_desc else key[0].asc()), joins
+
     def _apply_pagination(self, query, page, page_size):
         page_size = self.page_size if page_size is None else page_size
         key = self.model.__mapper__.primary_key

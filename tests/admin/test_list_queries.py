@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import text
@@ -104,6 +105,23 @@ def test_a_later_page_sorted_by_a_related_column(app, as_role, db):
     db.session.commit()
     page = _listing(as_role("merchandiser"), "product", sort=by_category, desc=1, page=1)
     assert _found(r"item-\d{2}", page) == ["item-01", "item-00"]
+
+
+@pytest.mark.parametrize("desc", [0, 1], ids=["ascending", "descending"])
+def test_rows_that_tie_on_the_sort_column_are_each_listed_once_across_pages(app, as_role, db, desc):
+    by_price = [name for name, _ in _view(app, "product")._list_columns].index("base_price")
+    for i in range(30):
+        ProductFactory(name=f"Same price {i:02d}", slug=f"tie-{i:02d}", base_price=Decimal("10.00"))
+    db.session.commit()
+    client = as_role("merchandiser")
+    listed = [slug for page in (0, 1) for slug in _found(r"tie-\d{2}", _listing(
+        client, "product", sort=by_price, desc=desc, page=page))]
+    assert sorted(listed) == [f"tie-{i:02d}" for i in range(30)]
+    # The database may order ties differently for each page's LIMIT/OFFSET: only the key fixes it.
+    with app.test_request_context():
+        _, query = _view(app, "product").get_list(1, "base_price", bool(desc), None, [], execute=False)
+    direction = " DESC" if desc else ""
+    assert f"ORDER BY products.base_price{direction}, products.id{direction}" in str(query.statement)
 
 
 def test_orders_are_counted_up_to_the_limit_then_paged_by_next(app, as_role, orders_by_age, monkeypatch):
