@@ -54,15 +54,16 @@ def empty_queues(connection) -> None:
                 registry.remove(job_id, delete_job=True)
 
 
-def work_off(app, jobs: int) -> tuple[float, dict]:
+def work_off(app, jobs: int, fork: bool) -> tuple[float, dict]:
     """One production worker runs ``jobs`` jobs (it stops after them, or when idle 5 s).
 
     Returns the seconds it took and the CPU milliseconds per job it cost: the
     worker (this process), its PostgreSQL backend and redis-server (all of
     redis-server: other users of the machine's Redis count too). CPU per job
-    hardly depends on what else the machine runs; jobs per second does.
+    hardly depends on what else the machine runs; jobs per second does. With
+    ``fork``, the work horses' CPU and their short-lived backends are not counted.
     """
-    worker = make_worker(app, connection=worker_connection(app))
+    worker = make_worker(app, connection=worker_connection(app), fork=fork)
     connection = redis_connection(app)
     before = {"worker": _self_cpu(), "postgres": _backends_cpu(), "redis": _redis_cpu(connection)}
     seconds, _ = timed(lambda: run_worker(worker, app, max_jobs=jobs, max_idle_time=5))
@@ -99,7 +100,7 @@ def _backends_cpu() -> dict[int, float]:
     return found
 
 
-def run(events: int, batch: int) -> dict:
+def run(events: int, batch: int, fork: bool = False) -> dict:
     # LOG_LEVEL WARNING: the console backend's emails and rq's lines per job are not printed.
     app = create_app({"MAIL_BACKEND": "console", "RATELIMIT_STORAGE_URI": "memory://",
                       "LOG_LEVEL": "WARNING"})
@@ -136,7 +137,7 @@ def run(events: int, batch: int) -> dict:
 
         relay_seconds, enqueued = timed(relay_all)
         db.session.remove()  # no connection held while the worker runs
-        deliver_seconds, deliver_cpu = work_off(app, enqueued)
+        deliver_seconds, deliver_cpu = work_off(app, enqueued, fork)
         delivered = db.session.query(Notification).filter(Notification.event_id.in_(event_ids),
                                                           Notification.status == "sent").count()
         db.session.remove()
@@ -145,7 +146,7 @@ def run(events: int, batch: int) -> dict:
         for _ in range(events):
             # The ceiling's job: RQ's own cost per job and nothing else.
             queue.enqueue("builtins.abs", 1, result_ttl=60)
-        ceiling_seconds, ceiling_cpu = work_off(app, events)
+        ceiling_seconds, ceiling_cpu = work_off(app, events, fork)
 
         db.session.execute(delete(Notification).where(Notification.event_id.in_(event_ids)))
         db.session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(event_ids)))
@@ -157,6 +158,7 @@ def run(events: int, batch: int) -> dict:
     return {
         "bench": "workers",
         "events": events,
+        "worker": "fork" if fork else "in-process",
         "delivered": delivered,
         "enqueued": enqueued,
         "database": dialect,
@@ -177,8 +179,10 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=int(os.environ.get("BENCH_EVENTS", "2000")))
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--fork", action="store_true",
+                        help="measure `flask worker --fork` (a work horse forked per job) instead")
     args = parser.parse_args()
-    figures = run(args.events, args.batch)
+    figures = run(args.events, args.batch, args.fork)
     rows = [
         ("events emitted and committed", figures["emit_per_s"]),
         ("relay: outbox -> RQ", figures["relay_per_s"]),

@@ -24,6 +24,7 @@ What the fork bought, and what covers it in-process:
 from __future__ import annotations
 
 import os
+import time
 
 import redis
 from flask import Flask
@@ -36,7 +37,11 @@ from ecom.notifications.queues import QUEUE_NAMES
 class AppWorker(SimpleWorker):
     """rq's in-process worker, running each job inside a fresh app context of ``app``."""
 
+    # rq's fourth INFO line per job would only repeat the result TTL.
+    log_result_lifespan = False
+
     def __init__(self, *args, app: Flask, **kwargs):
+        self._default_heartbeat_at: float | None = None
         super().__init__(*args, **kwargs)
         self.app = app
 
@@ -44,8 +49,24 @@ class AppWorker(SimpleWorker):
         with self.app.app_context():
             return super().perform_job(job, queue)
 
+    # rq sends its default heartbeat three times per job (after the job, before and after the
+    # dequeue); one of them keeps the worker's key alive as well as three.
+    HEARTBEAT_SPACING_SECONDS = 1.0
+
     def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
-        """rq's heartbeat (HSET and EXPIRE of the worker's key) in one round trip instead of two."""
+        """rq's heartbeat (HSET and EXPIRE of the worker's key) in one round trip, at most once a second.
+
+        Only the default heartbeat (worker TTL) is skipped, and only while the
+        previous one, with the same TTL, is less than a second old; one with a
+        job's TTL is always sent, and makes the next default one due.
+        """
+        if timeout is not None or pipeline is not None:
+            self._default_heartbeat_at = None
+        elif (self._default_heartbeat_at is not None
+              and time.monotonic() - self._default_heartbeat_at < self.HEARTBEAT_SPACING_SECONDS):
+            return
+        else:
+            self._default_heartbeat_at = time.monotonic()
         if pipeline is not None:
             super().heartbeat(timeout, pipeline=pipeline)
             return

@@ -51,17 +51,26 @@ def test_fork_gives_rqs_forking_worker(queue_app):
     assert type(worker) is Worker
 
 
-def test_the_heartbeat_keeps_the_worker_registered(queue_app):
-    # given a registered worker whose key is about to expire
+def test_the_default_heartbeat_is_sent_once_per_spacing_and_after_every_job_heartbeat(queue_app):
+    # given a registered worker (its spacing made long, so that nothing here depends on the clock)
     connection = redis_connection(queue_app)
     worker = make_worker(queue_app, connection=worker_connection(queue_app))
+    worker.HEARTBEAT_SPACING_SECONDS = 3600
     worker.register_birth()
-    connection.expire(worker.key, 5)
 
-    # when it sends a heartbeat
+    # when it sends its default heartbeat: the key lives for the worker TTL and records it
     worker.heartbeat()
-
-    # then its key lives for the worker TTL again and records the heartbeat
-    assert connection.ttl(worker.key) > 5
+    assert connection.ttl(worker.key) > worker.worker_ttl
     assert connection.hget(worker.key, "last_heartbeat")
+
+    # when another default one follows within the spacing: it is not sent
+    connection.expire(worker.key, 5)
+    worker.heartbeat()
+    assert connection.ttl(worker.key) <= 5
+
+    # when a heartbeat with a job's TTL is sent, the next default one is sent again
+    worker.heartbeat(100)
+    assert 5 < connection.ttl(worker.key) <= 100
+    worker.heartbeat()
+    assert connection.ttl(worker.key) > worker.worker_ttl
     worker.register_death()
