@@ -10,7 +10,10 @@ Stages: emit (N events committed in batches), relay (outbox -> RQ), deliver
 ``flask --app wsgi worker`` runs (``workers.worker.make_worker``: same class,
 both queues, its scheduler process started), stopped after it has run as many
 jobs as were enqueued. The ceiling is the same worker running N no-op jobs,
-measured in the same run, so the figure is also given as a ratio.
+measured in the same run, so the figure is also given as a ratio. Both also
+get CPU milliseconds per job (worker, its PostgreSQL backend, redis-server),
+which move far less than jobs/s when the machine is shared. ``--fork``
+measures ``flask worker --fork`` (a work horse forked per job) instead.
 """
 
 from __future__ import annotations
