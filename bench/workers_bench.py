@@ -1,4 +1,4 @@
-"""Notifications per second through the outbox, the relay, RQ and one SimpleWorker.
+"""Notifications per second through the outbox, the relay, RQ and one production worker.
 
     DATABASE_URL=postgresql://postgres@127.0.0.1/ecom_bench REDIS_URL=redis://127.0.0.1:6379/9 \
         .venv/bin/python bench/workers_bench.py --events 2000
@@ -6,26 +6,31 @@
 Point both at a database and a Redis db you can spare: the schema is migrated,
 and the bench deletes its own rows and empties the queues when it is done.
 Stages: emit (N events committed in batches), relay (outbox -> RQ), deliver
-(one rq SimpleWorker, console backend, log output suppressed). The ceiling is
-the same SimpleWorker running N no-op jobs, measured in the same run, so the
-figure is also given as a ratio.
+(one worker, console backend, log output suppressed). The worker is the one
+``flask --app wsgi worker`` runs (``workers.worker.make_worker``: same class,
+both queues, its scheduler process started), stopped after it has run as many
+jobs as were enqueued. The ceiling is the same worker running N no-op jobs,
+measured in the same run, so the figure is also given as a ratio. Both also
+get CPU milliseconds per job (worker, its PostgreSQL backend, redis-server),
+which move far less than jobs/s when the machine is shared. ``--fork``
+measures ``flask worker --fork`` (a work horse forked per job) instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import platform
+import resource
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rq import Queue, SimpleWorker  # noqa: E402
-from sqlalchemy import delete  # noqa: E402
+from rq import Queue  # noqa: E402
+from sqlalchemy import delete, text  # noqa: E402
 
 from ecom.app import create_app  # noqa: E402
 from ecom.extensions import db  # noqa: E402
@@ -33,6 +38,7 @@ from ecom.notifications.models import Notification, OutboxEvent  # noqa: E402
 from ecom.notifications.queues import DEFAULT, NOTIFICATIONS, redis_connection  # noqa: E402
 from ecom.notifications.relay import relay_outbox  # noqa: E402
 from ecom.notifications.services import emit  # noqa: E402
+from workers.worker import make_worker, run_worker, worker_connection  # noqa: E402
 
 
 def timed(func) -> tuple[float, object]:
@@ -51,12 +57,58 @@ def empty_queues(connection) -> None:
                 registry.remove(job_id, delete_job=True)
 
 
-def run(events: int, batch: int) -> dict:
-    app = create_app({"MAIL_BACKEND": "console", "RATELIMIT_STORAGE_URI": "memory://"})
+def work_off(app, jobs: int, fork: bool) -> tuple[float, dict]:
+    """One production worker runs ``jobs`` jobs (it stops after them, or when idle 5 s).
+
+    Returns the seconds it took and the CPU milliseconds per job it cost: the
+    worker (this process), its PostgreSQL backend and redis-server (all of
+    redis-server: other users of the machine's Redis count too). CPU per job
+    hardly depends on what else the machine runs; jobs per second does. With
+    ``fork``, the work horses' CPU and their short-lived backends are not counted.
+    """
+    worker = make_worker(app, connection=worker_connection(app), fork=fork)
+    connection = redis_connection(app)
+    before = {"worker": _self_cpu(), "postgres": _backends_cpu(), "redis": _redis_cpu(connection)}
+    seconds, _ = timed(lambda: run_worker(worker, app, max_jobs=jobs, max_idle_time=5))
+    after = {"worker": _self_cpu(), "postgres": _backends_cpu(), "redis": _redis_cpu(connection)}
+    used = {"worker": after["worker"] - before["worker"], "redis": after["redis"] - before["redis"],
+            "postgres": sum(cpu - before["postgres"].get(pid, 0.0) for pid, cpu in after["postgres"].items())}
+    return seconds, {name: round(value * 1000 / jobs, 3) for name, value in used.items()}
+
+
+def _self_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _redis_cpu(connection) -> float:
+    info = connection.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def _backends_cpu() -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend connected to this database, by pid."""
+    if db.engine.dialect.name != "postgresql":
+        return {}
+    with db.engine.connect() as conn:
+        pids = conn.scalars(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")).all()
+    ticks = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # PostgreSQL on another machine (or the backend is gone): no figure
+            continue
+        found[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return found
+
+
+def run(events: int, batch: int, fork: bool = False) -> dict:
+    # LOG_LEVEL WARNING: the console backend's emails and rq's lines per job are not printed.
+    app = create_app({"MAIL_BACKEND": "console", "RATELIMIT_STORAGE_URI": "memory://",
+                      "LOG_LEVEL": "WARNING"})
     if not app.config.get("REDIS_URL"):
         raise SystemExit("Set REDIS_URL (and DATABASE_URL): the bench measures the RQ path.")
-    logging.getLogger("ecom.notifications").setLevel(logging.WARNING)
-    logging.getLogger("rq.worker").setLevel(logging.WARNING)
     with app.app_context():
         from flask_migrate import upgrade
 
@@ -87,17 +139,17 @@ def run(events: int, batch: int) -> dict:
                     return enqueued
 
         relay_seconds, enqueued = timed(relay_all)
-        worker = SimpleWorker([queue], connection=connection)
-        deliver_seconds, _ = timed(lambda: worker.work(burst=True, logging_level="WARNING"))
+        db.session.remove()  # no connection held while the worker runs
+        deliver_seconds, deliver_cpu = work_off(app, enqueued, fork)
         delivered = db.session.query(Notification).filter(Notification.event_id.in_(event_ids),
                                                           Notification.status == "sent").count()
+        db.session.remove()
 
         empty_queues(connection)
         for _ in range(events):
             # The ceiling's job: RQ's own cost per job and nothing else.
             queue.enqueue("builtins.abs", 1, result_ttl=60)
-        ceiling_worker = SimpleWorker([queue], connection=connection)
-        ceiling_seconds, _ = timed(lambda: ceiling_worker.work(burst=True, logging_level="WARNING"))
+        ceiling_seconds, ceiling_cpu = work_off(app, events, fork)
 
         db.session.execute(delete(Notification).where(Notification.event_id.in_(event_ids)))
         db.session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(event_ids)))
@@ -109,6 +161,7 @@ def run(events: int, batch: int) -> dict:
     return {
         "bench": "workers",
         "events": events,
+        "worker": "fork" if fork else "in-process",
         "delivered": delivered,
         "enqueued": enqueued,
         "database": dialect,
@@ -118,6 +171,8 @@ def run(events: int, batch: int) -> dict:
         "notifications_per_s": round(delivered / end_to_end, 1),
         "ceiling_noop_jobs_per_s": round(events / ceiling_seconds, 1),
         "ratio_to_ceiling": round((delivered / deliver_seconds) / (events / ceiling_seconds), 3),
+        "deliver_cpu_ms_per_job": deliver_cpu,
+        "ceiling_cpu_ms_per_job": ceiling_cpu,
         "python": platform.python_version(),
     }
 
@@ -127,12 +182,14 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=int(os.environ.get("BENCH_EVENTS", "2000")))
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--fork", action="store_true",
+                        help="measure `flask worker --fork` (a work horse forked per job) instead")
     args = parser.parse_args()
-    figures = run(args.events, args.batch)
+    figures = run(args.events, args.batch, args.fork)
     rows = [
         ("events emitted and committed", figures["emit_per_s"]),
         ("relay: outbox -> RQ", figures["relay_per_s"]),
-        ("deliver: one SimpleWorker, console", figures["deliver_per_s"]),
+        ("deliver: one worker, console", figures["deliver_per_s"]),
         ("end to end: relay + deliver", figures["notifications_per_s"]),
         ("ceiling: same worker, no-op jobs", figures["ceiling_noop_jobs_per_s"]),
     ]
@@ -141,6 +198,10 @@ def main() -> None:
     for name, value in rows:
         print(f"{name:<40} {value:>12.1f}")
     print(f"{'deliver / ceiling':<40} {figures['ratio_to_ceiling']:>12.3f}")
+    for stage in ("deliver", "ceiling"):
+        cpu = figures[f"{stage}_cpu_ms_per_job"]
+        shares = ", ".join(f"{name} {value:.2f}" for name, value in cpu.items())
+        print(f"{stage + ': CPU ms per job':<40} {shares}")
     print(f"delivered {figures['delivered']} of {figures['events']} on {figures['database']}")
     print(json.dumps(figures))
 

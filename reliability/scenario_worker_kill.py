@@ -1,11 +1,11 @@
 """A worker killed with kill -9 mid-job: no notification lost (re-run or parked), none duplicated.
 
 EVENTS order-paid events are written to the outbox and relayed to RQ (Redis
-database 11). A real ``flask --app wsgi worker`` (forking work horses) starts
-delivering them by SMTP to a sink this scenario runs on loopback, which
-answers MAIL FROM after 50 ms so that each job spends most of its time
-talking to it; once some are sent and a job is in flight, the worker's whole
-process group (worker and work horse) is killed with SIGKILL. The
+database 11). A real ``flask --app wsgi worker`` (jobs in its own process,
+its scheduler in a child) starts delivering them by SMTP to a sink this
+scenario runs on loopback, which answers MAIL FROM after 50 ms so that each
+job spends most of its time talking to it; once some are sent and a job is in
+flight, the worker's whole process group is killed with SIGKILL. The
 abandoned-job cleanup that RQ's maintenance runs once the dead worker's
 heartbeat has expired is then invoked directly, with the clock
 moved forward, instead of waiting for the expiry. A second worker runs in
@@ -87,7 +87,7 @@ def _start_worker(log_name: str, smtp_port: int, *extra: str) -> tuple[subproces
                           SMTP_USE_TLS="0")
     log_path = harness.LOG_DIR / f"{log_name}.log"
     log = open(log_path, "wb")  # noqa: SIM115 - handed to the child process
-    # A session of its own: the worker and its work horse form one process group to kill.
+    # A session of its own: the worker and its children (scheduler) form one process group to kill.
     process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "worker", *extra],
                                cwd=harness.ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 from flask import Flask, current_app
 
@@ -22,29 +20,20 @@ def register(app: Flask) -> None:
 @click.option("--queue", "queues", multiple=True, help="Queue to listen on (repeatable).",
               default=QUEUE_NAMES, show_default=True)
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
-@click.option("--simple", is_flag=True, help="Run jobs in this process instead of a forked work horse.")
-def worker_command(queues: tuple[str, ...], burst: bool, simple: bool) -> None:
-    """Run an RQ worker (with the scheduler) inside the app context."""
-    import redis
-    from rq import Queue, SimpleWorker, Worker
-
-    from ecom.extensions import db
+@click.option("--fork", is_flag=True,
+              help="Fork a work horse per job (rq's default Worker) instead of running jobs in this process.")
+def worker_command(queues: tuple[str, ...], burst: bool, fork: bool) -> None:
+    """Run an RQ worker (with the scheduler); see workers/worker.py."""
     from workers.jobs import schedule_all_periodic
+    from workers.worker import make_worker, run_worker, worker_connection
 
     app = current_app._get_current_object()
     if not app.config.get("REDIS_URL"):
         raise click.ClickException("REDIS_URL is not set; without it events are handled in-process.")
-    # The worker's own connection: rq sets long socket timeouts on it for blocking dequeues.
-    connection = redis.Redis.from_url(app.config["REDIS_URL"])
+    connection = worker_connection(app)
     scheduled = schedule_all_periodic(app, connection=connection)
     click.echo(f"periodic jobs scheduled: {', '.join(scheduled) or 'none'}")
-    engine = db.engine
-    engine.dispose()
-    # A forked work horse must never reuse a pooled connection of its parent.
-    os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
-    worker_class = SimpleWorker if simple else Worker
-    worker = worker_class([Queue(name, connection=connection) for name in queues], connection=connection)
-    worker.work(with_scheduler=True, burst=burst, logging_level=app.config.get("LOG_LEVEL", "INFO"))
+    run_worker(make_worker(app, queues, connection=connection, fork=fork), app, burst=burst)
 
 
 @click.command("relay-outbox")

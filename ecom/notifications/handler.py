@@ -12,17 +12,19 @@ Where its database comes from:
   environment, through ``ecom.config.load_config`` - the same variables the
   app reads, so both always agree on the database and the mail settings.
 
-Either way the handler works in sessions of its own and commits each
-delivery as it goes; it never touches the caller's session or transaction.
+Either way the handler works on a connection of its own (SQLAlchemy Core,
+a few statements per delivery) and commits each delivery as it goes; it never
+touches the caller's session or transaction.
 
 Idempotency: each delivery is one ``notifications`` row, unique on
 (event_id, channel, recipient), written in one transaction per delivery: the
-row is claimed (INSERT ... ON CONFLICT DO NOTHING) and locked before sending
-and updated after, so a replayed or concurrently re-run event sends nothing
-twice. A failed delivery is committed as ``failed`` with its error and the
-exception re-raised (RQ's Retry then runs the event again); the retry updates
-that same row. If the sender dies mid-send its transaction - claim included -
-rolls back, and the re-run job sends it: at least once, never silently lost.
+row is claimed and locked before sending (INSERT ... ON CONFLICT DO UPDATE
+with a no-op update, RETURNING its status) and updated after, so a replayed
+or concurrently re-run event sends nothing twice. A failed delivery is
+committed as ``failed`` with its error and the exception re-raised (RQ's
+Retry then runs the event again); the retry updates that same row. If the
+sender dies mid-send its transaction - claim included - rolls back, and the
+re-run job sends it: at least once, never silently lost.
 (The one inevitable gap: an SMTP server that accepted a message just before
 the worker died gets it again on the re-run.)
 """
@@ -36,10 +38,10 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 
-from sqlalchemy import Engine, create_engine, select
+from sqlalchemy import Engine, String, Text, bindparam, create_engine, func, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
 
 import ecom.models  # noqa: F401  - every mapper, so relationships resolve without the app
 from ecom.db import utcnow
@@ -86,11 +88,11 @@ def handle_event(event: dict, context=None) -> dict:
 def handle_outbox_event(event_id: str, *, settings: Mapping, bind: Bind) -> HandleResult | None:
     """Load one outbox event by id and process it; None if the row is gone. Raises as handle_event."""
     with _one_connection(bind) as connection:
-        with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
-            row = session.get(OutboxEvent, event_id)
-            if row is None:
-                return None
-            event = {"id": row.id, "type": row.type, "data": (row.payload or {}).get("data") or {}}
+        with _transaction(connection):
+            row = connection.execute(_LOAD_EVENT, {"event_id": event_id}).one_or_none()
+        if row is None:
+            return None
+        event = {"id": row.id, "type": row.type, "data": (row.payload or {}).get("data") or {}}
         return process_event(event, settings=settings, bind=connection)
 
 
@@ -131,8 +133,8 @@ def event_id_of(event: dict) -> str:
 def recipients_for(bind: Bind, event_type: EventType, data: dict) -> list[tuple[Channel, str]]:
     """Who hears about the event: the order's customer, or every active merchandiser and admin."""
     if event_type == EventType.LOW_STOCK:
-        with Session(bind=bind, join_transaction_mode="create_savepoint") as session:
-            emails = session.scalars(
+        with _one_connection(bind) as connection, _transaction(connection):
+            emails = connection.scalars(
                 select(User.email)
                 .where(User.role.in_([str(r) for r in STAFF_ALERT_ROLES]), User.is_active.is_(True))
                 .order_by(User.id)
@@ -159,66 +161,91 @@ def _parse(event: dict) -> tuple[EventType, dict]:
     return EventType(event["type"]), dict(data)
 
 
-def _deliver_once(bind: Bind, settings: Mapping, event_id: str, event_type: EventType,
+def _deliver_once(connection: Connection, settings: Mapping, event_id: str, event_type: EventType,
                   channel: Channel, recipient: str, data: dict) -> bool:
     """Send one message unless it was sent before. True if sent now, False if it had been.
 
-    One transaction: claim the row (insert, ignoring a conflict), lock it,
-    send, record. A concurrent run of the same delivery waits on the row (or
-    on the unique index) until this one commits, then finds it sent.
-    Raises whatever the backend raised, after recording it on the row.
+    One transaction: claim the row (inserted, or the existing one locked, by
+    one statement), send, record. A concurrent run of the same delivery waits
+    on the row (or on the unique index) until this one commits, then finds it
+    sent. Raises whatever the backend raised, after recording it on the row.
     """
-    with Session(bind=bind, join_transaction_mode="create_savepoint", expire_on_commit=False) as session:
-        session.execute(_insert_ignoring_conflict(session).values(
-            event_id=event_id, event_type=event_type.value, channel=str(channel), recipient=recipient,
-            status=DeliveryStatus.FAILED.value, error=IN_PROGRESS))
-        row = session.scalars(
-            select(Notification)
-            .where(Notification.event_id == event_id, Notification.channel == str(channel),
-                   Notification.recipient == recipient)
-            .with_for_update()
-        ).one()
-        if row.status == DeliveryStatus.SENT:
-            session.commit()
+    failure: Exception | None = None
+    with _transaction(connection):
+        claimed = connection.execute(_claim_statement(connection.dialect.name), {
+            "event_id": event_id, "event_type": event_type.value, "channel": str(channel),
+            "recipient": recipient, "status": DeliveryStatus.FAILED.value, "error": IN_PROGRESS,
+            "subject": "", "body": "", "created_at": utcnow()}).one()
+        if claimed.status == DeliveryStatus.SENT:
             return False
+        rendered = {"subject": None, "body": None}
         try:
-            _render_and_send(settings, row, event_type, channel, recipient, data)
-        except Exception as exc:  # record any failure, then let it propagate for a retry
-            row.status = DeliveryStatus.FAILED
-            row.error = f"{type(exc).__name__}: {exc}"[:2000]
-            session.commit()
-            log.warning("delivery failed event=%s %s to %s: %s", event_id, channel, recipient, exc)
-            raise
-        row.status = DeliveryStatus.SENT
-        row.error = None
-        row.sent_at = utcnow()
-        session.commit()
-        return True
+            _render_and_send(settings, rendered, event_type, channel, recipient, data)
+        except Exception as exc:  # recorded (and committed) here, then re-raised for a retry
+            failure = exc
+            outcome = {"status": DeliveryStatus.FAILED.value, "error": f"{type(exc).__name__}: {exc}"[:2000],
+                       "sent_at": None}
+        else:
+            outcome = {"status": DeliveryStatus.SENT.value, "error": None, "sent_at": utcnow()}
+        connection.execute(_RECORD, {"notification_id": claimed.id, **rendered, **outcome})
+    if failure is not None:
+        log.warning("delivery failed event=%s %s to %s: %s", event_id, channel, recipient, failure)
+        raise failure
+    return True
 
 
-def _insert_ignoring_conflict(session: Session):
-    """INSERT ... ON CONFLICT DO NOTHING on the (event_id, channel, recipient) unique key."""
-    dialect = session.get_bind().dialect.name
+# The statements of the delivery path, built once: a few per notification, nothing else.
+_notifications = Notification.__table__
+_outbox = OutboxEvent.__table__
+_LOAD_EVENT = (select(_outbox.c.id, _outbox.c.type, _outbox.c.payload)
+               .where(_outbox.c.id == bindparam("event_id")))
+# A failed attempt keeps the subject and body it had, unless this one rendered new ones.
+_RECORD = (update(_notifications).where(_notifications.c.id == bindparam("notification_id")).values(
+    status=bindparam("status"), error=bindparam("error"), sent_at=bindparam("sent_at"),
+    subject=func.coalesce(bindparam("subject", type_=String), _notifications.c.subject),
+    body=func.coalesce(bindparam("body", type_=Text), _notifications.c.body)))
+
+
+@cache
+def _claim_statement(dialect: str):
+    """INSERT ... ON CONFLICT DO UPDATE ... RETURNING id, status on the (event_id, channel, recipient) key.
+
+    The no-op update makes the statement lock a row that already exists (as
+    SELECT ... FOR UPDATE would) and return it, in one round trip.
+    """
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     elif dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert
     else:  # pragma: no cover - the project runs on PostgreSQL and SQLite only
         raise NotImplementedError(f"no idempotent insert for {dialect}")
-    return insert(Notification).on_conflict_do_nothing(index_elements=["event_id", "channel", "recipient"])
+    columns = ("event_id", "event_type", "channel", "recipient", "status", "error", "subject", "body",
+               "created_at")
+    statement = insert(_notifications).values({name: bindparam(name) for name in columns})
+    return statement.on_conflict_do_update(
+        index_elements=["event_id", "channel", "recipient"], set_={"status": _notifications.c.status},
+    ).returning(_notifications.c.id, _notifications.c.status)
 
 
-def _render_and_send(settings: Mapping, row: Notification, event_type: EventType,
+def _render_and_send(settings: Mapping, rendered: dict, event_type: EventType,
                      channel: Channel, recipient: str, data: dict) -> None:
+    """Render and send one message; ``rendered`` gets its subject and body before the sending."""
     shop_name = settings.get("SHOP_NAME") or DEFAULT_SHOP_NAME
     if channel == Channel.EMAIL:
         content = render_email(event_type, data, shop_name=shop_name)
-        row.subject, row.body = content.subject[:300], content.text
+        rendered.update(subject=content.subject[:300], body=content.text)
         send_email(settings, recipient, content)
     else:
         text = render_sms(event_type, data, shop_name=shop_name)
-        row.subject, row.body = "", text
+        rendered.update(subject="", body=text)
         send_sms(settings, recipient, text)
+
+
+@contextmanager
+def _transaction(connection: Connection) -> Iterator[Connection]:
+    """A transaction on ``connection``: a savepoint when the caller already has one open (a test's)."""
+    with connection.begin_nested() if connection.in_transaction() else connection.begin():
+        yield connection
 
 
 @contextmanager

@@ -34,6 +34,8 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # The templates ship with the code: no stat() of the file on every lookup.
+        auto_reload=False,
     )
 
 
@@ -56,9 +58,10 @@ def render_email(
     name = EventType(event_type).value.lower()
     env = _environment()
     context = template_context(data, shop_name=shop_name)
-    text_template = env.get_template(f"email/{name}.txt")
-    subject = " ".join(str(text_template.make_module(context).subject).split())
-    text = text_template.render(context).strip() + "\n"
+    # One rendering of the text template gives both its body and the subject it sets.
+    text_module = env.get_template(f"email/{name}.txt").make_module(context)
+    subject = " ".join(str(text_module.subject).split())
+    text = str(text_module).strip() + "\n"
     html = env.get_template(f"email/{name}.html").render(context, subject=subject)
     return EmailContent(subject=subject, text=text, html=html)
 

@@ -6,10 +6,13 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+import ecom.notifications.handler as handler
 from ecom.config import PROJECT_ROOT
 from ecom.notifications.channels import DeliveryFailed
 from ecom.notifications.handler import event_id_of, handle_event, process_event
@@ -196,3 +199,49 @@ def test_handle_event_runs_without_flask_app_or_redis(committed_db, database_url
     assert not app_imported and not rq_imported
     [row] = notifications(committed_db, "evt-standalone")
     assert (row.channel, row.recipient, row.status) == (Channel.EMAIL, "solo@example.com", "sent")
+
+
+def test_a_concurrent_rerun_waits_for_the_claim_and_sends_nothing_twice(postgres, app, committed_db,
+                                                                         monkeypatch):
+    # given a delivery in progress, held inside its send (its claim committed by nobody yet)
+    sending, release = threading.Event(), threading.Event()
+    sent: list[str] = []
+
+    def slow_send(settings, to, content):
+        sending.set()
+        assert release.wait(30)
+        sent.append(to)
+
+    monkeypatch.setattr(handler, "send_email", slow_send)
+    event = {"id": "evt-race", "type": "ORDER_PAID", "data": order_data("race@example.com")}
+    engine = committed_db.engine
+    results: dict = {}
+
+    def run(name):
+        results[name] = process_event(event, settings=app.config, bind=engine).as_dict()
+
+    first = threading.Thread(target=run, args=("first",))
+    first.start()
+    assert sending.wait(30)
+
+    # when the same event is run again meanwhile
+    second = threading.Thread(target=run, args=("second",))
+    second.start()
+
+    # then the re-run waits on the claimed row (a lock wait in PostgreSQL) ...
+    deadline = time.monotonic() + 30
+    with engine.connect() as conn:
+        while not conn.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                                   " AND wait_event_type = 'Lock'")):
+            assert time.monotonic() < deadline, "the second run never waited for the first one's claim"
+            conn.rollback()
+            time.sleep(0.02)
+    release.set()
+    first.join(30)
+    second.join(30)
+
+    # ... and once the first committed, it finds the delivery done: one email in all
+    assert sent == ["race@example.com"]
+    assert (results["first"]["sent"], results["second"]["skipped"]) == (1, 1)
+    [row] = notifications(committed_db, "evt-race")
+    assert row.status == "sent"

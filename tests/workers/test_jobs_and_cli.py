@@ -91,7 +91,7 @@ def test_worker_command_processes_the_queues_in_the_app_context(queue_app):
     emit("ORDER_PLACED", order_data("cli-worker@example.com"))
     db.session.commit()  # nudges a relay job; the worker relays, then delivers
 
-    result = queue_app.test_cli_runner().invoke(args=["worker", "--burst", "--simple"])
+    result = queue_app.test_cli_runner().invoke(args=["worker", "--burst"])
 
     assert result.exit_code == 0, result.output
     assert recipients() == ["cli-worker@example.com"]

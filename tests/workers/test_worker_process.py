@@ -35,7 +35,7 @@ def worker_env(database_url: str, redis_url: str, smtp_port: int) -> dict:
 
 def start_worker(env: dict, log_path, *extra: str) -> subprocess.Popen:
     log = open(log_path, "ab")  # noqa: SIM115 - handed to the child process
-    # A session of its own, so the whole group (worker and work horse) can be killed at once.
+    # A session of its own, so the whole group (worker and its scheduler) can be killed at once.
     return subprocess.Popen([FLASK, "--app", "wsgi", "worker", *extra], cwd=PROJECT_ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
