@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 
 from flask import current_app
-from rq import Queue, Worker
+from rq import Queue, SimpleWorker, Worker
 
 from ecom.extensions import db
 from ecom.notifications.models import OutboxEvent
 from ecom.notifications.queues import NOTIFICATIONS, redis_connection
-from workers.worker import AppWorker, make_worker, worker_connection
+from workers.worker import AppWorker, RecoverableDequeue, make_worker, worker_connection
 
 
 def leave_an_uncommitted_row() -> dict:
@@ -48,7 +48,8 @@ def test_the_worker_runs_jobs_in_this_process_each_in_a_fresh_app_context(queue_
 def test_fork_gives_rqs_forking_worker(queue_app):
     worker = make_worker(queue_app, connection=worker_connection(queue_app), fork=True)
 
-    assert type(worker) is Worker
+    assert isinstance(worker, Worker) and not isinstance(worker, SimpleWorker)
+    assert isinstance(worker, RecoverableDequeue)
 
 
 def test_the_default_heartbeat_is_sent_once_per_spacing_and_after_every_job_heartbeat(queue_app):
