@@ -5,12 +5,17 @@ database 11). A real ``flask --app wsgi worker`` (jobs in its own process,
 its scheduler in a child) starts delivering them by SMTP to a sink this
 scenario runs on loopback, which answers MAIL FROM after 50 ms so that each
 job spends most of its time talking to it; once some are sent and a job is in
-flight, the worker's whole process group is killed with SIGKILL. The
-abandoned-job cleanup that RQ's maintenance runs once the dead worker's
-heartbeat has expired is then invoked directly, with the clock
-moved forward, instead of waiting for the expiry. A second worker runs in
-burst mode. Every event must end with its email sent exactly once, or parked
-in the failed-job registry - never silently lost, never received twice by
+flight, the worker's whole process group is killed with SIGKILL. Then a
+process running the same worker dequeues one job and is killed with SIGKILL
+before starting it (the window between rq's dequeue and the started
+registry). The abandoned-job cleanup that RQ's maintenance runs once the dead
+worker's heartbeat has expired is then invoked directly, with the clock
+moved forward, instead of waiting for the expiry, and what the killed
+workers left in the queues' intermediate lists is marked as first seen by
+maintenance an hour ago (instead of waiting for two maintenance passes). A
+second worker runs in burst mode; its maintenance retries those jobs. Every
+event must end with its email sent exactly once, or parked in the failed-job
+registry - never silently lost, never received twice by
 the SMTP sink.
 """
 
@@ -25,16 +30,28 @@ import time
 from collections import Counter
 
 import redis
+from rq import Queue
 from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
 from bench import harness
-from ecom.notifications.queues import NOTIFICATIONS
+from ecom.notifications.queues import NOTIFICATIONS, QUEUE_NAMES
 from reliability import common
 
 EVENTS = 200
 KILL_AFTER_SENT = 40
 SMTP_DELAY = 0.05  # seconds before the sink accepts MAIL FROM
+
+# A worker that dequeues one job as `flask worker` does, prints its id and dies of SIGKILL.
+DEQUEUE_AND_DIE = """
+import os, signal
+from wsgi import app
+from workers.worker import make_worker, worker_connection
+with app.app_context():
+    job, _ = make_worker(app, connection=worker_connection(app)).dequeue_job_and_maintain_ttl(None)
+    print(job.id, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
 
 
 class SlowSink:
@@ -80,11 +97,28 @@ def _emit_events(url: str) -> None:
         db.session.remove()
 
 
+def _worker_env(smtp_port: int) -> dict[str, str]:
+    return harness.app_env(common.database_url(), redis_url=common.QUEUE_REDIS_URL,
+                           RELAY_INTERVAL_SECONDS="0", EXPIRY_INTERVAL_SECONDS="0",
+                           NOTIFY_RETRY_INTERVALS="0", MAIL_BACKEND="smtp",
+                           SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_port), SMTP_USE_TLS="0")
+
+
+def _dequeue_and_die(smtp_port: int) -> tuple[int, str]:
+    """Run DEQUEUE_AND_DIE; its exit code and the id of the job it dequeued (its last line of output)."""
+    done = subprocess.run([sys.executable, "-c", DEQUEUE_AND_DIE], cwd=harness.ROOT,
+                          env=_worker_env(smtp_port), capture_output=True, text=True, timeout=120)
+    lines = done.stdout.strip().splitlines()
+    return done.returncode, lines[-1] if lines else ""
+
+
+def _intermediate(connection) -> dict[str, list[str]]:
+    """The job ids in each queue's intermediate list (jobs dequeued by a worker, not started)."""
+    return {name: Queue(name, connection=connection).intermediate_queue.get_job_ids() for name in QUEUE_NAMES}
+
+
 def _start_worker(log_name: str, smtp_port: int, *extra: str) -> tuple[subprocess.Popen, object]:
-    env = harness.app_env(common.database_url(), redis_url=common.QUEUE_REDIS_URL,
-                          RELAY_INTERVAL_SECONDS="0", EXPIRY_INTERVAL_SECONDS="0", NOTIFY_RETRY_INTERVALS="0",
-                          MAIL_BACKEND="smtp", SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_port),
-                          SMTP_USE_TLS="0")
+    env = _worker_env(smtp_port)
     log_path = harness.LOG_DIR / f"{log_name}.log"
     log = open(log_path, "wb")  # noqa: SIM115 - handed to the child process
     # A session of its own: the worker and its children (scheduler) form one process group to kill.
@@ -169,9 +203,19 @@ def _kill_and_rerun(report: common.Report, engine, connection, smtp_port: int, s
                f"jobs in flight: {in_flight}; their state after the kill: {states}; "
                f"left in the started registry by the dead worker: {abandoned}")
 
+    died_code, dequeued = _dequeue_and_die(smtp_port)
+    left = _intermediate(connection)
+    report.did(f"a worker process dequeued job {dequeued} and was killed -9 (exit {died_code}) before "
+               f"starting it; its state: {_job_state(dequeued, connection)}; intermediate lists: {left}")
+
     cleaned_at = time.time() + 3600
     started_registry.cleanup(timestamp=cleaned_at)
-    report.did("ran RQ's abandoned-job cleanup (clock moved forward past the dead worker's heartbeat)")
+    for name, job_ids in left.items():
+        intermediate = Queue(name, connection=connection).intermediate_queue
+        for job_id in job_ids:
+            connection.set(intermediate.get_first_seen_key(job_id), cleaned_at - 2 * 3600)
+    report.did("ran RQ's abandoned-job cleanup (clock moved forward past the dead worker's heartbeat) and "
+               "marked the jobs in the intermediate lists as first seen by maintenance an hour ago")
     rerun, _ = _start_worker("reliability-worker-kill-2", smtp_port, "--burst")
     try:
         code = rerun.wait(180)
@@ -180,7 +224,8 @@ def _kill_and_rerun(report: common.Report, engine, connection, smtp_port: int, s
         rerun.wait(30)
         code = -1
     report.did(f"a second worker ran in burst mode and exited {code}; "
-               f"state of the job that was in flight: { {j: _job_state(j, connection) for j in in_flight} }")
+               f"state of the job that was in flight: { {j: _job_state(j, connection) for j in in_flight} }; "
+               f"of the job dequeued by the killed worker: {_job_state(dequeued, connection)}")
 
     with engine.connect() as conn:
         per_event = conn.execute(common.text("""
@@ -201,6 +246,11 @@ def _kill_and_rerun(report: common.Report, engine, connection, smtp_port: int, s
                  sent_at_kill=sent_at_kill, in_flight=len(abandoned), parked=len(parked), lost=len(lost))
     report.check(len(per_event) == EVENTS, f"all {EVENTS} events are in the outbox")
     report.check(bool(abandoned), "a job was in flight when the worker died (left in its started registry)")
+    report.check(died_code == -signal.SIGKILL and any(dequeued in ids for ids in left.values()),
+                 "the worker killed after its dequeue left the job in an intermediate list")
+    report.check(dequeued in {row.id for row in per_event} and dequeued not in unsent,
+                 f"the job dequeued by the killed worker was delivered ({dequeued})")
+    report.check(not any(_intermediate(connection).values()), "nothing is left in an intermediate list")
     report.check(code == 0, "the second worker finished the queue")
     report.check(not lost, f"no notification lost ({lost[:3]})")
     report.check(all(row.rows <= 1 for row in per_event), "at most one notification row per event")
