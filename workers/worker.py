@@ -137,6 +137,7 @@ class RecoverableDequeue:
         intermediate-list cleanup). rq removes it only later (in ``prepare_job_execution``), and only
         when the worker has a single queue; that removal now finds nothing to remove.
         """
+        # rq 2.12's rq.executions.prepare_execution, plus the LREM: recheck it when rq is upgraded.
         with self.connection.pipeline() as pipeline:
             self.execution = Execution.create(job, self.get_heartbeat_ttl(job), pipeline=pipeline,
                                               worker_name=self.name)
