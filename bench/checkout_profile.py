@@ -8,8 +8,10 @@ ample stock), ``--orders`` shoppers created in SQL, each with ``--lines``
 one-unit lines in their cart, place their order through the Flask test client
 one after another. Counted per request: SQL statements (a
 ``before_cursor_execute`` listener), the pool's pre-ping round trips, commits,
-CPU and wall milliseconds of this process. ``--statements`` prints one
-request's statements, ``--profile`` a pyinstrument profile of all of them.
+CPU and wall milliseconds of this process, and CPU milliseconds of the
+PostgreSQL backends (from /proc, in clock ticks: a rough figure).
+``--statements`` prints one request's statements, ``--profile`` a pyinstrument
+profile of all of them.
 """
 
 from __future__ import annotations
@@ -111,6 +113,7 @@ def run(orders: int, lines: int, show_statements: bool, want_profile: bool) -> i
         profiler.start()
     counts, pings, commits, cpu_ms, wall_ms = [], [], [], [], []
     first_statements: list[str] = []
+    pg_before = harness.backend_cpu_seconds(url, DATABASE)
     for user_id in users[1:]:
         trips.reset()
         cpu, wall = time.process_time(), time.perf_counter()
@@ -124,6 +127,8 @@ def run(orders: int, lines: int, show_statements: bool, want_profile: bool) -> i
         pings.append(trips.pings)
         commits.append(trips.commits)
         first_statements = first_statements or list(trips.statements)
+    pg_after = harness.backend_cpu_seconds(url, DATABASE)
+    pg_ms = sum(after - pg_before.get(pid, 0.0) for pid, after in pg_after.items()) * 1000 / len(counts)
     if profiler is not None:
         profiler.stop()
     figures = {
@@ -136,6 +141,7 @@ def run(orders: int, lines: int, show_statements: bool, want_profile: bool) -> i
         "cpu_ms_per_request": round(statistics.mean(cpu_ms), 2),
         "cpu_ms_median": round(statistics.median(cpu_ms), 2),
         "wall_ms_median": round(statistics.median(wall_ms), 2),
+        "postgres_cpu_ms_per_request": round(pg_ms, 2),
     }
     harness.print_table(f"payment-intent in process ({orders} orders x {lines} line(s))",
                         ["figure", "value"], [[k, v] for k, v in figures.items()])
