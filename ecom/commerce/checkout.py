@@ -9,10 +9,12 @@ from datetime import datetime
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ecom.actor import Actor
 from ecom.commerce.gateway import Intent, PaymentGateway, gateway_for_intent, get_gateway, to_minor
-from ecom.commerce.models import Cart, Order, OrderItem, Payment
+from ecom.commerce.models import Cart, CartItem, Order, OrderItem, Payment
 from ecom.commerce.orders import lock_order, order_event_data, record_creation, transition
 from ecom.commerce.status import OrderStatus, PaymentStatus
 from ecom.db import utcnow
@@ -80,17 +82,17 @@ def start_checkout(
     """
     from ecom.commerce.cart import cart_totals
 
-    cart = _user_cart(user)
-    if cart is None or not cart.items:
+    lines = _cart_lines(user)
+    if not lines:
         raise Conflict("Your cart is empty.")
     shipping = _resolve_address(user, shipping_address_id, shipping_address, "shipping")
     if shipping is None:
         raise ValidationFailed("A shipping address is required.",
                                {"shipping_address": ["Give shipping_address_id or shipping_address."]})
     billing = _resolve_address(user, billing_address_id, billing_address, "billing") or shipping
-    _check_lines_sellable(cart)
+    _check_lines_sellable(lines)
 
-    totals = cart_totals(cart.items)
+    totals = cart_totals(lines)
     order = Order(
         user_id=user.id,
         order_number=new_order_number(),
@@ -103,18 +105,8 @@ def start_checkout(
         shipping_address=shipping,
         billing_address=billing,
         email=user.email,
+        items=[_order_item(line) for line in lines],
     )
-    for line in cart.items:
-        order.items.append(OrderItem(
-            product_id=line.product_id,
-            variant_id=line.variant_id,
-            sku=line.sku,
-            product_name=line.product.name,
-            variant_name=line.variant.name,
-            quantity=line.quantity,
-            price=line.price,
-            line_total=line.price * line.quantity,
-        ))
     db.session.add(order)
     db.session.flush()
 
@@ -126,27 +118,56 @@ def start_checkout(
         idempotency_key=f"checkout-{user.id}-{idempotency_key}" if idempotency_key
         else f"checkout-{order.order_number}",
     )
-    try:
-        reserve_stock(order, ttl_seconds=current_app.config["RESERVATION_TTL_SECONDS"])
-    except OutOfStock:
-        _cancel_intent_quietly(payments, intent.id)
-        raise
-    db.session.add(Payment(
+    payment = Payment(
         order_id=order.id,
         stripe_payment_intent_id=intent.id,
         amount=order.total,
         currency=order.currency,
         status=PaymentStatus.PENDING,
         gateway=payments.name,
-    ))
+    )
+    db.session.add(payment)
+    # What the order's events and its rendering ask for is known: its one payment, no
+    # fulfillment. Saying so spares the queries that would look for them.
+    set_committed_value(order, "payments", [payment])
+    set_committed_value(order, "fulfillment", None)
     record_creation(order, actor=Actor.of_user(user))
     emit(EventType.ORDER_PLACED, order_event_data(order))
-    db.session.flush()
+    # Stock last: the inventory rows other shoppers wait for stay locked only from here to the commit.
+    try:
+        reserve_stock(order, ttl_seconds=current_app.config["RESERVATION_TTL_SECONDS"])
+    except OutOfStock:
+        _cancel_intent_quietly(payments, intent.id)
+        raise
     return order, intent
 
 
-def _check_lines_sellable(cart: Cart) -> None:
-    dead = [line.sku for line in cart.items
+def _cart_lines(user) -> list[CartItem]:
+    """The user's cart lines with their variants and products, in one query."""
+    return list(db.session.scalars(
+        select(CartItem)
+        .join(Cart, Cart.id == CartItem.cart_id)
+        .where(Cart.user_id == user.id)
+        .options(joinedload(CartItem.variant), joinedload(CartItem.product))
+        .order_by(CartItem.id)
+    ))
+
+
+def _order_item(line: CartItem) -> OrderItem:
+    return OrderItem(
+        product_id=line.product_id,
+        variant_id=line.variant_id,
+        sku=line.sku,
+        product_name=line.product.name,
+        variant_name=line.variant.name,
+        quantity=line.quantity,
+        price=line.price,
+        line_total=line.price * line.quantity,
+    )
+
+
+def _check_lines_sellable(lines: list[CartItem]) -> None:
+    dead = [line.sku for line in lines
             if not (line.variant and line.variant.is_active and line.product and line.product.is_active)]
     if dead:
         raise ValidationFailed(f"No longer for sale: {', '.join(dead)}.", {"items": dead})

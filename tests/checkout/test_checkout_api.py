@@ -19,6 +19,7 @@ from tests.checkout.conftest import (
     inventory_of,
     nothing_created,
     outbox_types,
+    statements_during,
 )
 from tests.factories import AddressFactory, UserFactory, stocked_variant
 
@@ -242,3 +243,23 @@ def test_cart_is_only_cleared_of_the_paid_cart(client, shopper, variant):
     client.post(CONFIRM, json={"payment_intent_id": intent_id}, headers=auth(shopper))
     cart = db.session.scalar(select(Cart).where(Cart.user_id == shopper.id))
     assert cart is not None and cart.items == []
+
+
+
+def test_checkout_reads_the_cart_once_and_takes_each_line_in_one_statement(client, shopper):
+    # given a cart of three lines
+    variants = [stocked_variant(quantity=5) for _ in range(3)]
+    fill_cart(shopper, [(v, 1) for v in variants])
+    headers = auth(shopper)
+    # when
+    response, statements = statements_during(
+        lambda: client.post(INTENT, json={"shipping_address": ADDRESS}, headers=headers))
+    # then the lines come with their variants and products in one query; nothing the checkout
+    # itself writes or knows (its payment, its missing fulfillment) is read back; and each line's
+    # units are taken by one conditional UPDATE, never read first
+    assert response.status_code == 201
+    reads = [s for s in statements if s.startswith("SELECT")]
+    assert len([s for s in reads if "FROM cart_items" in s]) == 1
+    for table in ("carts", "variants", "products", "payments", "fulfillments", "inventory"):
+        assert not [s for s in reads if f"FROM {table} " in s or s.endswith(f"FROM {table}")], table
+    assert len([s for s in statements if s.startswith("UPDATE inventory")]) == 3
