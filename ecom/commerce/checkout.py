@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,6 +14,8 @@ from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ecom.actor import Actor
+from ecom.catalog.models import Variant
+from ecom.commerce.cart import available_units, cart_totals
 from ecom.commerce.gateway import Intent, PaymentGateway, gateway_for_intent, get_gateway, to_minor
 from ecom.commerce.models import Cart, CartItem, Order, OrderItem, Payment
 from ecom.commerce.orders import lock_order, order_event_data, record_creation, transition
@@ -80,8 +83,6 @@ def start_checkout(
     address, an inactive product), Conflict (empty cart), OutOfStock,
     GatewayUnavailable. The caller rolls back on any of them.
     """
-    from ecom.commerce.cart import cart_totals
-
     lines = _cart_lines(user)
     if not lines:
         raise Conflict("Your cart is empty.")
@@ -91,6 +92,7 @@ def start_checkout(
                                {"shipping_address": ["Give shipping_address_id or shipping_address."]})
     billing = _resolve_address(user, billing_address_id, billing_address, "billing") or shipping
     _check_lines_sellable(lines)
+    _check_lines_in_stock(lines)
 
     totals = cart_totals(lines)
     order = Order(
@@ -143,12 +145,12 @@ def start_checkout(
 
 
 def _cart_lines(user) -> list[CartItem]:
-    """The user's cart lines with their variants and products, in one query."""
+    """The user's cart lines with their variants, stock and products, in one query."""
     return list(db.session.scalars(
         select(CartItem)
         .join(Cart, Cart.id == CartItem.cart_id)
         .where(Cart.user_id == user.id)
-        .options(joinedload(CartItem.variant), joinedload(CartItem.product))
+        .options(joinedload(CartItem.variant).joinedload(Variant.inventory), joinedload(CartItem.product))
         .order_by(CartItem.id)
     ))
 
@@ -171,6 +173,18 @@ def _check_lines_sellable(lines: list[CartItem]) -> None:
             if not (line.variant and line.variant.is_active and line.product and line.product.is_active)]
     if dead:
         raise ValidationFailed(f"No longer for sale: {', '.join(dead)}.", {"items": dead})
+
+
+def _check_lines_in_stock(lines: list[CartItem]) -> None:
+    """Refuse a cart already short of stock when it was read, before any order or payment
+    intent exists. Only a shortcut for the refusal: ``reserve_stock`` has the last word."""
+    wanted: dict[int, int] = defaultdict(int)
+    for line in lines:
+        wanted[line.variant_id] += line.quantity
+    short = {line.sku: available_units(line.variant) for line in lines
+             if available_units(line.variant) < wanted[line.variant_id]}
+    if short:
+        raise OutOfStock(short)
 
 
 def _cancel_intent_quietly(payments: PaymentGateway, intent_id: str) -> None:
