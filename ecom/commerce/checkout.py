@@ -19,6 +19,7 @@ from ecom.commerce.cart import available_units, cart_totals
 from ecom.commerce.gateway import Intent, PaymentGateway, gateway_for_intent, get_gateway, to_minor
 from ecom.commerce.models import Cart, CartItem, Order, OrderItem, Payment
 from ecom.commerce.orders import lock_order, order_event_data, record_creation, transition
+from ecom.commerce.sql import insert_or_nothing
 from ecom.commerce.status import OrderStatus, PaymentStatus
 from ecom.db import utcnow
 from ecom.errors import Conflict, EcomError, NotFound, OutOfStock, ValidationFailed
@@ -36,13 +37,30 @@ EXPIRED_REASON = "reservation expired"
 ADDRESS_FIELDS = ("full_name", "street", "city", "state", "postal_code", "country", "phone")
 
 
+def _order_number(now: datetime | None = None) -> str:
+    """``ORD-YYYYMMDD-XXXXXX``, random: whether it is still free is for the database to say."""
+    day = (now or utcnow()).strftime("%Y%m%d")
+    return f"ORD-{day}-{''.join(secrets.choice(ORDER_NUMBER_ALPHABET) for _ in range(6))}"
+
+
 def new_order_number(now: datetime | None = None) -> str:
     """``ORD-YYYYMMDD-XXXXXX``, unused so far (the unique index has the last word)."""
-    day = (now or utcnow()).strftime("%Y%m%d")
     while True:
-        candidate = f"ORD-{day}-{''.join(secrets.choice(ORDER_NUMBER_ALPHABET) for _ in range(6))}"
+        candidate = _order_number(now)
         if not db.session.scalar(select(Order.id).where(Order.order_number == candidate)):
             return candidate
+
+
+def _insert_order(**values) -> Order:
+    """Insert an order under a fresh order number, in one statement: the unique index turns
+    a number already taken (even by a transaction still running) into no row, and another
+    number is drawn."""
+    while True:
+        order = db.session.scalar(
+            insert_or_nothing(Order, order_number=_order_number(), **values).returning(Order)
+        )
+        if order is not None:
+            return order
 
 
 def gateway() -> PaymentGateway:
@@ -95,9 +113,8 @@ def start_checkout(
     _check_lines_in_stock(lines)
 
     totals = cart_totals(lines)
-    order = Order(
+    order = _insert_order(
         user_id=user.id,
-        order_number=new_order_number(),
         status=OrderStatus.CREATED,
         subtotal=totals.subtotal,
         tax=totals.tax,
@@ -107,10 +124,11 @@ def start_checkout(
         shipping_address=shipping,
         billing_address=billing,
         email=user.email,
-        items=[_order_item(line) for line in lines],
     )
-    db.session.add(order)
-    db.session.flush()
+    items = [_order_item(order, line) for line in lines]
+    db.session.add_all(items)
+    # The new order's lines are these: saying so spares the query that would look for them.
+    set_committed_value(order, "items", items)
 
     payments = gateway()
     intent = payments.create_intent(
@@ -129,8 +147,7 @@ def start_checkout(
         gateway=payments.name,
     )
     db.session.add(payment)
-    # What the order's events and its rendering ask for is known: its one payment, no
-    # fulfillment. Saying so spares the queries that would look for them.
+    # Likewise its one payment and its missing fulfillment, which its events and rendering ask for.
     set_committed_value(order, "payments", [payment])
     set_committed_value(order, "fulfillment", None)
     record_creation(order, actor=Actor.of_user(user))
@@ -155,8 +172,9 @@ def _cart_lines(user) -> list[CartItem]:
     ))
 
 
-def _order_item(line: CartItem) -> OrderItem:
+def _order_item(order: Order, line: CartItem) -> OrderItem:
     return OrderItem(
+        order_id=order.id,
         product_id=line.product_id,
         variant_id=line.variant_id,
         sku=line.sku,

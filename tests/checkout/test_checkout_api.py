@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from ecom.commerce import checkout as checkout_module
 from ecom.commerce.models import Cart, CartItem, IdempotencyKey, Order, Payment
 from ecom.commerce.status import OrderStatus, PaymentStatus
 from ecom.extensions import db
@@ -21,7 +22,7 @@ from tests.checkout.conftest import (
     outbox_types,
     statements_during,
 )
-from tests.factories import AddressFactory, UserFactory, stocked_variant
+from tests.factories import AddressFactory, UserFactory, make_order, stocked_variant
 
 INTENT = "/api/v1/checkout/payment-intent"
 CONFIRM = "/api/v1/checkout/confirm"
@@ -68,6 +69,20 @@ def test_checkout_snapshots_items_against_later_price_changes(client, shopper, v
     order = db.session.scalar(select(Order))
     assert order.items[0].price == Decimal("20.00")
     assert order.items[0].product_name != "Renamed"
+
+
+def test_an_order_number_already_taken_is_drawn_again(client, shopper, variant, monkeypatch):
+    # given an order holding the number the draw comes up with first
+    make_order(shopper, [(variant, 1)], number="ORD-20260101-AAAAAA")
+    draws = iter(["ORD-20260101-AAAAAA", "ORD-20260101-BBBBBB"])
+    monkeypatch.setattr(checkout_module, "_order_number", lambda: next(draws))
+    fill_cart(shopper, [(variant, 1)])
+    # when
+    response = checkout(client, shopper)
+    # then the new order got the next number drawn
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["order"]["order_number"] == "ORD-20260101-BBBBBB"
+    assert count(Order) == 2
 
 
 def test_checkout_with_an_empty_cart_is_409(client, shopper):
