@@ -57,7 +57,8 @@ def _insert_order(**values) -> Order:
     number is drawn."""
     while True:
         order = db.session.scalar(
-            insert_or_nothing(Order, order_number=_order_number(), **values).returning(Order)
+            insert_or_nothing(Order, {**values, "order_number": _order_number()}, unique=("order_number",))
+            .returning(Order)
         )
         if order is not None:
             return order
