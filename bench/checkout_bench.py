@@ -132,8 +132,8 @@ def _empty_cart(client: harness.JsonClient, cart: dict | None, tally: Tally) -> 
         tally.record("cart_remove", status, ms)
 
 
-def reservation_race(url: str, codes: list[str], clients: int, tally: Tally) -> tuple[float, int]:
-    """Phase 2; its wall seconds and how many reservations the stock allowed."""
+def prepare_race(url: str, codes: list[str]) -> tuple[list[int], int]:
+    """Phase 2's shoppers (their carts filled) and how many reservations the stock allows."""
     engine = harness.engine_for(url)
     with engine.begin() as conn:
         conn.execute(text("UPDATE inventory SET quantity = quantity + :n"), {"n": RACE_UNITS})
@@ -147,6 +147,11 @@ def reservation_race(url: str, codes: list[str], clients: int, tally: Tally) -> 
             datagen.fill_carts(conn, wanting, sku, 1)
             possible += min(len(wanting), available[sku])
     engine.dispose()
+    return users, possible
+
+
+def reservation_race(users: list[int], clients: int, tally: Tally) -> float:
+    """Phase 2; its wall seconds."""
     pending = list(users)
     lock = threading.Lock()
 
@@ -174,7 +179,7 @@ def reservation_race(url: str, codes: list[str], clients: int, tally: Tally) -> 
         thread.start()
     for thread in threads:
         thread.join(timeout=RACE_SECONDS_LIMIT)
-    return time.monotonic() - started, possible
+    return time.monotonic() - started
 
 
 def verify(url: str, stock: int) -> dict:
@@ -231,12 +236,20 @@ def run(shoppers: int, skus: int, stock: int) -> int:
         for client in clients:
             client.close()
         race = Tally()
-        race_seconds, race_possible = reservation_race(url, codes, concurrency, race)
+        racers, race_possible = prepare_race(url, codes)
+        server_before, pg_before = app.cpu_seconds(), harness.backend_cpu_seconds(url, DATABASE)
+        race_seconds = reservation_race(racers, concurrency, race)
+        server_cpu = app.cpu_seconds() - server_before
+        pg_after = harness.backend_cpu_seconds(url, DATABASE)
+        pg_cpu = sum(after - pg_before.get(pid, 0.0) for pid, after in pg_after.items())
         deadlocks_after = harness.deadlocks(url, DATABASE)
         settings = app.settings
     found = verify(url, stock + RACE_UNITS)
     flow_rate = tally.paid / elapsed if elapsed else 0.0
     rate = race.reservations / race_seconds if race_seconds else 0.0
+    race_requests = max(sum(race.statuses.get("race_payment_intent", Counter()).values()), 1)
+    cpu_ms = {"app": round(server_cpu * 1000 / race_requests, 2),
+              "postgres": round(pg_cpu * 1000 / race_requests, 2)}
     for step, latencies in race.latencies.items():
         tally.latencies[step] = latencies
         tally.statuses[step] = race.statuses[step]
@@ -265,6 +278,7 @@ def run(shoppers: int, skus: int, stock: int) -> int:
         ["phase 2 reservations / stock allowed / attempts",
          f"{race.reservations} / {race_possible} / {RACE_SHOPPERS}"],
         ["phase 2 reservations/s", f"{rate:.1f} (target >= {RESERVATIONS_TARGET:.0f})"],
+        ["phase 2 CPU ms per request: app / postgres", f"{cpu_ms['app']} / {cpu_ms['postgres']}"],
         ["units sold / stock", f"{found['units_sold']} / {found['stock_units']}"],
         ["units oversold", found["oversold_units"]],
         ["deadlocks", deadlocks],
@@ -276,7 +290,8 @@ def run(shoppers: int, skus: int, stock: int) -> int:
         "stock_per_sku": stock, "flow_seconds": round(elapsed, 2), "flow_reservations": tally.reservations,
         "paid": tally.paid, "paid_per_s": round(flow_rate, 1), "race_shoppers": RACE_SHOPPERS,
         "race_units_per_sku": RACE_UNITS, "race_seconds": round(race_seconds, 2),
-        "reservations": race.reservations, "reservations_per_s": round(rate, 1), "deadlocks": deadlocks,
+        "reservations": race.reservations, "reservations_per_s": round(rate, 1),
+        "race_cpu_ms_per_request": cpu_ms, "deadlocks": deadlocks,
         "server_errors": tally.server_errors + race.server_errors, "steps": steps, **found,
         "target_met": correct and rate >= RESERVATIONS_TARGET, "correct": correct,
     })

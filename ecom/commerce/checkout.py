@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ecom.actor import Actor
+from ecom.catalog.models import Variant
+from ecom.commerce.cart import available_units, cart_totals
 from ecom.commerce.gateway import Intent, PaymentGateway, gateway_for_intent, get_gateway, to_minor
-from ecom.commerce.models import Cart, Order, OrderItem, Payment
+from ecom.commerce.models import Cart, CartItem, Order, OrderItem, Payment
 from ecom.commerce.orders import lock_order, order_event_data, record_creation, transition
+from ecom.commerce.sql import insert_or_nothing
 from ecom.commerce.status import OrderStatus, PaymentStatus
 from ecom.db import utcnow
 from ecom.errors import Conflict, EcomError, NotFound, OutOfStock, ValidationFailed
@@ -31,13 +37,31 @@ EXPIRED_REASON = "reservation expired"
 ADDRESS_FIELDS = ("full_name", "street", "city", "state", "postal_code", "country", "phone")
 
 
+def _order_number(now: datetime | None = None) -> str:
+    """``ORD-YYYYMMDD-XXXXXX``, random: whether it is still free is for the database to say."""
+    day = (now or utcnow()).strftime("%Y%m%d")
+    return f"ORD-{day}-{''.join(secrets.choice(ORDER_NUMBER_ALPHABET) for _ in range(6))}"
+
+
 def new_order_number(now: datetime | None = None) -> str:
     """``ORD-YYYYMMDD-XXXXXX``, unused so far (the unique index has the last word)."""
-    day = (now or utcnow()).strftime("%Y%m%d")
     while True:
-        candidate = f"ORD-{day}-{''.join(secrets.choice(ORDER_NUMBER_ALPHABET) for _ in range(6))}"
+        candidate = _order_number(now)
         if not db.session.scalar(select(Order.id).where(Order.order_number == candidate)):
             return candidate
+
+
+def _insert_order(**values) -> Order:
+    """Insert an order under a fresh order number, in one statement: the unique index turns
+    a number already taken (even by a transaction still running) into no row, and another
+    number is drawn."""
+    while True:
+        order = db.session.scalar(
+            insert_or_nothing(Order, {**values, "order_number": _order_number()}, unique=("order_number",))
+            .returning(Order)
+        )
+        if order is not None:
+            return order
 
 
 def gateway() -> PaymentGateway:
@@ -78,22 +102,20 @@ def start_checkout(
     address, an inactive product), Conflict (empty cart), OutOfStock,
     GatewayUnavailable. The caller rolls back on any of them.
     """
-    from ecom.commerce.cart import cart_totals
-
-    cart = _user_cart(user)
-    if cart is None or not cart.items:
+    lines = _cart_lines(user)
+    if not lines:
         raise Conflict("Your cart is empty.")
     shipping = _resolve_address(user, shipping_address_id, shipping_address, "shipping")
     if shipping is None:
         raise ValidationFailed("A shipping address is required.",
                                {"shipping_address": ["Give shipping_address_id or shipping_address."]})
     billing = _resolve_address(user, billing_address_id, billing_address, "billing") or shipping
-    _check_lines_sellable(cart)
+    _check_lines_sellable(lines)
+    _check_lines_in_stock(lines)
 
-    totals = cart_totals(cart.items)
-    order = Order(
+    totals = cart_totals(lines)
+    order = _insert_order(
         user_id=user.id,
-        order_number=new_order_number(),
         status=OrderStatus.CREATED,
         subtotal=totals.subtotal,
         tax=totals.tax,
@@ -104,19 +126,10 @@ def start_checkout(
         billing_address=billing,
         email=user.email,
     )
-    for line in cart.items:
-        order.items.append(OrderItem(
-            product_id=line.product_id,
-            variant_id=line.variant_id,
-            sku=line.sku,
-            product_name=line.product.name,
-            variant_name=line.variant.name,
-            quantity=line.quantity,
-            price=line.price,
-            line_total=line.price * line.quantity,
-        ))
-    db.session.add(order)
-    db.session.flush()
+    items = [_order_item(order, line) for line in lines]
+    db.session.add_all(items)
+    # The new order's lines are these: saying so spares the query that would look for them.
+    set_committed_value(order, "items", items)
 
     payments = gateway()
     intent = payments.create_intent(
@@ -126,30 +139,71 @@ def start_checkout(
         idempotency_key=f"checkout-{user.id}-{idempotency_key}" if idempotency_key
         else f"checkout-{order.order_number}",
     )
-    try:
-        reserve_stock(order, ttl_seconds=current_app.config["RESERVATION_TTL_SECONDS"])
-    except OutOfStock:
-        _cancel_intent_quietly(payments, intent.id)
-        raise
-    db.session.add(Payment(
+    payment = Payment(
         order_id=order.id,
         stripe_payment_intent_id=intent.id,
         amount=order.total,
         currency=order.currency,
         status=PaymentStatus.PENDING,
         gateway=payments.name,
-    ))
+    )
+    db.session.add(payment)
+    # Likewise its one payment and its missing fulfillment, which its events and rendering ask for.
+    set_committed_value(order, "payments", [payment])
+    set_committed_value(order, "fulfillment", None)
     record_creation(order, actor=Actor.of_user(user))
     emit(EventType.ORDER_PLACED, order_event_data(order))
-    db.session.flush()
+    # Stock last: the inventory rows other shoppers wait for stay locked only from here to the commit.
+    try:
+        reserve_stock(order, ttl_seconds=current_app.config["RESERVATION_TTL_SECONDS"])
+    except OutOfStock:
+        _cancel_intent_quietly(payments, intent.id)
+        raise
     return order, intent
 
 
-def _check_lines_sellable(cart: Cart) -> None:
-    dead = [line.sku for line in cart.items
+def _cart_lines(user) -> list[CartItem]:
+    """The user's cart lines with their variants, stock and products, in one query."""
+    return list(db.session.scalars(
+        select(CartItem)
+        .join(Cart, Cart.id == CartItem.cart_id)
+        .where(Cart.user_id == user.id)
+        .options(joinedload(CartItem.variant).joinedload(Variant.inventory), joinedload(CartItem.product))
+        .order_by(CartItem.id)
+    ))
+
+
+def _order_item(order: Order, line: CartItem) -> OrderItem:
+    return OrderItem(
+        order_id=order.id,
+        product_id=line.product_id,
+        variant_id=line.variant_id,
+        sku=line.sku,
+        product_name=line.product.name,
+        variant_name=line.variant.name,
+        quantity=line.quantity,
+        price=line.price,
+        line_total=line.price * line.quantity,
+    )
+
+
+def _check_lines_sellable(lines: list[CartItem]) -> None:
+    dead = [line.sku for line in lines
             if not (line.variant and line.variant.is_active and line.product and line.product.is_active)]
     if dead:
         raise ValidationFailed(f"No longer for sale: {', '.join(dead)}.", {"items": dead})
+
+
+def _check_lines_in_stock(lines: list[CartItem]) -> None:
+    """Refuse a cart already short of stock when it was read, before any order or payment
+    intent exists. Only a shortcut for the refusal: ``reserve_stock`` has the last word."""
+    wanted: dict[int, int] = defaultdict(int)
+    for line in lines:
+        wanted[line.variant_id] += line.quantity
+    short = {line.sku: available_units(line.variant) for line in lines
+             if available_units(line.variant) < wanted[line.variant_id]}
+    if short:
+        raise OutOfStock(short)
 
 
 def _cancel_intent_quietly(payments: PaymentGateway, intent_id: str) -> None:

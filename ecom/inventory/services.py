@@ -1,8 +1,9 @@
 """Stock: two-phase reservation, the movement ledger, low-stock alerts.
 
 Concurrency: every function that changes ``inventory`` locks the rows it
-touches with SELECT ... FOR UPDATE, always in ascending variant id order, so
-two orders sharing variants can never deadlock. Callers that also lock the
+touches, always in ascending variant id order, so two orders sharing variants
+can never deadlock: with SELECT ... FOR UPDATE, or (``reserve_stock``) with
+the conditional UPDATE that takes the units. Callers that also lock the
 order lock it first (see ``ecom.commerce.orders.lock_order``). The check
 constraints on ``inventory`` are the last line of defence against oversell.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ecom.actor import SYSTEM, Actor
 from ecom.db import as_utc, utcnow
@@ -109,33 +110,55 @@ def _sku_of(variant_id: int, order) -> str:
 def reserve_stock(order, *, ttl_seconds: int) -> list[StockReservation]:
     """Hold stock for every line of ``order``: all lines or none.
 
+    Each variant's units are taken by one conditional UPDATE (only while enough
+    are available), in ascending variant id order like every lock here, so the
+    check and the change are one atomic step and no unit is held twice.
     Raises OutOfStock (naming every short SKU and its available units) and
     changes nothing when any line cannot be held.
     """
     needed = _lines_of(order)
-    inventories = _lock_inventories(needed)
-    shortages = {
-        _sku_of(variant_id, order): (inventories[variant_id].available
-                                     if variant_id in inventories else 0)
-        for variant_id, qty in needed.items()
-        if variant_id not in inventories or inventories[variant_id].available < qty
-    }
-    if shortages:
-        raise OutOfStock(shortages)
-    expires_at = utcnow() + timedelta(seconds=ttl_seconds)
-    reservations = []
+    taken: list[tuple[Inventory, int]] = []
     for variant_id, qty in sorted(needed.items()):
-        inventory = inventories[variant_id]
-        inventory.reserved += qty
-        reservation = StockReservation(
-            order_id=order.id, variant_id=variant_id, quantity=qty,
-            status=ReservationStatus.ACTIVE, expires_at=expires_at,
-        )
-        db.session.add(reservation)
-        reservations.append(reservation)
+        inventory = _shift_reserved(variant_id, qty)
+        if inventory is None:
+            for held, units in taken:
+                _shift_reserved(held.variant_id, -units)
+            raise OutOfStock(_shortages(order, needed))
+        taken.append((inventory, qty))
+    expires_at = utcnow() + timedelta(seconds=ttl_seconds)
+    reservations = [
+        StockReservation(order_id=order.id, variant_id=inventory.variant_id, quantity=qty,
+                         status=ReservationStatus.ACTIVE, expires_at=expires_at)
+        for inventory, qty in taken
+    ]
+    db.session.add_all(reservations)
+    for inventory, _ in taken:
         _check_low_stock(inventory)
     db.session.flush()
     return reservations
+
+
+def _shift_reserved(variant_id: int, units: int) -> Inventory | None:
+    """Add ``units`` to the variant's reserved units if that leaves them within its quantity
+    (a negative ``units`` gives back). The updated, locked row; None when it would not fit."""
+    return db.session.scalars(
+        update(Inventory)
+        .where(Inventory.variant_id == variant_id, Inventory.reserved + units <= Inventory.quantity)
+        .values(reserved=Inventory.reserved + units)
+        .returning(Inventory)
+        # The returned row refreshes the session's copy; nothing else needs synchronising.
+        .execution_options(populate_existing=True, synchronize_session=False)
+    ).one_or_none()
+
+
+def _shortages(order, needed: dict[int, int]) -> dict[str, int]:
+    """SKU -> available units of each line that cannot be held (0 without an inventory row)."""
+    available = dict(db.session.execute(
+        select(Inventory.variant_id, Inventory.quantity - Inventory.reserved)
+        .where(Inventory.variant_id.in_(needed))
+    ).all())
+    return {_sku_of(variant_id, order): max(available.get(variant_id, 0), 0)
+            for variant_id, qty in needed.items() if available.get(variant_id, 0) < qty}
 
 
 def commit_stock(order) -> bool:

@@ -66,6 +66,23 @@ def outbox_types() -> list[str]:
     return list(_db.session.scalars(select(OutboxEvent.type).order_by(OutboxEvent.created_at)))
 
 
+def statements_during(call) -> tuple[object, list[str]]:
+    """``call()``'s result and the SQL statements it sent, whitespace collapsed."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+    engine = _db.session.get_bind().engine
+
+    def record(_conn, _cursor, statement, *_args):
+        seen.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        return call(), seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
 def nothing_created() -> bool:
     return count(Order) == 0 and count(Payment) == 0
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
+from ecom.commerce import checkout as checkout_module
 from ecom.commerce.models import Cart, CartItem, IdempotencyKey, Order, Payment
 from ecom.commerce.status import OrderStatus, PaymentStatus
 from ecom.extensions import db
@@ -20,8 +21,9 @@ from tests.checkout.conftest import (
     inventory_of,
     nothing_created,
     outbox_types,
+    statements_during,
 )
-from tests.factories import AddressFactory, UserFactory, stocked_variant
+from tests.factories import AddressFactory, UserFactory, make_order, stocked_variant
 
 INTENT = "/api/v1/checkout/payment-intent"
 CONFIRM = "/api/v1/checkout/confirm"
@@ -68,6 +70,20 @@ def test_checkout_snapshots_items_against_later_price_changes(client, shopper, v
     order = db.session.scalar(select(Order))
     assert order.items[0].price == Decimal("20.00")
     assert order.items[0].product_name != "Renamed"
+
+
+def test_an_order_number_already_taken_is_drawn_again(client, shopper, variant, monkeypatch):
+    # given an order holding the number the draw comes up with first
+    make_order(shopper, [(variant, 1)], number="ORD-20260101-AAAAAA")
+    draws = iter(["ORD-20260101-AAAAAA", "ORD-20260101-BBBBBB"])
+    monkeypatch.setattr(checkout_module, "_order_number", lambda: next(draws))
+    fill_cart(shopper, [(variant, 1)])
+    # when
+    response = checkout(client, shopper)
+    # then the new order got the next number drawn
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["order"]["order_number"] == "ORD-20260101-BBBBBB"
+    assert count(Order) == 2
 
 
 def test_checkout_with_an_empty_cart_is_409(client, shopper):
@@ -253,3 +269,23 @@ def test_cart_is_only_cleared_of_the_paid_cart(client, shopper, variant):
     client.post(CONFIRM, json={"payment_intent_id": intent_id}, headers=auth(shopper))
     cart = db.session.scalar(select(Cart).where(Cart.user_id == shopper.id))
     assert cart is not None and cart.items == []
+
+
+
+def test_checkout_reads_the_cart_once_and_takes_each_line_in_one_statement(client, shopper):
+    # given a cart of three lines
+    variants = [stocked_variant(quantity=5) for _ in range(3)]
+    fill_cart(shopper, [(v, 1) for v in variants])
+    headers = auth(shopper)
+    # when
+    response, statements = statements_during(
+        lambda: client.post(INTENT, json={"shipping_address": ADDRESS}, headers=headers))
+    # then the lines come with their variants and products in one query; nothing the checkout
+    # itself writes or knows (its payment, its missing fulfillment) is read back; and each line's
+    # units are taken by one conditional UPDATE, never read first
+    assert response.status_code == 201
+    reads = [s for s in statements if s.startswith("SELECT")]
+    assert len([s for s in reads if "FROM cart_items" in s]) == 1
+    for table in ("carts", "variants", "products", "payments", "fulfillments", "inventory"):
+        assert not [s for s in reads if f"FROM {table} " in s or s.endswith(f"FROM {table}")], table
+    assert len([s for s in statements if s.startswith("UPDATE inventory")]) == 3

@@ -21,7 +21,7 @@ from ecom.extensions import db
 from ecom.fulfillment.services import mark_packed, mark_processing
 from ecom.inventory.models import ReservationStatus, StockReservation
 from ecom.inventory.services import ledger_total
-from tests.checkout.conftest import ADDRESS, auth, fill_cart, inventory_of, outbox_types
+from tests.checkout.conftest import ADDRESS, auth, fill_cart, inventory_of, outbox_types, statements_during
 from tests.factories import UserFactory, stocked_variant
 
 INTENT = "/api/v1/checkout/payment-intent"
@@ -276,20 +276,10 @@ def test_success_after_the_shopper_cancelled_is_refunded(client, shopper, varian
 
 
 def test_order_list_query_count_does_not_grow_with_the_page(client, shopper, variant):
-    from sqlalchemy import event
-
     def statements_for(per_page: int) -> int:
-        seen: list[str] = []
-        engine = db.session.get_bind().engine
-
-        def count_statement(*_args):
-            seen.append("x")
-
-        event.listen(engine, "before_cursor_execute", count_statement)
-        try:
-            response = client.get(f"/api/v1/orders?per_page={per_page}", headers=auth(shopper))
-        finally:
-            event.remove(engine, "before_cursor_execute", count_statement)
+        headers = auth(shopper)
+        response, seen = statements_during(lambda: client.get(f"/api/v1/orders?per_page={per_page}",
+                                                              headers=headers))
         assert response.status_code == 200 and len(response.get_json()["items"]) == per_page
         return len(seen)
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ecom.commerce.gateway import GatewayUnavailable, StripeGateway, get_gateway
 from ecom.commerce.models import CartItem, Order, Payment
 from ecom.commerce.status import OrderStatus, PaymentStatus
 from ecom.errors import NotFound
 from ecom.extensions import db
+from ecom.inventory.models import Inventory
 from tests.checkout.conftest import (
     ADDRESS,
     auth,
@@ -19,6 +20,7 @@ from tests.checkout.conftest import (
     nothing_created,
     outbox_types,
 )
+from tests.factories import stocked_variant
 
 INTENT = "/api/v1/checkout/payment-intent"
 CONFIRM = "/api/v1/checkout/confirm"
@@ -148,6 +150,40 @@ def test_gateway_500_at_checkout_is_502_and_nothing_is_half_written(client, stri
     # and once Stripe is back, the same checkout works
     stripe_mode.fail_with(None)
     assert client.post(INTENT, json={"shipping_address": ADDRESS}, headers=auth(shopper)).status_code == 201
+
+
+def test_a_cart_already_short_of_stock_is_409_before_any_intent_is_opened(client, stripe_mode, shopper):
+    # given a cart wanting 2 of a SKU with 1 left
+    scarce = stocked_variant(quantity=1)
+    fill_cart(shopper, [(scarce, 2)])
+    # when the shopper checks out
+    response = client.post(INTENT, json={"shipping_address": ADDRESS}, headers=auth(shopper))
+    # then 409 naming it, and Stripe never heard of it
+    assert response.status_code == 409 and f"{scarce.sku} (available: 1)" in response.get_json()["detail"]
+    assert stripe_mode.requests == []
+    assert nothing_created()
+
+
+def test_stock_gone_while_the_intent_was_opened_is_409_and_the_intent_cancelled(
+        client, stripe_mode, shopper, monkeypatch):
+    # given a cart holding the last unit, which a rival takes while Stripe creates the intent
+    last = stocked_variant(quantity=1)
+    fill_cart(shopper, [(last, 1)])
+    create_intent = StripeGateway.create_intent
+
+    def rival_takes_the_unit(self, *args, **kwargs):
+        intent = create_intent(self, *args, **kwargs)
+        db.session.execute(update(Inventory).where(Inventory.variant_id == last.id).values(reserved=1))
+        return intent
+
+    monkeypatch.setattr(StripeGateway, "create_intent", rival_takes_the_unit)
+    # when the shopper checks out
+    response = client.post(INTENT, json={"shipping_address": ADDRESS}, headers=auth(shopper))
+    # then 409 naming the SKU, the intent is cancelled at Stripe, and nothing is written
+    assert response.status_code == 409 and f"{last.sku} (available: 0)" in response.get_json()["detail"]
+    assert [intent["status"] for intent in stripe_mode.intents.values()] == ["canceled"]
+    assert nothing_created()
+    assert outbox_types() == []
 
 
 def test_gateway_500_at_confirm_is_502_and_the_order_stays_created(client, stripe_mode, shopper, variant):

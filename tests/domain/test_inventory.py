@@ -51,6 +51,28 @@ def test_reserve_is_all_or_nothing_and_names_short_skus(db):
     assert db.session.query(StockReservation).count() == 0
 
 
+def test_reserve_gives_back_lines_already_held_and_names_every_short_sku(db):
+    first, short, plenty, also_short = (stocked_variant(10), stocked_variant(1), stocked_variant(10),
+                                        stocked_variant(0))
+    order = make_order(lines=[(first, 2), (short, 2), (plenty, 1), (also_short, 1)])
+
+    with pytest.raises(OutOfStock) as raised:
+        stock.reserve_stock(order, ttl_seconds=TTL)
+
+    assert raised.value.shortages == {short.sku: 1, also_short.sku: 0}
+    assert [_inventory(db, v).reserved for v in (first, short, plenty, also_short)] == [0, 0, 0, 0]
+    assert db.session.query(StockReservation).count() == 0
+
+
+def test_reserve_refreshes_the_inventory_the_session_already_holds(db):
+    variant = stocked_variant(5)
+    held = db.session.scalar(select(Inventory).where(Inventory.variant_id == variant.id))
+
+    stock.reserve_stock(make_order(lines=[(variant, 2)]), ttl_seconds=TTL)
+
+    assert (held.reserved, held.available) == (2, 3)
+
+
 def test_reserve_sums_lines_of_the_same_variant(db):
     variant = stocked_variant(3)
     order = make_order(lines=[(variant, 2), (variant, 2)])
