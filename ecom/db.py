@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
+from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import CheckConstraint, DateTime, Numeric
+from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Mapped, mapped_column
 
 MONEY = Numeric(12, 2, asdecimal=True)
@@ -63,3 +67,15 @@ MIGRATION_ONLY = frozenset({"search_vector", "ix_products_search_vector", *TRIGR
 
 def include_in_autogenerate(obj, name, type_, reflected, compare_to) -> bool:
     return name not in MIGRATION_ONLY
+
+
+_listen_lock = threading.Lock()
+
+
+def listen_on_sessions(**listeners: Callable) -> None:
+    """Attach session event listeners (``after_commit=fn``, ...) to every Flask-SQLAlchemy
+    session, once per process however many apps are built."""
+    with _listen_lock:
+        for name, listener in listeners.items():
+            if not sa_event.contains(FlaskSession, name, listener):
+                sa_event.listen(FlaskSession, name, listener)

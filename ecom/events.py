@@ -23,12 +23,10 @@ import threading
 import time
 
 from flask import Flask, current_app, has_app_context
-from flask_sqlalchemy.session import Session as FlaskSession
-from sqlalchemy import event as sa_event
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ecom.db import utcnow
+from ecom.db import listen_on_sessions, utcnow
 from ecom.extensions import db
 from ecom.notifications.models import OutboxEvent
 
@@ -40,8 +38,7 @@ INLINE, QUEUE = "inline", "queue"
 # In-process retries of a failing event stop here; the back office shows what is left.
 MAX_INLINE_ATTEMPTS = 10
 
-_install_lock = threading.Lock()
-_listeners_installed = False
+_timer_lock = threading.Lock()
 _timer_started = False
 
 
@@ -64,14 +61,8 @@ def dispatch_mode(app: Flask) -> str:
 # --- the session hooks ------------------------------------------------------------------------
 
 def _install_listeners() -> None:
-    global _listeners_installed
-    with _install_lock:
-        if _listeners_installed:
-            return
-        sa_event.listen(FlaskSession, "after_flush", _collect_new_events)
-        sa_event.listen(FlaskSession, "after_commit", _dispatch_committed_events)
-        sa_event.listen(FlaskSession, "after_rollback", _forget_events)
-        _listeners_installed = True
+    listen_on_sessions(after_flush=_collect_new_events, after_commit=_dispatch_committed_events,
+                       after_rollback=_forget_events)
 
 
 def _collect_new_events(session: Session, flush_context) -> None:
@@ -210,7 +201,7 @@ def start_background_timer(app: Flask) -> bool:
     interval = int(app.config.get("EXPIRY_INTERVAL_SECONDS") or 0)
     if _timer_started or interval <= 0:
         return False
-    with _install_lock:
+    with _timer_lock:
         if _timer_started:
             return False
         _timer_started = True

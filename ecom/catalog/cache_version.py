@@ -24,15 +24,14 @@ Without ``REDIS_URL`` there is no shared version and no catalog cache.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from itertools import chain
 
 import redis
 from flask import Flask, current_app, has_app_context
-from flask_sqlalchemy.session import Session as FlaskSession
-from sqlalchemy import event as sa_event
 from sqlalchemy.orm import ORMExecuteState, Session
+
+from ecom.db import listen_on_sessions
 
 log = logging.getLogger("ecom.catalog.cache")
 
@@ -45,8 +44,6 @@ _DOWN_UNTIL = "ecom_catalog_cache_redis_down_until"
 # cost every request its connect timeout.
 REDIS_BACKOFF_SECONDS = 2.0
 
-_install_lock = threading.Lock()
-_listeners_installed = False
 
 
 def init_app(app: Flask) -> None:
@@ -122,15 +119,8 @@ def bump_version(app: Flask) -> None:
 # --- the session hooks ----------------------------------------------------------------------
 
 def _install_listeners() -> None:
-    global _listeners_installed
-    with _install_lock:
-        if _listeners_installed:
-            return
-        sa_event.listen(FlaskSession, "after_flush", _note_flushed_rows)
-        sa_event.listen(FlaskSession, "do_orm_execute", _note_bulk_statement)
-        sa_event.listen(FlaskSession, "after_commit", _bump_if_written)
-        sa_event.listen(FlaskSession, "after_rollback", _forget)
-        _listeners_installed = True
+    listen_on_sessions(after_flush=_note_flushed_rows, do_orm_execute=_note_bulk_statement,
+                       after_commit=_bump_if_written, after_rollback=_forget)
 
 
 def _is_catalog_row(obj) -> bool:

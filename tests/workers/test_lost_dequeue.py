@@ -58,6 +58,16 @@ def where_is(job_id: str, connection) -> list[str]:
     return places
 
 
+def assert_recovered_once(event_id: str, connection, smtp_server) -> None:
+    """Run again after one retry: finished, one email, one sent row, in no list or registry."""
+    job = Job.fetch(event_id, connection=connection)
+    assert job.get_status() == JobStatus.FINISHED
+    assert job.retries_left == MAX_DELIVERY_RETRIES - 1
+    assert [envelope.rcpt_tos for envelope in smtp_server.messages] == [["survivor@example.com"]]
+    assert sent_rows(event_id) == [("survivor@example.com", "sent")]
+    assert where_is(event_id, connection) == []
+
+
 def maintenance_twice(run_pass, monkeypatch) -> None:
     """Two maintenance passes of the workers, the second (as in production) over a minute later.
 
@@ -128,12 +138,7 @@ def test_a_job_whose_worker_was_killed_right_after_dequeuing_it_is_delivered_exa
                       monkeypatch)
 
     # then the job was failed into one retry and run: one email, one sent row, nothing left behind
-    job = Job.fetch(event_id, connection=connection)
-    assert job.get_status() == JobStatus.FINISHED
-    assert job.retries_left == MAX_DELIVERY_RETRIES - 1
-    assert [envelope.rcpt_tos for envelope in smtp_server.messages] == [["survivor@example.com"]]
-    assert sent_rows(event_id) == [("survivor@example.com", "sent")]
-    assert where_is(event_id, connection) == []
+    assert_recovered_once(event_id, connection, smtp_server)
 
 
 def test_a_starting_job_moves_from_the_intermediate_list_to_the_started_registry_and_is_recovered_once(
@@ -160,12 +165,7 @@ def test_a_starting_job_moves_from_the_intermediate_list_to_the_started_registry
                       monkeypatch)
 
     # then it ran once more, and once only: it used one retry, sent one email
-    job = Job.fetch(event_id, connection=connection)
-    assert job.get_status() == JobStatus.FINISHED
-    assert job.retries_left == MAX_DELIVERY_RETRIES - 1
-    assert [envelope.rcpt_tos for envelope in smtp_server.messages] == [["survivor@example.com"]]
-    assert sent_rows(event_id) == [("survivor@example.com", "sent")]
-    assert where_is(event_id, connection) == []
+    assert_recovered_once(event_id, connection, smtp_server)
 
 
 def test_a_job_that_starts_leaves_the_intermediate_list(queue_app):
