@@ -186,6 +186,10 @@ class StripeGateway:
         except _Declined:
             # Stripe answers a declined card with an error; the intent itself tells the story.
             return self.retrieve_intent(intent_id)
+        except _UnknownPaymentMethod:
+            # As the simulated gateway answers it: a decline the shopper can retry, not a 404.
+            return _replace(self.retrieve_intent(intent_id), status=REQUIRES_PAYMENT_METHOD,
+                            failure_message="Unknown payment method.")
 
     def cancel_intent(self, intent_id) -> Intent:
         return self._call(self._client.v1.payment_intents.cancel, intent_id)
@@ -209,6 +213,8 @@ class StripeGateway:
         except stripe.CardError as exc:
             raise _Declined(str(exc)) from exc
         except stripe.InvalidRequestError as exc:
+            if exc.code == "resource_missing" and exc.param == "payment_method":
+                raise _UnknownPaymentMethod(str(exc)) from exc
             if exc.code == "resource_missing":
                 raise NotFound("Unknown payment intent.") from exc
             raise _unavailable(exc) from exc
@@ -227,6 +233,10 @@ def _unavailable(exc: stripe.StripeError) -> GatewayUnavailable:
 
 
 class _Declined(Exception):
+    pass
+
+
+class _UnknownPaymentMethod(Exception):
     pass
 
 

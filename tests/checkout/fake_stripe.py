@@ -86,6 +86,11 @@ class FakeStripe:
         return 200, intent
 
     def confirm(self, intent: dict, payment_method: str) -> tuple[int, dict]:
+        if payment_method == "pm_does_not_exist":
+            error = _error("invalid_request_error", f"No such PaymentMethod: '{payment_method}'",
+                           "resource_missing")
+            error["error"]["param"] = "payment_method"
+            return 400, error
         if payment_method == "pm_card_chargeDeclined":
             intent["status"] = "requires_payment_method"
             intent["last_payment_error"] = {"code": "card_declined", "message": "Your card was declined."}

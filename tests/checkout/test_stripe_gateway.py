@@ -61,6 +61,13 @@ def test_declined_card_leaves_the_intent_declined(gateway):
     assert "declined" in result.failure_message
 
 
+def test_an_unknown_payment_method_is_a_decline_not_an_unknown_intent(gateway):
+    intent = gateway.create_intent(1000, "usd", {})
+    result = gateway.confirm_intent(intent.id, "pm_does_not_exist")
+    assert result.id == intent.id and result.declined and not result.succeeded
+    assert result.failure_message == "Unknown payment method."
+
+
 def test_refund_full_and_partial(gateway, stripe_mode):
     intent = gateway.create_intent(1000, "usd", {})
     gateway.confirm_intent(intent.id, "pm_card_visa")
@@ -121,6 +128,17 @@ def test_confirm_without_a_payment_method_trusts_only_stripes_status(client, str
     response = client.post(CONFIRM, json={"payment_intent_id": body["payment_intent_id"]},
                            headers=auth(shopper))
     assert response.status_code == 200 and response.get_json()["order"]["status"] == "paid"
+
+
+def test_an_unknown_payment_method_through_stripe_is_402_and_can_be_retried(client, stripe_mode, shopper,
+                                                                            variant):
+    fill_cart(shopper, [(variant, 1)])
+    body = client.post(INTENT, json={"shipping_address": ADDRESS}, headers=auth(shopper)).get_json()
+    confirm = {"payment_intent_id": body["payment_intent_id"], "payment_method": "pm_does_not_exist"}
+    response = client.post(CONFIRM, json=confirm, headers=auth(shopper))
+    assert response.status_code == 402 and "Unknown payment method" in response.get_json()["detail"]
+    retried = client.post(CONFIRM, json={**confirm, "payment_method": "pm_card_visa"}, headers=auth(shopper))
+    assert retried.status_code == 200 and retried.get_json()["order"]["status"] == "paid"
 
 
 def test_declined_through_stripe_is_402(client, stripe_mode, shopper, variant):
