@@ -169,12 +169,7 @@ def run_reservation_expiry() -> list[str]:
     except ImportError:
         log.debug("ecom.commerce.expiry is not available yet; nothing to expire")
         return []
-    try:
-        expired = expire_reservations(now=None)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
+    expired = _committed(lambda: expire_reservations(now=None))
     if expired:
         log.info("expired reservations of %d order(s)", len(expired))
     return list(expired)
@@ -184,15 +179,21 @@ def run_guest_cart_purge() -> int:
     """Delete abandoned guest carts (``ecom.commerce.cart``) and commit; how many."""
     from ecom.commerce.cart import purge_guest_carts
 
+    purged = _committed(purge_guest_carts)
+    if purged:
+        log.info("purged %d abandoned guest cart(s)", purged)
+    return purged
+
+
+def _committed(work):
+    """``work()``'s result, its changes committed; rolled back (and re-raised) if it fails."""
     try:
-        purged = purge_guest_carts()
+        result = work()
         db.session.commit()
     except Exception:
         db.session.rollback()
         raise
-    if purged:
-        log.info("purged %d abandoned guest cart(s)", purged)
-    return purged
+    return result
 
 
 def start_background_timer(app: Flask) -> bool:

@@ -109,7 +109,4 @@ def _page_name(operation) -> str:
 def _finish(response: Response, etag: str, *, hit: bool) -> Response:
     response.set_etag(etag)
     response.headers["X-Cache"] = "hit" if hit else "miss"
-    if request.if_none_match.contains_weak(etag):
-        response.status_code = 304
-        response.set_data(b"")
-    return response
+    return response.make_conditional(request)  # 304 on a (weakly) matching If-None-Match

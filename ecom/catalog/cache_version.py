@@ -45,7 +45,6 @@ _DOWN_UNTIL = "ecom_catalog_cache_redis_down_until"
 REDIS_BACKOFF_SECONDS = 2.0
 
 
-
 def init_app(app: Flask) -> None:
     if app.config.get("REDIS_URL"):
         # Short timeouts: a page falls back to the database rather than wait for Redis.
