@@ -17,6 +17,7 @@ from ecom.audit.services import record_change
 from ecom.catalog.services import snapshot
 from ecom.errors import EcomError, ValidationFailed
 from ecom.extensions import db
+from ecom.unit_of_work import unit_of_work as ecom_unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +49,10 @@ def unit_of_work() -> Iterator[Outcome]:
     """
     outcome = Outcome()
     try:
-        yield outcome
-        db.session.commit()
+        with ecom_unit_of_work():
+            yield outcome
         outcome.ok = True
     except EcomError as exc:
-        db.session.rollback()
         flash_error(exc)
 
 

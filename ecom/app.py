@@ -37,9 +37,11 @@ def create_app(config: dict | None = None) -> Flask:
     csrf.init_app(app)
     _init_limiter(app)
 
-    from ecom import events
+    from ecom import events, runtime, unit_of_work
     from ecom.catalog import cache_version
 
+    runtime.init_app(app)
+    unit_of_work.init_app(app)
     events.init_app(app)
     cache_version.init_app(app)
 

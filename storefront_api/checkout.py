@@ -8,7 +8,7 @@ from pydantic import ConfigDict, Field, model_validator
 from ecom.commerce.checkout import Finalized, confirm_payment, start_checkout
 from ecom.commerce.idempotency import request_fingerprint, run_idempotently
 from ecom.errors import Conflict, PaymentDeclined
-from ecom.extensions import db
+from ecom.unit_of_work import commit
 from storefront_api import api
 from storefront_api.openapi import HeaderParam, endpoint
 from storefront_api.orders import OrderEnvelope, OrderOut, render_order
@@ -131,15 +131,15 @@ def confirm_checkout(body: ConfirmIn):
         payment = result.order.payment
         reason = (payment.failure_message if payment else None) or "declined"
         # The failed payment and its PAYMENT_FAILED event are kept; the client hears 402.
-        db.session.commit()
+        commit()
         raise PaymentDeclined(f"The payment was declined: {reason}")
     if result.outcome == Finalized.CANCELLED:
-        db.session.commit()
+        commit()
         raise Conflict(f"Order {result.order.order_number} was cancelled; nothing was charged.")
     if result.outcome == Finalized.REFUNDED:
         number = result.order.order_number
         # The refund is booked and must stay booked; the shopper hears why it was not accepted.
-        db.session.commit()
+        commit()
         raise Conflict(f"Order {number} was cancelled before the payment arrived; it has been refunded.")
     if result.outcome == Finalized.PENDING:
         raise Conflict("The payment has not completed yet; confirm it with the payment provider first.")

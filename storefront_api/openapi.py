@@ -65,9 +65,8 @@ from flask import Flask, Response, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
-from ecom import __version__
+from ecom import __version__, unit_of_work
 from ecom.errors import NotFound, ValidationFailed
-from ecom.extensions import db
 from storefront_api.errors import BadRequest
 from storefront_api.schemas import ErrorOut
 from storefront_api.security import authenticate_request
@@ -150,7 +149,7 @@ def endpoint(
                 kwargs["body"] = parse_body(body)
             rendered = render(view(*args, **kwargs), operation)
             if commit:
-                db.session.commit()
+                unit_of_work.commit()
             return rendered
 
         wrapper.api_operation = operation
