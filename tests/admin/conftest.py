@@ -11,10 +11,6 @@ from tests.factories import UserFactory
 ROLES = ("admin", "merchandiser", "warehouse")
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "e2e: drives a real headless Chromium (skipped without one)")
-
-
 class AdminClient(FlaskClient):
     """A test client that does not reuse the signed-in user cached on ``g``.
 
