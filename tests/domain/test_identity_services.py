@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.exc import IntegrityError
 
+from ecom.actor import SYSTEM
 from ecom.errors import AuthenticationFailed, DuplicateError, NotFound, ValidationFailed
 from ecom.identity import services
 from ecom.identity.models import Address, User
@@ -71,11 +72,11 @@ def test_authenticate(db):
 
 def test_deactivated_users_cannot_authenticate(db):
     user = UserFactory()
-    services.set_user_active(user, False)
+    services.set_user_active(user, False, actor=SYSTEM)
 
     with pytest.raises(AuthenticationFailed):
         services.authenticate(user.email, TEST_PASSWORD)
-    services.set_user_active(user, True)
+    services.set_user_active(user, True, actor=SYSTEM)
     assert services.authenticate(user.email, TEST_PASSWORD) is user
 
 
@@ -93,13 +94,13 @@ def test_change_password_needs_the_current_one(db):
 def test_reset_password_and_set_role(db):
     user = UserFactory()
 
-    services.reset_password(user, "reset-by-admin")
-    services.set_user_role(user, "warehouse")
+    services.reset_password(user, "reset-by-admin", actor=SYSTEM)
+    services.set_user_role(user, "warehouse", actor=SYSTEM)
 
     assert verify_password("reset-by-admin", user.hashed_password)
     assert user.role == "warehouse"
     with pytest.raises(ValidationFailed):
-        services.set_user_role(user, "emperor")
+        services.set_user_role(user, "emperor", actor=SYSTEM)
 
 
 def test_at_most_one_default_address_per_type(db):
