@@ -254,6 +254,15 @@ class StaffModelView(RoleWalled, ModelView):
         db.session.delete(model)
         db.session.flush()
 
+    def _rows_of(self, ids) -> list:
+        """The rows the list's checkboxes named (ids arrive as text)."""
+        key = self.model.__mapper__.primary_key
+        if len(key) != 1:
+            return tools.get_query_for_ids(self.get_query(), self.model, ids).all()
+        # Typed, or PostgreSQL refuses to compare an integer key with text.
+        wanted = [key[0].type.python_type(i) for i in ids]
+        return self.get_query().filter(key[0].in_(wanted)).order_by(key[0]).all()
+
     @action("delete", lazy_gettext("Delete"),
             lazy_gettext("Are you sure you want to delete selected records?"))
     def action_delete(self, ids):
@@ -261,7 +270,7 @@ class StaffModelView(RoleWalled, ModelView):
         deleted: list = []
 
         def remove_all():
-            for model in tools.get_query_for_ids(self.get_query(), self.model, ids).all():
+            for model in self._rows_of(ids):
                 self.remove_model(model)
                 deleted.append(model)
 
