@@ -1,15 +1,18 @@
-"""Base classes every back-office view builds on: role walls, audit log, error flashing."""
+"""Base classes every back-office view builds on: role walls, audit log, error flashing,
+and the one unit of work every back-office change commits through."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from flask import abort, flash
 from flask_admin import BaseView
-from flask_admin.contrib.sqla import ModelView
+from flask_admin.actions import action
+from flask_admin.babel import gettext, lazy_gettext, ngettext
+from flask_admin.contrib.sqla import ModelView, tools
 from sqlalchemy import func, select
 
 from admin.security import Access, Area, access_of, current_actor, refuse
@@ -198,9 +201,85 @@ class StaffModelView(RoleWalled, ModelView):
     def _audit_snapshot(self, model) -> dict:
         return {k: v for k, v in snapshot(model).items() if k not in SECRET_FIELDS}
 
+    # -- saving: Flask-Admin's create/update/delete commit the session themselves; these do the
+    # same steps inside ecom's unit of work, so a form save commits (and runs its after-commit
+    # work) like every other back-office change.
+    def _save(self, work: Callable[[], object], failure: str) -> bool:
+        """Run ``work`` in one unit of work; on any error it is rolled back and flashed."""
+        try:
+            with ecom_unit_of_work():
+                work()
+        except Exception as exc:
+            if not self.handle_view_exception(exc):
+                flash(gettext(failure, error=str(exc)), "error")
+                log.exception("Failed to save %s.", self.entity_name)
+            return False
+        return True
+
+    def create_model(self, form):
+        model = self.build_new_instance()
+
+        def create():
+            form.populate_obj(model)
+            db.session.add(model)
+            self._on_model_change(form, model, True)
+
+        if not self._save(create, "Failed to create record. %(error)s"):
+            return False
+        self.after_model_change(form, model, True)
+        return model
+
     def update_model(self, form, model):
         self._before = self._audit_snapshot(model)
-        return super().update_model(form, model)
+
+        def update():
+            form.populate_obj(model)
+            self._on_model_change(form, model, False)
+
+        if not self._save(update, "Failed to update record. %(error)s"):
+            return False
+        self.after_model_change(form, model, False)
+        return True
+
+    def delete_model(self, model):
+        if not self._save(lambda: self.remove_model(model), "Failed to delete record. %(error)s"):
+            return False
+        self.after_model_delete(model)
+        return True
+
+    def remove_model(self, model) -> None:
+        """Delete ``model`` (inside the unit of work); a view may call its domain's service instead."""
+        self.on_model_delete(model)
+        db.session.flush()
+        db.session.delete(model)
+        db.session.flush()
+
+    def _rows_of(self, ids) -> list:
+        """The rows the list's checkboxes named (ids arrive as text)."""
+        key = self.model.__mapper__.primary_key
+        if len(key) != 1:
+            return tools.get_query_for_ids(self.get_query(), self.model, ids).all()
+        # Typed, or PostgreSQL refuses to compare an integer key with text.
+        wanted = [key[0].type.python_type(i) for i in ids]
+        return self.get_query().filter(key[0].in_(wanted)).order_by(key[0]).all()
+
+    @action("delete", lazy_gettext("Delete"),
+            lazy_gettext("Are you sure you want to delete selected records?"))
+    def action_delete(self, ids):
+        """The bulk delete: every selected row or, when one cannot go, none of them."""
+        deleted: list = []
+
+        def remove_all():
+            for model in self._rows_of(ids):
+                self.remove_model(model)
+                deleted.append(model)
+
+        if self._save(remove_all, "Failed to delete records. %(error)s"):
+            for model in deleted:
+                self.after_model_delete(model)
+            flash(ngettext("Record was successfully deleted.",
+                           "%(count)s records were successfully deleted.",
+                           len(deleted), count=len(deleted)), "success")
 
     def on_model_change(self, form, model, is_created):
         self.prepare_model(model, is_created)

@@ -67,13 +67,12 @@ def fulfillment_backlog() -> dict:
 
 
 def low_stock_variants(limit: int = 10) -> list[dict]:
-    available = Inventory.quantity - Inventory.reserved
     rows = db.session.execute(
-        select(Variant.id, Variant.sku, Variant.name, available.label("available"),
+        select(Variant.id, Variant.sku, Variant.name, Inventory.available.label("available"),
                Inventory.low_stock_threshold)
         .join(Inventory, Inventory.variant_id == Variant.id)
-        .where(available <= Inventory.low_stock_threshold, Variant.is_active.is_(True))
-        .order_by(available, Variant.sku)
+        .where(Inventory.is_low, Variant.is_active.is_(True))
+        .order_by(Inventory.available, Variant.sku)
         .limit(limit)
     ).all()
     return [dict(row._mapping) for row in rows]

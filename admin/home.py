@@ -9,18 +9,20 @@ from flask_admin import AdminIndexView, expose
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from limits import parse
-from sqlalchemy import func, select
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from admin.dashboard import dashboard_context
 from admin.security import Area, access_of, refuse
-from ecom.db import utcnow
-from ecom.extensions import db, limiter
+from ecom.errors import AuthenticationFailed, PermissionDenied
+from ecom.extensions import limiter
 from ecom.identity.models import User
-from ecom.identity.passwords import verify_password
+from ecom.identity.services import authenticate
+from ecom.unit_of_work import unit_of_work
 
 PUBLIC_VIEWS = frozenset({"login_view", "logout_view"})
+WRONG_CREDENTIALS = "Wrong email or password."
+STAFF_ONLY = "The back office is for staff only."
 
 
 class LoginForm(FlaskForm):
@@ -57,6 +59,20 @@ class _FailedSignIns:
 failed_sign_ins = _FailedSignIns()
 
 
+def _authenticate_staff(email: str, password: str) -> User:
+    """The staff user with these credentials, their sign-in recorded and committed.
+
+    Raises AuthenticationFailed (identity's rule: unknown emails take as long as
+    wrong passwords) and PermissionDenied for a customer, whose sign-in is then
+    rolled back.
+    """
+    with unit_of_work():
+        user = authenticate(email, password)
+        if not user.is_staff:
+            raise PermissionDenied(STAFF_ONLY)
+    return user
+
+
 class DashboardView(AdminIndexView):
     def is_accessible(self) -> bool:
         return access_of(Area.DASHBOARD) is not None
@@ -81,19 +97,17 @@ class DashboardView(AdminIndexView):
                 return self.render("admin/login.html", form=form, error="Too many failed sign-ins. "
                                    "Please wait a few minutes."), 429
             if form.validate_on_submit():
-                user = db.session.scalar(
-                    select(User).where(func.lower(User.email) == form.email.data.strip().lower())
-                )
-                if user and user.is_active and verify_password(form.password.data, user.hashed_password):
-                    if not user.is_staff:
-                        return self.render("admin/login.html", form=form,
-                                           error="The back office is for staff only."), 403
+                try:
+                    user = _authenticate_staff(form.email.data, form.password.data)
+                except PermissionDenied as exc:
+                    return self.render("admin/login.html", form=form, error=exc.message), 403
+                except AuthenticationFailed:
+                    pass  # unknown email, wrong password, deactivated: one answer for all
+                else:
                     login_user(user)
-                    user.last_login_at = utcnow()
-                    db.session.commit()
                     return redirect(_safe_next(request.args.get("next")))
             failed_sign_ins.record()
-            return self.render("admin/login.html", form=form, error="Wrong email or password."), 401
+            return self.render("admin/login.html", form=form, error=WRONG_CREDENTIALS), 401
         if current_user.is_authenticated and current_user.is_staff:
             return redirect(url_for("admin.index"))
         return self.render("admin/login.html", form=form, error=None)

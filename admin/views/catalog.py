@@ -17,8 +17,8 @@ from wtforms.validators import Length, Optional
 
 from admin.base import StaffModelView, unit_of_work
 from admin.security import Area, current_actor
-from ecom.catalog import csv_io, services
-from ecom.catalog.models import Category, Product, ProductImage, Review, Variant
+from ecom.catalog import csv_io, reviews, services
+from ecom.catalog.models import Category, Product, ProductImage, Variant
 from ecom.errors import ValidationFailed
 from ecom.extensions import db
 from ecom.inventory.models import Inventory
@@ -150,7 +150,7 @@ class ProductView(StaffModelView):
         ids = _page_ids(rows)
         aggregates = {}
         if ids:
-            available = func.coalesce(func.sum(Inventory.quantity - Inventory.reserved), 0)
+            available = func.coalesce(func.sum(Inventory.available), 0)
             for product_id, n, stock in db.session.execute(
                 select(Variant.product_id, func.count(Variant.id), available)
                 .outerjoin(Inventory, Inventory.variant_id == Variant.id)
@@ -281,11 +281,10 @@ class VariantView(StaffModelView):
         services.ensure_variant_inventory(model)
         services.refresh_price_range(model.product)
 
-    def after_model_delete(self, model):
-        product = db.session.get(Product, model.product_id)
-        if product is not None:
-            services.refresh_price_range(product)
-            db.session.commit()
+    def remove_model(self, model):
+        # The service drops the row, recomputes the product's price range and audits it,
+        # all in the view's one unit of work.
+        services.delete_variant(model, actor=current_actor())
 
 
 class ReviewView(StaffModelView):
@@ -301,13 +300,10 @@ class ReviewView(StaffModelView):
     column_auto_select_related = True
 
     def _moderate(self, ids, hidden: bool):
-        from admin.integrations import set_review_hidden
-
         with unit_of_work() as work:
-            for review in db.session.scalars(select(Review).where(Review.id.in_([int(i) for i in ids]))):
-                set_review_hidden(review, hidden, actor=current_actor())
+            changed = reviews.set_reviews_hidden(ids, hidden, actor=current_actor())
         if work.ok:
-            flash(f"{len(ids)} review(s) {'hidden' if hidden else 'shown'}.", "success")
+            flash(f"{changed} review(s) {'hidden' if hidden else 'shown'}.", "success")
 
     @action("hide", "Hide")
     def action_hide(self, ids):

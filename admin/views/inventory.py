@@ -14,19 +14,14 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 from admin.base import ReadOnlyModelView, StaffModelView, unit_of_work
 from admin.security import Access, Area, current_actor
 from ecom.catalog.models import Variant
-from ecom.errors import ValidationFailed
 from ecom.extensions import db
-from ecom.inventory.models import Inventory, MovementReason, StockMovement, StockReservation
-
-# Reasons a person may give; `sale` and `return` are written by the order flow only.
-MANUAL_REASONS = [MovementReason.RECEIVED, MovementReason.ADJUSTMENT, MovementReason.DAMAGE,
-                  MovementReason.CORRECTION]
+from ecom.inventory.models import Inventory, StockMovement, StockReservation
+from ecom.inventory.services import MANUAL_REASONS, adjust_stock
 
 
 class LowStockFilter(BaseSQLAFilter):
     def apply(self, query, value, alias=None):
-        low = (Inventory.quantity - Inventory.reserved) <= Inventory.low_stock_threshold
-        return query.filter(low if value == "1" else ~low)
+        return query.filter(Inventory.is_low if value == "1" else ~Inventory.is_low)
 
     def operation(self):
         return "is"
@@ -102,14 +97,8 @@ class InventoryView(StaffModelView):
         return access_of(self.area) not in (Access.EDIT, Access.ADJUST)
 
     def _adjust(self, variant: Variant, form: AdjustStockForm):
-        from ecom.inventory.services import adjust_stock, receive_stock
-
-        delta, reason, note = form.delta.data, form.reason.data, form.note.data or ""
-        if reason == MovementReason.RECEIVED:
-            if delta <= 0:
-                raise ValidationFailed("Received stock must be a positive number of units.")
-            return receive_stock(variant, delta, actor=current_actor(), note=note)
-        return adjust_stock(variant, delta, reason, actor=current_actor(), note=note)
+        return adjust_stock(variant, form.delta.data, form.reason.data, actor=current_actor(),
+                            note=form.note.data or "")
 
 
 class StockMovementView(ReadOnlyModelView):

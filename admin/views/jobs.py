@@ -8,10 +8,9 @@ from flask_admin import expose
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 
-from admin.base import StaffView
+from admin.base import StaffView, unit_of_work
 from admin.security import Area, current_actor
 from ecom.audit.services import record_change
-from ecom.errors import EcomError
 from ecom.extensions import db
 from ecom.notifications import queue_stats
 from ecom.notifications.models import OutboxEvent
@@ -43,12 +42,12 @@ class JobsView(StaffView):
         form = FlaskForm()
         if form.validate_on_submit():
             try:
-                result = queue_stats.retry_failed_job(current_app._get_current_object(), job_id)
-                record_change(current_actor(), "retry", "jobs", job_id, None, result)
-                db.session.commit()
-                flash(f"Job {job_id} is queued again on '{result['queue']}'.", "success")
-            except EcomError as exc:
-                flash(exc.message, "error")
+                with unit_of_work() as work:
+                    result = queue_stats.retry_failed_job(current_app._get_current_object(), job_id)
+                    record_change(current_actor(), "retry", "jobs", job_id, None, result)
             except redis.RedisError as exc:
                 flash(f"Redis unavailable: {type(exc).__name__}", "error")
+            else:
+                if work.ok:
+                    flash(f"Job {job_id} is queued again on '{result['queue']}'.", "success")
         return redirect(url_for(".index"))

@@ -9,15 +9,15 @@ from flask_admin import expose
 from flask_admin.actions import action
 from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
-from sqlalchemy import case, select
+from sqlalchemy import case
 from wtforms import PasswordField, SelectField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from admin.base import ReadOnlyModelView, StaffModelView, unit_of_work
-from admin.integrations import reset_password, set_user_active, set_user_role
 from admin.security import Area, current_actor
 from ecom.extensions import db
 from ecom.identity.models import Role, User
+from ecom.identity.services import reset_password, set_user_role, set_users_active
 from ecom.notifications.models import Notification
 
 
@@ -47,24 +47,19 @@ class UserView(StaffModelView):
     column_default_sort = ("created_at", True)
     column_labels = {"is_active": "Active"}
 
-    def _users(self, ids):
-        return list(db.session.scalars(select(User).where(User.id.in_([int(i) for i in ids]))))
-
-    def _each(self, ids, change, done: str):
+    def _set_active(self, ids, active: bool, done: str):
         with unit_of_work() as work:
-            users = self._users(ids)
-            for user in users:
-                change(user)
+            changed = set_users_active(ids, active, actor=current_actor())
         if work.ok:
-            flash(f"{len(users)} user(s) {done}.", "success")
+            flash(f"{changed} user(s) {done}.", "success")
 
     @action("activate", "Activate")
     def action_activate(self, ids):
-        self._each(ids, lambda u: set_user_active(u, True, actor=current_actor()), "activated")
+        self._set_active(ids, True, "activated")
 
     @action("deactivate", "Deactivate", "Deactivated users cannot sign in. Continue?")
     def action_deactivate(self, ids):
-        self._each(ids, lambda u: set_user_active(u, False, actor=current_actor()), "deactivated")
+        self._set_active(ids, False, "deactivated")
 
     @expose("/role/<int:user_id>", methods=["POST"])
     def role_view(self, user_id: int):

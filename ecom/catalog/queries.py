@@ -19,7 +19,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from ecom.catalog.models import Category, Product, Variant
 from ecom.errors import NotFound
 from ecom.extensions import db
-from ecom.inventory.models import Inventory
+from ecom.inventory.models import Inventory, available_units
 
 SORTS = ("relevance", "price_asc", "price_desc", "newest", "name", "rating")
 MAX_SEARCH_TERMS = 12
@@ -106,7 +106,7 @@ def in_stock_clause():
         Variant.product_id == Product.id,
         Variant.is_active.is_(True),
         Inventory.variant_id == Variant.id,
-        Inventory.quantity - Inventory.reserved > 0,
+        Inventory.available > 0,
     )
 
 
@@ -200,7 +200,7 @@ def list_products(filters: ProductFilters, *, page: int, per_page: int) -> tuple
         select(Variant.product_id).distinct().join(Inventory, Inventory.variant_id == Variant.id).where(
             Variant.product_id.in_([product.id for product in products]),
             Variant.is_active.is_(True),
-            Inventory.quantity - Inventory.reserved > 0,
+            Inventory.available > 0,
         )
     )) if products else set()
     for product in products:
@@ -244,9 +244,8 @@ def active_variants(product: Product) -> list[Variant]:
 
 
 def variant_available(variant: Variant) -> int:
-    """Units that can be sold now: quantity - reserved, never negative."""
-    inventory = variant.inventory
-    return max(inventory.quantity - inventory.reserved, 0) if inventory is not None else 0
+    """Units that can be sold now (``Inventory.available``; 0 without an inventory row)."""
+    return available_units(variant)
 
 
 _IN_STOCK = "_listing_in_stock"  # set by list_products on the products of its page

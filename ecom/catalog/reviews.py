@@ -1,16 +1,20 @@
 """Product reviews: one per shopper and product, moderated by hiding.
 
 Every change to the set of visible reviews recomputes the product's
-denormalised ``rating_average`` and ``rating_count``.
+denormalised ``rating_average`` and ``rating_count``; moderation is audited
+with its actor.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import selectinload
 
+from ecom.actor import Actor
+from ecom.audit.services import record_change
 from ecom.catalog.models import Product, Review
 from ecom.commerce.models import Order, OrderItem
 from ecom.commerce.status import OrderStatus
@@ -102,15 +106,35 @@ def get_review(review_id: int) -> Review:
     return review
 
 
-def hide_review(review: Review) -> Review:
-    """Take a review out of the storefront (moderation) and out of the product's rating."""
-    review.is_hidden = True
-    refresh_product_rating(review.product)
+def _set_hidden(review: Review, hidden: bool, actor: Actor) -> bool:
+    """Flip the flag and audit it; False when the review already had it."""
+    if review.is_hidden == hidden:
+        return False
+    review.is_hidden = hidden
+    record_change(actor, "update", "reviews", review.id, {"is_hidden": not hidden}, {"is_hidden": hidden})
+    return True
+
+
+def set_review_hidden(review: Review, hidden: bool, *, actor: Actor) -> Review:
+    """Take a review out of the storefront and the product's rating (moderation), or put
+    it back; audited for ``actor``."""
+    if _set_hidden(review, bool(hidden), actor):
+        refresh_product_rating(review.product)
     return review
 
 
-def show_review(review: Review) -> Review:
-    """Put a hidden review back."""
-    review.is_hidden = False
-    refresh_product_rating(review.product)
-    return review
+def set_reviews_hidden(review_ids: Iterable[int], hidden: bool, *, actor: Actor) -> int:
+    """Hide or show many reviews at once, each change audited; returns how many changed.
+
+    Each affected product's rating is recomputed once.
+    """
+    ids = {int(i) for i in review_ids}
+    if not ids:
+        return 0
+    reviews = db.session.scalars(
+        select(Review).where(Review.id.in_(ids)).order_by(Review.id).options(selectinload(Review.product))
+    ).all()
+    changed = [review for review in reviews if _set_hidden(review, bool(hidden), actor)]
+    for product in {review.product_id: review.product for review in changed}.values():
+        refresh_product_rating(product)
+    return len(changed)

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Protocol
 
-from flask import current_app
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import selectinload
 
@@ -23,7 +22,8 @@ from ecom.db import CENT, money, utcnow
 from ecom.errors import Conflict, NotFound, OutOfStock, ValidationFailed
 from ecom.extensions import db
 from ecom.identity.models import User
-from ecom.inventory.models import Inventory
+from ecom.inventory.models import available_units  # the inventory's rule; checkout imports it from here
+from ecom.runtime import settings
 
 MIN_QUANTITY = 1
 MAX_QUANTITY = 99
@@ -54,7 +54,7 @@ def cart_totals(items: Iterable[PricedLine], *, config: dict | None = None) -> T
     ``tax = round_half_up(subtotal * TAX_RATE)``; shipping is SHIPPING_FLAT_RATE
     unless the subtotal reaches FREE_SHIPPING_THRESHOLD, and nothing for an empty cart.
     """
-    config = config if config is not None else current_app.config
+    config = config if config is not None else settings()
     lines = list(items)
     subtotal = money(sum((money(line.price) * line.quantity for line in lines), Decimal("0")))
     tax = round_half_up(subtotal * Decimal(config["TAX_RATE"]))
@@ -115,14 +115,6 @@ def get_or_create_cart(*, user: User | None = None, guest_token: str | None = No
     if guest_token:
         return get_guest_cart(guest_token)
     return create_guest_cart()
-
-
-def available_units(variant: Variant) -> int:
-    """Units that can still be sold: quantity - reserved, never negative."""
-    inventory: Inventory | None = variant.inventory
-    if inventory is None:
-        return 0
-    return max(inventory.quantity - inventory.reserved, 0)
 
 
 def _check_quantity(quantity: int) -> None:

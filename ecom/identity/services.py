@@ -1,14 +1,20 @@
 """Users, passwords and addresses.
 
 Emails are stored lower-cased, which makes them unique case-insensitively.
-Callers commit; these functions only flush.
+Role changes, (de)activations and password resets are audited here with the
+actor who asked, whoever calls (back office, CLI, API). Callers commit; these
+functions only flush.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select, update
 
+from ecom.actor import Actor
+from ecom.audit.services import record_change
 from ecom.db import utcnow
 from ecom.errors import AuthenticationFailed, DuplicateError, NotFound, ValidationFailed
 from ecom.extensions import db
@@ -100,23 +106,73 @@ def change_password(user: User, current_password: str, new_password: str) -> Non
     db.session.flush()
 
 
-def reset_password(user: User, new_password: str) -> None:
-    """Set a new password without the old one (back office). Raises ValidationFailed."""
+def reset_password(user: User, new_password: str, *, actor: Actor) -> User:
+    """Set a new password without the old one (staff, CLI); audited without the password.
+
+    Raises ValidationFailed (a weak password).
+    """
     check_password_strength(new_password)
     user.hashed_password = hash_password(new_password)
     db.session.flush()
+    record_change(actor, "reset_password", "users", user.id, None, {"password": "(changed)"})
+    return user
 
 
-def set_user_active(user: User, active: bool) -> User:
-    """(De)activate an account; a deactivated user's tokens stop working at once."""
-    user.is_active = bool(active)
+def _refuse_self_deactivation(user_ids, active: bool, actor: Actor) -> None:
+    if not active and actor.user_id is not None and actor.user_id in user_ids:
+        raise ValidationFailed("You cannot deactivate your own account.")
+
+
+def _set_active(user: User, active: bool, actor: Actor) -> bool:
+    """Flip the flag and audit it; False when the user already had it."""
+    if user.is_active == active:
+        return False
+    user.is_active = active
+    record_change(actor, "update", "users", user.id, {"is_active": not active}, {"is_active": active})
+    return True
+
+
+def set_user_active(user: User, active: bool, *, actor: Actor) -> User:
+    """(De)activate an account, audited; a deactivated user's tokens stop working at once.
+
+    Raises ValidationFailed when ``actor`` would deactivate their own account
+    (then nothing changes).
+    """
+    _refuse_self_deactivation({user.id}, bool(active), actor)
+    _set_active(user, bool(active), actor)
     db.session.flush()
     return user
 
 
-def set_user_role(user: User, role: str) -> User:
-    """Raises ValidationFailed for an unknown role."""
-    user.role = _check_role(role)
+def set_users_active(user_ids: Iterable[int], active: bool, *, actor: Actor) -> int:
+    """(De)activate many accounts at once, each change audited; returns how many changed.
+
+    Raises ValidationFailed, changing nobody, when the batch would deactivate
+    ``actor``'s own account.
+    """
+    ids = {int(i) for i in user_ids}
+    _refuse_self_deactivation(ids, bool(active), actor)
+    if not ids:
+        return 0
+    users = db.session.scalars(select(User).where(User.id.in_(ids)).order_by(User.id)).all()
+    changed = sum(_set_active(user, bool(active), actor) for user in users)
+    db.session.flush()
+    return changed
+
+
+def set_user_role(user: User, role: str, *, actor: Actor) -> User:
+    """Give ``user`` another role, audited.
+
+    Raises ValidationFailed for an unknown role, or for an admin taking the
+    admin role from themselves (nobody would be left to give it back); then
+    nothing changes.
+    """
+    role = _check_role(role)
+    if user.id == actor.user_id and role != Role.ADMIN:
+        raise ValidationFailed("You cannot take the admin role from yourself.")
+    if user.role != role:
+        record_change(actor, "update", "users", user.id, {"role": user.role}, {"role": role})
+        user.role = role
     db.session.flush()
     return user
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import Boolean, CheckConstraint, ColumnElement, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ecom.db import Timestamp, TimestampMixin, one_of, utcnow
@@ -53,13 +54,38 @@ class Inventory(db.Model):
 
     variant = relationship("Variant", back_populates="inventory")
 
-    @property
+    # The one definition of "available" and "low": Python code reads the attributes,
+    # queries use the same names as SQL expressions (Inventory.available > 0, ...).
+    # Nowhere else writes quantity - reserved (tests/domain/test_stock_rules.py checks).
+    @hybrid_property
     def available(self) -> int:
+        """Units that can be sold now: on hand minus those held for unpaid orders."""
+        # Never negative: the check constraints keep reserved <= quantity in the database,
+        # and max() covers an object changed in Python but not yet flushed.
         return max(self.quantity - self.reserved, 0)
 
-    @property
+    @available.inplace.expression
+    @classmethod
+    def _available_sql(cls) -> ColumnElement[int]:
+        # Plain subtraction, so catalog filters keep the plan they were measured with
+        # (reserved_within_quantity makes a clamp unnecessary).
+        return cls.quantity - cls.reserved
+
+    @hybrid_property
     def is_low(self) -> bool:
+        """At or below the low-stock threshold (the LOW_STOCK alert and the back office's lists)."""
         return self.available <= self.low_stock_threshold
+
+    @is_low.inplace.expression
+    @classmethod
+    def _is_low_sql(cls) -> ColumnElement[bool]:
+        return cls.available <= cls.low_stock_threshold
+
+
+def available_units(variant) -> int:
+    """Units of ``variant`` that can be sold now; 0 when it has no inventory row."""
+    inventory = variant.inventory
+    return inventory.available if inventory is not None else 0
 
 
 class StockReservation(TimestampMixin, db.Model):

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from ecom.actor import SYSTEM, Actor
+from ecom.audit.services import record_change
 from ecom.db import as_utc, utcnow
 from ecom.errors import Conflict, OutOfStock, ValidationFailed
 from ecom.extensions import db
@@ -139,11 +140,11 @@ def reserve_stock(order, *, ttl_seconds: int) -> list[StockReservation]:
 
 
 def _shift_reserved(variant_id: int, units: int) -> Inventory | None:
-    """Add ``units`` to the variant's reserved units if that leaves them within its quantity
+    """Add ``units`` to the variant's reserved units while that many are available
     (a negative ``units`` gives back). The updated, locked row; None when it would not fit."""
     return db.session.scalars(
         update(Inventory)
-        .where(Inventory.variant_id == variant_id, Inventory.reserved + units <= Inventory.quantity)
+        .where(Inventory.variant_id == variant_id, Inventory.available >= units)
         .values(reserved=Inventory.reserved + units)
         .returning(Inventory)
         # The returned row refreshes the session's copy; nothing else needs synchronising.
@@ -154,10 +155,9 @@ def _shift_reserved(variant_id: int, units: int) -> Inventory | None:
 def _shortages(order, needed: dict[int, int]) -> dict[str, int]:
     """SKU -> available units of each line that cannot be held (0 without an inventory row)."""
     available = dict(db.session.execute(
-        select(Inventory.variant_id, Inventory.quantity - Inventory.reserved)
-        .where(Inventory.variant_id.in_(needed))
+        select(Inventory.variant_id, Inventory.available).where(Inventory.variant_id.in_(needed))
     ).all())
-    return {_sku_of(variant_id, order): max(available.get(variant_id, 0), 0)
+    return {_sku_of(variant_id, order): available.get(variant_id, 0)
             for variant_id, qty in needed.items() if available.get(variant_id, 0) < qty}
 
 
@@ -228,19 +228,20 @@ def return_stock(order, *, actor: Actor) -> int:
     return returned
 
 
-MANUAL_REASONS = frozenset({
-    MovementReason.RECEIVED, MovementReason.ADJUSTMENT, MovementReason.RETURN,
-    MovementReason.DAMAGE, MovementReason.CORRECTION,
-})
+# Reasons a person (or an import) may give; `sale` and `return` movements are written by
+# the order flow only. In the order the back office offers them.
+MANUAL_REASONS = (MovementReason.RECEIVED, MovementReason.ADJUSTMENT, MovementReason.DAMAGE,
+                  MovementReason.CORRECTION)
 
 
 def adjust_stock(variant, delta: int, reason: MovementReason | str, *, actor: Actor,
                  note: str = "") -> StockMovement:
-    """Change the on-hand quantity by ``delta`` and write the ledger row.
+    """Change the on-hand quantity by ``delta``, write the ledger row and audit it for ``actor``.
 
-    Raises ValidationFailed for a zero delta or a reason reserved for the
-    system (sales), and Conflict when the result would be negative or below
-    the units currently reserved for unpaid orders.
+    Raises ValidationFailed for a zero delta, a reason reserved for the system
+    (sales, returns) or a ``received`` movement that is not positive, and
+    Conflict when the result would be negative or below the units currently
+    reserved for unpaid orders. Nothing changes when it raises.
     """
     try:
         reason = MovementReason(reason)
@@ -252,27 +253,33 @@ def adjust_stock(variant, delta: int, reason: MovementReason | str, *, actor: Ac
     if not isinstance(delta, int) or isinstance(delta, bool) or delta == 0:
         raise ValidationFailed("The change must be a non-zero whole number.",
                                {"delta": ["Must be a non-zero whole number."]})
+    if reason == MovementReason.RECEIVED and delta < 0:
+        raise ValidationFailed("Received stock must be a positive number of units.",
+                               {"delta": ["Must be positive for received stock."]})
     ensure_inventory(variant)
     inventory = _lock_inventories([variant.id])[variant.id]
-    new_quantity = inventory.quantity + delta
-    if new_quantity < 0:
-        raise Conflict(f"Cannot remove {-delta} units of {variant.sku}: only "
-                       f"{inventory.quantity} on hand.")
-    if new_quantity < inventory.reserved:
-        raise Conflict(f"Cannot bring {variant.sku} to {new_quantity} units: {inventory.reserved} "
+    before = inventory.quantity
+    if before + delta < 0:
+        raise Conflict(f"Cannot remove {-delta} units of {variant.sku}: only {before} on hand.")
+    if -delta > inventory.available:
+        raise Conflict(f"Cannot bring {variant.sku} to {before + delta} units: {inventory.reserved} "
                        f"are reserved for unpaid orders.")
-    inventory.quantity = new_quantity
+    inventory.quantity = before + delta
     movement = _record(variant.id, delta, reason, actor=actor, note=note)
     _check_low_stock(inventory)
     db.session.flush()
+    record_change(actor, "adjust_stock", "inventory", inventory.id,
+                  {"quantity": before},
+                  {"quantity": inventory.quantity, "sku": variant.sku, "delta": delta,
+                   "reason": str(reason), "note": note or None})
     return movement
 
 
 def receive_stock(variant, quantity: int, *, actor: Actor, note: str = "") -> StockMovement:
-    """Book a delivery of ``quantity`` units. Raises ValidationFailed unless quantity > 0."""
-    if not isinstance(quantity, int) or quantity <= 0:
-        raise ValidationFailed("Received quantity must be a positive whole number.",
-                               {"quantity": ["Must be positive."]})
+    """Book a delivery of ``quantity`` units (a ``received`` adjustment, audited).
+
+    Raises ValidationFailed unless quantity is a positive whole number.
+    """
     return adjust_stock(variant, quantity, MovementReason.RECEIVED, actor=actor, note=note)
 
 

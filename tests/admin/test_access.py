@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.admin.conftest import sign_in
@@ -119,8 +121,66 @@ def test_deactivated_staff_cannot_sign_in_and_lose_their_session(client, db):
     user = UserFactory(role="admin", email="gone@shop.test", is_active=False)
     response = client.post("/admin/login", data={"email": "gone@shop.test", "password": TEST_PASSWORD})
     assert response.status_code == 401
+    assert "Wrong email or password" in response.get_data(as_text=True)
+    assert user.last_login_at is None
     sign_in(client, user)
     assert client.get("/admin/").status_code == 302
+
+
+def _login_error(response) -> str:
+    return re.search(r'id="login-error">([^<]*)<', response.get_data(as_text=True)).group(1)
+
+
+def test_unknown_email_and_wrong_password_answer_alike_through_identity(client, db, monkeypatch):
+    # Given identity's password check counted
+    from ecom.identity import services as identity
+
+    checks = []
+
+    def counted(password, hashed):
+        checks.append(hashed)
+        return real_verify(password, hashed)
+
+    real_verify = identity.verify_password
+    monkeypatch.setattr(identity, "verify_password", counted)
+    UserFactory(role="admin", email="boss@shop.test")
+
+    # when one sign-in names nobody and another gets the password wrong
+    unknown = client.post("/admin/login", data={"email": "nobody@shop.test", "password": TEST_PASSWORD})
+    wrong = client.post("/admin/login", data={"email": "boss@shop.test", "password": "not-the-password"})
+
+    # then both get the same answer, and both paid for a bcrypt check (identity's timing guard)
+    assert (unknown.status_code, _login_error(unknown)) == (wrong.status_code, _login_error(wrong))
+    assert (unknown.status_code, _login_error(unknown)) == (401, "Wrong email or password.")
+    assert len(checks) == 2 and all(h.startswith("$2b$") for h in checks)
+
+
+def test_signing_in_is_recorded_by_identity(client, db, monkeypatch):
+    from ecom.identity import services as identity
+
+    calls = []
+    real_authenticate = identity.authenticate
+    monkeypatch.setattr("admin.home.authenticate",
+                        lambda email, password: calls.append(email) or real_authenticate(email, password))
+    user = UserFactory(role="warehouse", email="store@shop.test")
+
+    response = client.post("/admin/login", data={"email": " Store@Shop.test", "password": TEST_PASSWORD})
+
+    assert response.status_code == 302
+    assert calls == [" Store@Shop.test"]
+    assert user.last_login_at is not None  # set by identity.authenticate, committed by the view
+
+
+def test_a_customer_refused_at_the_door_leaves_no_sign_in_behind(client, db):
+    customer = UserFactory(role="customer", email="shopper@shop.test")
+    db.session.commit()  # a savepoint: the view's rollback keeps the user
+
+    response = client.post("/admin/login", data={"email": "shopper@shop.test", "password": TEST_PASSWORD})
+
+    assert response.status_code == 403
+    assert _login_error(response) == "The back office is for staff only."
+    db.session.refresh(customer)
+    assert customer.last_login_at is None
 
 
 def test_failed_sign_ins_are_rate_limited(app, db):

@@ -162,3 +162,61 @@ def test_inline_variant_edits_show_in_the_product_audit(as_role, db):
     assert entry.changes["variants"]["after"]["CAP-1"].startswith("Default 12.00")
     db.session.refresh(product)
     assert product.min_price == Decimal("12.00")
+
+
+def test_deleting_a_variant_refreshes_the_price_range_in_the_same_commit(as_role, db, staff):
+    # Given a product priced 10-30 by two variants
+    product = ProductFactory()
+    VariantFactory(product=product, price=Decimal("10.00"), sku="CHEAP-1")
+    dear = VariantFactory(product=product, price=Decimal("30.00"), sku="DEAR-1")
+    product.min_price, product.max_price = Decimal("10.00"), Decimal("30.00")
+    db.session.commit()
+
+    # when the dear one is deleted in the back office
+    response = as_role("merchandiser").post("/admin/variant/delete/", data={"id": dear.id})
+
+    # then the range follows and the delete is audited once, by the signed-in user
+    assert response.status_code == 302
+    db.session.refresh(product)
+    assert (product.min_price, product.max_price) == (Decimal("10.00"), Decimal("10.00"))
+    [entry] = _audit(db, "variants")
+    assert (entry.action, entry.user_id, entry.changes["sku"]["before"]) == (
+        "delete", staff["merchandiser"].id, "DEAR-1")
+
+
+def test_a_bulk_delete_is_one_unit_of_work(as_role, db):
+    doomed = [CategoryFactory(name=f"Doomed {i}", slug=f"doomed-{i}") for i in range(3)]
+    db.session.commit()
+
+    response = as_role("admin").post("/admin/category/action/", data={
+        "action": "delete", "rowid": [str(c.id) for c in doomed]}, follow_redirects=True)
+
+    assert "3 records were successfully deleted" in response.get_data(as_text=True)
+    assert [db.session.get(Category, c.id) for c in doomed] == [None, None, None]
+    assert [e.action for e in _audit(db, "categories")] == ["delete"] * 3
+
+
+def test_a_bulk_delete_that_fails_on_one_row_deletes_none(app, as_role, db, monkeypatch):
+    from ecom.errors import Conflict
+
+    # Given three categories, the last of which its view refuses to delete
+    doomed = [CategoryFactory(name=f"Doomed {i}", slug=f"doomed-{i}") for i in range(3)]
+    db.session.commit()
+    [view] = [v for v in app.extensions["backoffice"]._views if getattr(v, "endpoint", "") == "category"]
+    audit_and_refuse_last = view.on_model_delete
+
+    def on_model_delete(model):
+        audit_and_refuse_last(model)
+        if model.slug == "doomed-2":
+            raise Conflict("Doomed 2 is still needed.")
+
+    monkeypatch.setattr(view, "on_model_delete", on_model_delete)
+
+    # when all three are deleted at once
+    response = as_role("admin").post("/admin/category/action/", data={
+        "action": "delete", "rowid": [str(c.id) for c in doomed]}, follow_redirects=True)
+
+    # then the refusal is the message, and every row and no audit entry is left
+    assert "Doomed 2 is still needed." in response.get_data(as_text=True)
+    assert all(db.session.get(Category, c.id) is not None for c in doomed)
+    assert _audit(db, "categories") == []

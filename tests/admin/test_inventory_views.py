@@ -130,3 +130,48 @@ def test_store_active_toggle_from_the_list(as_role, db):
     assert response.status_code == 200
     db.session.refresh(store)
     assert store.is_active is False
+
+
+def test_received_stock_must_be_positive_and_the_rule_is_the_services(as_role, db):
+    # Given a variant with stock, when someone books a negative delivery
+    variant = stocked_variant(quantity=3)
+    db.session.commit()
+    response = as_role("warehouse").post(f"/admin/inventory/adjust/{variant.id}",
+                                         data={"delta": "-2", "reason": "received"})
+
+    # then ecom.inventory refuses it (its message, its field) and nothing moves
+    page = response.get_data(as_text=True)
+    assert "Received stock must be a positive number of units." in page
+    assert "Must be positive for received stock." in page
+    db.session.refresh(variant.inventory)
+    assert variant.inventory.quantity == 3
+    assert _movements(db, variant) == []
+
+
+def test_a_back_office_adjustment_is_audited_once_with_the_signed_in_user(as_role, db, staff):
+    from ecom.audit.models import AuditLog
+
+    variant = stocked_variant(quantity=5)
+    as_role("warehouse").post(f"/admin/inventory/adjust/{variant.id}",
+                              data={"delta": "4", "reason": "received"})
+
+    [entry] = db.session.scalars(select(AuditLog).where(AuditLog.entity == "inventory")).all()
+    assert (entry.action, entry.user_id, entry.actor) == ("adjust_stock", staff["warehouse"].id,
+                                                          "warehouse@shop.test")
+    assert entry.changes["quantity"] == {"before": 5, "after": 9}
+
+
+def test_the_low_stock_filter_and_badge_follow_inventory_is_low(as_role, db):
+    # Given one row exactly at its threshold (low) and one a unit above it (not low)
+    at = VariantFactory(sku="AT-THRESHOLD")
+    InventoryFactory(variant=at, quantity=6, reserved=2, low_stock_threshold=4)
+    above = VariantFactory(sku="ABOVE-THRESHOLD")
+    InventoryFactory(variant=above, quantity=7, reserved=2, low_stock_threshold=4)
+    client = as_role("admin")
+
+    low = client.get("/admin/inventory/?flt0_0=1").get_data(as_text=True)
+    not_low = client.get("/admin/inventory/?flt0_0=0").get_data(as_text=True)
+
+    assert "AT-THRESHOLD" in low and "ABOVE-THRESHOLD" not in low
+    assert "ABOVE-THRESHOLD" in not_low and "AT-THRESHOLD" not in not_low
+    assert 'badge-warning">4<' in low and 'badge-light">5<' in not_low

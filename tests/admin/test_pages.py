@@ -94,6 +94,47 @@ def test_admin_cannot_lock_themselves_out(as_role, db, staff):
     assert me.is_active is True
 
 
+def test_a_bulk_deactivation_that_includes_oneself_changes_nobody(as_role, db, staff):
+    me, others = staff["admin"], [staff["warehouse"], staff["merchandiser"]]
+
+    response = as_role("admin").post("/admin/user/action/", data={
+        "action": "deactivate", "rowid": [str(u.id) for u in (others[0], me, others[1])]},
+        follow_redirects=True)
+
+    assert "cannot deactivate your own account" in response.get_data(as_text=True)
+    for user in (me, *others):
+        db.session.refresh(user)
+    assert [u.is_active for u in (me, *others)] == [True, True, True]
+    assert db.session.scalars(select(AuditLog).where(AuditLog.entity == "users")).all() == []
+
+
+def test_bulk_activation_reports_and_audits_only_the_users_it_changed(as_role, db, staff):
+    asleep = UserFactory(is_active=False)
+    db.session.commit()
+
+    response = as_role("admin").post("/admin/user/action/", data={
+        "action": "activate", "rowid": [str(asleep.id), str(staff["warehouse"].id)]},
+        follow_redirects=True)
+
+    assert "1 user(s) activated." in response.get_data(as_text=True)
+    db.session.refresh(asleep)
+    assert asleep.is_active is True
+    [entry] = db.session.scalars(select(AuditLog).where(AuditLog.entity == "users")).all()
+    assert (entry.entity_id, entry.user_id) == (str(asleep.id), staff["admin"].id)
+
+
+def test_review_moderation_from_the_back_office_is_audited(as_role, db, staff):
+    review = Review(product=ProductFactory(), user=UserFactory(), rating=1, title="Awful")
+    db.session.add(review)
+    db.session.commit()
+
+    as_role("merchandiser").post("/admin/review/action/", data={"action": "hide", "rowid": [str(review.id)]})
+
+    [entry] = db.session.scalars(select(AuditLog).where(AuditLog.entity == "reviews")).all()
+    assert (entry.entity_id, entry.user_id, entry.changes) == (
+        str(review.id), staff["merchandiser"].id, {"is_hidden": {"before": False, "after": True}})
+
+
 def test_notifications_list_failures_first(as_role, db):
     for status, recipient in (("sent", "ok@x.test"), ("failed", "bounce@x.test"), ("sent", "ok2@x.test")):
         db.session.add(Notification(event_id=recipient, event_type="ORDER_PAID", channel="email",

@@ -332,14 +332,15 @@ def test_verified_purchase_needs_a_paid_or_later_order(client, db, shop, auth, c
 
 
 def test_reviews_list_newest_first_without_hidden_ones(client, db, shop):
-    from ecom.catalog.reviews import create_review, hide_review
+    from ecom.actor import SYSTEM
+    from ecom.catalog.reviews import create_review, set_review_hidden
 
     tee = shop["tee"]
     old = create_review(tee, UserFactory(full_name="Old"), rating=3)
     old.created_at = utcnow() - timedelta(days=2)
     new = create_review(tee, UserFactory(full_name="New"), rating=5)
     hidden = create_review(tee, UserFactory(full_name="Troll"), rating=1)
-    hide_review(hidden)
+    set_review_hidden(hidden, True, actor=SYSTEM)
     db.session.commit()
 
     response = client.get("/api/v1/products/cotton-tee/reviews?per_page=10")

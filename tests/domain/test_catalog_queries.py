@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from ecom.actor import SYSTEM
 from ecom.catalog import queries, reviews
 from ecom.errors import DuplicateError, NotFound, ValidationFailed
 from tests.factories import CategoryFactory, InventoryFactory, ProductFactory, UserFactory, VariantFactory
@@ -73,9 +74,9 @@ def test_create_review_recomputes_the_rating_and_hiding_removes_it(db):
     reviews.create_review(product, UserFactory(), rating=2)
 
     assert (product.rating_average, product.rating_count) == (Decimal("3.50"), 2)
-    reviews.hide_review(five)
+    reviews.set_review_hidden(five, True, actor=SYSTEM)
     assert (product.rating_average, product.rating_count) == (Decimal("2.00"), 1)
-    reviews.show_review(five)
+    reviews.set_review_hidden(five, False, actor=SYSTEM)
     assert (product.rating_average, product.rating_count) == (Decimal("3.50"), 2)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.exc import IntegrityError
 
+from ecom.actor import SYSTEM, Actor
 from ecom.errors import AuthenticationFailed, DuplicateError, NotFound, ValidationFailed
 from ecom.identity import services
 from ecom.identity.models import Address, User
@@ -71,11 +72,11 @@ def test_authenticate(db):
 
 def test_deactivated_users_cannot_authenticate(db):
     user = UserFactory()
-    services.set_user_active(user, False)
+    services.set_user_active(user, False, actor=SYSTEM)
 
     with pytest.raises(AuthenticationFailed):
         services.authenticate(user.email, TEST_PASSWORD)
-    services.set_user_active(user, True)
+    services.set_user_active(user, True, actor=SYSTEM)
     assert services.authenticate(user.email, TEST_PASSWORD) is user
 
 
@@ -93,13 +94,13 @@ def test_change_password_needs_the_current_one(db):
 def test_reset_password_and_set_role(db):
     user = UserFactory()
 
-    services.reset_password(user, "reset-by-admin")
-    services.set_user_role(user, "warehouse")
+    services.reset_password(user, "reset-by-admin", actor=SYSTEM)
+    services.set_user_role(user, "warehouse", actor=SYSTEM)
 
     assert verify_password("reset-by-admin", user.hashed_password)
     assert user.role == "warehouse"
     with pytest.raises(ValidationFailed):
-        services.set_user_role(user, "emperor")
+        services.set_user_role(user, "emperor", actor=SYSTEM)
 
 
 def test_at_most_one_default_address_per_type(db):
@@ -190,3 +191,64 @@ def test_create_user_cli_reports_errors_without_a_traceback(app, committed_db):
 
     assert result.exit_code == 1 and "already exists" in result.output
     assert short.exit_code == 1 and "at least 8" in short.output
+
+
+# --- guards: an admin cannot lock themselves out --------------------------------
+
+
+def _user_audit_rows(db) -> int:
+    from sqlalchemy import func, select
+
+    from ecom.audit.models import AuditLog
+
+    return db.session.scalar(select(func.count(AuditLog.id)).where(AuditLog.entity == "users"))
+
+
+@pytest.mark.parametrize("role", ["merchandiser", "warehouse", "customer"])
+def test_an_admin_cannot_take_the_admin_role_from_themselves(db, role):
+    me = UserFactory(role="admin")
+
+    with pytest.raises(ValidationFailed, match="admin role from yourself"):
+        services.set_user_role(me, role, actor=Actor.of_user(me))
+
+    assert me.role == "admin"
+    assert _user_audit_rows(db) == 0
+
+
+def test_an_admin_may_change_another_admins_role(db):
+    me, other = UserFactory(role="admin"), UserFactory(role="admin")
+
+    services.set_user_role(other, "warehouse", actor=Actor.of_user(me))
+
+    assert other.role == "warehouse"
+
+
+def test_nobody_can_deactivate_themselves(db):
+    me = UserFactory(role="admin")
+
+    with pytest.raises(ValidationFailed, match="cannot deactivate your own account"):
+        services.set_user_active(me, False, actor=Actor.of_user(me))
+
+    assert me.is_active is True
+    assert _user_audit_rows(db) == 0
+
+
+def test_a_bulk_deactivation_including_oneself_changes_nobody(db):
+    me = UserFactory(role="admin")
+    others = [UserFactory(), UserFactory()]
+
+    with pytest.raises(ValidationFailed, match="cannot deactivate your own account"):
+        services.set_users_active([others[0].id, me.id, others[1].id], False, actor=Actor.of_user(me))
+
+    db.session.expire_all()
+    assert [u.is_active for u in (me, *others)] == [True, True, True]
+    assert _user_audit_rows(db) == 0
+
+
+def test_a_bulk_deactivation_of_others_and_activating_oneself_are_fine(db):
+    me = UserFactory(role="admin")
+    others = [UserFactory(), UserFactory()]
+
+    assert services.set_users_active([u.id for u in others], False, actor=Actor.of_user(me)) == 2
+    assert services.set_users_active([me.id], True, actor=Actor.of_user(me)) == 0
+    assert [u.is_active for u in others] == [False, False]
