@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 FLASK = $(BIN)/flask --app wsgi
 PYTEST_ARGS ?=
+# Where `make run` serves; exported so that seed-demo prints the same address.
+export PORT ?= 8000
 
 .PHONY: run test install install-dev migrate seed lint worker bench reliability clean
 
@@ -28,9 +30,9 @@ migrate: install
 seed: migrate
 	$(FLASK) seed-demo
 
-## Serve the storefront API, /admin/ and the docs on http://127.0.0.1:8000
+## Serve the storefront API, /admin/ and the docs on http://127.0.0.1:$(PORT) (default 8000)
 run: seed
-	$(FLASK) run --host 127.0.0.1 --port 8000 --with-threads
+	$(FLASK) run --host 127.0.0.1 --port $(PORT) --with-threads
 
 ## The whole test suite (PostgreSQL/Redis tests run when TEST_DATABASE_URL/REDIS_URL are set)
 test: install-dev

@@ -1,3 +1,3 @@
-from ecom.app import create_app
+from shop.app import create_app
 
 app = create_app()

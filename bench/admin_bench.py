@@ -54,8 +54,8 @@ def prepare(database: str, *, regenerate: bool = False) -> tuple[str, dict]:
 
 def _view_args(url: str) -> dict[str, dict]:
     """Per list view: the ?sort= value of each sortable column and the URL arg of each filter."""
-    from ecom.app import create_app
     from ecom.config import _normalise_db_url
+    from shop.app import create_app
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": _normalise_db_url(url), "REDIS_URL": None,
                       "LOG_LEVEL": "WARNING", "RATELIMIT_STORAGE_URI": "memory://", **harness.BENCH_SECRETS})

@@ -67,7 +67,7 @@ class QueryCounter:
 
 def bench_app(url: str, **config):
     """The app in process, as the bench server runs it (``config`` overrides)."""
-    from ecom.app import create_app
+    from shop.app import create_app
 
     return create_app({"SQLALCHEMY_DATABASE_URI": _sqlalchemy_url(url), "REDIS_URL": harness.REDIS_URL,
                        "RATELIMIT_STORAGE_URI": "memory://", "LOG_LEVEL": "WARNING", **harness.BENCH_SECRETS,

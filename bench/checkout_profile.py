@@ -80,8 +80,8 @@ class RoundTrips:
 
 
 def make_app(url: str):
-    from ecom.app import create_app
     from ecom.config import _normalise_db_url
+    from shop.app import create_app
 
     return create_app({"SQLALCHEMY_DATABASE_URI": _normalise_db_url(url), "REDIS_URL": harness.REDIS_URL,
                        "RATELIMIT_STORAGE_URI": "memory://", "LOG_LEVEL": "WARNING",

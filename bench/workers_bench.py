@@ -32,12 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rq import Queue  # noqa: E402
 from sqlalchemy import delete, text  # noqa: E402
 
-from ecom.app import create_app  # noqa: E402
 from ecom.extensions import db  # noqa: E402
 from ecom.notifications.models import Notification, OutboxEvent  # noqa: E402
 from ecom.notifications.queues import DEFAULT, NOTIFICATIONS, redis_connection  # noqa: E402
-from ecom.notifications.relay import relay_outbox  # noqa: E402
 from ecom.notifications.services import emit  # noqa: E402
+from shop.app import create_app  # noqa: E402
+from workers.jobs import relay_once  # noqa: E402
 from workers.worker import make_worker, run_worker, worker_connection  # noqa: E402
 
 
@@ -133,7 +133,7 @@ def run(events: int, batch: int, fork: bool = False) -> dict:
         def relay_all() -> int:
             enqueued = 0
             while True:
-                result = relay_outbox(batch)
+                result = relay_once(batch)
                 enqueued += result.enqueued
                 if result.dispatched < batch:
                     return enqueued

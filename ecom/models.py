@@ -1,7 +1,7 @@
 """Imports every model so that metadata (and Alembic) sees the whole schema."""
 
 from ecom.audit.models import AuditLog
-from ecom.catalog.models import Category, Product, ProductImage, Review, Variant
+from ecom.catalog.models import Category, ImportJob, Product, ProductImage, Review, Variant
 from ecom.commerce.models import (
     Cart,
     CartItem,
@@ -15,7 +15,7 @@ from ecom.commerce.models import (
 from ecom.fulfillment.models import Fulfillment
 from ecom.identity.models import Address, User
 from ecom.inventory.models import Inventory, StockMovement, StockReservation
-from ecom.notifications.models import ImportJob, Notification, OutboxEvent
+from ecom.notifications.models import Notification, OutboxEvent
 from ecom.stores.models import Store
 
 __all__ = [

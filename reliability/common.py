@@ -129,7 +129,7 @@ def app_server(port: int, *, redis_url: str | None = harness.REDIS_URL, name: st
 
 def has_route(rule: str) -> bool:
     """Whether the app (as merged in this tree) serves ``rule``."""
-    from ecom.app import create_app
+    from shop.app import create_app
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "REDIS_URL": None, "LOG_LEVEL": "WARNING",
                       "RATELIMIT_STORAGE_URI": "memory://", **harness.BENCH_SECRETS})

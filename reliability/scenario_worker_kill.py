@@ -77,10 +77,10 @@ class SlowSink:
 
 
 def _emit_events(url: str) -> None:
-    from ecom.app import create_app
     from ecom.config import _normalise_db_url
     from ecom.extensions import db
     from ecom.notifications.services import emit
+    from shop.app import create_app
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": _normalise_db_url(url), "REDIS_URL": common.QUEUE_REDIS_URL,
                       "LOG_LEVEL": "WARNING", "RATELIMIT_STORAGE_URI": "memory://", **harness.BENCH_SECRETS})

@@ -17,10 +17,10 @@ import pytest
 from flask_sqlalchemy.session import Session as FlaskSQLAlchemySession
 from sqlalchemy import create_engine, make_url, text
 
-from ecom.app import create_app
 from ecom.config import _normalise_db_url
 from ecom.extensions import db as _db
 from ecom.extensions import limiter
+from shop.app import create_app
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 

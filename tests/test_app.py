@@ -1,7 +1,7 @@
 import pytest
 
-from ecom.app import create_app
 from ecom.config import INSECURE_DEFAULT
+from shop.app import create_app
 
 
 def test_create_app_applies_config_overrides(app):

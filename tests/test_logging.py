@@ -4,7 +4,7 @@ import io
 import json
 import logging
 
-from ecom.logging import JsonFormatter
+from shop.logging import JsonFormatter
 
 
 def _capture(app):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from flask import Flask, current_app
 
+from ecom import runtime
 from ecom.notifications.queues import QUEUE_NAMES
 
 
@@ -28,7 +29,7 @@ def worker_command(queues: tuple[str, ...], burst: bool, fork: bool) -> None:
     from workers.worker import make_worker, run_worker, worker_connection
 
     app = current_app._get_current_object()
-    if not app.config.get("REDIS_URL"):
+    if not runtime.settings(app).get("REDIS_URL"):
         raise click.ClickException("REDIS_URL is not set; without it events are handled in-process.")
     connection = worker_connection(app)
     scheduled = schedule_all_periodic(app, connection=connection)
@@ -41,7 +42,7 @@ def worker_command(queues: tuple[str, ...], burst: bool, fork: bool) -> None:
 def relay_outbox_command(batch: int) -> None:
     """Relay undispatched outbox events to RQ (or, without REDIS_URL, handle them here)."""
     app = current_app._get_current_object()
-    if app.config.get("REDIS_URL"):
+    if runtime.settings(app).get("REDIS_URL"):
         from workers.jobs import relay_outbox_job
 
         totals = relay_outbox_job(batch)
@@ -50,7 +51,7 @@ def relay_outbox_command(batch: int) -> None:
         if totals["failed"]:
             raise SystemExit(1)
     else:
-        from ecom.events import sweep_outbox_inline
+        from ecom.notifications.outbox import sweep_outbox_inline
 
         click.echo(f"handled in-process {sweep_outbox_inline(app, batch)}")
 
@@ -58,15 +59,15 @@ def relay_outbox_command(batch: int) -> None:
 @click.command("expire-reservations")
 def expire_reservations_command() -> None:
     """Release the stock of reservations past their TTL."""
-    from ecom.events import run_reservation_expiry
+    from workers.periodic import expire_reservations
 
-    expired = run_reservation_expiry()
+    expired = expire_reservations()
     click.echo(f"expired {len(expired)} order(s){': ' + ', '.join(expired) if expired else ''}")
 
 
 @click.command("purge-guest-carts")
 def purge_guest_carts_command() -> None:
     """Delete abandoned guest carts (empty after a day, idle after 30 days)."""
-    from ecom.events import run_guest_cart_purge
+    from workers.periodic import purge_guest_carts
 
-    click.echo(f"purged {run_guest_cart_purge()} guest cart(s)")
+    click.echo(f"purged {purge_guest_carts()} guest cart(s)")

@@ -17,7 +17,10 @@ from flask import Flask, current_app, has_app_context
 from rq import get_current_job
 from rq.job import Job
 
-from ecom.notifications.queues import DEFAULT, get_queue, redis_connection, setting
+from ecom import runtime
+from ecom.notifications.queues import DEFAULT, get_queue, redis_connection
+from ecom.notifications.relay import RelayResult, relay_outbox
+from ecom.unit_of_work import unit_of_work
 
 log = logging.getLogger("ecom.workers")
 
@@ -36,7 +39,7 @@ def app_context() -> Iterator[Flask]:
         yield current_app._get_current_object()
         return
     if _standalone_app is None:
-        from ecom.app import create_app
+        from shop.app import create_app
 
         _standalone_app = create_app()
     with _standalone_app.app_context():
@@ -49,10 +52,10 @@ def deliver_event(event_id: str) -> dict:
     A re-run sends nothing already sent. Raises DeliveryFailed when a
     delivery failed, so the job's Retry runs it again.
     """
-    from ecom.notifications.handler import _environment, handle_outbox_event
+    from ecom.notifications.handler import handle_outbox_event, handler_environment
 
     with app_context():
-        settings, bind = _environment()
+        settings, bind = handler_environment()
         result = handle_outbox_event(event_id, settings=settings, bind=bind)
         if result is None:
             log.warning("outbox event %s no longer exists; nothing to deliver", event_id)
@@ -62,14 +65,14 @@ def deliver_event(event_id: str) -> dict:
 
 def relay_outbox_job(batch: int = RELAY_BATCH) -> dict:
     """Relay the outbox until it is drained (or MAX_RELAY_ROUNDS batches). Returns the counts."""
-    from ecom.notifications.relay import clear_relay_request, relay_outbox
+    from ecom.notifications.relay import clear_relay_request
 
     with app_context() as app:
         # Cleared before reading: a commit after this point asks for (and gets) a new relay.
         clear_relay_request(app)
         totals = {"enqueued": 0, "already_queued": 0, "failed": 0}
         for _ in range(MAX_RELAY_ROUNDS):
-            result = relay_outbox(batch, app=app)
+            result = relay_once(batch, app=app)
             for key, value in result.as_dict().items():
                 totals[key] += value
             if result.dispatched < batch or result.failed:
@@ -77,35 +80,57 @@ def relay_outbox_job(batch: int = RELAY_BATCH) -> dict:
         return totals
 
 
+def relay_once(batch: int = RELAY_BATCH, *, app: Flask | None = None) -> RelayResult:
+    """One batch of the relay in its own unit of work: what the rows record is committed right
+    after Redis was told. Raises RuntimeError without REDIS_URL."""
+    with unit_of_work():
+        return relay_outbox(batch, app=app)
+
+
 def expire_reservations_job() -> list[str]:
     """Expire overdue reservations; the order numbers whose reservations expired."""
-    from ecom.events import run_reservation_expiry
+    from workers.periodic import expire_reservations
 
     with app_context():
-        return run_reservation_expiry()
+        return expire_reservations()
 
 
 def purge_guest_carts_job() -> int:
     """Delete abandoned guest carts; how many."""
-    from ecom.events import run_guest_cart_purge
+    from workers.periodic import purge_guest_carts
 
     with app_context():
-        return run_guest_cart_purge()
+        return purge_guest_carts()
+
+
+def run_import_job(job_id: int) -> str | None:
+    """Run a product CSV import (enqueued by ``ecom.catalog.csv_io.start_import``): takes an id,
+    reloads, and skips a job already finished, so a re-run does nothing new. Its status, or None
+    if the job row is gone."""
+    from ecom.catalog import csv_io
+    from ecom.catalog.models import ImportJob
+    from ecom.extensions import db
+
+    with app_context():
+        job = db.session.get(ImportJob, job_id)
+        if job is None or job.status in ("finished", "failed"):
+            return job.status if job else None
+        return csv_io.run_import(job).status
 
 
 # --- periodic jobs: each run schedules the next one --------------------------------------------
 
 PERIODIC = {
-    # name: (interval setting, default seconds, job)
-    "relay-outbox": ("RELAY_INTERVAL_SECONDS", 5, relay_outbox_job),
-    "expire-reservations": ("EXPIRY_INTERVAL_SECONDS", 30, expire_reservations_job),
-    "purge-guest-carts": ("CART_PURGE_INTERVAL_SECONDS", 3600, purge_guest_carts_job),
+    # name: (the setting holding its interval in seconds, job)
+    "relay-outbox": ("RELAY_INTERVAL_SECONDS", relay_outbox_job),
+    "expire-reservations": ("EXPIRY_INTERVAL_SECONDS", expire_reservations_job),
+    "purge-guest-carts": ("CART_PURGE_INTERVAL_SECONDS", purge_guest_carts_job),
 }
 
 
 def periodic_interval(app: Flask, name: str) -> int:
-    key, default, _ = PERIODIC[name]
-    return int(setting(app, key, str(default)))
+    key, _ = PERIODIC[name]
+    return int(runtime.settings(app)[key] or 0)
 
 
 def schedule_periodic(app: Flask, name: str, *, connection=None) -> str | None:
@@ -142,5 +167,5 @@ def run_periodic(name: str):
     with app_context() as app:
         job = get_current_job()
         schedule_periodic(app, name, connection=job.connection if job else None)
-        _, _, func = PERIODIC[name]
+        _, func = PERIODIC[name]
         return func()

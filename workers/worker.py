@@ -60,7 +60,9 @@ never blocks. Requires Redis >= 6.2 (LMOVE), as rq's single-queue path does.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import time
 
 import redis
@@ -72,6 +74,7 @@ from rq.utils import as_text, backend_class
 from rq.worker import BaseWorker, WorkerStatus
 
 from ecom.notifications.queues import QUEUE_NAMES
+from ecom.notifications.relay import RELAY_JOB_PREFIX
 
 
 class RecoverableQueue(Queue):
@@ -193,6 +196,34 @@ class AppWorker(RecoverableDequeue, SimpleWorker):
             own.execute()
 
 
+class RoutineJobLogFilter(logging.Filter):
+    """Demotes rq's per-job INFO lines ("Job OK", dequeued, completed) about routine jobs - the
+    periodic ticks and the relay runs, several a minute - to DEBUG, so that at INFO the worker log
+    shows the deliveries, imports and failures. Warnings and errors about them are untouched."""
+
+    # Job ids (``periodic-<name>-<slot>``, the relay's prefix) and descriptions of routine jobs.
+    ROUTINE = re.compile(rf"^(periodic[- ]|{re.escape(RELAY_JOB_PREFIX)}|relay outbox\b)")
+    _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or not self._is_routine(record):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        # The logger let the record through as INFO; as DEBUG it is shown only if DEBUG is on.
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+    def _is_routine(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return any(isinstance(arg, str) and self.ROUTINE.match(self._ANSI.sub("", arg)) for arg in args)
+
+
+def install_routine_job_log_filter() -> None:
+    """Put ``RoutineJobLogFilter`` on rq's worker logger (once per process)."""
+    logger = logging.getLogger("rq.worker")
+    if not any(isinstance(f, RoutineJobLogFilter) for f in logger.filters):
+        logger.addFilter(RoutineJobLogFilter())
+
+
 def make_worker(app: Flask, queue_names: tuple[str, ...] = QUEUE_NAMES, *,
                 connection: redis.Redis, fork: bool = False) -> BaseWorker:
     """The worker ``flask worker`` runs: in-process (``AppWorker``), or forking per job with ``fork``."""
@@ -203,6 +234,7 @@ def make_worker(app: Flask, queue_names: tuple[str, ...] = QUEUE_NAMES, *,
     # A forked child (a work horse, or rq's scheduler process) must never reuse a pooled connection
     # of its parent.
     os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+    install_routine_job_log_filter()
     queues = [RecoverableQueue(name, connection=connection) for name in queue_names]
     if fork:
         return ForkingWorker(queues, connection=connection)

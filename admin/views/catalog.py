@@ -18,11 +18,10 @@ from wtforms.validators import Length, Optional
 from admin.base import StaffModelView, unit_of_work
 from admin.security import Area, current_actor
 from ecom.catalog import csv_io, reviews, services
-from ecom.catalog.models import Category, Product, ProductImage, Variant
+from ecom.catalog.models import Category, ImportJob, Product, ProductImage, Variant
 from ecom.errors import ValidationFailed
 from ecom.extensions import db
 from ecom.inventory.models import Inventory
-from ecom.notifications.models import ImportJob
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 # Optional in the form: an empty slug is generated from the name by the catalog service.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from datetime import timedelta
 from decimal import Decimal
@@ -10,15 +11,18 @@ import click
 from flask import Flask, current_app
 from sqlalchemy import func, select
 
+from ecom import runtime
 from ecom.actor import SYSTEM, Actor
 from ecom.catalog import csv_io, services
 from ecom.catalog.models import Category, Product, Variant
 from ecom.commerce.models import Order, OrderItem, Payment
 from ecom.commerce.status import OrderStatus, PaymentStatus
 from ecom.db import money, utcnow
+from ecom.errors import EcomError
 from ecom.extensions import db
 from ecom.identity.models import Role, User
 from ecom.stores.models import Store
+from ecom.unit_of_work import committed
 
 DEMO_PASSWORD = "demo-password-123"
 DEMO_USERS = [
@@ -62,10 +66,10 @@ def register(app: Flask) -> None:
 @click.command("seed-demo")
 def seed_demo_command() -> None:
     """Load the demo catalog, stores, staff users and a few orders (safe to run again)."""
-    summary = seed_demo()
-    db.session.commit()
+    summary = committed(seed_demo)
     click.echo(f"Demo data: {summary}")
-    click.echo("Back office: http://127.0.0.1:8000/admin/  — sign in with any of:")
+    # The address `make run` serves on: the same PORT setting.
+    click.echo(f"Back office: http://127.0.0.1:{runtime.settings()['PORT']}/admin/  — sign in with any of:")
     for email, role, _ in DEMO_USERS:
         click.echo(f"  {role.value:<13} {email} / {DEMO_PASSWORD}")
 
@@ -74,7 +78,14 @@ def seed_demo_command() -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def import_products_command(path: str) -> None:
     """Import products from a CSV file in the back office's export format."""
-    job = csv_io.import_file(path)
+    with open(path, encoding="utf-8-sig") as handle:
+        content = handle.read()
+    try:
+        job = committed(lambda: csv_io.create_import_job(content, filename=os.path.basename(path),
+                                                         user_id=None))
+    except EcomError as exc:
+        raise click.ClickException(str(exc)) from exc
+    csv_io.run_import(job, actor=SYSTEM)
     click.echo(f"{job.processed_rows} rows: {job.created_count} created, {job.updated_count} updated, "
                f"{len(job.errors)} with errors.")
     for error in job.errors:

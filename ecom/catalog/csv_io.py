@@ -3,8 +3,8 @@
 Import validates each row on its own inside a savepoint: a valid row lands
 whole, an invalid one is reported with its line number and leaves nothing
 behind. Progress and the error report live in ``import_jobs``. With
-``REDIS_URL`` the import runs as an RQ job on the ``default`` queue,
-otherwise inline.
+``REDIS_URL`` the import runs as an RQ job on the ``default`` queue
+(``workers.jobs.run_import_job``), otherwise inline.
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from ecom import runtime
 from ecom.actor import SYSTEM, Actor
 from ecom.catalog import services
-from ecom.catalog.models import Product, Variant
+from ecom.catalog.models import ImportJob, Product, Variant
 from ecom.db import utcnow
 from ecom.errors import EcomError, NotFound, ValidationFailed
 from ecom.extensions import db
-from ecom.notifications.models import ImportJob
+from ecom.unit_of_work import unit_of_work
 
 COLUMNS = [
     "product_slug", "product_name", "category_slug", "description", "base_price", "is_active",
@@ -36,6 +37,7 @@ REQUIRED = ("product_name", "sku", "price")
 TRUE, FALSE = {"1", "true", "yes", "y"}, {"0", "false", "no", "n", ""}
 PROGRESS_EVERY = 25
 IMPORT_QUEUE = "default"
+IMPORT_JOB = "workers.jobs.run_import_job"
 
 
 # ---------------------------------------------------------------- export
@@ -203,14 +205,22 @@ def import_row(row: dict, *, actor: Actor) -> str:
     return "updated"
 
 
-def run_import(job: ImportJob, *, actor: Actor | None = None) -> ImportJob:
-    """Import the job's CSV row by row, committing progress as it goes. The caller owns ``job``."""
+def import_steps(job: ImportJob, *, actor: Actor | None = None) -> Iterator[ImportJob]:
+    """Import the job's CSV row by row; flushes only.
+
+    Yields ``job`` at each point its progress should become visible - running,
+    every PROGRESS_EVERY rows, finished - for the caller to commit there. Each
+    row is validated in a savepoint: a bad one is reported by line number and
+    leaves nothing behind.
+    """
     actor = actor or _job_actor(job)
     rows, header_errors = parse_rows(job.content)
     job.status, job.total_rows, job.errors = "running", len(rows), []
-    db.session.commit()
+    db.session.flush()
+    yield job
     if header_errors:
-        return _finish(job, "failed", [{"line": 1, "errors": header_errors}])
+        yield _finish(job, "failed", [{"line": 1, "errors": header_errors}])
+        return
     errors: list[dict] = []
     for index, (line, row) in enumerate(rows, start=1):
         savepoint = db.session.begin_nested()
@@ -228,13 +238,25 @@ def run_import(job: ImportJob, *, actor: Actor | None = None) -> ImportJob:
         job.processed_rows = index
         if index % PROGRESS_EVERY == 0:
             job.errors = list(errors)
-            db.session.commit()
-    return _finish(job, "finished", errors)
+            db.session.flush()
+            yield job
+    yield _finish(job, "finished", errors)
+
+
+def run_import(job: ImportJob, *, actor: Actor | None = None) -> ImportJob:
+    """Run ``import_steps`` to the end for an edge (the import job, the CLI, ``start_import``):
+    a long import is several units of work, each step committed through ``ecom.unit_of_work``
+    so its progress shows while it runs. The caller has committed the job row."""
+    steps = import_steps(job, actor=actor)
+    while True:
+        with unit_of_work():
+            if next(steps, None) is None:
+                return job
 
 
 def _finish(job: ImportJob, status: str, errors: list[dict]) -> ImportJob:
     job.status, job.errors, job.finished_at = status, errors, utcnow()
-    db.session.commit()
+    db.session.flush()
     return job
 
 
@@ -272,37 +294,10 @@ def start_import(job: ImportJob, app) -> str:
 
     The caller has committed the job row. Returns "queued" or the finished status.
     """
-    if app.config.get("REDIS_URL"):
+    if runtime.settings(app).get("REDIS_URL"):
         from ecom.notifications.queues import get_queue
 
-        get_queue(app, IMPORT_QUEUE).enqueue(
-            "ecom.catalog.csv_io.run_import_job", job.id, job_timeout=3600
-        )
+        # By its dotted path: the domain never imports the workers package.
+        get_queue(app, IMPORT_QUEUE).enqueue(IMPORT_JOB, job.id, job_timeout=3600)
         return "queued"
     return run_import(job).status
-
-
-def run_import_job(job_id: int) -> str | None:
-    """The RQ entry point: takes an id, reloads, and skips a job already finished (idempotent)."""
-    from flask import has_app_context
-
-    if not has_app_context():
-        from ecom.app import create_app
-
-        with create_app().app_context():
-            return run_import_job(job_id)
-    job = db.session.get(ImportJob, job_id)
-    if job is None or job.status in ("finished", "failed"):
-        return job.status if job else None
-    return run_import(job).status
-
-
-def import_file(path: str, *, actor: Actor = SYSTEM) -> ImportJob:
-    """The CLI's import: the same rows, inline, with a job row as the report."""
-    with open(path, encoding="utf-8-sig") as handle:
-        content = handle.read()
-    job = create_import_job(content, filename=path.rsplit("/", 1)[-1], user_id=actor.user_id)
-    db.session.commit()
-    return run_import(job, actor=actor)
-
-

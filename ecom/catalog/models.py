@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ecom.db import MONEY, TimestampMixin, utcnow
+from ecom.db import MONEY, Timestamp, TimestampMixin, one_of, utcnow
 from ecom.extensions import db
 
 
@@ -150,3 +150,23 @@ class Review(db.Model):
 
     product: Mapped[Product] = relationship(back_populates="reviews")
     user = relationship("User")
+
+
+class ImportJob(db.Model):
+    """A product CSV import: progress and a per-row error report."""
+
+    __tablename__ = "import_jobs"
+    __table_args__ = (one_of("status", ["queued", "running", "finished", "failed"]),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    filename: Mapped[str] = mapped_column(String(255))
+    content: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    total_rows: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    processed_rows: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    updated_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    errors: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = Timestamp(nullable=True)

@@ -4,8 +4,8 @@ import click
 from flask import Flask
 
 from ecom.errors import EcomError
-from ecom.extensions import db
 from ecom.identity.models import Role
+from ecom.unit_of_work import committed
 
 
 def register(app: Flask) -> None:
@@ -24,9 +24,7 @@ def register(app: Flask) -> None:
         if password is None:
             password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
         try:
-            user = create_user(email, password, full_name=full_name, role=role)
-            db.session.commit()
+            user = committed(lambda: create_user(email, password, full_name=full_name, role=role))
         except EcomError as exc:
-            db.session.rollback()
             raise click.ClickException(str(exc)) from exc
         click.echo(f"Created {user.role} {user.email} (id {user.id}).")

@@ -1,6 +1,6 @@
 """``handle_event(event, context=None)``: render and deliver the notifications of one event.
 
-The seed's Lambda-style entry point: a plain function, importable and callable
+A Lambda-style entry point: a plain function, importable and callable
 without a Flask app or Redis. ``event`` is ``{"id"?, "type", "data"}``.
 
 Where its database comes from:
@@ -81,7 +81,7 @@ def handle_event(event: dict, context=None) -> dict:
     DeliveryFailed when any delivery failed (after recording it), so the
     caller's retry policy can run the event again.
     """
-    settings, bind = _environment()
+    settings, bind = handler_environment()
     return process_event(event, settings=settings, bind=bind).as_dict()
 
 
@@ -264,14 +264,16 @@ _standalone_lock = threading.Lock()
 _standalone: dict = {}
 
 
-def _environment() -> tuple[Mapping, Bind]:
-    from flask import current_app, has_app_context
+def handler_environment() -> tuple[Mapping, Bind]:
+    """The settings and database the handler uses: the app's inside an app context, else its own."""
+    from flask import has_app_context
 
     if has_app_context():
+        from ecom import runtime
         from ecom.extensions import db
 
         # Whatever the app's session really talks to (a test may swap in a joined connection).
-        return current_app.config, db.session.get_bind()
+        return runtime.settings(), db.session.get_bind()
     return standalone_environment()
 
 

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ecom.db import Timestamp, one_of, utcnow
@@ -75,23 +75,3 @@ class Notification(db.Model):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[datetime | None] = Timestamp(nullable=True)
-
-
-class ImportJob(db.Model):
-    """A product CSV import: progress and a per-row error report."""
-
-    __tablename__ = "import_jobs"
-    __table_args__ = (one_of("status", ["queued", "running", "finished", "failed"]),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    filename: Mapped[str] = mapped_column(String(255))
-    content: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(10), default="queued")
-    total_rows: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    processed_rows: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    created_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    updated_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    errors: Mapped[list] = mapped_column(JSON, default=list)
-    created_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), default=utcnow)
-    finished_at: Mapped[datetime | None] = Timestamp(nullable=True)

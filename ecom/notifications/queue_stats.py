@@ -20,6 +20,7 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry
 from sqlalchemy import func, select
 
+from ecom import runtime
 from ecom.db import as_utc, utcnow
 from ecom.errors import NotFound
 from ecom.extensions import db
@@ -38,10 +39,10 @@ def queue_stats(app: Flask) -> dict:
          "outbox": {"backlog": undispatched events, "retrying": of those with attempts > 0,
                     "oldest_age_seconds": float | None}}
     """
-    from ecom.events import dispatch_mode
+    from ecom.notifications.outbox import dispatch_mode
 
     stats: dict = {"mode": dispatch_mode(app), "queues": {}, "failed": 0, "outbox": outbox_backlog(app)}
-    if not app.config.get("REDIS_URL"):
+    if not runtime.settings(app).get("REDIS_URL"):
         stats["redis"] = "disabled"
         return stats
     try:

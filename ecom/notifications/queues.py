@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import os
+from collections.abc import Sequence
 
 import redis
 from flask import Flask
 from rq import Queue, Retry
+
+from ecom import runtime
 
 NOTIFICATIONS = "notifications"
 DEFAULT = "default"
@@ -23,20 +25,12 @@ RESULT_TTL_SECONDS = 24 * 3600
 FAILURE_TTL_SECONDS = 7 * 24 * 3600
 
 
-def setting(app: Flask, name: str, default: str) -> str:
-    """A setting the shared config module does not define: app config, then environment."""
-    value = app.config.get(name)
-    if value in (None, ""):
-        value = os.environ.get(name) or default
-    return str(value)
-
-
 def redis_connection(app: Flask) -> redis.Redis:
     """The app's Redis client (one pool per app), failing fast when Redis is away.
 
     Raises RuntimeError when the app has no REDIS_URL.
     """
-    url = app.config.get("REDIS_URL")
+    url = runtime.settings(app).get("REDIS_URL")
     if not url:
         raise RuntimeError("REDIS_URL is not set: there are no queues (events are handled in-process).")
     cache = app.extensions.setdefault("ecom_redis", {})
@@ -51,7 +45,15 @@ def get_queue(app: Flask, name: str = NOTIFICATIONS, connection: redis.Redis | N
 
 
 def delivery_retry(app: Flask) -> Retry:
-    """RQ Retry for deliveries; NOTIFY_RETRY_INTERVALS="10,30,60" overrides the back-off."""
-    raw = setting(app, "NOTIFY_RETRY_INTERVALS", ",".join(map(str, DEFAULT_RETRY_INTERVALS)))
-    intervals = [int(part) for part in raw.split(",") if part.strip()]
-    return Retry(max=MAX_DELIVERY_RETRIES, interval=intervals or list(DEFAULT_RETRY_INTERVALS))
+    """RQ Retry for deliveries, backing off by NOTIFY_RETRY_INTERVALS (seconds)."""
+    intervals = retry_intervals(runtime.settings(app).get("NOTIFY_RETRY_INTERVALS"))
+    return Retry(max=MAX_DELIVERY_RETRIES, interval=intervals)
+
+
+def retry_intervals(value: str | Sequence[int] | None) -> list[int]:
+    """``"10,30,60"`` (or a sequence of seconds) as a list of ints; the default when empty.
+    Raises ValueError for a part that is not a whole number."""
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    intervals = [int(part) for part in value or ()]
+    return intervals or list(DEFAULT_RETRY_INTERVALS)

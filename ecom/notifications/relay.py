@@ -10,6 +10,7 @@ If Redis is away the rows stay undispatched, with ``attempts`` and
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 
 import redis
@@ -33,6 +34,8 @@ log = logging.getLogger("ecom.notifications")
 
 NUDGE_KEY = "ecom:outbox:relay-requested"
 NUDGE_TTL_SECONDS = 60
+# Relay jobs run every few seconds; the worker log names them by this prefix (workers.worker).
+RELAY_JOB_PREFIX = "relay-outbox-"
 
 
 @dataclass
@@ -64,12 +67,13 @@ def pending_events_query(batch: int):
 
 
 def relay_outbox(batch: int = 100, *, app: Flask | None = None) -> RelayResult:
-    """Enqueue up to ``batch`` undispatched events on the ``notifications`` queue and commit.
+    """Enqueue up to ``batch`` undispatched events on the ``notifications`` queue; flushes only.
 
-    An edge-level unit of work (job, CLI): it commits its own transaction,
-    because what it records must match what Redis was told. Redis errors are
-    not raised: they are stored on the rows (attempts, last_error), which stay
-    undispatched. Raises RuntimeError if the app has no REDIS_URL.
+    The caller (the relay job) commits right after, so what the rows record
+    matches what Redis was told; until then the rows stay locked against
+    concurrent relays. Redis errors are not raised: they are stored on the rows
+    (attempts, last_error), which stay undispatched. Raises RuntimeError if the
+    app has no REDIS_URL.
     """
     app = app or current_app._get_current_object()
     connection = redis_connection(app)
@@ -77,30 +81,26 @@ def relay_outbox(batch: int = 100, *, app: Flask | None = None) -> RelayResult:
     retry = delivery_retry(app)
     result = RelayResult()
     redis_error: str | None = None
-    try:
-        for event in db.session.scalars(pending_events_query(batch)).all():
-            if redis_error is None:
-                try:
-                    result_kind = _enqueue(queue, connection, event, retry)
-                except redis.RedisError as exc:
-                    redis_error = f"{type(exc).__name__}: {exc}"
-                    log.warning("outbox relay: Redis unavailable, events stay in the outbox: %s", exc)
-            if redis_error is not None:
-                # Redis is down: every remaining row records it without another slow attempt.
-                event.attempts = (event.attempts or 0) + 1
-                event.last_error = redis_error[:2000]
-                result.failed += 1
-                continue
-            event.dispatched_at = utcnow()
-            event.last_error = None
-            if result_kind == "enqueued":
-                result.enqueued += 1
-            else:
-                result.already_queued += 1
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
+    for event in db.session.scalars(pending_events_query(batch)).all():
+        if redis_error is None:
+            try:
+                result_kind = _enqueue(queue, connection, event, retry)
+            except redis.RedisError as exc:
+                redis_error = f"{type(exc).__name__}: {exc}"
+                log.warning("outbox relay: Redis unavailable, events stay in the outbox: %s", exc)
+        if redis_error is not None:
+            # Redis is down: every remaining row records it without another slow attempt.
+            event.attempts = (event.attempts or 0) + 1
+            event.last_error = redis_error[:2000]
+            result.failed += 1
+            continue
+        event.dispatched_at = utcnow()
+        event.last_error = None
+        if result_kind == "enqueued":
+            result.enqueued += 1
+        else:
+            result.already_queued += 1
+    db.session.flush()
     return result
 
 
@@ -132,7 +132,8 @@ def request_relay(app: Flask) -> bool:
     if not connection.set(NUDGE_KEY, "1", nx=True, ex=NUDGE_TTL_SECONDS):
         return False
     get_queue(app, DEFAULT, connection=connection).enqueue(
-        RELAY_OUTBOX_JOB, description="relay outbox (after commit)", result_ttl=60, failure_ttl=3600
+        RELAY_OUTBOX_JOB, job_id=f"{RELAY_JOB_PREFIX}{uuid.uuid4().hex}",
+        description="relay outbox (after commit)", result_ttl=60, failure_ttl=3600,
     )
     return True
 

@@ -9,7 +9,7 @@ from ecom.notifications.models import EventType, OutboxEvent
 def emit(event_type: EventType | str, data: dict) -> OutboxEvent:
     """Write an outbox row in the caller's transaction; nothing is sent from here.
 
-    The payload has the seed's shape ``{"type": ..., "data": {...}}``.
+    The payload is ``{"type": ..., "data": {...}}``.
     Raises ValueError for an unknown event type.
     """
     event_type = EventType(event_type)

@@ -8,8 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from ecom.catalog.models import Product, Variant
-from ecom.notifications.models import ImportJob
+from ecom.catalog.models import ImportJob, Product, Variant
 from tests.factories import CategoryFactory, ProductFactory, ProductImageFactory, VariantFactory
 
 
@@ -116,9 +115,9 @@ def test_import_runs_on_the_rq_default_queue_with_redis(app, db, redis_url, as_r
     assert job.status == "queued"
     queue = Queue("default", connection=Redis.from_url(redis_url))
     [queued] = queue.get_jobs()
-    assert queued.func_name == "ecom.catalog.csv_io.run_import_job" and queued.args == (job.id,)
+    assert queued.func_name == "workers.jobs.run_import_job" and queued.args == (job.id,)
     # the job body, as a worker would run it (inside this test's transaction)
-    from ecom.catalog.csv_io import run_import_job
+    from workers.jobs import run_import_job
 
     assert run_import_job(job.id) == "finished"
     assert db.session.scalar(select(Variant).where(Variant.sku == "Q-1")) is not None

@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from ecom.actor import SYSTEM
 from ecom.commerce.checkout import finalize_payment
-from ecom.commerce.expiry import expire_reservations
 from ecom.commerce.gateway import SUCCEEDED, Intent
 from ecom.commerce.models import Order, Payment
 from ecom.commerce.order_actions import cancel_order, refund_payment
@@ -23,6 +22,7 @@ from ecom.inventory.models import ReservationStatus, StockReservation
 from ecom.inventory.services import ledger_total
 from tests.checkout.conftest import ADDRESS, auth, fill_cart, inventory_of, outbox_types, statements_during
 from tests.factories import UserFactory, stocked_variant
+from workers.periodic import expire_reservations
 
 INTENT = "/api/v1/checkout/payment-intent"
 CONFIRM = "/api/v1/checkout/confirm"

@@ -181,9 +181,9 @@ def test_thirty_shoppers_for_five_units_never_oversell(postgres, committed_db):
 def test_expiry_racing_a_confirm_never_oversells_or_half_cancels(postgres, committed_db, round_):
     from datetime import timedelta
 
-    from ecom.commerce.expiry import expire_reservations
     from ecom.db import utcnow
     from ecom.inventory.models import StockReservation
+    from workers.periodic import expire_reservations
 
     # given an order whose reservation is overdue
     db = committed_db

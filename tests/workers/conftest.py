@@ -39,7 +39,7 @@ def queue_app(committed_db, database_url, redis_url):
 
     Retries are immediate so a burst worker runs every attempt.
     """
-    app = make_test_app(database_url, REDIS_URL=redis_url, NOTIFY_RETRY_INTERVALS="0")
+    app = make_test_app(database_url, REDIS_URL=redis_url, NOTIFY_RETRY_INTERVALS=(0,))
     with app.app_context():
         yield app
         _db.session.remove()

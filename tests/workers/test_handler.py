@@ -183,7 +183,7 @@ def test_handle_event_runs_without_flask_app_or_redis(committed_db, database_url
         "event = json.loads(sys.argv[1])\n"
         "first = handle_event(event)\n"
         "second = handle_event(event)\n"
-        "print(json.dumps([first, second, 'ecom.app' in sys.modules, 'rq' in sys.modules]))\n"
+        "print(json.dumps([first, second, 'shop.app' in sys.modules, 'rq' in sys.modules]))\n"
     )
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "FLASK_APP"}}
     env.update(DATABASE_URL=database_url, MAIL_BACKEND="console")

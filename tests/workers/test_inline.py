@@ -6,12 +6,13 @@ import threading
 
 from sqlalchemy import select
 
-from ecom.events import dispatch_mode, start_background_timer, sweep_outbox_inline
 from ecom.extensions import db
 from ecom.notifications.models import Notification, OutboxEvent
+from ecom.notifications.outbox import dispatch_mode, sweep_outbox_inline
 from ecom.notifications.services import emit
 from tests.factories import UserFactory
 from tests.workers.conftest import closed_port, order_data
+from workers.periodic import start_background_timer
 
 
 def rows(model):

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
-
 import pytest
 from rq import Queue, SimpleWorker
 from rq.job import Job
@@ -15,22 +12,22 @@ from ecom.notifications.models import Notification, OutboxEvent
 from ecom.notifications.queues import DEFAULT, NOTIFICATIONS, redis_connection
 from ecom.notifications.services import emit
 from tests.workers.conftest import order_data
+from workers import periodic
 from workers.jobs import expire_reservations_job, run_periodic, schedule_all_periodic
 
 
 @pytest.fixture
 def fake_expiry(monkeypatch):
-    """Stands in for ecom.commerce.expiry: 'expires' one order, emitting its cancellation."""
+    """Stands in for ecom.commerce.expiry: one overdue order, whose expiry emits its cancellation."""
     calls = []
 
-    def expire_reservations(now=None):
-        calls.append(now)
+    def expire_order(order_id, now):
+        calls.append(order_id)
         emit("ORDER_CANCELLED", order_data("late@example.com", reason="Reservation expired"))
-        return ["ORD-20260101-0101"]
+        return "ORD-20260101-0101", None
 
-    module = types.ModuleType("ecom.commerce.expiry")
-    module.expire_reservations = expire_reservations
-    monkeypatch.setitem(sys.modules, "ecom.commerce.expiry", module)
+    monkeypatch.setattr(periodic, "overdue_order_ids", lambda now: [101])
+    monkeypatch.setattr(periodic, "expire_order", expire_order)
     return calls
 
 
@@ -43,7 +40,7 @@ def test_expiry_job_commits_and_its_events_are_delivered(inline_app, fake_expiry
     expired = expire_reservations_job()
 
     assert expired == ["ORD-20260101-0101"]
-    assert fake_expiry == [None]
+    assert fake_expiry == [101]
     assert recipients() == ["late@example.com"]
 
 

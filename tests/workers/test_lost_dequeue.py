@@ -29,9 +29,9 @@ from ecom.notifications.queues import (
     QUEUE_NAMES,
     redis_connection,
 )
-from ecom.notifications.relay import relay_outbox
 from ecom.notifications.services import emit
 from tests.workers.conftest import order_data
+from workers.jobs import relay_once
 from workers.worker import RecoverableQueue, make_worker, worker_connection
 
 
@@ -39,7 +39,7 @@ def relayed_event(email: str) -> str:
     """A committed ORDER_PAID event, relayed: its delivery job (id = event id) is on the queue."""
     event_id = emit("ORDER_PAID", order_data(email)).id
     db.session.commit()
-    assert relay_outbox().enqueued == 1
+    assert relay_once().enqueued == 1
     return event_id
 
 
@@ -112,7 +112,7 @@ def test_rqs_own_dequeue_from_two_queues_loses_the_job_of_a_worker_killed_after_
     assert where_is(event_id, connection) == []
     maintenance_twice(lambda: stock_worker().work(burst=True), monkeypatch)
     assert where_is(event_id, connection) == []
-    assert relay_outbox().dispatched == 0
+    assert relay_once().dispatched == 0
     assert sent_rows(event_id) == []
 
 

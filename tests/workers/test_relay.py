@@ -13,10 +13,10 @@ from ecom.extensions import db
 from ecom.notifications.models import Notification, OutboxEvent
 from ecom.notifications.queue_stats import failed_jobs, queue_rows, queue_stats, retry_failed_job
 from ecom.notifications.queues import DEFAULT, NOTIFICATIONS, redis_connection
-from ecom.notifications.relay import relay_outbox
 from ecom.notifications.services import emit
 from tests.conftest import make_test_app
 from tests.workers.conftest import closed_port, order_data
+from workers.jobs import relay_once
 
 
 def run_worker(app) -> None:
@@ -48,7 +48,7 @@ def test_event_emitted_relayed_and_processed_gives_exactly_one_notification(queu
     event_id = emit_committed(email="rq@example.com")
 
     # when the relay runs and a worker processes the queues
-    result = relay_outbox()
+    result = relay_once()
     run_worker(queue_app)
 
     # then the event became one RQ job (id = event id) that delivered one email
@@ -71,12 +71,12 @@ def test_commit_nudges_a_relay_job_so_the_worker_alone_delivers(queue_app):
 
 def test_the_same_event_relayed_twice_is_enqueued_once_and_notifies_once(queue_app):
     event_id = emit_committed()
-    assert relay_outbox().enqueued == 1
+    assert relay_once().enqueued == 1
 
     # when the row is relayed again (as after a crash between enqueue and commit)
     db.session.execute(update(OutboxEvent).values(dispatched_at=None))
     db.session.commit()
-    again = relay_outbox()
+    again = relay_once()
 
     # then the relay recognised the job and enqueued nothing new
     assert (again.enqueued, again.already_queued) == (0, 1)
@@ -87,7 +87,7 @@ def test_the_same_event_relayed_twice_is_enqueued_once_and_notifies_once(queue_a
 
 def test_a_replay_after_the_job_expired_still_notifies_once(queue_app):
     emit_committed()
-    relay_outbox()
+    relay_once()
     run_worker(queue_app)
     connection = redis_connection(queue_app)
     for job_id in Queue(NOTIFICATIONS, connection=connection).finished_job_registry.get_job_ids():
@@ -95,7 +95,7 @@ def test_a_replay_after_the_job_expired_still_notifies_once(queue_app):
 
     db.session.execute(update(OutboxEvent).values(dispatched_at=None))
     db.session.commit()
-    assert relay_outbox().enqueued == 1
+    assert relay_once().enqueued == 1
     run_worker(queue_app)
 
     assert len(notifications()) == 1
@@ -107,8 +107,8 @@ def test_redis_down_keeps_events_with_attempts_then_real_redis_drains_them(queue
     with down.app_context():
         # when events are emitted (the after-commit nudge fails quietly) and the relay runs twice
         ids = [emit_committed(email=f"c{i}@example.com") for i in range(3)]
-        first = relay_outbox(app=down)
-        second = relay_outbox(app=down)
+        first = relay_once(app=down)
+        second = relay_once(app=down)
         db.session.remove()
         db.engine.dispose()
 
@@ -121,7 +121,7 @@ def test_redis_down_keeps_events_with_attempts_then_real_redis_drains_them(queue
     assert queue_stats(queue_app)["outbox"]["backlog"] == 3
 
     # when the relay runs against the real Redis and a worker runs
-    drained = relay_outbox()
+    drained = relay_once()
     run_worker(queue_app)
 
     # then each event gave exactly one notification and the outbox is empty
@@ -135,7 +135,7 @@ def test_a_job_that_keeps_failing_ends_in_the_failed_registry_with_its_error(que
     # given SMTP that refuses connections (retries are immediate in tests)
     queue_app.config.update(MAIL_BACKEND="smtp", SMTP_HOST="127.0.0.1", SMTP_PORT=closed_port())
     event_id = emit_committed(email="unlucky@example.com")
-    relay_outbox()
+    relay_once()
 
     # when the worker runs it through all its retries
     run_worker(queue_app)
@@ -178,7 +178,7 @@ def test_queue_stats_reports_depths_backlog_and_redis_errors(queue_app, database
     emit_committed()
 
     before = queue_stats(queue_app)
-    relay_outbox()
+    relay_once()
     after = queue_stats(queue_app)
 
     assert before["redis"] == "ok" and before["mode"] == "queue"
@@ -203,11 +203,11 @@ def test_concurrent_relays_skip_each_others_locked_rows(postgres, queue_app):
         ).all()
 
         # when this relay runs meanwhile
-        result = relay_outbox()
+        result = relay_once()
 
         # then it took only the free row, without waiting for the lock
         assert result.enqueued == 1
         assert Queue(NOTIFICATIONS, connection=redis_connection(queue_app)).job_ids == [free_id]
         other_relay.rollback()
 
-    assert relay_outbox().enqueued == 1
+    assert relay_once().enqueued == 1

@@ -75,3 +75,48 @@ def test_the_default_heartbeat_is_sent_once_per_spacing_and_after_every_job_hear
     worker.heartbeat()
     assert connection.ttl(worker.key) > worker.worker_ttl
     worker.register_death()
+
+
+def test_the_worker_log_at_info_shows_deliveries_not_the_routine_relay_and_periodic_jobs(queue_app, caplog):
+    import logging
+
+    from ecom.notifications.services import emit
+    from tests.workers.conftest import order_data
+    from workers.jobs import run_periodic
+
+    # given an event (its commit enqueues a relay job, which enqueues the delivery) and a periodic tick
+    event_id = emit("ORDER_PAID", order_data("logged@example.com")).id
+    db.session.commit()
+    connection = redis_connection(queue_app)
+    Queue("default", connection=connection).enqueue(run_periodic, "purge-guest-carts",
+                                                    job_id="periodic-purge-guest-carts-1",
+                                                    description="periodic purge-guest-carts")
+
+    # when the production worker runs them with its log at INFO
+    caplog.set_level(logging.INFO)
+    worker = make_worker(queue_app, connection=worker_connection(queue_app))
+    assert worker.work(burst=True, logging_level="INFO")
+
+    # then the delivery's "Job OK" is there, and nothing at INFO about the relay or the periodic tick
+    messages = [record.getMessage() for record in caplog.records if record.name == "rq.worker"]
+    assert any("Job OK" in m and event_id in m for m in messages)
+    assert not [m for m in messages if "periodic" in m or "relay" in m]
+
+
+def test_routine_job_lines_stay_visible_at_debug():
+    import logging
+
+    from workers.worker import RoutineJobLogFilter
+
+    logger = logging.getLogger("rq.worker")
+    record = logger.makeRecord("rq.worker", logging.INFO, __file__, 1, "Worker %s: %s: %s (%s)",
+                               ("w1", "default", "\x1b[34mJob OK\x1b[39;49;00m", "periodic-relay-outbox-7"),
+                               None)
+    previous = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        shown = RoutineJobLogFilter().filter(record)
+    finally:
+        logger.setLevel(previous)
+
+    assert shown and record.levelno == logging.DEBUG and record.levelname == "DEBUG"

@@ -16,9 +16,9 @@ from ecom.config import PROJECT_ROOT
 from ecom.extensions import db
 from ecom.notifications.models import Notification
 from ecom.notifications.queues import NOTIFICATIONS, redis_connection
-from ecom.notifications.relay import relay_outbox
 from ecom.notifications.services import emit
 from tests.workers.conftest import order_data
+from workers.jobs import relay_once
 
 FLASK = str(PROJECT_ROOT / ".venv" / "bin" / "flask")
 
@@ -55,7 +55,7 @@ def test_worker_killed_mid_job_reruns_the_job_and_notifies_once(
     event = emit("ORDER_PAID", order_data("survivor@example.com"))
     event_id = event.id
     db.session.commit()
-    relay_outbox()
+    relay_once()
     smtp_server.blocking = True
     env = worker_env(database_url, redis_url, smtp_server.port)
     connection = redis_connection(queue_app)

@@ -1,4 +1,4 @@
-"""Flask CLI commands: each area registers its own."""
+"""The Flask CLI: every area registers its own commands here."""
 
 from flask import Flask
 

@@ -79,7 +79,7 @@ def init_metrics(app: Flask) -> None:
 
     @app.after_request
     def observe(response):
-        started = g.get("request_started")  # set by ecom.logging's before_request
+        started = g.get("request_started")  # set by shop.logging's before_request
         # The route pattern, not the raw path, keeps label cardinality bounded.
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
         requests_total.labels(endpoint, request.method, str(response.status_code)).inc()

@@ -1,11 +1,10 @@
-"""Wiring of the outbox to its consumers, chosen by whether REDIS_URL is set.
+"""Outbox dispatch: what happens to committed outbox rows, chosen by whether REDIS_URL is set.
 
 * Embedded default (no REDIS_URL): right after a commit that wrote outbox
   rows, those events are handled in-process and marked dispatched. A failed
   delivery never breaks the request: the row stays undispatched with
-  ``attempts``/``last_error`` and a daemon timer (started by the first request
-  of a serving process, never under TESTING) sweeps such leftovers and runs
-  reservation expiry every EXPIRY_INTERVAL_SECONDS.
+  ``attempts``/``last_error`` for ``sweep_outbox_inline``, which the embedded
+  timer (``workers.periodic``) runs every EXPIRY_INTERVAL_SECONDS.
 * With REDIS_URL: after such a commit the relay is nudged (one relay job
   enqueued at a time); the worker (``flask worker``) relays and runs the
   periodic jobs. If Redis is away the nudge is skipped - the outbox keeps the
@@ -19,39 +18,29 @@ The hook is a SQLAlchemy session event on Flask-SQLAlchemy's Session class:
 from __future__ import annotations
 
 import logging
-import threading
-import time
 
 from flask import Flask, current_app, has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ecom import runtime
 from ecom.db import listen_on_sessions, utcnow
 from ecom.extensions import db
 from ecom.notifications.models import OutboxEvent
 
-log = logging.getLogger("ecom.events")
+log = logging.getLogger("ecom.notifications.outbox")
 
 PENDING_KEY = "ecom_outbox_pending"
-EXTENSION = "ecom_events"
+EXTENSION = "ecom_outbox"
 INLINE, QUEUE = "inline", "queue"
 # In-process retries of a failing event stop here; the back office shows what is left.
 MAX_INLINE_ATTEMPTS = 10
 
-_timer_lock = threading.Lock()
-_timer_started = False
-
 
 def init_app(app: Flask) -> None:
     """Choose the dispatch mode for ``app`` and install the session hooks (once per process)."""
-    app.extensions[EXTENSION] = QUEUE if app.config.get("REDIS_URL") else INLINE
+    app.extensions[EXTENSION] = QUEUE if runtime.settings(app).get("REDIS_URL") else INLINE
     _install_listeners()
-    if app.extensions[EXTENSION] == INLINE and not app.config.get("TESTING"):
-
-        @app.before_request
-        def _start_periodic_work() -> None:
-            # Returns None: anything else from a before_request hook would become the response.
-            start_background_timer(app)
 
 
 def dispatch_mode(app: Flask) -> str:
@@ -116,7 +105,7 @@ def handle_events_inline(app: Flask, event_ids: list[str], *, bind=None) -> int:
         if event is None:
             continue
         try:
-            process_event(event, settings=app.config, bind=bind)
+            process_event(event, settings=runtime.settings(app), bind=bind)
         except Exception as exc:  # the request that emitted the event must not fail because of it
             log.warning("in-process delivery of event %s failed: %s", event_id, exc)
             _mark_event(bind, event_id, error=f"{type(exc).__name__}: {exc}")
@@ -158,68 +147,3 @@ def _mark_event(bind, event_id: str, *, error: str | None) -> None:
             event.attempts = (event.attempts or 0) + 1
             event.last_error = error[:2000]
         session.commit()
-
-
-# --- periodic work ----------------------------------------------------------------------------
-
-def run_reservation_expiry() -> list[str]:
-    """Expire overdue reservations (``ecom.commerce.expiry``) and commit; the order numbers expired."""
-    try:
-        from ecom.commerce.expiry import expire_reservations
-    except ImportError:
-        log.debug("ecom.commerce.expiry is not available yet; nothing to expire")
-        return []
-    expired = _committed(lambda: expire_reservations(now=None))
-    if expired:
-        log.info("expired reservations of %d order(s)", len(expired))
-    return list(expired)
-
-
-def run_guest_cart_purge() -> int:
-    """Delete abandoned guest carts (``ecom.commerce.cart``) and commit; how many."""
-    from ecom.commerce.cart import purge_guest_carts
-
-    purged = _committed(purge_guest_carts)
-    if purged:
-        log.info("purged %d abandoned guest cart(s)", purged)
-    return purged
-
-
-def _committed(work):
-    """``work()``'s result, its changes committed; rolled back (and re-raised) if it fails."""
-    try:
-        result = work()
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    return result
-
-
-def start_background_timer(app: Flask) -> bool:
-    """Start the embedded periodic thread once per process. True if this call started it."""
-    global _timer_started
-    interval = int(app.config.get("EXPIRY_INTERVAL_SECONDS") or 0)
-    if _timer_started or interval <= 0:
-        return False
-    with _timer_lock:
-        if _timer_started:
-            return False
-        _timer_started = True
-    thread = threading.Thread(target=_timer_loop, args=(app, interval), name="ecom-periodic", daemon=True)
-    thread.start()
-    return True
-
-
-def _timer_loop(app: Flask, interval: int) -> None:
-    while True:
-        time.sleep(interval)
-        with app.app_context():
-            try:
-                run_reservation_expiry()
-                sweep_outbox_inline(app)
-                run_guest_cart_purge()
-            except Exception:  # a daemon loop must outlive one bad tick; the next one retries
-                log.exception("periodic expiry/outbox sweep/cart purge failed")
-            finally:
-                db.session.remove()

@@ -1,11 +1,11 @@
-"""The application factory."""
+"""The application factory: the one place that composes the domain and its edges."""
 
 from __future__ import annotations
 
 from flask import Flask, jsonify
 
 from ecom import __version__
-from ecom.config import check_production_secrets, load_config
+from ecom.config import PROJECT_ROOT, check_production_secrets, load_config
 from ecom.extensions import csrf, db, limiter, login_manager, migrate
 
 
@@ -23,7 +23,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.config.update(config)
     check_production_secrets(app.config)
 
-    from ecom.logging import configure_logging, init_request_logging
+    from shop.logging import configure_logging, init_request_logging
 
     if not app.config.get("TESTING"):
         configure_logging(app)
@@ -32,40 +32,35 @@ def create_app(config: dict | None = None) -> Flask:
     db.init_app(app)
     import ecom.models  # noqa: F401  - registers every table on the metadata
 
-    migrate.init_app(app, db, directory=str(_migrations_dir()))
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
     _init_limiter(app)
 
-    from ecom import events, runtime, unit_of_work
+    from ecom import runtime, unit_of_work
     from ecom.catalog import cache_version
+    from ecom.notifications import outbox
 
     runtime.init_app(app)
     unit_of_work.init_app(app)
-    events.init_app(app)
+    outbox.init_app(app)
     cache_version.init_app(app)
 
     from admin import init_admin
     from storefront_api import init_api
+    from workers import periodic
 
     init_api(app)
     init_admin(app)
+    periodic.init_app(app)
 
-    from ecom.metrics import init_metrics
+    from shop.cli import register_cli
+    from shop.metrics import init_metrics
 
     init_metrics(app)
-
-    from ecom.cli import register_cli
-
     register_cli(app)
     _register_ops_routes(app)
     return app
-
-
-def _migrations_dir():
-    from ecom.config import PROJECT_ROOT
-
-    return PROJECT_ROOT / "migrations"
 
 
 def _init_limiter(app: Flask) -> None:
@@ -78,7 +73,7 @@ def _init_limiter(app: Flask) -> None:
 
 
 def _register_ops_routes(app: Flask) -> None:
-    from ecom.health import check_health
+    from shop.health import check_health
 
     @app.get("/")
     def index():

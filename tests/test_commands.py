@@ -1,0 +1,54 @@
+"""The CLI as shop/cli.py composes it: every area's commands, each committing once."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from ecom.identity.models import User
+
+AREA_COMMANDS = {
+    "create-user",                                    # ecom/identity/cli.py
+    "seed-demo", "import-products",                   # ecom/catalog/cli.py
+    "worker", "relay-outbox", "expire-reservations", "purge-guest-carts",  # workers/cli.py
+}
+
+
+def test_every_area_registers_its_commands(app):
+    assert set(app.cli.list_commands(None)) >= AREA_COMMANDS
+
+
+def test_seed_demo_prints_the_address_the_app_is_served_on(app, db, monkeypatch):
+    monkeypatch.setitem(app.config, "PORT", 8123)
+
+    result = app.test_cli_runner().invoke(args=["seed-demo"])
+
+    assert result.exit_code == 0, result.output
+    assert "Back office: http://127.0.0.1:8123/admin/" in result.output
+
+
+def test_create_user_commits_the_user(app, db):
+    result = app.test_cli_runner().invoke(
+        args=["create-user", "ops@example.com", "--role", "admin", "--password", "a-long-password-1"])
+
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    assert db.session.scalar(select(User.role).where(User.email == "ops@example.com")) == "admin"
+
+
+def test_create_user_refuses_a_duplicate_with_a_clear_error(app, db):
+    runner = app.test_cli_runner()
+    runner.invoke(args=["create-user", "twice@example.com", "--password", "a-long-password-1"])
+
+    again = runner.invoke(args=["create-user", "twice@example.com", "--password", "a-long-password-1"])
+
+    assert again.exit_code == 1 and "Error:" in again.output
+
+
+def test_import_products_refuses_an_empty_file_with_a_clear_error(app, db, tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text("")
+
+    result = app.test_cli_runner().invoke(args=["import-products", str(path)])
+
+    assert result.exit_code == 1
+    assert "The file is empty." in result.output

@@ -1,0 +1,127 @@
+"""One source of configuration: ``ecom.config.load_config`` reads every variable the README
+documents, the README documents every variable it reads, and nothing else reads the environment."""
+
+from __future__ import annotations
+
+import ast
+import re
+from decimal import Decimal
+
+import pytest
+
+from ecom.config import PROJECT_ROOT, load_config
+
+EDGE_AND_DOMAIN_PACKAGES = ("ecom", "admin", "storefront_api", "workers", "shop")
+VARIABLE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+class RecordingEnviron(dict):
+    """An environment that remembers every variable asked for."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.read: set[str] = set()
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key):
+        self.read.add(key)
+        return super().__contains__(key)
+
+
+def readme_variables() -> set[str]:
+    """The backticked names in the first column of the README's configuration table."""
+    lines = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    start = lines.index("| variable | default |")
+    names: set[str] = set()
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        first_column = line.split("|")[1]
+        names |= {name for name in re.findall(r"`([^`]+)`", first_column) if VARIABLE.match(name)}
+    return names
+
+
+@pytest.mark.parametrize("url", ["", "postgresql://u@db.example/shop"])
+def test_load_config_reads_exactly_the_variables_the_readme_documents(url):
+    environ = RecordingEnviron(DATABASE_URL=url)
+
+    load_config(environ)
+
+    documented = readme_variables()
+    assert sorted(documented - environ.read) == [], "documented in the README but never read"
+    assert sorted(environ.read - documented) == [], "read by load_config but not in the README"
+
+
+def test_variables_once_silently_ignored_are_read():
+    config = load_config({
+        "SHOP_NAME": "Tea & Co", "SMTP_TIMEOUT_SECONDS": "4.5", "NOTIFY_RETRY_INTERVALS": "1, 2,3",
+        "RELAY_INTERVAL_SECONDS": "7", "CART_PURGE_INTERVAL_SECONDS": "0", "MAIL_FROM": "hi@tea.example",
+        "GATEWAY_RETRY_INTERVAL_SECONDS": "90", "PORT": "9001", "DB_POOL_SIZE": "3",
+        "DATABASE_URL": "postgres://u@db.example/shop", "TAX_RATE": "0.2",
+    })
+
+    assert (config["SHOP_NAME"], config["SMTP_TIMEOUT_SECONDS"], config["MAIL_FROM"]) == (
+        "Tea & Co", 4.5, "hi@tea.example")
+    assert config["NOTIFY_RETRY_INTERVALS"] == (1, 2, 3)
+    assert (config["RELAY_INTERVAL_SECONDS"], config["CART_PURGE_INTERVAL_SECONDS"],
+            config["GATEWAY_RETRY_INTERVAL_SECONDS"], config["PORT"]) == (7, 0, 90, 9001)
+    assert config["SQLALCHEMY_ENGINE_OPTIONS"]["pool_size"] == 3
+    assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@db.example/shop"
+    assert config["TAX_RATE"] == Decimal("0.2")
+
+
+def test_defaults_without_any_variable():
+    config = load_config({})
+
+    assert (config["PORT"], config["SHOP_NAME"], config["SMTP_TIMEOUT_SECONDS"]) == (8000, "Ecom Shop", 30.0)
+    assert config["NOTIFY_RETRY_INTERVALS"] == (10, 30, 60, 300, 900)
+    intervals = ("RELAY_INTERVAL_SECONDS", "EXPIRY_INTERVAL_SECONDS", "CART_PURGE_INTERVAL_SECONDS",
+                 "GATEWAY_RETRY_INTERVAL_SECONDS")
+    assert [config[name] for name in intervals] == [5, 30, 3600, 60]
+
+
+def test_a_malformed_number_is_refused_at_start():
+    with pytest.raises(ValueError):
+        load_config({"PORT": "eighty"})
+
+
+def _reads_the_environment(tree: ast.AST) -> list[int]:
+    """Lines using ``os.environ``/``os.getenv``, or importing either from ``os``."""
+    names = {"environ", "getenv"}
+    return [node.lineno for node in ast.walk(tree)
+            if (isinstance(node, ast.Attribute) and node.attr in names
+                and getattr(node.value, "id", None) == "os")
+            or (isinstance(node, ast.ImportFrom) and node.module == "os"
+                and any(alias.name in names for alias in node.names))]
+
+
+def test_nothing_but_load_config_reads_the_environment_for_a_setting():
+    config_module = PROJECT_ROOT / "ecom" / "config.py"
+    readers = {}
+    for package in EDGE_AND_DOMAIN_PACKAGES:
+        for path in sorted((PROJECT_ROOT / package).rglob("*.py")):
+            if path == config_module:
+                continue
+            lines = _reads_the_environment(ast.parse(path.read_text(encoding="utf-8")))
+            if lines:
+                readers[str(path.relative_to(PROJECT_ROOT))] = lines
+
+    assert readers == {}
+
+
+def test_the_app_and_the_standalone_handler_share_one_reading(app):
+    from ecom import runtime
+    from ecom.notifications.handler import handler_environment
+
+    with app.app_context():
+        settings, _ = handler_environment()
+
+    assert settings is runtime.settings(app)
+    assert set(load_config({})) <= set(settings)

@@ -1,0 +1,121 @@
+"""The periodic work, and who runs it.
+
+* With REDIS_URL the worker runs it as scheduled RQ jobs (``workers.jobs.PERIODIC``).
+* Without it (the embedded default) a daemon timer in the serving process runs
+  it every EXPIRY_INTERVAL_SECONDS: started by the first request, never under
+  TESTING.
+
+Each function here is an edge: it owns its commits, through ``ecom.unit_of_work``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime
+from functools import partial
+
+from flask import Flask
+from sqlalchemy.exc import SQLAlchemyError
+
+from ecom import runtime
+from ecom.commerce import cart
+from ecom.commerce.checkout import _cancel_intent_quietly
+from ecom.commerce.expiry import expire_order
+from ecom.db import as_utc, utcnow
+from ecom.errors import EcomError
+from ecom.extensions import db
+from ecom.inventory.services import overdue_order_ids
+from ecom.notifications.outbox import INLINE, dispatch_mode, sweep_outbox_inline
+from ecom.unit_of_work import after_commit, committed, unit_of_work
+
+log = logging.getLogger("ecom.workers")
+
+TIMER_THREAD = "ecom-periodic"
+
+_timer_lock = threading.Lock()
+_timer_started = False
+
+
+def expire_reservations(now: datetime | None = None) -> list[str]:
+    """Cancel every unpaid order whose reservation is overdue; the order numbers cancelled.
+
+    One unit of work per order, so one stuck order never holds back the rest;
+    its payment intent is cancelled after that commit, outside the row locks.
+    """
+    now = as_utc(now) or utcnow()
+    cancelled: list[str] = []
+    for order_id in overdue_order_ids(now):
+        try:
+            with unit_of_work():
+                expired = expire_order(order_id, now)
+                if expired is not None and expired[1]:
+                    after_commit(partial(_cancel_intent, expired[1]))
+        except (EcomError, SQLAlchemyError):
+            log.exception("could not expire order %s", order_id)
+            continue
+        if expired is not None:
+            cancelled.append(expired[0])
+    if cancelled:
+        log.info("expired reservations of %d order(s)", len(cancelled))
+    return cancelled
+
+
+def _cancel_intent(intent_id: str) -> None:
+    _cancel_intent_quietly(runtime.payment_gateway(intent_id), intent_id)
+
+
+def purge_guest_carts() -> int:
+    """Delete abandoned guest carts in one unit of work; how many."""
+    purged = committed(cart.purge_guest_carts)
+    if purged:
+        log.info("purged %d abandoned guest cart(s)", purged)
+    return purged
+
+
+# --- the embedded timer ----------------------------------------------------------------------
+
+def init_app(app: Flask) -> None:
+    """In the embedded mode of a serving app, start the timer with its first request."""
+    if dispatch_mode(app) != INLINE or runtime.settings(app).get("TESTING"):
+        return
+
+    @app.before_request
+    def _start_periodic_work() -> None:
+        # Returns None: anything else from a before_request hook would become the response.
+        start_background_timer(app)
+
+
+def start_background_timer(app: Flask) -> bool:
+    """Start the embedded periodic thread once per process. True if this call started it."""
+    global _timer_started
+    interval = int(runtime.settings(app).get("EXPIRY_INTERVAL_SECONDS") or 0)
+    if _timer_started or interval <= 0:
+        return False
+    with _timer_lock:
+        if _timer_started:
+            return False
+        _timer_started = True
+    thread = threading.Thread(target=_timer_loop, args=(app, interval), name=TIMER_THREAD, daemon=True)
+    thread.start()
+    return True
+
+
+def run_embedded_tick(app: Flask) -> None:
+    """One tick of the embedded timer: expiry, the outbox sweep, the cart purge."""
+    expire_reservations()
+    sweep_outbox_inline(app)
+    purge_guest_carts()
+
+
+def _timer_loop(app: Flask, interval: int) -> None:
+    while True:
+        time.sleep(interval)
+        with app.app_context():
+            try:
+                run_embedded_tick(app)
+            except Exception:  # a daemon loop must outlive one bad tick; the next one retries
+                log.exception("periodic expiry/outbox sweep/cart purge failed")
+            finally:
+                db.session.remove()
