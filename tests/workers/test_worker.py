@@ -13,9 +13,14 @@ from ecom.notifications.queues import NOTIFICATIONS, redis_connection
 from workers.worker import AppWorker, RecoverableDequeue, make_worker, worker_connection
 
 
+# Keeps each job's session alive, so that no later session can be given its id().
+_SESSIONS_SEEN: list = []
+
+
 def leave_an_uncommitted_row() -> dict:
     """A job that adds a row to the session and neither commits nor rolls back."""
     db.session.add(OutboxEvent(type="ORDER_PAID", payload={}))
+    _SESSIONS_SEEN.append(db.session())
     return {"pid": os.getpid(), "app": current_app.name, "session": id(db.session())}
 
 
