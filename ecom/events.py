@@ -212,6 +212,8 @@ def start_background_timer(app: Flask) -> bool:
 
 
 def _timer_loop(app: Flask, interval: int) -> None:
+    from ecom.commerce.payments import retry_pending_gateway_calls
+
     while True:
         time.sleep(interval)
         with app.app_context():
@@ -219,6 +221,7 @@ def _timer_loop(app: Flask, interval: int) -> None:
                 run_reservation_expiry()
                 sweep_outbox_inline(app)
                 run_guest_cart_purge()
+                retry_pending_gateway_calls()
             except Exception:  # a daemon loop must outlive one bad tick; the next one retries
                 log.exception("periodic expiry/outbox sweep/cart purge failed")
             finally:

@@ -93,6 +93,14 @@ def purge_guest_carts_job() -> int:
         return run_guest_cart_purge()
 
 
+def gateway_retries_job() -> dict:
+    """Make the recorded gateway calls not done yet (refunds, intent cancellations); the counts."""
+    from ecom.commerce.payments import retry_pending_gateway_calls
+
+    with app_context():
+        return retry_pending_gateway_calls().as_dict()
+
+
 # --- periodic jobs: each run schedules the next one --------------------------------------------
 
 PERIODIC = {
@@ -100,6 +108,7 @@ PERIODIC = {
     "relay-outbox": ("RELAY_INTERVAL_SECONDS", 5, relay_outbox_job),
     "expire-reservations": ("EXPIRY_INTERVAL_SECONDS", 30, expire_reservations_job),
     "purge-guest-carts": ("CART_PURGE_INTERVAL_SECONDS", 3600, purge_guest_carts_job),
+    "gateway-retries": ("GATEWAY_RETRY_INTERVAL_SECONDS", 60, gateway_retries_job),
 }
 
 
