@@ -100,10 +100,15 @@ def request_refund(payment: Payment, amount: Decimal, *, actor: Actor, reason: s
                            reason=reason, actor=actor.label, attempts=0, created_at=utcnow())
     db.session.add(refund)
     db.session.flush()
-    record_change(actor, "refund", "orders", payment.order_id, None,
-                  {"refund_id": refund.id, "amount": amount, "reason": reason})
+    _audit_refund(refund, actor)
     after_commit(partial(perform_refund, refund.id))
     return refund
+
+
+def _audit_refund(refund: PaymentRefund, actor: Actor) -> None:
+    record_change(actor, "refund", "orders", refund.payment.order_id, None,
+                  {"refund_id": refund.id, "amount": refund.amount, "status": refund.status,
+                   "reason": refund.reason})
 
 
 def perform_refund(refund_id: int) -> PaymentRefund | None:
@@ -198,10 +203,14 @@ def book_refund(order: Order, payment: Payment, amount: Decimal, *, actor: Actor
 
 def record_external_refund(order: Order, payment: Payment, amount: Decimal, *, actor: Actor,
                            reason: str) -> None:
-    """A refund made at the gateway without us (Stripe's dashboard): recorded as made, then booked."""
-    db.session.add(PaymentRefund(payment_id=payment.id, amount=money(amount), status=RefundStatus.SUCCEEDED,
-                                 reason=reason, actor=actor.label, attempts=0, created_at=utcnow(),
-                                 completed_at=utcnow()))
+    """A refund made at the gateway without us (Stripe's dashboard): recorded as made (and
+    audited), then booked. The caller holds the order's lock."""
+    refund = PaymentRefund(payment_id=payment.id, amount=money(amount), status=RefundStatus.SUCCEEDED,
+                           reason=reason, actor=actor.label, attempts=0, created_at=utcnow(),
+                           completed_at=utcnow())
+    db.session.add(refund)
+    db.session.flush()
+    _audit_refund(refund, actor)
     book_refund(order, payment, amount, actor=actor, refund_id=None, reason=reason)
 
 

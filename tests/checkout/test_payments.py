@@ -380,3 +380,24 @@ def test_every_caller_goes_through_the_one_cancel_path(app, client, shopper, var
         assert refund.actor == actor
     else:
         assert order.payment.status == "cancelled" and order.payment.intent_cancelled_at is not None
+
+
+def test_a_refund_made_in_the_gateways_dashboard_is_recorded_audited_and_booked(client, shopper, variant,
+                                                                                 simulated):
+    # given a paid order
+    placed = place(client, shopper, [(variant, 2)])
+    confirm(client, shopper, placed)
+    # when Stripe tells us 12.00 of it was refunded in its dashboard
+    payload, signature = simulated.build_webhook(
+        "charge.refunded", {"payment_intent": placed["payment_intent_id"], "amount_refunded": 1200})
+    response = client.post("/webhooks/stripe", data=payload,
+                           headers={"Stripe-Signature": signature, "Content-Type": "application/json"})
+    # then it is on our books, in the refunds, the payment's history and the audit log
+    assert response.status_code == 200
+    order = order_of(placed)
+    assert order.payment.refunded_amount == Decimal("12.00")
+    refund = db.session.scalar(select(PaymentRefund))
+    assert (refund.amount, refund.status, refund.actor) == (Decimal("12.00"), "succeeded", "stripe:webhook")
+    assert payment_history(order)[-1] == ("completed", "partially_refunded")
+    audit = db.session.scalar(select(AuditLog).where(AuditLog.action == "refund"))
+    assert audit.actor == "stripe:webhook" and audit.changes["amount"]["after"] == "12.00"
