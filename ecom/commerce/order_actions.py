@@ -20,7 +20,7 @@ from ecom.commerce.models import Order, PaymentRefund, StripeEvent
 from ecom.commerce.orders import lock_order
 from ecom.commerce.payments import pending_refunds, record_external_refund, refundable_amount, request_refund
 from ecom.commerce.sql import insert_unless_exists
-from ecom.commerce.status import MONEY_TAKEN, REFUNDABLE
+from ecom.commerce.status import MONEY_TAKEN
 from ecom.db import money, utcnow
 from ecom.errors import Conflict, InvalidTransition, NotFound
 from ecom.extensions import db
@@ -43,10 +43,9 @@ def refund_payment(order: Order, amount: Decimal | str | None = None, *, actor: 
     """
     order = lock_order(order.id)
     payment = order.payment
-    if payment is not None:
-        db.session.refresh(payment)
-    if payment is None or payment.status not in REFUNDABLE:
+    if payment is None:
         raise Conflict(f"Order {order.order_number} has no completed payment to refund.")
+    db.session.refresh(payment)
     value = refundable_amount(payment) if amount is None else money(amount)
     return request_refund(payment, value, actor=actor, reason=reason)
 
