@@ -1,25 +1,19 @@
-"""The periodic expiry job end to end, with the checkout engineer's ``expire_reservations``.
-
-Skipped until ``ecom.commerce.expiry`` (branch ``checkout``) is merged.
-"""
+"""The periodic expiry job end to end: a worker tick cancels an overdue order through the
+one cancel path, and the customer hears about it."""
 
 from __future__ import annotations
 
-import pytest
+from rq import Queue, SimpleWorker
+from sqlalchemy import select
 
-pytest.importorskip("ecom.commerce.expiry")
-
-from rq import Queue, SimpleWorker  # noqa: E402
-from sqlalchemy import select  # noqa: E402
-
-from ecom.commerce.models import Order  # noqa: E402
-from ecom.commerce.status import OrderStatus  # noqa: E402
-from ecom.extensions import db  # noqa: E402
-from ecom.notifications.models import Notification  # noqa: E402
-from ecom.notifications.queues import DEFAULT, NOTIFICATIONS, redis_connection  # noqa: E402
-from tests.checkout.conftest import ADDRESS, auth, fill_cart  # noqa: E402
-from tests.factories import UserFactory, stocked_variant  # noqa: E402
-from workers.jobs import run_periodic  # noqa: E402
+from ecom.commerce.models import Order
+from ecom.commerce.status import OrderStatus, PaymentStatus
+from ecom.extensions import db
+from ecom.notifications.models import Notification
+from ecom.notifications.queues import DEFAULT, NOTIFICATIONS, redis_connection
+from tests.checkout.conftest import ADDRESS, auth, fill_cart
+from tests.factories import UserFactory, stocked_variant
+from workers.jobs import run_periodic
 
 
 def test_periodic_expiry_cancels_an_overdue_order_and_the_customer_is_told(queue_app):
@@ -43,7 +37,8 @@ def test_periodic_expiry_cancels_an_overdue_order_and_the_customer_is_told(queue
     # then the order is cancelled, the next tick is scheduled, and the customer got both emails
     db.session.expire_all()
     order = db.session.scalar(select(Order).where(Order.order_number == order_number))
-    assert order.status == OrderStatus.CANCELLED
+    assert order.status == OrderStatus.CANCELLED and order.events[-1].actor == "system:expiry"
+    assert order.payment.status == PaymentStatus.CANCELLED and order.payment.intent_cancelled_at is not None
     [next_tick] = default.scheduled_job_registry.get_job_ids()
     assert next_tick.startswith("periodic-expire-reservations-")
     sent = {(n.event_type, n.recipient, n.status) for n in db.session.scalars(select(Notification))}
