@@ -13,6 +13,10 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app
 
+from ecom.commerce.gateways.base import PaymentGateway
+from ecom.commerce.gateways.simulated import SIMULATED_INTENT_PREFIX, SimulatedGateway
+from ecom.commerce.gateways.stripe import StripeGateway
+
 EXTENSION = "ecom_runtime"
 
 
@@ -35,17 +39,23 @@ def settings(app: Flask | None = None) -> Mapping:
     return runtime(app).settings
 
 
-def payment_gateway(intent_id: str | None = None, app: Flask | None = None):
+def payment_gateway(intent_id: str | None = None, app: Flask | None = None) -> PaymentGateway:
     """The gateway that owns ``intent_id`` (simulated ``pi_sim_`` ids never go to Stripe),
     or, without one, the gateway new payments are opened with."""
     state = runtime(app)
     if state.gateway_override is not None:
         return state.gateway_override
-    from ecom.commerce.gateway import gateway_for_intent, get_gateway
+    return choose_gateway(state.settings, intent_id)
 
-    if intent_id is None:
-        return get_gateway(state.settings)
-    return gateway_for_intent(state.settings, intent_id)
+
+def choose_gateway(config: Mapping, intent_id: str | None = None) -> PaymentGateway:
+    """Stripe when ``STRIPE_SECRET_KEY`` is set, else the simulated gateway; an intent the
+    simulated gateway opened (``pi_sim_``) always stays with it."""
+    webhook_secret = config.get("STRIPE_WEBHOOK_SECRET")
+    simulated_intent = intent_id is not None and intent_id.startswith(SIMULATED_INTENT_PREFIX)
+    if config.get("STRIPE_SECRET_KEY") and not simulated_intent:
+        return StripeGateway(config["STRIPE_SECRET_KEY"], webhook_secret, config.get("STRIPE_API_BASE"))
+    return SimulatedGateway(webhook_secret)
 
 
 def use_gateway(gateway, app: Flask | None = None) -> None:

@@ -26,7 +26,7 @@ import uuid
 
 import schemathesis
 
-from ecom.commerce.gateway import sign_webhook
+from ecom.commerce.gateways.webhooks import sign_webhook
 from reliability.schemathesis_filters import STORES, is_testable_signup_body, is_testable_store_case
 
 WEBHOOK = {"path": "/webhooks/stripe", "method": "POST"}

@@ -8,8 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ecom.actor import Actor
+from ecom.commerce.cancellation import cancel_order
 from ecom.commerce.models import Order
-from ecom.commerce.order_actions import cancel_order, find_user_order
+from ecom.commerce.order_actions import find_user_order
+from ecom.unit_of_work import commit
 from storefront_api import api
 from storefront_api.openapi import endpoint, parse_body
 from storefront_api.pagination import paginate
@@ -107,15 +109,22 @@ def get_order(order_number: str):
 
 
 @api.post("/orders/<order_number>/cancel")
-@endpoint(response=OrderOut, auth="required", tags=["orders"], errors=[409, 502, 503],
+@endpoint(response=OrderOut, auth="required", tags=["orders"], errors=[409],
           summary="Cancel an order that has not been packed")
 def cancel_my_order(order_number: str):
-    """`created`: the reservation is released. `paid`: stock is returned and the payment
-    refunded in full. Any later status is 409. An optional JSON body may give a `reason`."""
+    """`created`: the reservation is released and the payment `cancelled`. `paid`: stock is
+    returned and the payment refunded in full (`refunded`). If the payment provider cannot
+    be reached, the order is cancelled all the same and the refund is retried until it is
+    made (the payment reads `completed` until then). Any later status is 409. An optional
+    JSON body may give a `reason`."""
     user = current_user()
     order = find_user_order(user, order_number)
     reason = _optional_reason() or "cancelled by the customer"
-    return render_order(cancel_order(order, actor=Actor.of_user(user), reason=reason))
+    cancel_order(order, actor=Actor.of_user(user), reason=reason)
+    # Committed before rendering: the refund (or intent cancellation) runs right after the
+    # commit, outside the locks, and the answer shows where it got to.
+    commit()
+    return render_order(order)
 
 
 def _optional_reason() -> str:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, request
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from ecom.commerce.gateway import MAX_EVENT_ID_LENGTH, InvalidWebhook, verify_stripe_signature
+from ecom.commerce.gateways.webhooks import MAX_EVENT_ID_LENGTH, InvalidWebhook, verify_stripe_signature
 from ecom.commerce.order_actions import CHARGE_REFUNDED, HANDLED_EVENTS, INTENT_EVENTS, handle_stripe_event
+from ecom.runtime import settings
 from storefront_api.errors import BadRequest, register_blueprint_handlers
 from storefront_api.openapi import HeaderParam, endpoint
 from storefront_api.schemas import ApiModel
@@ -24,7 +25,7 @@ STRIPE_SIGNATURE = HeaderParam(
 
 
 # The event as documented. The handler does not parse the body with these models:
-# it verifies the signature over the raw bytes first, then ecom.commerce.gateway
+# it verifies the signature over the raw bytes first, then ecom.commerce.gateways.webhooks
 # checks what the models state (InvalidWebhook, 400). Only the fields we read are
 # described; Stripe sends many more, so every object allows others.
 class _StripeObject(BaseModel):
@@ -105,7 +106,7 @@ def stripe_webhook():
     try:
         event = verify_stripe_signature(
             request.get_data(), request.headers.get("Stripe-Signature"),
-            current_app.config.get("STRIPE_WEBHOOK_SECRET"),
+            settings().get("STRIPE_WEBHOOK_SECRET"),
         )
         processed = handle_stripe_event(event)
     except InvalidWebhook as exc:

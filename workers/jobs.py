@@ -118,6 +118,14 @@ def run_import_job(job_id: int) -> str | None:
         return csv_io.run_import(job).status
 
 
+def gateway_retries_job() -> dict:
+    """Make the recorded gateway calls not done yet (refunds, intent cancellations); the counts."""
+    from workers.periodic import retry_gateway_calls
+
+    with app_context():
+        return retry_gateway_calls().as_dict()
+
+
 # --- periodic jobs: each run schedules the next one --------------------------------------------
 
 PERIODIC = {
@@ -125,6 +133,7 @@ PERIODIC = {
     "relay-outbox": ("RELAY_INTERVAL_SECONDS", relay_outbox_job),
     "expire-reservations": ("EXPIRY_INTERVAL_SECONDS", expire_reservations_job),
     "purge-guest-carts": ("CART_PURGE_INTERVAL_SECONDS", purge_guest_carts_job),
+    "gateway-retries": ("GATEWAY_RETRY_INTERVAL_SECONDS", gateway_retries_job),
 }
 
 

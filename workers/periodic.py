@@ -13,22 +13,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 
 from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
 from ecom import runtime
-from ecom.commerce import cart
-from ecom.commerce.checkout import _cancel_intent_quietly
+from ecom.commerce import cart, payments
 from ecom.commerce.expiry import expire_order
+from ecom.commerce.status import RefundStatus
 from ecom.db import as_utc, utcnow
 from ecom.errors import EcomError
 from ecom.extensions import db
 from ecom.inventory.services import overdue_order_ids
 from ecom.notifications.outbox import INLINE, dispatch_mode, sweep_outbox_inline
-from ecom.unit_of_work import after_commit, committed, unit_of_work
+from ecom.unit_of_work import committed, unit_of_work
 
 log = logging.getLogger("ecom.workers")
 
@@ -42,28 +42,51 @@ def expire_reservations(now: datetime | None = None) -> list[str]:
     """Cancel every unpaid order whose reservation is overdue; the order numbers cancelled.
 
     One unit of work per order, so one stuck order never holds back the rest;
-    its payment intent is cancelled after that commit, outside the row locks.
+    its payment intent is cancelled after that commit (the cancel path registers
+    it), outside the row locks.
     """
     now = as_utc(now) or utcnow()
     cancelled: list[str] = []
     for order_id in overdue_order_ids(now):
         try:
             with unit_of_work():
-                expired = expire_order(order_id, now)
-                if expired is not None and expired[1]:
-                    after_commit(partial(_cancel_intent, expired[1]))
+                order_number = expire_order(order_id, now)
         except (EcomError, SQLAlchemyError):
             log.exception("could not expire order %s", order_id)
             continue
-        if expired is not None:
-            cancelled.append(expired[0])
+        if order_number is not None:
+            cancelled.append(order_number)
     if cancelled:
         log.info("expired reservations of %d order(s)", len(cancelled))
     return cancelled
 
 
-def _cancel_intent(intent_id: str) -> None:
-    _cancel_intent_quietly(runtime.payment_gateway(intent_id), intent_id)
+@dataclass(frozen=True)
+class RetryResult:
+    refunds_made: int
+    refunds_pending: int
+    intents_cancelled: int
+    cancellations_pending: int
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def retry_gateway_calls() -> RetryResult:
+    """Make the refunds and intent cancellations recorded but not yet done (a crash or a gateway
+    outage after their commit), each call in a unit of work of its own so one stuck call never
+    holds back the rest."""
+    due = payments.gateway_calls_due()
+    made = cancelled = 0
+    for refund_id in due.refund_ids:
+        with unit_of_work():
+            refund = payments.perform_refund(refund_id)
+            made += refund is not None and refund.status == RefundStatus.SUCCEEDED
+    for payment_id in due.payment_ids:
+        with unit_of_work():
+            cancelled += payments.perform_intent_cancellation(payment_id)
+    return RetryResult(refunds_made=made, refunds_pending=len(due.refund_ids) - made,
+                       intents_cancelled=cancelled, cancellations_pending=len(due.payment_ids) - cancelled)
 
 
 def purge_guest_carts() -> int:
@@ -103,10 +126,11 @@ def start_background_timer(app: Flask) -> bool:
 
 
 def run_embedded_tick(app: Flask) -> None:
-    """One tick of the embedded timer: expiry, the outbox sweep, the cart purge."""
+    """One tick of the embedded timer: expiry, the outbox sweep, the cart purge, gateway retries."""
     expire_reservations()
     sweep_outbox_inline(app)
     purge_guest_carts()
+    retry_gateway_calls()
 
 
 def _timer_loop(app: Flask, interval: int) -> None:

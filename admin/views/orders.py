@@ -17,11 +17,14 @@ from wtforms.validators import DataRequired, Length
 
 from admin.base import StaffModelView, unit_of_work
 from admin.security import Area, can_edit, current_actor
-from ecom.audit.services import record_change
-from ecom.commerce.models import Order, OrderItem
+from ecom.commerce.cancellation import cancel_order
+from ecom.commerce.models import Order, OrderItem, Payment, PaymentRefund
+from ecom.commerce.order_actions import refund_payment
+from ecom.commerce.status import RefundStatus
 from ecom.db import money
-from ecom.errors import EcomError, ValidationFailed
+from ecom.errors import ValidationFailed
 from ecom.extensions import db
+from ecom.fulfillment import services
 from ecom.fulfillment.models import Fulfillment
 from ecom.fulfillment.status import FulfillmentStatus
 
@@ -51,7 +54,8 @@ class OrderView(StaffModelView):
     def get_one(self, id):
         return db.session.scalar(
             select(Order).where(Order.id == int(id)).options(
-                selectinload(Order.items), selectinload(Order.payments), selectinload(Order.events),
+                selectinload(Order.items), selectinload(Order.payments).selectinload(Payment.refunds),
+                selectinload(Order.history),
                 joinedload(Order.fulfillment), joinedload(Order.user))
         )
 
@@ -75,15 +79,11 @@ class OrderView(StaffModelView):
         if not form.validate_on_submit():
             flash("Give a reason for the cancellation.", "error")
         elif (order := self._order_or_none(order_id)) is not None:
-            from ecom.commerce.order_actions import cancel_order
-
             with unit_of_work() as work:
-                before = {"status": order.status}
                 cancel_order(order, actor=current_actor(), reason=form.reason.data)
-                record_change(current_actor(), "cancel", "orders", order.id, before,
-                              {"status": order.status, "cancel_reason": order.cancel_reason})
             if work.ok:
                 flash(f"Order {order.order_number} cancelled.", "success")
+                _flash_refunds_waiting(order)
         return redirect(url_for(".details_view", id=order_id))
 
     @expose("/refund/<int:order_id>", methods=["POST"])
@@ -93,26 +93,23 @@ class OrderView(StaffModelView):
         form = RefundForm()
         order = self._order_or_none(order_id)
         if order is not None and form.validate_on_submit():
-            from ecom.commerce.order_actions import refund_payment
-
             with unit_of_work() as work:
-                amount = _parse_amount(form.amount.data)
-                before = {"refunded_amount": order.payment.refunded_amount if order.payment else None}
-                payment = refund_payment(order, amount, actor=current_actor())
-                record_change(current_actor(), "refund", "orders", order.id, before,
-                              {"refunded_amount": payment.refunded_amount, "payment_status": payment.status})
+                refund = refund_payment(order, _parse_amount(form.amount.data), actor=current_actor())
             if work.ok:
                 flash(f"Refund recorded for order {order.order_number}.", "success")
+                _flash_refunds_waiting(order, [refund.id])
         return redirect(url_for(".details_view", id=order_id))
 
 
-def _state(fulfillment: Fulfillment) -> dict:
-    return {"status": fulfillment.status, "carrier": fulfillment.carrier,
-            "tracking_number": fulfillment.tracking_number}
-
-
-def _audit_fulfillment(fulfillment: Fulfillment, before: dict) -> None:
-    record_change(current_actor(), "update", "fulfillments", fulfillment.id, before, _state(fulfillment))
+def _flash_refunds_waiting(order: Order, refund_ids: list[int] | None = None) -> None:
+    """After the commit the refunds were made; say so about any the gateway has not made yet."""
+    query = (select(PaymentRefund).join(Payment).where(Payment.order_id == order.id,
+                                                       PaymentRefund.status == RefundStatus.REQUESTED))
+    if refund_ids is not None:
+        query = query.where(PaymentRefund.id.in_(refund_ids))
+    for refund in db.session.scalars(query):
+        flash(f"The payment provider has not made the refund of {refund.amount} yet "
+              f"({refund.last_error or 'no answer'}); it is retried automatically.", "warning")
 
 
 def _forbidden():
@@ -176,24 +173,12 @@ class FulfillmentView(StaffModelView):
             select(Fulfillment).where(Fulfillment.id.in_([int(i) for i in ids])).order_by(Fulfillment.id)))
 
     def _step(self, ids, step_name: str, done: str):
-        from ecom.fulfillment import services
-
+        """One unit of work for the selection: a refused item is reported, the others done."""
         step = getattr(services, step_name)
-        moved, refused = 0, []
-        for fulfillment in self._fulfillments(ids):
-            try:
-                before = _state(fulfillment)
-                step(fulfillment, actor=current_actor())
-                _audit_fulfillment(fulfillment, before)
-                db.session.commit()
-                moved += 1
-            except EcomError as exc:
-                db.session.rollback()
-                refused.append(f"{fulfillment.order_number}: {exc.message}")
-        if moved:
-            flash(f"{moved} fulfillment(s) {done}.", "success")
-        for message in refused:
-            flash(message, "error")
+        with unit_of_work() as work:
+            result = services.apply_to_many(step, self._fulfillments(ids), actor=current_actor())
+        if work.ok:
+            _flash_bulk(result, done)
 
     @action("processing", "Mark processing")
     def action_processing(self, ids):
@@ -237,25 +222,18 @@ class FulfillmentView(StaffModelView):
         return self.render("admin/ship.html", form=form, fulfillments=fulfillments)
 
     def _ship(self, fulfillments, carrier: str):
-        from ecom.fulfillment.services import ship_fulfillment
+        tracking = {f.id: (request.form.get(f"tracking_{f.id}") or "").strip() for f in fulfillments}
 
-        shipped = 0
-        for fulfillment in fulfillments:
-            tracking = (request.form.get(f"tracking_{fulfillment.id}") or "").strip()
-            try:
-                if not tracking:
-                    raise ValidationFailed("A tracking number is required to ship.")
-                before = _state(fulfillment)
-                ship_fulfillment(fulfillment, carrier=carrier.strip(), tracking_number=tracking,
-                                 actor=current_actor())
-                _audit_fulfillment(fulfillment, before)
-                db.session.commit()
-                shipped += 1
-            except EcomError as exc:
-                db.session.rollback()
-                flash(f"{fulfillment.order_number}: {exc.message}", "error")
-        if shipped:
-            flash(f"{shipped} fulfillment(s) shipped.", "success")
+        def ship(fulfillment: Fulfillment, *, actor) -> Fulfillment:
+            if not tracking[fulfillment.id]:
+                raise ValidationFailed("A tracking number is required to ship.")
+            return services.ship_fulfillment(fulfillment, carrier=carrier.strip(),
+                                             tracking_number=tracking[fulfillment.id], actor=actor)
+
+        with unit_of_work() as work:
+            result = services.apply_to_many(ship, fulfillments, actor=current_actor())
+        if work.ok:
+            _flash_bulk(result, "shipped")
 
     @expose("/picklist")
     def picklist_view(self):
@@ -283,3 +261,8 @@ class FulfillmentView(StaffModelView):
         return self.render("admin/packing_slip.html", fulfillment=fulfillment, order=order)
 
 
+def _flash_bulk(result: services.BulkResult, done: str) -> None:
+    if result.done:
+        flash(f"{len(result.done)} fulfillment(s) {done}.", "success")
+    for fulfillment_id, message in result.failed.items():
+        flash(f"{db.session.get(Fulfillment, fulfillment_id).order_number}: {message}", "error")

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import os
-import secrets
-from datetime import timedelta
 from decimal import Decimal
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from sqlalchemy import func, select
 
 from ecom import runtime
-from ecom.actor import SYSTEM, Actor
+from ecom.actor import SYSTEM
 from ecom.catalog import csv_io, services
 from ecom.catalog.models import Category, Product, Variant
-from ecom.commerce.models import Order, OrderItem, Payment
-from ecom.commerce.status import OrderStatus, PaymentStatus
-from ecom.db import money, utcnow
+from ecom.commerce.demo import seed_demo_orders
+from ecom.commerce.models import Order
+from ecom.db import money
 from ecom.errors import EcomError
 from ecom.extensions import db
 from ecom.identity.models import Role, User
@@ -53,8 +51,6 @@ DEMO_STORES = [
     ("Shop New York", "350 5th Avenue", "New York", "US", 40.7484, -73.9857),
     ("Shop Tokyo", "1-1 Marunouchi", "Tokyo", "JP", 35.6812, 139.7671),
 ]
-DEMO_ADDRESS = {"full_name": "Cora Customer", "street": "12 Analytical Row", "city": "London", "state": "",
-                "postal_code": "N1 1AA", "country": "GB", "phone": None}
 
 
 def register(app: Flask) -> None:
@@ -102,7 +98,7 @@ def seed_demo() -> dict:
     _seed_catalog()
     _seed_stores()
     if db.session.scalar(select(func.count(Order.id))) == 0:
-        _seed_orders(users["customer@example.com"])
+        seed_demo_orders(users["customer@example.com"])
     db.session.flush()
     return {
         "categories": db.session.scalar(select(func.count(Category.id))),
@@ -161,64 +157,3 @@ def _seed_stores() -> None:
             db.session.add(Store(name=name, address=address, city=city, country=country, latitude=lat,
                                  longitude=lng, opening_hours={"mon-sat": "09:00-19:00"}))
     db.session.flush()
-
-
-def _seed_orders(customer: User) -> None:
-    variants = list(db.session.scalars(select(Variant).order_by(Variant.id).limit(12)))
-    plan = [OrderStatus.CREATED, OrderStatus.PAID, OrderStatus.PAID, OrderStatus.PACKED,
-            OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.CANCELLED, OrderStatus.PAID]
-    for n, status in enumerate(plan):
-        lines = [(variants[(2 * n) % len(variants)], 1 + n % 2), (variants[(2 * n + 1) % len(variants)], 1)]
-        create_demo_order(customer, lines, status=status, days_ago=n * 3)
-
-
-def create_demo_order(user: User, lines: list[tuple[Variant, int]], *, status: OrderStatus,
-                      actor: Actor = SYSTEM, days_ago: int = 0) -> Order:
-    """An order walked to ``status`` through the real services (stock reserved and committed,
-    fulfillment steps, history rows), paid by the simulated gateway. For demos and tests."""
-    from ecom.commerce.checkout import new_order_number
-    from ecom.commerce.orders import record_creation, transition
-    from ecom.fulfillment import services as fulfillment
-    from ecom.inventory.services import commit_stock, release_stock, reserve_stock
-
-    config = current_app.config
-    subtotal = money(sum((v.price * q for v, q in lines), Decimal(0)))
-    tax = money(subtotal * config["TAX_RATE"])
-    shipping = money(0 if subtotal >= config["FREE_SHIPPING_THRESHOLD"] else config["SHIPPING_FLAT_RATE"])
-    created_at = utcnow() - timedelta(days=days_ago, hours=1)
-    order = Order(user_id=user.id, order_number=new_order_number(), status=OrderStatus.CREATED,
-                  subtotal=subtotal, tax=tax, shipping_cost=shipping, total=subtotal + tax + shipping,
-                  currency=config["CURRENCY"], shipping_address=DEMO_ADDRESS, billing_address=DEMO_ADDRESS,
-                  email=user.email, created_at=created_at)
-    order.items = [OrderItem(product_id=v.product_id, variant_id=v.id, sku=v.sku, product_name=v.product.name,
-                             variant_name=v.name, quantity=q, price=v.price, line_total=money(v.price * q))
-                   for v, q in lines]
-    db.session.add(order)
-    db.session.flush()
-    record_creation(order, actor=actor)
-    reserve_stock(order, ttl_seconds=config["RESERVATION_TTL_SECONDS"])
-    if status == OrderStatus.CREATED:
-        return order
-    if status == OrderStatus.CANCELLED:
-        release_stock(order)
-        transition(order, OrderStatus.CANCELLED, actor=actor, note="demo: changed their mind")
-        order.cancel_reason = "demo: changed their mind"
-        return order
-    db.session.add(Payment(order_id=order.id, stripe_payment_intent_id=f"pi_sim_{secrets.token_hex(12)}",
-                           amount=order.total, currency=order.currency, status=PaymentStatus.COMPLETED,
-                           gateway="simulated"))
-    commit_stock(order)
-    transition(order, OrderStatus.PAID, actor=actor, note="demo payment")
-    order.paid_at = created_at + timedelta(minutes=5)
-    shipment = fulfillment.create_fulfillment(order)
-    steps = {OrderStatus.PACKED: 2, OrderStatus.SHIPPED: 3, OrderStatus.DELIVERED: 4}.get(status, 0)
-    if steps >= 2:
-        fulfillment.mark_processing(shipment, actor=actor)
-        fulfillment.mark_packed(shipment, actor=actor)
-    if steps >= 3:
-        fulfillment.ship_fulfillment(shipment, carrier="DHL", tracking_number=f"DEMO{order.id:08d}",
-                                     actor=actor)
-    if steps >= 4:
-        fulfillment.mark_delivered(shipment, actor=actor)
-    db.session.flush()
-    return order

@@ -5,35 +5,45 @@ from __future__ import annotations
 import logging
 import secrets
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ecom.actor import Actor
 from ecom.catalog.models import Variant
+from ecom.commerce.cancellation import EXPIRED_REASON, cancel_order
 from ecom.commerce.cart import available_units, cart_totals
-from ecom.commerce.gateway import Intent, PaymentGateway, gateway_for_intent, get_gateway, to_minor
+from ecom.commerce.gateways.base import (
+    CANCELED,
+    DEFAULT_TEST_PAYMENT_METHOD,
+    Intent,
+    PaymentGateway,
+    to_minor,
+)
 from ecom.commerce.models import Cart, CartItem, Order, OrderItem, Payment
 from ecom.commerce.orders import lock_order, order_event_data, record_creation, transition
+from ecom.commerce.payments import refundable_amount, request_refund, set_payment_status
 from ecom.commerce.sql import insert_or_nothing
-from ecom.commerce.status import OrderStatus, PaymentStatus
+from ecom.commerce.status import MONEY_TAKEN, OrderStatus, PaymentStatus
 from ecom.db import utcnow
 from ecom.errors import Conflict, EcomError, NotFound, OutOfStock, ValidationFailed
 from ecom.extensions import db
+from ecom.fulfillment.services import create_fulfillment
 from ecom.identity.models import Address
-from ecom.inventory.services import commit_stock, release_stock, reserve_stock
+from ecom.inventory.services import commit_stock, reserve_stock
 from ecom.notifications.models import EventType
 from ecom.notifications.services import emit
+from ecom.runtime import payment_gateway, settings
 
 log = logging.getLogger(__name__)
 
 # Crockford-style: no 0/O or 1/I/L, so order numbers survive being read over the phone.
 ORDER_NUMBER_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-EXPIRED_REASON = "reservation expired"
 ADDRESS_FIELDS = ("full_name", "street", "city", "state", "postal_code", "country", "phone")
 
 
@@ -64,10 +74,6 @@ def _insert_order(**values) -> Order:
             return order
 
 
-def gateway() -> PaymentGateway:
-    return get_gateway(current_app.config)
-
-
 def _resolve_address(user, address_id: int | None, fields: dict | None, label: str) -> dict | None:
     if address_id is not None:
         address = db.session.get(Address, address_id)
@@ -96,7 +102,8 @@ def start_checkout(
 
     The gateway is called before any inventory row is locked, so a slow gateway
     never holds up other shoppers; if stock then turns out short, the intent is
-    cancelled (best effort) and nothing is written. The cart is kept until the
+    cancelled (best effort, after the reservation's locks are let go) and nothing
+    is written. The cart is kept until the
     payment succeeds.
     Raises NotFound (an address not the user's), ValidationFailed (no shipping
     address, an inactive product), Conflict (empty cart), OutOfStock,
@@ -121,7 +128,7 @@ def start_checkout(
         tax=totals.tax,
         shipping_cost=totals.shipping_cost,
         total=totals.total,
-        currency=current_app.config.get("CURRENCY", "usd"),
+        currency=settings().get("CURRENCY", "usd"),
         shipping_address=shipping,
         billing_address=billing,
         email=user.email,
@@ -131,7 +138,7 @@ def start_checkout(
     # The new order's lines are these: saying so spares the query that would look for them.
     set_committed_value(order, "items", items)
 
-    payments = gateway()
+    payments = payment_gateway()
     intent = payments.create_intent(
         to_minor(order.total),
         order.currency,
@@ -153,12 +160,17 @@ def start_checkout(
     set_committed_value(order, "fulfillment", None)
     record_creation(order, actor=Actor.of_user(user))
     emit(EventType.ORDER_PLACED, order_event_data(order))
-    # Stock last: the inventory rows other shoppers wait for stay locked only from here to the commit.
+    # Stock last: the inventory rows other shoppers wait for stay locked only from here to the
+    # commit. A shortfall is rolled back to the savepoint first, which lets go of the rows the
+    # reservation locked, so the gateway is not called while they are held.
+    reservation = db.session.begin_nested()
     try:
-        reserve_stock(order, ttl_seconds=current_app.config["RESERVATION_TTL_SECONDS"])
+        reserve_stock(order, ttl_seconds=settings()["RESERVATION_TTL_SECONDS"])
     except OutOfStock:
-        _cancel_intent_quietly(payments, intent.id)
+        reservation.rollback()
+        _cancel_abandoned_intent(payments, intent.id)
         raise
+    reservation.commit()
     return order, intent
 
 
@@ -206,8 +218,9 @@ def _check_lines_in_stock(lines: list[CartItem]) -> None:
         raise OutOfStock(short)
 
 
-def _cancel_intent_quietly(payments: PaymentGateway, intent_id: str) -> None:
-    """Cancel an intent nobody will pay; a failure only leaves an unpaid intent at the gateway."""
+def _cancel_abandoned_intent(payments: PaymentGateway, intent_id: str) -> None:
+    """Cancel an intent nobody will pay (no order refers to it); a failure only leaves an
+    unpaid intent at the gateway. Called with no row locked."""
     try:
         payments.cancel_intent(intent_id)
     except EcomError as exc:
@@ -224,7 +237,7 @@ class Finalized:
     PAID = "paid"  # this call moved the order to paid
     ALREADY_PAID = "already_paid"  # someone else got there first; nothing changed
     DECLINED = "declined"  # payment failed; order still created with its stock held
-    REFUNDED = "refunded"  # paid too late, stock gone: money sent back
+    REFUNDED = "refunded"  # paid too late (stock gone, order cancelled, or paid twice): refund requested
     PENDING = "pending"  # the intent is still waiting (3-D Secure, processing...)
     CANCELLED = "cancelled"  # the order was cancelled before it was paid; nothing charged
 
@@ -243,59 +256,140 @@ def finalize_payment(intent_id: str, *, actor: Actor, intent: Intent | None = No
     Shared by the confirm endpoint and the webhook: both lock the order row
     first, so whichever arrives second sees the first one's result and changes
     nothing. ``intent`` is the gateway's own (or a signed webhook's) view; when
-    omitted it is fetched from the gateway, never taken from the client.
-    A success after the reservation expired takes the stock afresh if it is
-    there, else refunds. Nothing ever moves backwards (no failure after a
-    success). Raises NotFound, GatewayUnavailable.
+    omitted it is fetched from the gateway, never taken from the client (and
+    before any lock is taken). What happens is ``FINALISER_CASES``' row for the
+    verdict, the payment's status and the order's state. Nothing ever moves
+    backwards (no failure after a success). Refunds it decides are made after
+    the commit. Raises NotFound, GatewayUnavailable, Conflict (a success for
+    another amount than the order's).
     """
     payment = payment_for_intent(intent_id)
     if intent is None:
-        intent = gateway_for_intent(current_app.config, intent_id).retrieve_intent(intent_id)
+        intent = payment_gateway(intent_id).retrieve_intent(intent_id)
     order = lock_order(payment.order_id)
     db.session.refresh(payment)
+    action = finaliser_action(verdict_of(intent), PaymentStatus(payment.status), order_state(order))
+    return action(order, payment, intent, actor)
+
+
+# --- the finaliser's cases -------------------------------------------------------------------
+
+
+class Verdict(StrEnum):
+    """The gateway's word on an intent."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # declined, or the intent was cancelled
+    PENDING = "pending"  # still waiting (3-D Secure, processing...)
+
+
+class OrderState(StrEnum):
+    """An order as the finaliser sees it."""
+
+    CREATED = "created"  # waiting for this payment, stock held
+    EXPIRED = "expired"  # cancelled by the expiry job: a late payment may take the stock again
+    CANCELLED = "cancelled"  # cancelled by the shopper, staff or a refund: stays cancelled
+    UNDER_WAY = "under_way"  # paid already (and maybe further): another payment is a double payment
+
+
+def verdict_of(intent: Intent) -> Verdict:
     if intent.succeeded:
-        return _apply_success(order, payment, intent, actor)
-    if intent.declined or intent.status == "canceled":
-        return _apply_failure(order, payment, intent)
-    return Finalized(order, Finalized.PENDING)
+        return Verdict.SUCCEEDED
+    if intent.declined or intent.status == CANCELED:
+        return Verdict.FAILED
+    return Verdict.PENDING
 
 
-def _apply_success(order: Order, payment: Payment, intent: Intent, actor: Actor) -> Finalized:
-    if payment.status in (PaymentStatus.COMPLETED, PaymentStatus.REFUNDED):
-        return Finalized(order, Finalized.ALREADY_PAID)
+def order_state(order: Order) -> OrderState:
+    if order.status == OrderStatus.CREATED:
+        return OrderState.CREATED
+    if order.status == OrderStatus.CANCELLED:
+        return OrderState.EXPIRED if order.cancel_reason == EXPIRED_REASON else OrderState.CANCELLED
+    return OrderState.UNDER_WAY
+
+
+SOLD_OUT_REASON = "paid after the reservation expired; stock sold out"
+LATE_REFUND_REASON = "order no longer available"
+
+
+def _pay(order: Order, payment: Payment, intent: Intent, actor: Actor) -> Finalized:
+    """The normal case. If the reservation lapsed and someone else bought the units meanwhile,
+    the order is cancelled (the one cancel path) and the money refunded."""
+    _take_money(payment, intent, actor)
+    try:
+        commit_stock(order)
+    except OutOfStock:
+        cancel_order(order, actor=actor, reason=SOLD_OUT_REASON, expired=True)
+        return Finalized(order, Finalized.REFUNDED)
+    transition(order, OrderStatus.PAID, actor=actor, note=f"payment {payment.stripe_payment_intent_id}")
+    return _mark_paid(order, payment)
+
+
+def _revive(order: Order, payment: Payment, intent: Intent, actor: Actor) -> Finalized:
+    """The one sanctioned way out of ``cancelled``: the expiry job cancelled an order whose
+    payment then succeeded, and its stock could be taken again. Cancelling was our doing,
+    not the shopper's, so the order they paid for goes ahead; without the stock, a refund."""
+    _take_money(payment, intent, actor)
+    try:
+        commit_stock(order)
+    except OutOfStock:
+        return _refund_everything(order, payment, actor)
+    transition(order, OrderStatus.PAID, actor=actor, note="late payment; stock taken again",
+               late_payment=True)
+    return _mark_paid(order, payment)
+
+
+def _refund_late(order: Order, payment: Payment, intent: Intent, actor: Actor) -> Finalized:
+    """Money for an order that no longer wants it (cancelled while the payment was in flight,
+    or paid by another payment already): take it on the books, then give it back."""
+    _take_money(payment, intent, actor)
+    return _refund_everything(order, payment, actor)
+
+
+def _record_decline(order: Order, payment: Payment, intent: Intent, actor: Actor) -> Finalized:
+    """A declined attempt: the order keeps its stock and the shopper may try again."""
+    message = intent.failure_message or intent.status
+    set_payment_status(payment, PaymentStatus.FAILED, actor=actor, note=message)
+    payment.failure_message = message
+    emit(EventType.PAYMENT_FAILED, {**order_event_data(order), "reason": message})
+    db.session.flush()
+    return Finalized(order, Finalized.DECLINED)
+
+
+def _close_unpaid(order: Order, payment: Payment, intent: Intent, actor: Actor) -> Finalized:
+    """The intent of a cancelled order failed or was cancelled: nothing to tell the shopper."""
+    note = intent.failure_message or intent.status
+    set_payment_status(payment, PaymentStatus.CANCELLED, actor=actor, note=note)
+    db.session.flush()
+    return Finalized(order, Finalized.CANCELLED)
+
+
+def _outcome_only(outcome: str):
+    """An action that changes nothing and reports ``outcome``."""
+
+    def unchanged(order: Order, payment: Payment, intent: Intent, actor: Actor) -> Finalized:
+        return Finalized(order, outcome)
+
+    unchanged.__name__ = f"nothing_{outcome}"
+    return unchanged
+
+
+def _take_money(payment: Payment, intent: Intent, actor: Actor) -> None:
     if intent.amount_minor != to_minor(payment.amount):
         raise Conflict(f"Payment {intent.id} is for {intent.amount_minor} minor units, "
                        f"the order for {to_minor(payment.amount)}.")
-    payment.status = PaymentStatus.COMPLETED
+    set_payment_status(payment, PaymentStatus.COMPLETED, actor=actor, note=f"payment {intent.id} succeeded")
     payment.failure_message = None
-    if order.status == OrderStatus.CREATED:
-        try:
-            commit_stock(order)
-        except OutOfStock:
-            # The reservation lapsed and someone else bought the units meanwhile.
-            transition(order, OrderStatus.CANCELLED, actor=actor, note="paid after stock was sold")
-            order.cancel_reason = "paid after the reservation expired; stock sold out"
-            release_stock(order, expired=True)
-            emit(EventType.ORDER_CANCELLED, order_event_data(order))
-            return _refund_late_payment(order, payment, actor)
-        return _mark_paid(order, payment, actor)
-    if order.status == OrderStatus.CANCELLED and order.cancel_reason == EXPIRED_REASON:
-        try:
-            commit_stock(order)
-        except OutOfStock:
-            return _refund_late_payment(order, payment, actor)
-        _revive_expired(order, actor)
-        return _mark_paid(order, payment, actor, transitioned=True)
-    # Cancelled by the shopper or staff while the payment was in flight.
-    return _refund_late_payment(order, payment, actor)
 
 
-def _mark_paid(order: Order, payment: Payment, actor: Actor, *, transitioned: bool = False) -> Finalized:
+def _refund_everything(order: Order, payment: Payment, actor: Actor) -> Finalized:
+    request_refund(payment, refundable_amount(payment), actor=actor, reason=LATE_REFUND_REASON)
+    return Finalized(order, Finalized.REFUNDED)
+
+
+def _mark_paid(order: Order, payment: Payment) -> Finalized:
     from ecom.commerce.cart import clear_cart
-    from ecom.fulfillment.services import create_fulfillment
 
-    if not transitioned:
-        transition(order, OrderStatus.PAID, actor=actor, note=f"payment {payment.stripe_payment_intent_id}")
     cart = _user_cart(order.user)
     if cart is not None:
         clear_cart(cart)
@@ -305,43 +399,42 @@ def _mark_paid(order: Order, payment: Payment, actor: Actor, *, transitioned: bo
     return Finalized(order, Finalized.PAID)
 
 
-def _revive_expired(order: Order, actor: Actor) -> None:
-    """The one sanctioned way out of ``cancelled``: the expiry job cancelled an order
-    whose payment then succeeded, and its stock could be taken again. Cancelling
-    was our doing, not the shopper's, so the order they paid for goes ahead."""
-    transition(order, OrderStatus.PAID, actor=actor, note="late payment; stock taken again",
-               late_payment=True)
+ANY_PAYMENT = frozenset(PaymentStatus)
+NOT_PAID = ANY_PAYMENT - MONEY_TAKEN  # pending, failed, cancelled
+PENDING_ONLY = frozenset({PaymentStatus.PENDING})
+FAILED_ONLY = frozenset({PaymentStatus.FAILED})
+CANCELLED_ONLY = frozenset({PaymentStatus.CANCELLED})
+ANY_ORDER = frozenset(OrderState)
+CREATED = frozenset({OrderState.CREATED})
+EXPIRED = frozenset({OrderState.EXPIRED})
+OPEN = frozenset({OrderState.CREATED, OrderState.UNDER_WAY})
+CLOSED = frozenset({OrderState.EXPIRED, OrderState.CANCELLED})
+# Cancelled by the shopper or staff while the payment was in flight, or paid by another payment.
+NOT_WANTED = frozenset({OrderState.CANCELLED, OrderState.UNDER_WAY})
+
+# What the finaliser does, by the gateway's verdict, the payment's status and the order's
+# state. The first row that matches wins; every combination matches a row (a test checks).
+# A repeated success changes nothing; a failure never moves a payment backwards.
+FINALISER_CASES: tuple[tuple[Verdict, frozenset, frozenset, Callable[..., Finalized]], ...] = (
+    # verdict            payment         order       action
+    (Verdict.PENDING,    ANY_PAYMENT,    ANY_ORDER,  _outcome_only(Finalized.PENDING)),
+    (Verdict.SUCCEEDED,  MONEY_TAKEN,    ANY_ORDER,  _outcome_only(Finalized.ALREADY_PAID)),
+    (Verdict.SUCCEEDED,  NOT_PAID,       CREATED,    _pay),
+    (Verdict.SUCCEEDED,  NOT_PAID,       EXPIRED,    _revive),
+    (Verdict.SUCCEEDED,  NOT_PAID,       NOT_WANTED, _refund_late),
+    (Verdict.FAILED,     PENDING_ONLY,   OPEN,       _record_decline),
+    (Verdict.FAILED,     PENDING_ONLY,   CLOSED,     _close_unpaid),
+    (Verdict.FAILED,     FAILED_ONLY,    OPEN,       _outcome_only(Finalized.DECLINED)),
+    (Verdict.FAILED,     MONEY_TAKEN,    OPEN,       _outcome_only(Finalized.ALREADY_PAID)),
+    (Verdict.FAILED,     CANCELLED_ONLY, OPEN,       _outcome_only(Finalized.CANCELLED)),
+    (Verdict.FAILED,     ANY_PAYMENT,    CLOSED,     _outcome_only(Finalized.CANCELLED)),
+)
 
 
-def _refund_late_payment(order: Order, payment: Payment, actor: Actor) -> Finalized:
-    refund = gateway_for_intent(current_app.config, payment.stripe_payment_intent_id).refund(
-        payment.stripe_payment_intent_id, None
-    )
-    payment.status = PaymentStatus.REFUNDED
-    payment.refunded_amount = payment.amount
-    emit(EventType.PAYMENT_REFUNDED, {**order_event_data(order), "amount": str(payment.amount),
-                                      "refund_id": refund.id, "reason": "order no longer available"})
-    db.session.flush()
-    return Finalized(order, Finalized.REFUNDED)
-
-
-def _apply_failure(order: Order, payment: Payment, intent: Intent) -> Finalized:
-    if order.status == OrderStatus.CANCELLED and payment.status != PaymentStatus.PENDING:
-        return Finalized(order, Finalized.CANCELLED)
-    if payment.status != PaymentStatus.PENDING:
-        # Never backwards: a failure report after success (or a repeat) changes nothing.
-        outcome = Finalized.DECLINED if payment.status == PaymentStatus.FAILED else Finalized.ALREADY_PAID
-        return Finalized(order, outcome)
-    payment.status = PaymentStatus.FAILED
-    payment.failure_message = intent.failure_message or intent.status
-    if order.status == OrderStatus.CANCELLED:
-        # The intent was cancelled along with the order: nothing to tell the shopper.
-        db.session.flush()
-        return Finalized(order, Finalized.CANCELLED)
-    emit(EventType.PAYMENT_FAILED, {**order_event_data(order), "reason": payment.failure_message})
-    db.session.flush()
-    return Finalized(order, Finalized.DECLINED)
-
+def finaliser_action(verdict: Verdict, payment: PaymentStatus, order: OrderState) -> Callable[..., Finalized]:
+    """The action ``FINALISER_CASES`` names for this combination."""
+    return next(action for v, payments, orders, action in FINALISER_CASES
+                if v == verdict and payment in payments and order in orders)
 
 def confirm_payment(user, intent_id: str, payment_method: str | None = None) -> Finalized:
     """The shopper says they paid: ask the gateway, confirming with ``payment_method``
@@ -352,10 +445,10 @@ def confirm_payment(user, intent_id: str, payment_method: str | None = None) -> 
     payment = payment_for_intent(intent_id)
     if payment.order.user_id != user.id:
         raise NotFound("Payment intent not found.")
-    payments = gateway_for_intent(current_app.config, intent_id)
+    payments = payment_gateway(intent_id)
     intent = payments.retrieve_intent(intent_id)
     if intent.status in ("requires_payment_method", "requires_confirmation"):
-        method = payment_method or ("pm_card_visa" if payments.name == "simulated" else None)
+        method = payment_method or (DEFAULT_TEST_PAYMENT_METHOD if payments.name == "simulated" else None)
         if method:
             intent = payments.confirm_intent(intent_id, method)
     return finalize_payment(intent_id, actor=Actor.of_user(user), intent=intent)

@@ -15,7 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ecom.commerce.status import OrderStatus, PaymentStatus
+from ecom.commerce.status import EventKind, OrderStatus, PaymentStatus, RefundStatus
 from ecom.db import MONEY, Timestamp, TimestampMixin, one_of, utcnow
 from ecom.extensions import db
 
@@ -100,8 +100,14 @@ class Order(TimestampMixin, db.Model):
     items: Mapped[list[OrderItem]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderItem.id"
     )
-    events: Mapped[list[OrderEvent]] = relationship(
+    # Every history row (order, payment and fulfillment changes), as the back office shows it.
+    history: Mapped[list[OrderEvent]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderEvent.id"
+    )
+    # The order's own status changes.
+    events: Mapped[list[OrderEvent]] = relationship(
+        primaryjoin=f"and_(Order.id == OrderEvent.order_id, OrderEvent.kind == '{EventKind.ORDER}')",
+        order_by="OrderEvent.id", viewonly=True,
     )
     payments: Mapped[list[Payment]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="Payment.id"
@@ -146,17 +152,22 @@ class OrderItem(db.Model):
 
 
 class OrderEvent(db.Model):
+    """One change in an order's history: of the order itself, its payment or its fulfillment."""
+
     __tablename__ = "order_events"
+    __table_args__ = (one_of("kind", EventKind),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20), default=EventKind.ORDER,
+                                      server_default=EventKind.ORDER.value)
     from_status: Mapped[str | None] = mapped_column(String(20))
     to_status: Mapped[str] = mapped_column(String(20))
     actor: Mapped[str] = mapped_column(String(255))
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), default=utcnow)
 
-    order: Mapped[Order] = relationship(back_populates="events")
+    order: Mapped[Order] = relationship(back_populates="history")
 
 
 class Payment(TimestampMixin, db.Model):
@@ -178,8 +189,47 @@ class Payment(TimestampMixin, db.Model):
     status: Mapped[str] = mapped_column(String(20), default=PaymentStatus.PENDING)
     gateway: Mapped[str] = mapped_column(String(20), default="simulated")
     failure_message: Mapped[str | None] = mapped_column(Text)
+    # A cancelled payment's intent is cancelled at the gateway after the commit; until that
+    # call succeeds (stamped here) the retry job tries again, counting and noting failures.
+    intent_cancelled_at: Mapped[datetime | None] = Timestamp(nullable=True)
+    intent_cancel_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    intent_cancel_error: Mapped[str | None] = mapped_column(Text)
 
     order: Mapped[Order] = relationship(back_populates="payments")
+    refunds: Mapped[list[PaymentRefund]] = relationship(
+        back_populates="payment", cascade="all, delete-orphan", order_by="PaymentRefund.id"
+    )
+
+
+class PaymentRefund(db.Model):
+    """A refund decided by us (or found made at the gateway): recorded before the gateway is
+    asked, so the recorded row drives retries and a crash in between loses nothing."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (
+        one_of("status", RefundStatus),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index("ix_refunds_status_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id", ondelete="CASCADE"), index=True)
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    status: Mapped[str] = mapped_column(String(20), default=RefundStatus.REQUESTED)
+    gateway_refund_id: Mapped[str | None] = mapped_column(String(255))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(255))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), default=utcnow)
+    completed_at: Mapped[datetime | None] = Timestamp(nullable=True)
+
+    payment: Mapped[Payment] = relationship(back_populates="refunds")
+
+    @property
+    def idempotency_key(self) -> str:
+        """The gateway's idempotency key for this refund: a retry never refunds twice."""
+        return f"refund-{self.id}"
 
 
 class StripeEvent(db.Model):

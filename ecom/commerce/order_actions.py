@@ -1,4 +1,8 @@
-"""What shoppers, staff and Stripe do to an order after it was placed."""
+"""What staff and Stripe do to an order after it was placed: refunds and webhook events.
+
+Cancelling is ``ecom.commerce.cancellation.cancel_order``; paying is the finaliser in
+``ecom.commerce.checkout``.
+"""
 
 from __future__ import annotations
 
@@ -6,109 +10,44 @@ import logging
 from collections.abc import Callable
 from decimal import Decimal
 
-from flask import current_app
 from sqlalchemy import select
 
 from ecom.actor import WEBHOOK, Actor
-from ecom.commerce.checkout import _cancel_intent_quietly, finalize_payment, payment_for_intent
-from ecom.commerce.gateway import (
-    RefundedCharge,
-    from_minor,
-    gateway_for_intent,
-    intent_from_event_object,
-    refunded_charge_from_event_object,
-    to_minor,
-)
-from ecom.commerce.models import Order, Payment, StripeEvent
-from ecom.commerce.orders import lock_order, order_event_data, transition
+from ecom.commerce.checkout import finalize_payment, payment_for_intent
+from ecom.commerce.gateways.base import RefundedCharge, from_minor
+from ecom.commerce.gateways.webhooks import intent_from_event_object, refunded_charge_from_event_object
+from ecom.commerce.models import Order, PaymentRefund, StripeEvent
+from ecom.commerce.orders import lock_order
+from ecom.commerce.payments import pending_refunds, record_external_refund, refundable_amount, request_refund
 from ecom.commerce.sql import insert_unless_exists
-from ecom.commerce.status import OrderStatus, PaymentStatus
+from ecom.commerce.status import MONEY_TAKEN
 from ecom.db import money, utcnow
-from ecom.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
+from ecom.errors import Conflict, InvalidTransition, NotFound
 from ecom.extensions import db
-from ecom.inventory.services import release_stock, return_stock
-from ecom.notifications.models import EventType
-from ecom.notifications.services import emit
 
 log = logging.getLogger(__name__)
 
-
-def cancel_order(order: Order, *, actor: Actor, reason: str = "") -> Order:
-    """Cancel an order that has not been packed.
-
-    ``created``: its reservation is released and its payment intent cancelled.
-    ``paid``: its stock goes back on hand and the payment is refunded in full.
-    Raises InvalidTransition for any later status, GatewayUnavailable when the
-    refund cannot be made (the caller rolls back; the order stays paid).
-    """
-    order = lock_order(order.id)
-    was = OrderStatus(order.status)
-    transition(order, OrderStatus.CANCELLED, actor=actor, note=reason)
-    order.cancel_reason = reason or None
-    if order.fulfillment is not None:
-        from ecom.fulfillment.services import cancel_fulfillment
-
-        cancel_fulfillment(order.fulfillment)
-    payment = order.payment
-    if was == OrderStatus.PAID:
-        return_stock(order, actor=actor)
-        emit(EventType.ORDER_CANCELLED, {**order_event_data(order), "reason": reason})
-        if payment is not None and payment.status == PaymentStatus.COMPLETED:
-            _refund(order, payment, None, actor=actor)
-    else:
-        release_stock(order)
-        emit(EventType.ORDER_CANCELLED, {**order_event_data(order), "reason": reason})
-        if payment is not None and payment.status in (PaymentStatus.PENDING, PaymentStatus.FAILED):
-            _cancel_intent_quietly(gateway_for_intent(current_app.config, payment.stripe_payment_intent_id),
-                                   payment.stripe_payment_intent_id)
-    db.session.flush()
-    return order
+STAFF_REFUND_REASON = "refunded by staff"
+EXTERNAL_REFUND_REASON = "refunded at the payment provider"
 
 
-def refund_payment(order: Order, amount: Decimal | str | None = None, *, actor: Actor) -> Payment:
-    """Refund ``amount`` (default: everything not yet refunded) of the order's payment.
+def refund_payment(order: Order, amount: Decimal | str | None = None, *, actor: Actor,
+                   reason: str = STAFF_REFUND_REASON) -> PaymentRefund:
+    """Refund ``amount`` (default: all that is still refundable) of the order's payment.
 
-    The order's status is left alone; cancelling is ``cancel_order``'s job.
+    The refund is recorded now and made by the gateway after the commit (retried
+    from the record if the gateway is away); the order's status is left alone
+    (cancelling is ``cancel_order``'s job). Audited with ``actor``.
     Raises Conflict (nothing paid to refund), ValidationFailed (amount not
-    positive or above what is left), GatewayUnavailable.
+    positive, or above what is paid minus refunded minus refunds still pending).
     """
     order = lock_order(order.id)
     payment = order.payment
-    if payment is None or payment.status != PaymentStatus.COMPLETED:
+    if payment is None:
         raise Conflict(f"Order {order.order_number} has no completed payment to refund.")
     db.session.refresh(payment)
-    remaining = money(payment.amount - payment.refunded_amount)
-    value = remaining if amount is None else money(amount)
-    if value <= 0 or value > remaining:
-        raise ValidationFailed(f"The refund must be between 0.01 and {remaining}.",
-                               {"amount": [f"Must be between 0.01 and {remaining}."]})
-    _refund(order, payment, None if value == remaining and amount is None else value, actor=actor)
-    return payment
-
-
-def _refund(order: Order, payment: Payment, amount: Decimal | None, *, actor: Actor) -> None:
-    """Ask the gateway first: if it fails, nothing here has changed."""
-    intent_id = payment.stripe_payment_intent_id
-    refund = gateway_for_intent(current_app.config, intent_id).refund(
-        intent_id, None if amount is None else to_minor(amount)
-    )
-    refunded = money(payment.amount - payment.refunded_amount) if amount is None else amount
-    _book_refund(order, payment, refunded, refund_id=refund.id, actor=actor)
-
-
-def _book_refund(order: Order, payment: Payment, amount: Decimal, *, refund_id: str | None,
-                 actor: Actor) -> None:
-    payment.refunded_amount = money(payment.refunded_amount + amount)
-    if payment.refunded_amount >= payment.amount:
-        payment.status = PaymentStatus.REFUNDED
-    emit(EventType.PAYMENT_REFUNDED, {
-        **order_event_data(order),
-        "amount": str(amount),
-        "refunded_total": str(payment.refunded_amount),
-        "refund_id": refund_id,
-        "actor": actor.label,
-    })
-    db.session.flush()
+    value = refundable_amount(payment) if amount is None else money(amount)
+    return request_refund(payment, value, actor=actor, reason=reason)
 
 
 # --- Stripe webhooks -------------------------------------------------------------------------
@@ -162,18 +101,24 @@ def _claim_event(event_id: str, event_type: str) -> bool:
 
 
 def _apply_charge_refunded(charge: RefundedCharge) -> None:
-    """A refund made anywhere (here, or in Stripe's dashboard) brings our books up to date."""
+    """A refund made anywhere (here, or in Stripe's dashboard) brings our books up to date.
+
+    ``amount_refunded`` is the charge's running total. What it holds beyond our
+    books and beyond the refunds we requested and have not booked yet was made
+    at the gateway without us: recorded and booked as such. Our own refunds are
+    booked when their call returns, so they are never counted twice.
+    """
     if charge.payment_intent_id is None:
         return
     payment = payment_for_intent(charge.payment_intent_id)
     order = lock_order(payment.order_id)
     db.session.refresh(payment)
-    if payment.status not in (PaymentStatus.COMPLETED, PaymentStatus.REFUNDED):
+    if payment.status not in MONEY_TAKEN:
         return
     total_refunded = min(from_minor(charge.amount_refunded_minor), payment.amount)
-    new = money(total_refunded - payment.refunded_amount)
+    new = money(total_refunded - payment.refunded_amount - pending_refunds(payment))
     if new > 0:
-        _book_refund(order, payment, new, refund_id=None, actor=WEBHOOK)
+        record_external_refund(order, payment, new, actor=WEBHOOK, reason=EXTERNAL_REFUND_REASON)
 
 
 def find_user_order(user, order_number: str) -> Order:

@@ -1,4 +1,5 @@
-"""The order state machine: one ``transition()`` for every status change."""
+"""The order state machine: one ``transition()`` for every status change, and the
+history rows (``order_events``) that order, payment and fulfillment changes write."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from sqlalchemy import select
 
 from ecom.actor import Actor
 from ecom.commerce.models import Order, OrderEvent
-from ecom.commerce.status import ALLOWED, LATE_PAYMENT_REVIVAL, OrderStatus
+from ecom.commerce.status import ALLOWED, LATE_PAYMENT_REVIVAL, EventKind, OrderStatus
 from ecom.db import utcnow
 from ecom.errors import InvalidTransition, NotFound
 from ecom.extensions import db
@@ -57,18 +58,19 @@ def transition(order: Order, target: OrderStatus | str, *, actor: Actor, note: s
     stamp = STAMPS.get(target)
     if stamp:
         setattr(order, stamp, utcnow())
-    event = OrderEvent(
-        order_id=order.id, from_status=current, to_status=target, actor=actor.label, note=note
-    )
-    db.session.add(event)
-    db.session.flush()
-    return event
+    return record_history(order.id, EventKind.ORDER, current, target, actor=actor, note=note)
 
 
 def record_creation(order: Order, *, actor: Actor) -> OrderEvent:
     """The first history row of a new order."""
-    event = OrderEvent(order_id=order.id, from_status=None, to_status=order.status,
-                       actor=actor.label, note="order placed")
+    return record_history(order.id, EventKind.ORDER, None, order.status, actor=actor, note="order placed")
+
+
+def record_history(order_id: int, kind: EventKind, from_status: str | None, to_status: str, *,
+                   actor: Actor, note: str = "") -> OrderEvent:
+    """Write one row of an order's history: a change of the order, its payment or its fulfillment."""
+    event = OrderEvent(order_id=order_id, kind=kind, from_status=from_status, to_status=to_status,
+                       actor=actor.label, note=note)
     db.session.add(event)
     db.session.flush()
     return event

@@ -1,4 +1,4 @@
-"""Order and payment statuses, and the one place order transitions are allowed."""
+"""Order and payment statuses, and the one place their transitions are allowed."""
 
 from enum import StrEnum
 
@@ -29,11 +29,49 @@ LATE_PAYMENT_REVIVAL = (OrderStatus.CANCELLED, OrderStatus.PAID)
 
 
 class PaymentStatus(StrEnum):
-    PENDING = "pending"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    REFUNDED = "refunded"  # fully refunded; partial refunds keep COMPLETED with refunded_amount
+    PENDING = "pending"  # intent open, waiting for the shopper to pay
+    COMPLETED = "completed"  # the money arrived
+    FAILED = "failed"  # the last attempt was declined; the shopper may try again
+    CANCELLED = "cancelled"  # the order was cancelled unpaid; its intent is (to be) cancelled
+    PARTIALLY_REFUNDED = "partially_refunded"  # some of the money went back (refunded_amount)
+    REFUNDED = "refunded"  # all of the money went back
+
+
+PAYMENT_ALLOWED: dict[PaymentStatus, frozenset[PaymentStatus]] = {
+    PaymentStatus.PENDING: frozenset(
+        {PaymentStatus.COMPLETED, PaymentStatus.FAILED, PaymentStatus.CANCELLED}),
+    # A decline is not final: another card may still pay, or the order is cancelled.
+    PaymentStatus.FAILED: frozenset({PaymentStatus.COMPLETED, PaymentStatus.CANCELLED}),
+    # The intent could still be paid while its cancellation was on the way: the money
+    # arrived, and the finaliser takes the stock again or refunds it.
+    PaymentStatus.CANCELLED: frozenset({PaymentStatus.COMPLETED}),
+    PaymentStatus.COMPLETED: frozenset({PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED}),
+    # Another partial refund is a change too (refunded_amount grows), written like any other.
+    PaymentStatus.PARTIALLY_REFUNDED: frozenset({PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED}),
+    PaymentStatus.REFUNDED: frozenset(),
+}
+
+# The payment took the money (some of it may have gone back since).
+MONEY_TAKEN = frozenset({PaymentStatus.COMPLETED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED})
+# Money that is still ours to refund.
+REFUNDABLE = frozenset({PaymentStatus.COMPLETED, PaymentStatus.PARTIALLY_REFUNDED})
+# Nothing was paid yet: the intent is still open at the gateway.
+UNPAID = frozenset({PaymentStatus.PENDING, PaymentStatus.FAILED})
 
 
 def can_transition(current: str, target: str) -> bool:
     return OrderStatus(target) in ALLOWED[OrderStatus(current)]
+
+
+class EventKind(StrEnum):
+    """What an ``order_events`` row is the history of."""
+
+    ORDER = "order"
+    PAYMENT = "payment"
+    FULFILLMENT = "fulfillment"
+
+
+class RefundStatus(StrEnum):
+    REQUESTED = "requested"  # decided and recorded; the gateway call is still to be made (or retried)
+    SUCCEEDED = "succeeded"  # the gateway refunded it and our books say so
+    FAILED = "failed"  # the gateway kept refusing; given up, for a person to look at

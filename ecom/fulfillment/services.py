@@ -1,8 +1,10 @@
 """Fulfillment: picking, packing, shipping and delivering paid orders.
 
-Each step moves the fulfillment along ``ALLOWED`` and, where
-``ORDER_STATUS_FOR`` says so, its order too, in one go: both transitions are
-checked before either is written, so a refused step changes nothing. The
+Every step, cancelling included, goes through one helper (``_move``): it moves
+the fulfillment along ``ALLOWED`` and, where ``ORDER_STATUS_FOR`` says so, its
+order too, in one go; both transitions are checked before either is written,
+so a refused step changes nothing. Each move writes the order's history (kind
+``fulfillment``) and an audit row with its actor, whoever called it. The
 functions take one fulfillment; ``apply_to_many`` runs a step over a
 selection (the back office's bulk actions) and reports per item.
 """
@@ -14,11 +16,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from ecom.actor import SYSTEM, Actor
+from ecom.actor import Actor
+from ecom.audit.services import record_change
 from ecom.commerce.models import Order
-from ecom.commerce.orders import lock_order, order_event_data, transition
+from ecom.commerce.orders import lock_order, order_event_data, record_history, transition
 from ecom.commerce.status import ALLOWED as ORDER_ALLOWED
-from ecom.commerce.status import OrderStatus
+from ecom.commerce.status import EventKind, OrderStatus
 from ecom.db import utcnow
 from ecom.errors import EcomError, InvalidTransition, ValidationFailed
 from ecom.extensions import db
@@ -49,6 +52,9 @@ def create_fulfillment(order: Order) -> Fulfillment:
 
 def _move(fulfillment: Fulfillment, target: FulfillmentStatus, *, actor: Actor, note: str = "",
           changes: dict | None = None) -> Order:
+    """The one fulfillment transition: checked against ``ALLOWED`` (and the order's machine,
+    when the step moves the order), then written, with its history row and audit entry.
+    Raises InvalidTransition, having changed nothing."""
     order = lock_order(fulfillment.order_id)
     db.session.refresh(fulfillment)
     current = FulfillmentStatus(fulfillment.status)
@@ -57,6 +63,7 @@ def _move(fulfillment: Fulfillment, target: FulfillmentStatus, *, actor: Actor, 
     order_target = ORDER_STATUS_FOR.get(target)
     if order_target is not None and order_target not in ORDER_ALLOWED[OrderStatus(order.status)]:
         raise InvalidTransition("order", order.status, order_target)
+    before = _state(fulfillment)
     for name, value in (changes or {}).items():
         setattr(fulfillment, name, value)
     fulfillment.status = target
@@ -65,8 +72,15 @@ def _move(fulfillment: Fulfillment, target: FulfillmentStatus, *, actor: Actor, 
         setattr(fulfillment, stamp, utcnow())
     if order_target is not None:
         transition(order, order_target, actor=actor, note=note or f"fulfillment {target}")
+    record_history(order.id, EventKind.FULFILLMENT, current, target, actor=actor, note=note)
+    record_change(actor, "update", "fulfillments", fulfillment.id, before, _state(fulfillment))
     db.session.flush()
     return order
+
+
+def _state(fulfillment: Fulfillment) -> dict:
+    return {"status": fulfillment.status, "carrier": fulfillment.carrier,
+            "tracking_number": fulfillment.tracking_number}
 
 
 def mark_processing(fulfillment: Fulfillment, *, actor: Actor) -> Fulfillment:
@@ -105,16 +119,10 @@ def mark_delivered(fulfillment: Fulfillment, *, actor: Actor) -> Fulfillment:
     return fulfillment
 
 
-def cancel_fulfillment(fulfillment: Fulfillment, *, actor: Actor = SYSTEM) -> Fulfillment:
-    """Stop work on a fulfillment whose order was cancelled. Raises InvalidTransition
-    once it was packed (the order itself cannot be cancelled by then either)."""
-    current = FulfillmentStatus(fulfillment.status)
-    if current == FulfillmentStatus.CANCELLED:
-        return fulfillment
-    if FulfillmentStatus.CANCELLED not in ALLOWED[current]:
-        raise InvalidTransition("fulfillment", current, FulfillmentStatus.CANCELLED)
-    fulfillment.status = FulfillmentStatus.CANCELLED
-    db.session.flush()
+def cancel_fulfillment(fulfillment: Fulfillment, *, actor: Actor, note: str = "") -> Fulfillment:
+    """pending/processing → cancelled, as its order is cancelled (``ecom.commerce.cancellation``).
+    Raises InvalidTransition once it was packed, or when it is cancelled already."""
+    _move(fulfillment, FulfillmentStatus.CANCELLED, actor=actor, note=note)
     return fulfillment
 
 
@@ -126,8 +134,9 @@ class BulkResult:
 
 def apply_to_many(step: Callable[..., Fulfillment], fulfillments: Iterable[Fulfillment],
                   **kwargs) -> BulkResult:
-    """Run ``step`` (e.g. ``mark_packed``) on each fulfillment; a refused one is reported
-    and skipped without touching the others (every step checks before it writes)."""
+    """Run ``step`` (e.g. ``mark_packed``) on each fulfillment, in the caller's one unit of
+    work; a refused one is reported and skipped without touching the others (every step
+    checks before it writes)."""
     result = BulkResult()
     for fulfillment in sorted(fulfillments, key=lambda f: f.order_id):
         try:

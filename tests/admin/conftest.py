@@ -63,7 +63,7 @@ def as_role(app, db, staff):
 @pytest.fixture
 def make_order(db):
     """make_order("paid") -> an order walked to that status through the real services."""
-    from ecom.catalog.cli import create_demo_order
+    from ecom.commerce.demo import create_demo_order
     from tests.factories import stocked_variant
 
     def make(status: str = "paid", quantity: int = 2):

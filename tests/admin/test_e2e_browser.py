@@ -61,7 +61,7 @@ def live_app(tmp_path_factory):
 
 
 def _seed(app) -> int:
-    from ecom.catalog.cli import create_demo_order
+    from ecom.commerce.demo import create_demo_order
     from ecom.extensions import db
     from ecom.identity.models import User
     from ecom.identity.passwords import hash_password

@@ -42,7 +42,8 @@ def test_admin_cancels_a_paid_order_with_refund_and_audit(as_role, db, make_orde
     _refresh(db, order, order.payment)
     assert order.status == "cancelled" and order.cancel_reason == "customer asked"
     assert order.payment.status == "refunded"
-    event = db.session.scalars(select(OrderEvent).where(OrderEvent.order_id == order.id)
+    event = db.session.scalars(select(OrderEvent).where(OrderEvent.order_id == order.id,
+                                                        OrderEvent.kind == "order")
                                .order_by(OrderEvent.id.desc())).first()
     assert (event.to_status, event.actor) == ("cancelled", "admin@shop.test")
     audit = db.session.scalar(select(AuditLog).where(AuditLog.entity == "orders",
@@ -66,7 +67,7 @@ def test_partial_then_too_large_refund(as_role, db, make_order):
     client = as_role("admin")
     client.post(f"/admin/order/refund/{order.id}", data={"amount": "5.00"})
     _refresh(db, order.payment)
-    assert order.payment.refunded_amount == Decimal("5.00") and order.payment.status == "completed"
+    assert order.payment.refunded_amount == Decimal("5.00") and order.payment.status == "partially_refunded"
     response = client.post(f"/admin/order/refund/{order.id}", data={"amount": "99999"},
                            follow_redirects=True)
     assert "must be between" in response.get_data(as_text=True)
@@ -137,3 +138,52 @@ def test_open_work_comes_before_finished_fulfillments(as_role, make_order):
     waiting = make_order("paid")
     page = as_role("warehouse").get("/admin/fulfillment/").get_data(as_text=True)
     assert page.index(waiting.order_number) < page.index(delivered.order_number)
+
+
+def test_a_bulk_step_applies_to_the_ready_ones_and_reports_the_rest(as_role, db, make_order):
+    # given one fulfillment ready to pack and one still pending
+    ready, pending = make_order("paid"), make_order("paid")
+    client = as_role("warehouse")
+    client.post("/admin/fulfillment/action/",
+                data={"action": "processing", "rowid": [str(ready.fulfillment.id)]})
+    # when both are marked packed at once
+    response = client.post("/admin/fulfillment/action/", follow_redirects=True, data={
+        "action": "packed", "rowid": [str(ready.fulfillment.id), str(pending.fulfillment.id)]})
+    # then the ready one is packed, the other is named with the reason and left alone
+    page = response.get_data(as_text=True)
+    assert "1 fulfillment(s) marked packed." in page
+    refused = "Cannot move fulfillment from &#39;pending&#39; to &#39;packed&#39;"
+    assert f"{pending.order_number}: {refused}" in page
+    _refresh(db, ready, ready.fulfillment, pending, pending.fulfillment)
+    assert (ready.fulfillment.status, ready.status) == ("packed", "packed")
+    assert (pending.fulfillment.status, pending.status) == ("pending", "paid")
+    # and each move is audited by the service, with the warehouse user as actor
+    audit = db.session.scalars(select(AuditLog).where(AuditLog.entity == "fulfillments",
+                                                      AuditLog.entity_id == str(ready.fulfillment.id))).all()
+    assert [(a.actor, a.changes["status"]["after"]) for a in audit] == [
+        ("warehouse@shop.test", "processing"), ("warehouse@shop.test", "packed")]
+
+
+def test_a_cancel_whose_refund_the_gateway_cannot_make_yet_says_so(app, as_role, db, make_order):
+    from ecom.errors import GatewayUnavailable
+    from ecom.runtime import use_gateway
+
+    class Down:
+        name = "simulated"
+
+        def refund(self, intent_id, amount_minor=None, idempotency_key=None):
+            raise GatewayUnavailable("The payment provider is unavailable. Please try again shortly.")
+
+    order = make_order("paid")
+    use_gateway(Down(), app)
+    try:
+        response = as_role("admin").post(f"/admin/order/cancel/{order.id}", data={"reason": "customer asked"},
+                                         follow_redirects=True)
+    finally:
+        use_gateway(None, app)
+    page = response.get_data(as_text=True)
+    assert f"Order {order.order_number} cancelled." in page
+    assert "has not made the refund" in page and "retried automatically" in page
+    assert 'id="order-refunds"' in page and "requested" in page
+    _refresh(db, order, order.payment)
+    assert order.status == "cancelled" and order.payment.status == "completed"

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from ecom.commerce.gateway import SimulatedGateway
+from ecom.commerce.gateways.simulated import SimulatedGateway
 from ecom.commerce.models import Cart, CartItem, Order, Payment
 from ecom.extensions import db as _db
 from ecom.inventory.models import Inventory

@@ -8,7 +8,7 @@ import re
 import jsonschema_rs
 import pytest
 
-from ecom.commerce.gateway import sign_webhook
+from ecom.commerce.gateways.webhooks import sign_webhook
 from tests.checkout.conftest import ADDRESS, auth, fill_cart
 from tests.checkout.test_webhooks import (
     DROP,

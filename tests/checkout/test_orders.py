@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from ecom.actor import SYSTEM
+from ecom.commerce.cancellation import cancel_order
 from ecom.commerce.checkout import finalize_payment
-from ecom.commerce.gateway import SUCCEEDED, Intent
+from ecom.commerce.gateways.base import SUCCEEDED, Intent
 from ecom.commerce.models import Order, Payment
-from ecom.commerce.order_actions import cancel_order, refund_payment
+from ecom.commerce.order_actions import refund_payment
 from ecom.commerce.status import OrderStatus, PaymentStatus
 from ecom.db import utcnow
 from ecom.errors import Conflict, InvalidTransition, ValidationFailed
@@ -20,6 +21,7 @@ from ecom.extensions import db
 from ecom.fulfillment.services import mark_packed, mark_processing
 from ecom.inventory.models import ReservationStatus, StockReservation
 from ecom.inventory.services import ledger_total
+from ecom.unit_of_work import commit
 from tests.checkout.conftest import ADDRESS, auth, fill_cart, inventory_of, outbox_types, statements_during
 from tests.factories import UserFactory, stocked_variant
 from workers.periodic import expire_reservations
@@ -159,13 +161,17 @@ def test_partial_then_full_refund(client, shopper, variant):
     placed = place(client, shopper, [(variant, 2)])
     pay(client, shopper, placed)
     order = order_of(placed)
-    payment = refund_payment(order, Decimal("10.00"), actor=SYSTEM)
-    assert payment.refunded_amount == Decimal("10.00") and payment.status == PaymentStatus.COMPLETED
+    refund_payment(order, Decimal("10.00"), actor=SYSTEM)
+    commit()  # the refund is made by the gateway after the commit
+    payment = order.payment
+    assert payment.refunded_amount == Decimal("10.00") and payment.status == PaymentStatus.PARTIALLY_REFUNDED
     with pytest.raises(ValidationFailed):
         refund_payment(order, Decimal("39.20"), actor=SYSTEM)  # only 39.19 left
     with pytest.raises(ValidationFailed):
         refund_payment(order, Decimal("0"), actor=SYSTEM)
-    payment = refund_payment(order, actor=SYSTEM)
+    refund_payment(order, actor=SYSTEM)
+    commit()
+    payment = order.payment
     assert payment.refunded_amount == Decimal("49.19") and payment.status == PaymentStatus.REFUNDED
     assert order.status == OrderStatus.PAID  # refunding is not cancelling
     assert outbox_types().count("PAYMENT_REFUNDED") == 2
@@ -239,6 +245,7 @@ def test_late_success_without_stock_keeps_the_order_cancelled_and_refunds(client
     pay(client, rival, place(client, rival, [(variant, 2)]))
     # when the first payment succeeds late
     result = finalize_payment(placed["payment_intent_id"], actor=SYSTEM, intent=succeeded(placed, 4919))
+    commit()  # the refund is made after the commit
     # then nothing is oversold: the order stays cancelled and the money goes back
     assert result.outcome == "refunded"
     order = order_of(placed)
@@ -269,6 +276,7 @@ def test_success_after_the_shopper_cancelled_is_refunded(client, shopper, varian
     placed = place(client, shopper, [(variant, 1)])
     client.post(f"/api/v1/orders/{placed['order']['order_number']}/cancel", headers=auth(shopper))
     result = finalize_payment(placed["payment_intent_id"], actor=SYSTEM, intent=succeeded(placed, 2759))
+    commit()  # the refund is made after the commit
     assert result.outcome == "refunded"
     assert order_of(placed).status == OrderStatus.CANCELLED
     assert inventory_of(variant).quantity == 10 and inventory_of(variant).reserved == 0

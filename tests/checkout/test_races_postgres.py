@@ -14,7 +14,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from ecom.commerce.gateway import sign_webhook
+from ecom.commerce.gateways.webhooks import sign_webhook
 from ecom.commerce.models import Order, OrderEvent, StripeEvent
 from ecom.commerce.status import OrderStatus
 from ecom.inventory.models import Inventory, MovementReason, StockMovement

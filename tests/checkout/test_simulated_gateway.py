@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from ecom.commerce.gateway import SimulatedGateway, get_gateway
+from ecom.commerce.gateways.simulated import SimulatedGateway
 from ecom.errors import NotFound
+from ecom.runtime import choose_gateway
 from tests.checkout.conftest import ADDRESS, auth, fill_cart
 
 
 def test_without_a_secret_key_the_simulated_gateway_is_used(app):
-    assert isinstance(get_gateway(app.config), SimulatedGateway)
+    assert isinstance(choose_gateway(app.config), SimulatedGateway)
 
 
 def test_ids_and_client_secrets_look_like_stripes(simulated):

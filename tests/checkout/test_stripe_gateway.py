@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from sqlalchemy import select, update
 
-from ecom.commerce.gateway import GatewayUnavailable, StripeGateway, get_gateway
-from ecom.commerce.models import CartItem, Order, Payment
-from ecom.commerce.status import OrderStatus, PaymentStatus
-from ecom.errors import NotFound
+from ecom.commerce.gateways.stripe import StripeGateway
+from ecom.commerce.models import CartItem, Order, Payment, PaymentRefund
+from ecom.commerce.status import OrderStatus, PaymentStatus, RefundStatus
+from ecom.errors import GatewayUnavailable, NotFound
 from ecom.extensions import db
 from ecom.inventory.models import Inventory
+from ecom.runtime import choose_gateway
 from tests.checkout.conftest import (
     ADDRESS,
     auth,
@@ -21,6 +24,7 @@ from tests.checkout.conftest import (
     outbox_types,
 )
 from tests.factories import stocked_variant
+from workers.periodic import retry_gateway_calls
 
 INTENT = "/api/v1/checkout/payment-intent"
 CONFIRM = "/api/v1/checkout/confirm"
@@ -28,7 +32,7 @@ CONFIRM = "/api/v1/checkout/confirm"
 
 @pytest.fixture
 def gateway(stripe_mode, app):
-    return get_gateway(app.config)
+    return choose_gateway(app.config)
 
 
 def test_stripe_is_chosen_when_a_secret_key_is_set(gateway):
@@ -91,7 +95,7 @@ def test_unreachable_gateway_is_503(app, monkeypatch):
     monkeypatch.setitem(app.config, "STRIPE_SECRET_KEY", "sk_test_fake")
     monkeypatch.setitem(app.config, "STRIPE_API_BASE", "http://127.0.0.1:9")  # nothing listens there
     with pytest.raises(GatewayUnavailable) as caught:
-        get_gateway(app.config).create_intent(1000, "usd", {})
+        choose_gateway(app.config).create_intent(1000, "usd", {})
     assert caught.value.extra["status"] == 503
 
 
@@ -216,18 +220,41 @@ def test_gateway_500_at_confirm_is_502_and_the_order_stays_created(client, strip
     assert inventory_of(variant).reserved == 1
 
 
-def test_refund_failure_keeps_a_paid_order_paid(client, stripe_mode, shopper, variant):
+def test_cancel_while_stripe_is_down_cancels_and_the_refund_is_retried_once(
+        client, stripe_mode, shopper, variant):
+    # given a paid order, and Stripe failing
     fill_cart(shopper, [(variant, 1)])
     body = client.post(INTENT, json={"shipping_address": ADDRESS}, headers=auth(shopper)).get_json()
     client.post(CONFIRM, json={"payment_intent_id": body["payment_intent_id"],
                                "payment_method": "pm_card_visa"}, headers=auth(shopper))
     stripe_mode.fail_with(500)
     number = body["order"]["order_number"]
+    # when the shopper cancels
     response = client.post(f"/api/v1/orders/{number}/cancel", headers=auth(shopper))
-    assert response.status_code == 502
+    # then the order is cancelled and its stock back; the refund is recorded, not yet made
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "cancelled"
+    assert response.get_json()["payment"]["status"] == "completed"
     order = db.session.scalar(select(Order))
-    assert order.status == OrderStatus.PAID and order.payment.status == PaymentStatus.COMPLETED
-    assert inventory_of(variant).quantity == 9
+    assert order.status == OrderStatus.CANCELLED and order.payment.status == PaymentStatus.COMPLETED
+    assert inventory_of(variant).quantity == 10
+    refund = db.session.scalar(select(PaymentRefund))
+    assert (refund.status, refund.attempts, refund.amount) == (RefundStatus.REQUESTED, 1, Decimal("27.59"))
+    assert "payment provider is unavailable" in refund.last_error
+    assert stripe_mode.refunds == []
+    # when Stripe is back and the retry job runs, twice
+    stripe_mode.fail_with(None)
+    first, second = retry_gateway_calls(), retry_gateway_calls()
+    # then the money went back once, under the refund's idempotency key, and the books say so
+    assert (first.refunds_made, second.refunds_made) == (1, 0)
+    assert [r["amount"] for r in stripe_mode.refunds] == [2759]
+    keys = {headers.get("Idempotency-Key") for _, path, _, headers in stripe_mode.requests
+            if path == "/v1/refunds"}
+    assert keys == {f"refund-{refund.id}"}  # the failed attempts and the one that worked
+    db.session.refresh(order.payment)
+    assert order.payment.status == PaymentStatus.REFUNDED
+    assert order.payment.refunded_amount == Decimal("27.59")
+    assert outbox_types().count("PAYMENT_REFUNDED") == 1
 
 
 def test_paid_at_stripe_after_the_shopper_cancelled_is_refunded_and_409(

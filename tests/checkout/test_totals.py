@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from ecom.commerce.gateway import from_minor, to_minor
+from ecom.commerce.gateways.base import from_minor, to_minor
 from ecom.commerce.models import Order, Payment
 from ecom.extensions import db
 from tests.checkout.conftest import ADDRESS, auth, fill_cart

@@ -1,4 +1,5 @@
-"""The periodic expiry job end to end: a real overdue order, a worker, the customer's email."""
+"""The periodic expiry job end to end: a worker tick cancels an overdue order through the
+one cancel path, and the customer hears about it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from rq import Queue, SimpleWorker
 from sqlalchemy import select
 
 from ecom.commerce.models import Order
-from ecom.commerce.status import OrderStatus
+from ecom.commerce.status import OrderStatus, PaymentStatus
 from ecom.extensions import db
 from ecom.notifications.models import Notification
 from ecom.notifications.queues import DEFAULT, NOTIFICATIONS, redis_connection
@@ -36,7 +37,8 @@ def test_periodic_expiry_cancels_an_overdue_order_and_the_customer_is_told(queue
     # then the order is cancelled, the next tick is scheduled, and the customer got both emails
     db.session.expire_all()
     order = db.session.scalar(select(Order).where(Order.order_number == order_number))
-    assert order.status == OrderStatus.CANCELLED
+    assert order.status == OrderStatus.CANCELLED and order.events[-1].actor == "system:expiry"
+    assert order.payment.status == PaymentStatus.CANCELLED and order.payment.intent_cancelled_at is not None
     [next_tick] = default.scheduled_job_registry.get_job_ids()
     assert next_tick.startswith("periodic-expire-reservations-")
     sent = {(n.event_type, n.recipient, n.status) for n in db.session.scalars(select(Notification))}

@@ -96,7 +96,7 @@ def test_worker_command_processes_the_queues_in_the_app_context(queue_app):
 
 def test_periodic_jobs_are_scheduled_once_per_slot(queue_app):
     queue_app.config.update(RELAY_INTERVAL_SECONDS=3600, EXPIRY_INTERVAL_SECONDS=3600,
-                            CART_PURGE_INTERVAL_SECONDS=3600)
+                            CART_PURGE_INTERVAL_SECONDS=3600, GATEWAY_RETRY_INTERVAL_SECONDS=3600)
     registry = Queue(DEFAULT, connection=redis_connection(queue_app)).scheduled_job_registry
 
     # when several workers start and each schedules the periodic jobs
@@ -107,7 +107,8 @@ def test_periodic_jobs_are_scheduled_once_per_slot(queue_app):
     assert first == second
     assert sorted(registry.get_job_ids()) == sorted(first)
     assert {job_id.rsplit("-", 1)[0] for job_id in first} == {
-        "periodic-relay-outbox", "periodic-expire-reservations", "periodic-purge-guest-carts"}
+        "periodic-relay-outbox", "periodic-expire-reservations", "periodic-purge-guest-carts",
+        "periodic-gateway-retries"}
 
 
 def test_a_periodic_tick_schedules_the_next_one_then_does_its_work(queue_app):
@@ -132,6 +133,6 @@ def test_a_periodic_tick_schedules_the_next_one_then_does_its_work(queue_app):
 
 def test_a_zero_interval_disables_a_periodic_job(queue_app):
     queue_app.config.update(RELAY_INTERVAL_SECONDS=0, EXPIRY_INTERVAL_SECONDS=0,
-                            CART_PURGE_INTERVAL_SECONDS=0)
+                            CART_PURGE_INTERVAL_SECONDS=0, GATEWAY_RETRY_INTERVAL_SECONDS=0)
 
     assert schedule_all_periodic(queue_app) == []

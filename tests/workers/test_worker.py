@@ -12,7 +12,6 @@ from ecom.notifications.models import OutboxEvent
 from ecom.notifications.queues import NOTIFICATIONS, redis_connection
 from workers.worker import AppWorker, RecoverableDequeue, make_worker, worker_connection
 
-
 # Keeps each job's session alive, so that no later session can be given its id().
 _SESSIONS_SEEN: list = []
 

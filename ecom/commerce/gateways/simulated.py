@@ -1,0 +1,111 @@
+"""A gateway that needs no network, for development and tests."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+
+from ecom.commerce.gateways.base import (
+    CANCELED,
+    DECLINING_TEST_PAYMENT_METHODS,
+    REQUIRES_PAYMENT_METHOD,
+    SUCCEEDED,
+    Intent,
+    Refund,
+    to_minor,
+)
+from ecom.commerce.gateways.webhooks import sign_webhook, verify_stripe_signature
+from ecom.errors import NotFound
+
+SIMULATED_INTENT_PREFIX = "pi_sim_"
+
+
+class SimulatedGateway:
+    """Stripe's test mode, played locally.
+
+    Intents live in the ``payments`` table (their id is the payment's
+    ``stripe_payment_intent_id``), so every process sees the same state: an
+    intent is ``succeeded`` once its payment took the money (refunded or not),
+    ``canceled`` when its payment or order was cancelled unpaid, otherwise it
+    waits for a payment method, carrying the last decline if there was one.
+    Confirming is a pure function of the test payment method, like Stripe's
+    test mode. Webhooks are signed with the same secret and checked by the
+    same code as Stripe's.
+    """
+
+    name = "simulated"
+
+    def __init__(self, webhook_secret: str | None):
+        self._webhook_secret = webhook_secret
+
+    def create_intent(self, amount_minor, currency, metadata, idempotency_key=None) -> Intent:
+        intent_id = f"{SIMULATED_INTENT_PREFIX}{secrets.token_hex(12)}"
+        return Intent(
+            id=intent_id,
+            client_secret=f"{intent_id}_secret_{secrets.token_urlsafe(18)}",
+            status=REQUIRES_PAYMENT_METHOD,
+            amount_minor=amount_minor,
+            currency=currency,
+            metadata=dict(metadata),
+        )
+
+    def retrieve_intent(self, intent_id) -> Intent:
+        from ecom.commerce.models import Payment
+        from ecom.commerce.status import MONEY_TAKEN, OrderStatus, PaymentStatus
+        from ecom.extensions import db
+
+        payment = db.session.query(Payment).filter_by(stripe_payment_intent_id=intent_id).one_or_none()
+        if payment is None:
+            raise NotFound("Unknown payment intent.")
+        if payment.status in MONEY_TAKEN:
+            status = SUCCEEDED
+        elif payment.status == PaymentStatus.CANCELLED or payment.order.status == OrderStatus.CANCELLED:
+            status = CANCELED
+        else:
+            status = REQUIRES_PAYMENT_METHOD
+        failure = payment.failure_message if payment.status == PaymentStatus.FAILED else None
+        return Intent(
+            id=intent_id,
+            client_secret=None,
+            status=status,
+            amount_minor=to_minor(payment.amount),
+            currency=payment.currency,
+            failure_message=failure,
+        )
+
+    def confirm_intent(self, intent_id, payment_method) -> Intent:
+        current = self.retrieve_intent(intent_id)
+        if current.status in (SUCCEEDED, CANCELED):
+            return current
+        if payment_method in DECLINING_TEST_PAYMENT_METHODS:
+            return current.but(status=REQUIRES_PAYMENT_METHOD, failure_message="Your card was declined.")
+        if not payment_method.startswith("pm_"):
+            return current.but(status=REQUIRES_PAYMENT_METHOD, failure_message="Unknown payment method.")
+        return current.but(status=SUCCEEDED, failure_message=None)
+
+    def cancel_intent(self, intent_id) -> Intent:
+        return self.retrieve_intent(intent_id).but(status=CANCELED)
+
+    def refund(self, intent_id, amount_minor=None, idempotency_key=None) -> Refund:
+        intent = self.retrieve_intent(intent_id)
+        return Refund(
+            id=f"re_sim_{secrets.token_hex(12)}",
+            amount_minor=intent.amount_minor if amount_minor is None else amount_minor,
+            status=SUCCEEDED,
+        )
+
+    def verify_webhook(self, payload, sig_header) -> dict:
+        return verify_stripe_signature(payload, sig_header, self._webhook_secret)
+
+    def build_webhook(self, event_type: str, obj: dict, event_id: str | None = None) -> tuple[str, str]:
+        """A signed ``(payload, Stripe-Signature)`` pair, as Stripe would POST it."""
+        event = {
+            "id": event_id or f"evt_sim_{secrets.token_hex(12)}",
+            "object": "event",
+            "type": event_type,
+            "created": int(time.time()),
+            "data": {"object": obj},
+        }
+        payload = json.dumps(event)
+        return payload, sign_webhook(payload, self._webhook_secret or "")
