@@ -13,7 +13,6 @@ from sqlalchemy import select, update
 from ecom.actor import SYSTEM, Actor
 from ecom.audit.models import AuditLog
 from ecom.commerce.checkout import FINALISER_CASES, OrderState, Verdict, finaliser_action, finalize_payment
-from ecom.commerce.expiry import expire_reservations
 from ecom.commerce.gateways.base import SUCCEEDED, Intent
 from ecom.commerce.gateways.simulated import SimulatedGateway
 from ecom.commerce.models import Order, OrderEvent, Payment, PaymentRefund
@@ -30,7 +29,7 @@ from ecom.unit_of_work import commit
 from tests.admin.conftest import new_client, sign_in
 from tests.checkout.conftest import ADDRESS, auth, fill_cart, inventory_of, outbox_types
 from tests.factories import UserFactory, make_order
-from workers.periodic import retry_gateway_calls
+from workers.periodic import expire_reservations, retry_gateway_calls
 
 INTENT = "/api/v1/checkout/payment-intent"
 CONFIRM = "/api/v1/checkout/confirm"

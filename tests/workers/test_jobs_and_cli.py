@@ -24,7 +24,7 @@ def fake_expiry(monkeypatch):
     def expire_order(order_id, now):
         calls.append(order_id)
         emit("ORDER_CANCELLED", order_data("late@example.com", reason="Reservation expired"))
-        return "ORD-20260101-0101", None
+        return "ORD-20260101-0101"
 
     monkeypatch.setattr(periodic, "overdue_order_ids", lambda now: [101])
     monkeypatch.setattr(periodic, "expire_order", expire_order)
