@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # Where `make run` serves; exported so that seed-demo prints the same address.
 export PORT ?= 8000
 
-.PHONY: run test install install-dev migrate seed lint worker bench reliability clean
+.PHONY: run test test-fast install install-dev migrate seed lint worker bench reliability clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ run: seed
 test: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n 2 --dist loadgroup -rs $(PYTEST_ARGS)
+
+## Everything but the browser (e2e) and slow tests: the loop to run while you work (under a minute)
+test-fast: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/pytest -n 2 --dist loadgroup -rs -m "not e2e and not slow" $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from ecom.catalog.models import Category, Product, ProductImage, Variant
@@ -17,6 +18,7 @@ def _count(db, model, *where):
     return db.session.scalar(select(func.count()).select_from(model).where(*where))
 
 
+@pytest.mark.slow
 def test_seed_demo_builds_a_shop_and_is_idempotent(app, db):
     runner = app.test_cli_runner()
     first = runner.invoke(args=["seed-demo"])

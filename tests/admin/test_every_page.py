@@ -8,6 +8,8 @@ from sqlalchemy import select
 from ecom.catalog.cli import seed_demo
 from tests.admin.test_access import READERS
 
+pytestmark = pytest.mark.slow
+
 MODEL_VIEWS = [e for e in READERS if e != "jobs"]
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bench import datagen
 from ecom.commerce.models import Order
+
+pytestmark = pytest.mark.slow
 
 
 def test_a_generated_dataset_keeps_every_index_and_constraint(postgres, committed_db):

@@ -10,6 +10,8 @@ import pytest
 from bench.ceiling import payload
 from bench.loadgen import LoadResult, percentile, run_load
 
+pytestmark = pytest.mark.slow
+
 
 def test_percentile_uses_nearest_rank():
     values = list(range(1, 101))  # 1..100

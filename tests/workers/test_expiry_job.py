@@ -11,7 +11,7 @@ from ecom.commerce.status import OrderStatus, PaymentStatus
 from ecom.extensions import db
 from ecom.notifications.models import Notification
 from ecom.notifications.queues import DEFAULT, NOTIFICATIONS, redis_connection
-from tests.checkout.conftest import ADDRESS, auth, fill_cart
+from tests.commerce_support import ADDRESS, auth, fill_cart
 from tests.factories import UserFactory, stocked_variant
 from workers.jobs import run_periodic
 

@@ -34,6 +34,8 @@ from tests.workers.conftest import order_data
 from workers.jobs import relay_once
 from workers.worker import RecoverableQueue, make_worker, worker_connection
 
+pytestmark = pytest.mark.slow
+
 
 def relayed_event(email: str) -> str:
     """A committed ORDER_PAID event, relayed: its delivery job (id = event id) is on the queue."""

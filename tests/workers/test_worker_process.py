@@ -7,6 +7,7 @@ import signal
 import subprocess
 import time
 
+import pytest
 from rq import Queue
 from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
@@ -19,6 +20,8 @@ from ecom.notifications.queues import NOTIFICATIONS, redis_connection
 from ecom.notifications.services import emit
 from tests.workers.conftest import order_data
 from workers.jobs import relay_once
+
+pytestmark = pytest.mark.slow
 
 FLASK = str(PROJECT_ROOT / ".venv" / "bin" / "flask")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ecom.commerce.models import Cart
-from tests.api.conftest import bearer
 from tests.factories import TEST_PASSWORD, UserFactory, stocked_variant
+from tests.storefront_api.conftest import bearer
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from ecom.fulfillment.services import mark_packed, mark_processing
 from ecom.inventory.models import ReservationStatus, StockReservation
 from ecom.inventory.services import ledger_total
 from ecom.unit_of_work import commit
-from tests.checkout.conftest import ADDRESS, auth, fill_cart, inventory_of, outbox_types, statements_during
+from tests.commerce_support import ADDRESS, auth, fill_cart, inventory_of, outbox_types, statements_during
 from tests.factories import UserFactory, stocked_variant
 from workers.periodic import expire_reservations
 

@@ -18,6 +18,8 @@ from reliability.schemathesis_filters import STORES, is_testable_signup_body, is
 from tests.conftest import make_test_app
 from tests.factories import CategoryFactory, ProductImageFactory, StoreFactory, stocked_variant
 
+pytestmark = pytest.mark.slow
+
 OPERATIONS = r"^/api/v1/(auth|cart|categories|products|stores)"
 MAX_EXAMPLES = 25
 

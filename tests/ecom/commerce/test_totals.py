@@ -10,7 +10,7 @@ from sqlalchemy import select
 from ecom.commerce.gateways.base import from_minor, to_minor
 from ecom.commerce.models import Order, Payment
 from ecom.extensions import db
-from tests.checkout.conftest import ADDRESS, auth, fill_cart
+from tests.commerce_support import ADDRESS, auth, fill_cart
 from tests.factories import stocked_variant
 
 INTENT = "/api/v1/checkout/payment-intent"

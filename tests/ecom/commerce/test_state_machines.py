@@ -26,7 +26,7 @@ from ecom.fulfillment.services import (
 )
 from ecom.fulfillment.status import ALLOWED as FULFILLMENT_ALLOWED
 from ecom.fulfillment.status import ORDER_STATUS_FOR, FulfillmentStatus
-from tests.checkout.conftest import outbox_types
+from tests.commerce_support import outbox_types
 from tests.factories import UserFactory
 
 CLERK = Actor("warehouse@shop.test", None)

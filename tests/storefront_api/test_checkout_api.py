@@ -13,7 +13,7 @@ from ecom.commerce.status import OrderStatus, PaymentStatus
 from ecom.extensions import db
 from ecom.fulfillment.models import Fulfillment
 from ecom.inventory.models import ReservationStatus, StockReservation
-from tests.checkout.conftest import (
+from tests.commerce_support import (
     ADDRESS,
     auth,
     count,

@@ -7,7 +7,7 @@ import pytest
 from ecom.commerce.gateways.simulated import SimulatedGateway
 from ecom.errors import NotFound
 from ecom.runtime import choose_gateway
-from tests.checkout.conftest import ADDRESS, auth, fill_cart
+from tests.commerce_support import ADDRESS, auth, fill_cart
 
 
 def test_without_a_secret_key_the_simulated_gateway_is_used(app):

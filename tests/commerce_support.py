@@ -1,4 +1,6 @@
-"""Fixtures for checkout, payments, orders and fulfillment tests."""
+"""Helpers and fixtures for checkout, payments, orders and fulfillment tests, used by
+tests/ecom/commerce and tests/storefront_api alike (the root conftest registers the
+fixtures as a plugin)."""
 
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ from ecom.extensions import db as _db
 from ecom.inventory.models import Inventory
 from ecom.notifications.models import OutboxEvent
 from storefront_api.security import issue_access_token
-from tests.checkout.fake_stripe import FakeStripe
 from tests.factories import AddressFactory, UserFactory, stocked_variant
+from tests.fake_stripe import FakeStripe
 
 ADDRESS = {
     "full_name": "Ada Lovelace",

@@ -14,7 +14,7 @@ from ecom.errors import GatewayUnavailable, NotFound
 from ecom.extensions import db
 from ecom.inventory.models import Inventory
 from ecom.runtime import choose_gateway
-from tests.checkout.conftest import (
+from tests.commerce_support import (
     ADDRESS,
     auth,
     count,

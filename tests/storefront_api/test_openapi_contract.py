@@ -9,8 +9,8 @@ import jsonschema_rs
 import pytest
 
 from ecom.commerce.gateways.webhooks import sign_webhook
-from tests.checkout.conftest import ADDRESS, auth, fill_cart
-from tests.checkout.test_webhooks import (
+from tests.commerce_support import ADDRESS, auth, fill_cart
+from tests.storefront_api.test_webhooks import (
     DROP,
     MALFORMED_INTENT_EVENT,
     MALFORMED_REFUND_EVENT,

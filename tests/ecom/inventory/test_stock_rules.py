@@ -14,7 +14,7 @@ from ecom.commerce.cart import available_units
 from ecom.inventory.models import Inventory
 from tests.factories import InventoryFactory, VariantFactory
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SCANNED = ("ecom", "admin", "storefront_api")
 HOME_OF_THE_RULE = Path("ecom/inventory/models.py")
 # "available": quantity - reserved in any spelling (Inventory.quantity - Inventory.reserved,

@@ -15,8 +15,8 @@ from ecom.commerce.models import Order, PaymentRefund
 from ecom.commerce.status import OrderStatus, PaymentStatus, RefundStatus
 from ecom.inventory.models import Inventory
 from ecom.runtime import use_gateway
-from tests.checkout.conftest import ADDRESS, fill_cart
-from tests.checkout.test_races_postgres import CONFIRM, INTENT, bearer, fresh, place_order, run_together
+from tests.commerce_support import ADDRESS, fill_cart
+from tests.ecom.commerce.test_races_postgres import CONFIRM, INTENT, bearer, fresh, place_order, run_together
 from tests.factories import UserFactory, stocked_variant
 from workers.periodic import retry_gateway_calls
 

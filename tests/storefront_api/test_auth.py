@@ -10,9 +10,9 @@ import pytest
 from ecom.db import utcnow
 from ecom.extensions import limiter
 from ecom.identity.models import User
-from tests.api.conftest import bearer
 from tests.conftest import make_test_app
 from tests.factories import TEST_PASSWORD, UserFactory
+from tests.storefront_api.conftest import bearer
 
 SECRET = "test-jwt-secret-0123456789abcdefghij"
 
@@ -95,6 +95,7 @@ def test_login_with_right_credentials_answers_a_token(client, customer):
     assert customer.last_login_at is not None
 
 
+@pytest.mark.slow
 def test_login_failure_message_is_the_same_for_unknown_email_and_wrong_password(client, customer):
     wrong_password = login(client, customer.email, "wrong-password")
     unknown_email = login(client, "nobody@example.com")
@@ -196,6 +197,7 @@ def small_limits(app):
     app.config["LOGIN_RATE_LIMIT"], app.config["SIGNUP_RATE_LIMIT"] = saved
 
 
+@pytest.mark.slow
 def test_failed_logins_per_email_are_limited_with_retry_after(client, customer, small_limits):
     for _ in range(3):
         assert login(client, customer.email, "wrong-password").status_code == 401
@@ -207,6 +209,7 @@ def test_failed_logins_per_email_are_limited_with_retry_after(client, customer, 
     assert blocked.is_json and blocked.json["detail"]
 
 
+@pytest.mark.slow
 def test_the_email_limit_holds_across_client_ips(client, customer, small_limits):
     for index in range(3):
         login(client, customer.email, "wrong", environ_base={"REMOTE_ADDR": f"10.0.0.{index + 1}"})
@@ -216,6 +219,7 @@ def test_the_email_limit_holds_across_client_ips(client, customer, small_limits)
     assert blocked.status_code == 429
 
 
+@pytest.mark.slow
 def test_failed_logins_per_ip_are_limited_across_emails(client, db, small_limits):
     for index in range(3):
         assert login(client, f"nobody{index}@example.com", "wrong").status_code == 401
@@ -226,6 +230,7 @@ def test_failed_logins_per_ip_are_limited_across_emails(client, db, small_limits
     assert "Retry-After" in blocked.headers
 
 
+@pytest.mark.slow
 def test_successful_logins_do_not_count_towards_the_limit(client, customer, small_limits):
     for _ in range(5):
         assert login(client, customer.email).status_code == 200
@@ -244,6 +249,7 @@ def test_signups_per_ip_are_limited(client, db, small_limits):
     assert db.session.query(User).filter_by(email="three@example.com").count() == 0
 
 
+@pytest.mark.slow
 def test_the_login_limit_lives_in_redis_and_holds_across_app_instances(app, committed_db, redis_url):
     from tests.factories import UserFactory as Users
 

@@ -20,7 +20,7 @@ from ecom.commerce.status import OrderStatus
 from ecom.inventory.models import Inventory, MovementReason, StockMovement
 from ecom.notifications.models import OutboxEvent
 from storefront_api.security import issue_access_token
-from tests.checkout.conftest import ADDRESS, fill_cart
+from tests.commerce_support import ADDRESS, fill_cart
 from tests.factories import UserFactory, stocked_variant
 
 INTENT = "/api/v1/checkout/payment-intent"

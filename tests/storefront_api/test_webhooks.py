@@ -13,7 +13,7 @@ from ecom.commerce.gateways.webhooks import sign_webhook
 from ecom.commerce.models import Order, Payment, StripeEvent
 from ecom.commerce.status import OrderStatus, PaymentStatus
 from ecom.extensions import db
-from tests.checkout.conftest import ADDRESS, auth, count, fill_cart, inventory_of, outbox_types
+from tests.commerce_support import ADDRESS, auth, count, fill_cart, inventory_of, outbox_types
 
 WEBHOOK = "/webhooks/stripe"
 SECRET = "whsec_test_secret"  # tests/conftest.py TEST_CONFIG

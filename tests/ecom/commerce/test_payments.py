@@ -27,7 +27,7 @@ from ecom.notifications.models import OutboxEvent
 from ecom.runtime import use_gateway
 from ecom.unit_of_work import commit
 from tests.admin.conftest import new_client, sign_in
-from tests.checkout.conftest import ADDRESS, auth, fill_cart, inventory_of, outbox_types
+from tests.commerce_support import ADDRESS, auth, fill_cart, inventory_of, outbox_types
 from tests.factories import UserFactory, make_order
 from workers.periodic import expire_reservations, retry_gateway_calls
 
