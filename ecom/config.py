@@ -2,7 +2,7 @@
 
 ``load_config`` is the one reader of the environment: every variable the
 README's configuration table documents is read here, and nothing else reads
-the environment for a setting (tests/test_config.py holds both to that).
+the environment for a setting (tests/ecom/test_config.py holds both to that).
 """
 
 from __future__ import annotations

@@ -1,13 +1,29 @@
-"""The Flask CLI: every area registers its own commands here."""
+"""The Flask CLI: every area registers its own commands here; ``seed-demo`` composes them all."""
 
+import click
 from flask import Flask
+
+from ecom import runtime
+from ecom.unit_of_work import committed
 
 
 def register_cli(app: Flask) -> None:
-    from ecom.catalog.cli import register as register_catalog
     from ecom.identity.cli import register as register_identity
     from workers.cli import register as register_workers
 
     register_identity(app)
-    register_catalog(app)
     register_workers(app)
+    app.cli.add_command(seed_demo_command)
+
+
+@click.command("seed-demo")
+def seed_demo_command() -> None:
+    """Load the demo catalog, stores, staff users and a few orders (safe to run again)."""
+    from ecom.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
+
+    summary = committed(seed_demo)
+    click.echo(f"Demo data: {summary}")
+    # The address `make run` serves on: the same PORT setting.
+    click.echo(f"Back office: http://127.0.0.1:{runtime.settings()['PORT']}/admin/  — sign in with any of:")
+    for email, role, _ in DEMO_USERS:
+        click.echo(f"  {role.value:<13} {email} / {DEMO_PASSWORD}")

@@ -10,6 +10,7 @@ from pydantic import Field, StringConstraints
 
 from ecom.catalog import queries, reviews
 from ecom.catalog.models import Category, Product, Review
+from ecom.inventory.models import available_units
 from storefront_api import api
 from storefront_api.caching import cached_page
 from storefront_api.openapi import endpoint
@@ -162,8 +163,8 @@ def product_detail(product: Product) -> ProductDetail:
             name=variant.name,
             price=variant.price,
             attributes=variant.attributes or {},
-            available=queries.variant_available(variant),
-            in_stock=queries.variant_available(variant) > 0,
+            available=available_units(variant),
+            in_stock=available_units(variant) > 0,
         )
         for variant in queries.active_variants(product)
     ]

@@ -1,12 +1,18 @@
-"""Flask CLI commands of this area: worker, relay-outbox, expire-reservations, purge-guest-carts."""
+"""Flask CLI commands of this area: the worker, each periodic job run once (relay-outbox,
+expire-reservations, purge-guest-carts, retry-gateway-calls) and import-products."""
 
 from __future__ import annotations
+
+import os
 
 import click
 from flask import Flask, current_app
 
 from ecom import runtime
+from ecom.actor import SYSTEM
+from ecom.errors import EcomError
 from ecom.notifications.queues import QUEUE_NAMES
+from ecom.unit_of_work import committed
 
 
 def register(app: Flask) -> None:
@@ -15,6 +21,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(relay_outbox_command)
     app.cli.add_command(expire_reservations_command)
     app.cli.add_command(purge_guest_carts_command)
+    app.cli.add_command(retry_gateway_calls_command)
+    app.cli.add_command(import_products_command)
 
 
 @click.command("worker")
@@ -29,7 +37,7 @@ def worker_command(queues: tuple[str, ...], burst: bool, fork: bool) -> None:
     from workers.worker import make_worker, run_worker, worker_connection
 
     app = current_app._get_current_object()
-    if not runtime.settings(app).get("REDIS_URL"):
+    if not runtime.settings(app)["REDIS_URL"]:
         raise click.ClickException("REDIS_URL is not set; without it events are handled in-process.")
     connection = worker_connection(app)
     scheduled = schedule_all_periodic(app, connection=connection)
@@ -42,7 +50,7 @@ def worker_command(queues: tuple[str, ...], burst: bool, fork: bool) -> None:
 def relay_outbox_command(batch: int) -> None:
     """Relay undispatched outbox events to RQ (or, without REDIS_URL, handle them here)."""
     app = current_app._get_current_object()
-    if runtime.settings(app).get("REDIS_URL"):
+    if runtime.settings(app)["REDIS_URL"]:
         from workers.jobs import relay_outbox_job
 
         totals = relay_outbox_job(batch)
@@ -71,3 +79,36 @@ def purge_guest_carts_command() -> None:
     from workers.periodic import purge_guest_carts
 
     click.echo(f"purged {purge_guest_carts()} guest cart(s)")
+
+
+@click.command("retry-gateway-calls")
+def retry_gateway_calls_command() -> None:
+    """Make the recorded refunds and intent cancellations not done yet, once (the periodic
+    gateway-retries job does the same every GATEWAY_RETRY_INTERVAL_SECONDS)."""
+    from workers.periodic import retry_gateway_calls
+
+    counts = retry_gateway_calls().as_dict()
+    click.echo(", ".join(f"{name.replace('_', ' ')} {value}" for name, value in counts.items()))
+
+
+@click.command("import-products")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def import_products_command(path: str) -> None:
+    """Import products from a CSV file in the back office's export format."""
+    from ecom.catalog import csv_io
+    from workers.imports import run_import
+
+    with open(path, encoding="utf-8-sig") as handle:
+        content = handle.read()
+    try:
+        job = committed(lambda: csv_io.create_import_job(content, filename=os.path.basename(path),
+                                                         user_id=None))
+    except EcomError as exc:
+        raise click.ClickException(str(exc)) from exc
+    run_import(job, actor=SYSTEM)
+    click.echo(f"{job.processed_rows} rows: {job.created_count} created, {job.updated_count} updated, "
+               f"{len(job.errors)} with errors.")
+    for error in job.errors:
+        click.echo(f"  line {error['line']}: {'; '.join(error['errors'])}", err=True)
+    if job.status == "failed" or job.errors:
+        raise SystemExit(1)

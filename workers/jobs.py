@@ -104,18 +104,18 @@ def purge_guest_carts_job() -> int:
 
 
 def run_import_job(job_id: int) -> str | None:
-    """Run a product CSV import (enqueued by ``ecom.catalog.csv_io.start_import``): takes an id,
+    """Run a product CSV import (enqueued by ``workers.imports.start_import``): takes an id,
     reloads, and skips a job already finished, so a re-run does nothing new. Its status, or None
     if the job row is gone."""
-    from ecom.catalog import csv_io
     from ecom.catalog.models import ImportJob
     from ecom.extensions import db
+    from workers.imports import run_import
 
     with app_context():
         job = db.session.get(ImportJob, job_id)
         if job is None or job.status in ("finished", "failed"):
             return job.status if job else None
-        return csv_io.run_import(job).status
+        return run_import(job).status
 
 
 def gateway_retries_job() -> dict:

@@ -22,6 +22,7 @@ from ecom.catalog.models import Category, ImportJob, Product, ProductImage, Vari
 from ecom.errors import ValidationFailed
 from ecom.extensions import db
 from ecom.inventory.models import Inventory
+from workers.imports import start_import
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 # Optional in the form: an empty slug is generated from the name by the catalog service.
@@ -209,7 +210,7 @@ class ProductView(StaffModelView):
                 job = csv_io.create_import_job(content, filename=upload.filename or "upload.csv",
                                                user_id=current_actor().user_id)
             if work.ok:
-                csv_io.start_import(job, current_app)
+                start_import(job, current_app._get_current_object())
                 return redirect(url_for(".import_job_view", job_id=job.id))
         for errors in form.errors.values():
             for message in errors:

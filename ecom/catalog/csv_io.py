@@ -2,9 +2,9 @@
 
 Import validates each row on its own inside a savepoint: a valid row lands
 whole, an invalid one is reported with its line number and leaves nothing
-behind. Progress and the error report live in ``import_jobs``. With
-``REDIS_URL`` the import runs as an RQ job on the ``default`` queue
-(``workers.jobs.run_import_job``), otherwise inline.
+behind. Progress and the error report live in ``import_jobs``. This module
+only flushes; workers/imports.py runs an import to the end, committing each
+step (queued as an RQ job with ``REDIS_URL``, otherwise inline).
 """
 
 from __future__ import annotations
@@ -19,14 +19,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from ecom import runtime
 from ecom.actor import SYSTEM, Actor
 from ecom.catalog import services
 from ecom.catalog.models import ImportJob, Product, Variant
 from ecom.db import utcnow
 from ecom.errors import EcomError, NotFound, ValidationFailed
 from ecom.extensions import db
-from ecom.unit_of_work import unit_of_work
 
 COLUMNS = [
     "product_slug", "product_name", "category_slug", "description", "base_price", "is_active",
@@ -36,8 +34,6 @@ COLUMNS = [
 REQUIRED = ("product_name", "sku", "price")
 TRUE, FALSE = {"1", "true", "yes", "y"}, {"0", "false", "no", "n", ""}
 PROGRESS_EVERY = 25
-IMPORT_QUEUE = "default"
-IMPORT_JOB = "workers.jobs.run_import_job"
 
 
 # ---------------------------------------------------------------- export
@@ -243,17 +239,6 @@ def import_steps(job: ImportJob, *, actor: Actor | None = None) -> Iterator[Impo
     yield _finish(job, "finished", errors)
 
 
-def run_import(job: ImportJob, *, actor: Actor | None = None) -> ImportJob:
-    """Run ``import_steps`` to the end for an edge (the import job, the CLI, ``start_import``):
-    a long import is several units of work, each step committed through ``ecom.unit_of_work``
-    so its progress shows while it runs. The caller has committed the job row."""
-    steps = import_steps(job, actor=actor)
-    while True:
-        with unit_of_work():
-            if next(steps, None) is None:
-                return job
-
-
 def _finish(job: ImportJob, status: str, errors: list[dict]) -> ImportJob:
     job.status, job.errors, job.finished_at = status, errors, utcnow()
     db.session.flush()
@@ -288,16 +273,3 @@ def create_import_job(content: str, *, filename: str, user_id: int | None) -> Im
     db.session.flush()
     return job
 
-
-def start_import(job: ImportJob, app) -> str:
-    """Run the job on the RQ ``default`` queue when Redis is configured, else right now.
-
-    The caller has committed the job row. Returns "queued" or the finished status.
-    """
-    if runtime.settings(app).get("REDIS_URL"):
-        from ecom.notifications.queues import get_queue
-
-        # By its dotted path: the domain never imports the workers package.
-        get_queue(app, IMPORT_QUEUE).enqueue(IMPORT_JOB, job.id, job_timeout=3600)
-        return "queued"
-    return run_import(job).status

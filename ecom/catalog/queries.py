@@ -243,11 +243,6 @@ def active_variants(product: Product) -> list[Variant]:
     return [variant for variant in product.variants if variant.is_active]
 
 
-def variant_available(variant: Variant) -> int:
-    """Units that can be sold now (``Inventory.available``; 0 without an inventory row)."""
-    return available_units(variant)
-
-
 _IN_STOCK = "_listing_in_stock"  # set by list_products on the products of its page
 
 
@@ -255,7 +250,7 @@ def product_in_stock(product: Product) -> bool:
     known = product.__dict__.get(_IN_STOCK)
     if known is not None and "variants" not in product.__dict__:
         return known
-    return any(variant_available(variant) > 0 for variant in active_variants(product))
+    return any(available_units(variant) > 0 for variant in active_variants(product))
 
 
 def primary_image(product: Product):

@@ -22,7 +22,7 @@ from ecom.db import CENT, money, utcnow
 from ecom.errors import Conflict, NotFound, OutOfStock, ValidationFailed
 from ecom.extensions import db
 from ecom.identity.models import User
-from ecom.inventory.models import available_units  # the inventory's rule; checkout imports it from here
+from ecom.inventory.models import available_units
 from ecom.runtime import settings
 
 MIN_QUANTITY = 1

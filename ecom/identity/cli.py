@@ -3,9 +3,13 @@
 import click
 from flask import Flask
 
+from ecom.actor import Actor
 from ecom.errors import EcomError
 from ecom.identity.models import Role
 from ecom.unit_of_work import committed
+
+# Who the audit log names for a change made from the command line.
+CLI = Actor("system:cli")
 
 
 def register(app: Flask) -> None:
@@ -24,7 +28,7 @@ def register(app: Flask) -> None:
         if password is None:
             password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
         try:
-            user = committed(lambda: create_user(email, password, full_name=full_name, role=role))
+            user = committed(lambda: create_user(email, password, full_name=full_name, role=role, actor=CLI))
         except EcomError as exc:
             raise click.ClickException(str(exc)) from exc
         click.echo(f"Created {user.role} {user.email} (id {user.id}).")

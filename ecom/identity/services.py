@@ -60,8 +60,11 @@ def find_user_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == (email or "").strip().lower()))
 
 
-def create_user(email: str, password: str, full_name: str = "", role: str = Role.CUSTOMER) -> User:
-    """A new active user. Raises ValidationFailed, DuplicateError (email taken)."""
+def create_user(email: str, password: str, full_name: str = "", role: str = Role.CUSTOMER, *,
+                actor: Actor | None = None) -> User:
+    """A new active user; audited when someone else creates it (``actor``: staff, the CLI, the
+    demo seed), not on a customer's own sign-up. Raises ValidationFailed, DuplicateError
+    (email taken)."""
     email = normalise_email(email)
     check_password_strength(password)
     role = _check_role(role)
@@ -71,6 +74,8 @@ def create_user(email: str, password: str, full_name: str = "", role: str = Role
                 role=role, is_active=True)
     db.session.add(user)
     db.session.flush()
+    if actor is not None:
+        record_change(actor, "create", "users", user.id, None, {"email": user.email, "role": user.role})
     return user
 
 
@@ -132,20 +137,9 @@ def _set_active(user: User, active: bool, actor: Actor) -> bool:
     return True
 
 
-def set_user_active(user: User, active: bool, *, actor: Actor) -> User:
-    """(De)activate an account, audited; a deactivated user's tokens stop working at once.
-
-    Raises ValidationFailed when ``actor`` would deactivate their own account
-    (then nothing changes).
-    """
-    _refuse_self_deactivation({user.id}, bool(active), actor)
-    _set_active(user, bool(active), actor)
-    db.session.flush()
-    return user
-
-
 def set_users_active(user_ids: Iterable[int], active: bool, *, actor: Actor) -> int:
-    """(De)activate many accounts at once, each change audited; returns how many changed.
+    """(De)activate accounts, each change audited; returns how many changed. A deactivated
+    user's tokens stop working at once.
 
     Raises ValidationFailed, changing nobody, when the batch would deactivate
     ``actor``'s own account.

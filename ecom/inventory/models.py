@@ -56,7 +56,7 @@ class Inventory(db.Model):
 
     # The one definition of "available" and "low": Python code reads the attributes,
     # queries use the same names as SQL expressions (Inventory.available > 0, ...).
-    # Nowhere else writes quantity - reserved (tests/domain/test_stock_rules.py checks).
+    # Nowhere else writes quantity - reserved (tests/ecom/inventory/test_stock_rules.py checks).
     @hybrid_property
     def available(self) -> int:
         """Units that can be sold now: on hand minus those held for unpaid orders."""

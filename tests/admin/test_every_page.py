@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from ecom.catalog.cli import seed_demo
+from ecom.demo import seed_demo
 from tests.admin.test_access import READERS
 
 pytestmark = pytest.mark.slow

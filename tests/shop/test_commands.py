@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from ecom.audit.models import AuditLog
 from ecom.identity.models import User
 
 AREA_COMMANDS = {
     "create-user",                                    # ecom/identity/cli.py
-    "seed-demo", "import-products",                   # ecom/catalog/cli.py
+    "seed-demo",                                      # shop/cli.py (ecom/demo.py)
     "worker", "relay-outbox", "expire-reservations", "purge-guest-carts",  # workers/cli.py
+    "retry-gateway-calls", "import-products",         # workers/cli.py
 }
 
 
@@ -32,7 +34,12 @@ def test_create_user_commits_the_user(app, db):
 
     assert result.exit_code == 0, result.output
     db.session.expire_all()
-    assert db.session.scalar(select(User.role).where(User.email == "ops@example.com")) == "admin"
+    user = db.session.scalar(select(User).where(User.email == "ops@example.com"))
+    assert user.role == "admin"
+    # and the audit log names the command line as the author
+    entry = db.session.scalar(select(AuditLog).where(AuditLog.entity == "users",
+                                                     AuditLog.entity_id == str(user.id)))
+    assert (entry.action, entry.actor, entry.user_id) == ("create", "system:cli", None)
 
 
 def test_create_user_refuses_a_duplicate_with_a_clear_error(app, db):

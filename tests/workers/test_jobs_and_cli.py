@@ -51,6 +51,30 @@ def test_expire_reservations_command_reports_the_orders(inline_app, fake_expiry)
     assert "expired 1 order(s): ORD-20260101-0101" in result.output
 
 
+def test_retry_gateway_calls_command_runs_the_retries_once_and_prints_the_counts(inline_app, monkeypatch):
+    # given recorded gateway calls, as the retry job would find them
+    runs = []
+
+    class Counts:
+        def as_dict(self):
+            return {"refunds_made": 2, "refunds_pending": 1, "intents_cancelled": 0,
+                    "cancellations_pending": 0}
+
+    def retry_gateway_calls(*args, **kwargs):
+        runs.append((args, kwargs))
+        return Counts()
+
+    monkeypatch.setattr(periodic, "retry_gateway_calls", retry_gateway_calls)
+
+    # when the command runs
+    result = inline_app.test_cli_runner().invoke(args=["retry-gateway-calls"])
+
+    # then it made one pass, at the current time, and said what it did
+    assert result.exit_code == 0, result.output
+    assert runs == [((), {})]
+    assert "refunds made 2, refunds pending 1, intents cancelled 0, cancellations pending 0" in result.output
+
+
 def test_relay_outbox_command_without_redis_handles_events_in_process(inline_app):
     # an event left behind undispatched (as if the process died right after its commit)
     db.session.add(OutboxEvent(type="ORDER_PAID", payload={"type": "ORDER_PAID", "data": order_data()}))

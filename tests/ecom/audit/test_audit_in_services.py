@@ -67,7 +67,7 @@ def test_role_change_activation_and_password_reset_are_audited(db):
     user = UserFactory(role="customer")
 
     identity.set_user_role(user, "warehouse", actor=CLI)
-    identity.set_user_active(user, False, actor=CLI)
+    identity.set_users_active([user.id], False, actor=CLI)
     identity.reset_password(user, "a-brand-new-password", actor=CLI)
 
     entries = _audit(db, "users")
@@ -84,7 +84,7 @@ def test_setting_what_is_already_set_writes_nothing(db):
     user = UserFactory(role="warehouse", is_active=True)
 
     identity.set_user_role(user, "warehouse", actor=CLI)
-    identity.set_user_active(user, True, actor=CLI)
+    identity.set_users_active([user.id], True, actor=CLI)
 
     assert _audit(db, "users") == []
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import event
 
 from ecom.catalog import queries
+from ecom.inventory.models import available_units
 from tests.factories import (
     InventoryFactory,
     ProductFactory,
@@ -64,7 +65,7 @@ def test_product_detail_loads_everything_it_shows_in_three_statements(db):
     try:
         found = queries.get_product("detailed")
         shown = (found.category.name, [image.url for image in found.images],
-                 [queries.variant_available(variant) for variant in queries.active_variants(found)])
+                 [available_units(variant) for variant in queries.active_variants(found)])
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
 

@@ -9,6 +9,7 @@ import pytest
 from ecom.actor import SYSTEM
 from ecom.catalog import queries, reviews
 from ecom.errors import DuplicateError, NotFound, ValidationFailed
+from ecom.inventory.models import available_units
 from tests.factories import CategoryFactory, InventoryFactory, ProductFactory, UserFactory, VariantFactory
 
 
@@ -45,7 +46,7 @@ def test_available_is_never_negative(db):
     variant = VariantFactory()
     InventoryFactory(variant=variant, quantity=2, reserved=2)
 
-    assert queries.variant_available(variant) == 0
+    assert available_units(variant) == 0
     assert not queries.product_in_stock(variant.product)
 
 

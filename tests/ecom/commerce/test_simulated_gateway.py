@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from ecom.commerce.gateways import choose_gateway
 from ecom.commerce.gateways.simulated import SimulatedGateway
 from ecom.errors import NotFound
-from ecom.runtime import choose_gateway
 from tests.commerce_support import ADDRESS, auth, fill_cart
 
 

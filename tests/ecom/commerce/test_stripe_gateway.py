@@ -7,13 +7,13 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select, update
 
+from ecom.commerce.gateways import choose_gateway
 from ecom.commerce.gateways.stripe import StripeGateway
 from ecom.commerce.models import CartItem, Order, Payment, PaymentRefund
 from ecom.commerce.status import OrderStatus, PaymentStatus, RefundStatus
 from ecom.errors import GatewayUnavailable, NotFound
 from ecom.extensions import db
 from ecom.inventory.models import Inventory
-from ecom.runtime import choose_gateway
 from tests.commerce_support import (
     ADDRESS,
     auth,

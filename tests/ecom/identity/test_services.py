@@ -24,6 +24,22 @@ def test_create_user_lower_cases_the_email_and_hashes_the_password(db):
     assert verify_password("long-enough-pw", user.hashed_password)
 
 
+def test_create_user_audits_an_account_someone_else_creates_but_not_a_sign_up(db):
+    # when a customer signs up, and the CLI creates an admin
+    services.create_user("self@example.com", "long-enough-pw")
+    admin = services.create_user("ops@example.com", "long-enough-pw", role="admin", actor=Actor("system:cli"))
+
+    # then only the second is audited, naming who created it and with which role
+    from sqlalchemy import select
+
+    from ecom.audit.models import AuditLog
+
+    [entry] = db.session.scalars(select(AuditLog).where(AuditLog.entity == "users")).all()
+    assert (entry.action, entry.actor, entry.entity_id) == ("create", "system:cli", str(admin.id))
+    assert entry.changes == {"email": {"before": None, "after": "ops@example.com"},
+                             "role": {"before": None, "after": "admin"}}
+
+
 def test_create_user_refuses_a_duplicate_email_in_any_case(db):
     services.create_user("dup@example.com", "long-enough-pw")
 
@@ -72,11 +88,11 @@ def test_authenticate(db):
 
 def test_deactivated_users_cannot_authenticate(db):
     user = UserFactory()
-    services.set_user_active(user, False, actor=SYSTEM)
+    services.set_users_active([user.id], False, actor=SYSTEM)
 
     with pytest.raises(AuthenticationFailed):
         services.authenticate(user.email, TEST_PASSWORD)
-    services.set_user_active(user, True, actor=SYSTEM)
+    services.set_users_active([user.id], True, actor=SYSTEM)
     assert services.authenticate(user.email, TEST_PASSWORD) is user
 
 
@@ -227,7 +243,7 @@ def test_nobody_can_deactivate_themselves(db):
     me = UserFactory(role="admin")
 
     with pytest.raises(ValidationFailed, match="cannot deactivate your own account"):
-        services.set_user_active(me, False, actor=Actor.of_user(me))
+        services.set_users_active([me.id], False, actor=Actor.of_user(me))
 
     assert me.is_active is True
     assert _user_audit_rows(db) == 0

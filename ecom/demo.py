@@ -1,26 +1,27 @@
-"""Flask CLI: ``seed-demo`` (idempotent demo shop) and ``import-products FILE.csv``."""
+"""The demo shop: catalog, stores, staff users and a few orders, made through each package's
+own services (``flask seed-demo``, registered by shop/cli.py).
+
+It lives at the top of ``ecom`` because it composes every package; nothing in the domain
+imports it, so the packages stay free of each other (catalog no longer reaches for orders).
+"""
 
 from __future__ import annotations
 
-import os
 from decimal import Decimal
 
-import click
-from flask import Flask
 from sqlalchemy import func, select
 
-from ecom import runtime
 from ecom.actor import SYSTEM
-from ecom.catalog import csv_io, services
+from ecom.catalog import services as catalog
 from ecom.catalog.models import Category, Product, Variant
 from ecom.commerce.demo import seed_demo_orders
 from ecom.commerce.models import Order
 from ecom.db import money
-from ecom.errors import EcomError
 from ecom.extensions import db
 from ecom.identity.models import Role, User
+from ecom.identity.services import create_user, find_user_by_email
+from ecom.inventory.services import receive_stock
 from ecom.stores.models import Store
-from ecom.unit_of_work import committed
 
 DEMO_PASSWORD = "demo-password-123"
 DEMO_USERS = [
@@ -53,47 +54,8 @@ DEMO_STORES = [
 ]
 
 
-def register(app: Flask) -> None:
-    """Add this area's commands to ``app.cli``."""
-    app.cli.add_command(seed_demo_command)
-    app.cli.add_command(import_products_command)
-
-
-@click.command("seed-demo")
-def seed_demo_command() -> None:
-    """Load the demo catalog, stores, staff users and a few orders (safe to run again)."""
-    summary = committed(seed_demo)
-    click.echo(f"Demo data: {summary}")
-    # The address `make run` serves on: the same PORT setting.
-    click.echo(f"Back office: http://127.0.0.1:{runtime.settings()['PORT']}/admin/  — sign in with any of:")
-    for email, role, _ in DEMO_USERS:
-        click.echo(f"  {role.value:<13} {email} / {DEMO_PASSWORD}")
-
-
-@click.command("import-products")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False))
-def import_products_command(path: str) -> None:
-    """Import products from a CSV file in the back office's export format."""
-    with open(path, encoding="utf-8-sig") as handle:
-        content = handle.read()
-    try:
-        job = committed(lambda: csv_io.create_import_job(content, filename=os.path.basename(path),
-                                                         user_id=None))
-    except EcomError as exc:
-        raise click.ClickException(str(exc)) from exc
-    csv_io.run_import(job, actor=SYSTEM)
-    click.echo(f"{job.processed_rows} rows: {job.created_count} created, {job.updated_count} updated, "
-               f"{len(job.errors)} with errors.")
-    for error in job.errors:
-        click.echo(f"  line {error['line']}: {'; '.join(error['errors'])}", err=True)
-    if job.status == "failed" or job.errors:
-        raise SystemExit(1)
-
-
-# ---------------------------------------------------------------- seeding
-
 def seed_demo() -> dict:
-    """Create whatever of the demo data is missing; returns counts of what exists."""
+    """Create whatever of the demo data is missing (flushes only); returns counts of what exists."""
     users = _seed_users()
     _seed_catalog()
     _seed_stores()
@@ -110,41 +72,31 @@ def seed_demo() -> dict:
 
 
 def _seed_users() -> dict[str, User]:
-    from ecom.identity.passwords import hash_password
-
-    users = {}
-    for email, role, name in DEMO_USERS:
-        user = db.session.scalar(select(User).where(User.email == email))
-        if user is None:
-            user = User(email=email, role=role, full_name=name, is_active=True,
-                        hashed_password=hash_password(DEMO_PASSWORD))
-            db.session.add(user)
-            db.session.flush()
-        users[email] = user
-    return users
+    # Through identity's one rule for new accounts (normalised email, password policy, audit).
+    return {email: find_user_by_email(email)
+            or create_user(email, DEMO_PASSWORD, full_name=name, role=role, actor=SYSTEM)
+            for email, role, name in DEMO_USERS}
 
 
 def _seed_catalog() -> None:
-    from ecom.inventory.services import receive_stock
-
     for order, (category_name, product_names) in enumerate(DEMO_CATEGORIES.items()):
-        category = services.get_category_by_slug(services.slugify(category_name)) or services.create_category(
+        category = catalog.get_category_by_slug(catalog.slugify(category_name)) or catalog.create_category(
             name=category_name, description=f"Our {category_name.lower()}", display_order=order)
         for index, product_name in enumerate(product_names):
-            slug = services.slugify(product_name)
-            if services.get_product_by_slug(slug) is not None:
+            slug = catalog.slugify(product_name)
+            if catalog.get_product_by_slug(slug) is not None:
                 continue
             base = Decimal(15 + 7 * index + 11 * order)
-            product = services.create_product(
+            product = catalog.create_product(
                 name=product_name, slug=slug, category=category, base_price=money(base),
                 description=f"The {product_name.lower()}: a demo product in {category_name}.",
                 featured=index < 2)
-            services.set_product_images(product, [f"https://picsum.photos/seed/{slug}/600/600",
-                                                  f"https://picsum.photos/seed/{slug}-2/600/600"])
+            catalog.set_product_images(product, [f"https://picsum.photos/seed/{slug}/600/600",
+                                                 f"https://picsum.photos/seed/{slug}-2/600/600"])
             options = SIZES[category_name][: 2 + (index % 3)]
             for step, option in enumerate(options):
-                variant = services.add_variant(
-                    product, sku=f"{slug.upper()[:20]}-{services.slugify(option).upper()}",
+                variant = catalog.add_variant(
+                    product, sku=f"{slug.upper()[:20]}-{catalog.slugify(option).upper()}",
                     name=option, price=money(base + step * 2), attributes={ATTRIBUTE[category_name]: option},
                     weight=Decimal("0.500"))
                 # A couple of variants start low so the dashboard has something to say.
