@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, redirect, request, url_for
+from flask import flash, redirect, request, url_for
 from flask_admin import AdminIndexView, expose
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
@@ -18,6 +18,7 @@ from ecom.errors import AuthenticationFailed, PermissionDenied
 from ecom.extensions import limiter
 from ecom.identity.models import User
 from ecom.identity.services import authenticate
+from ecom.runtime import settings
 from ecom.unit_of_work import unit_of_work
 
 PUBLIC_VIEWS = frozenset({"login_view", "logout_view"})
@@ -43,10 +44,10 @@ class _FailedSignIns:
     key = "admin-login-failures"
 
     def _limit(self):
-        return parse(current_app.config.get("LOGIN_RATE_LIMIT", "10 per 5 minutes"))
+        return parse(settings()["LOGIN_RATE_LIMIT"])
 
     def _enabled(self) -> bool:
-        return current_app.config.get("RATELIMIT_ENABLED", True) and limiter.enabled
+        return settings()["RATELIMIT_ENABLED"] and limiter.enabled
 
     def blocked(self) -> bool:
         return self._enabled() and not limiter.limiter.test(self._limit(), self.key, request.remote_addr)

@@ -116,7 +116,12 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
 
 
 def _seconds_list(value: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in value.split(",") if part.strip())
+    """``"10,30,60"`` as seconds. Raises ValueError for a part that is not a whole number, or
+    for no number at all (RQ needs at least one interval)."""
+    seconds = tuple(int(part) for part in value.split(",") if part.strip())
+    if not seconds:
+        raise ValueError(f"Expected comma-separated seconds, got {value!r}.")
+    return seconds
 
 
 def check_production_secrets(config: dict) -> None:

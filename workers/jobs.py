@@ -84,7 +84,7 @@ def relay_once(batch: int = RELAY_BATCH, *, app: Flask | None = None) -> RelayRe
     """One batch of the relay in its own unit of work: what the rows record is committed right
     after Redis was told. Raises RuntimeError without REDIS_URL."""
     with unit_of_work():
-        return relay_outbox(batch, app=app)
+        return relay_outbox(app or current_app._get_current_object(), batch)
 
 
 def expire_reservations_job() -> list[str]:

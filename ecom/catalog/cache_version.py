@@ -31,6 +31,7 @@ import redis
 from flask import Flask, current_app, has_app_context
 from sqlalchemy.orm import ORMExecuteState, Session
 
+from ecom import runtime
 from ecom.db import listen_on_sessions
 
 log = logging.getLogger("ecom.catalog.cache")
@@ -46,11 +47,10 @@ REDIS_BACKOFF_SECONDS = 2.0
 
 
 def init_app(app: Flask) -> None:
-    if app.config.get("REDIS_URL"):
+    url = runtime.settings(app)["REDIS_URL"]
+    if url:
         # Short timeouts: a page falls back to the database rather than wait for Redis.
-        app.extensions[_CLIENT] = redis.Redis.from_url(
-            app.config["REDIS_URL"], socket_connect_timeout=0.5, socket_timeout=0.5,
-        )
+        app.extensions[_CLIENT] = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
     _install_listeners()
 
 
@@ -141,6 +141,8 @@ def _note_bulk_statement(state: ORMExecuteState) -> None:
 
 
 def _bump_if_written(session: Session) -> None:
+    # current_app: SQLAlchemy calls the hook with the session only, and the bump needs the app's
+    # own Redis client, not a setting; a session only exists inside its app's context.
     if session.in_nested_transaction():
         return  # a savepoint: the outermost commit makes the writes visible
     if session.info.pop(_DIRTY, False) and has_app_context():

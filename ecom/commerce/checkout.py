@@ -128,7 +128,7 @@ def start_checkout(
         tax=totals.tax,
         shipping_cost=totals.shipping_cost,
         total=totals.total,
-        currency=settings().get("CURRENCY", "usd"),
+        currency=settings()["CURRENCY"],
         shipping_address=shipping,
         billing_address=billing,
         email=user.email,

@@ -1,7 +1,8 @@
 """Delivery backends: email through ``console`` or ``smtp``, SMS through ``console``.
 
 Backends take a plain settings mapping (the Flask config, or the environment
-read by ``ecom.config.load_config``) so they work inside and outside Flask.
+read by ``ecom.config.load_config``) so they work inside and outside Flask. Every
+key is read as it is: the defaults live in ``load_config`` only.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from ecom.notifications.rendering import EmailContent
 
 log = logging.getLogger("ecom.notifications")
 
-SMTP_TIMEOUT_SECONDS = 30
-
 
 class DeliveryFailed(Exception):
     """A backend could not hand the message over; the caller records it and retries."""
@@ -25,7 +24,7 @@ class DeliveryFailed(Exception):
 
 def build_email(settings: Mapping, to: str, content: EmailContent) -> EmailMessage:
     message = EmailMessage()
-    message["From"] = settings.get("MAIL_FROM") or "shop@example.com"
+    message["From"] = settings["MAIL_FROM"]
     message["To"] = to
     message["Subject"] = content.subject
     message["Message-ID"] = make_msgid(domain="ecom.local")
@@ -36,7 +35,7 @@ def build_email(settings: Mapping, to: str, content: EmailContent) -> EmailMessa
 
 def send_email(settings: Mapping, to: str, content: EmailContent) -> None:
     """Deliver one email through MAIL_BACKEND. Raises DeliveryFailed, or ValueError for an unknown backend."""
-    backend = (settings.get("MAIL_BACKEND") or "console").lower()
+    backend = settings["MAIL_BACKEND"].lower()
     if backend == "console":
         log.info("email to=%s subject=%s\n%s", to, content.subject, content.text)
     elif backend == "smtp":
@@ -47,22 +46,20 @@ def send_email(settings: Mapping, to: str, content: EmailContent) -> None:
 
 def send_sms(settings: Mapping, to: str, text: str) -> None:
     """Deliver one SMS through SMS_BACKEND. Raises ValueError for an unknown backend."""
-    backend = (settings.get("SMS_BACKEND") or "console").lower()
+    backend = settings["SMS_BACKEND"].lower()
     if backend != "console":
         raise ValueError(f"Unknown SMS_BACKEND {backend!r} (expected 'console').")
     log.info("sms to=%s text=%s", to, text)
 
 
 def _send_smtp(settings: Mapping, message: EmailMessage) -> None:
-    host = settings.get("SMTP_HOST") or "localhost"
-    port = int(settings.get("SMTP_PORT") or 25)
-    timeout = float(settings.get("SMTP_TIMEOUT_SECONDS") or SMTP_TIMEOUT_SECONDS)
+    host, port = settings["SMTP_HOST"], int(settings["SMTP_PORT"])
     try:
-        with smtplib.SMTP(host, port, timeout=timeout) as smtp:
-            if settings.get("SMTP_USE_TLS"):
+        with smtplib.SMTP(host, port, timeout=float(settings["SMTP_TIMEOUT_SECONDS"])) as smtp:
+            if settings["SMTP_USE_TLS"]:
                 smtp.starttls()
-            if settings.get("SMTP_USER"):
-                smtp.login(settings["SMTP_USER"], settings.get("SMTP_PASSWORD") or "")
+            if settings["SMTP_USER"]:
+                smtp.login(settings["SMTP_USER"], settings["SMTP_PASSWORD"] or "")
             smtp.send_message(message)
     except (smtplib.SMTPException, OSError) as exc:
         # OSError covers refused connections and timeouts; both are worth a retry.

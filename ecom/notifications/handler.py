@@ -48,7 +48,7 @@ from ecom.db import utcnow
 from ecom.identity.models import Role, User
 from ecom.notifications.channels import DeliveryFailed, send_email, send_sms
 from ecom.notifications.models import Channel, DeliveryStatus, EventType, Notification, OutboxEvent
-from ecom.notifications.rendering import DEFAULT_SHOP_NAME, render_email, render_sms
+from ecom.notifications.rendering import render_email, render_sms
 
 log = logging.getLogger("ecom.notifications")
 
@@ -230,7 +230,7 @@ def _claim_statement(dialect: str):
 def _render_and_send(settings: Mapping, rendered: dict, event_type: EventType,
                      channel: Channel, recipient: str, data: dict) -> None:
     """Render and send one message; ``rendered`` gets its subject and body before the sending."""
-    shop_name = settings.get("SHOP_NAME") or DEFAULT_SHOP_NAME
+    shop_name = settings["SHOP_NAME"]
     if channel == Channel.EMAIL:
         content = render_email(event_type, data, shop_name=shop_name)
         rendered.update(subject=content.subject[:300], body=content.text)
@@ -285,7 +285,7 @@ def standalone_environment() -> tuple[Mapping, Engine]:
 
             settings = load_config()
             engine = create_engine(settings["SQLALCHEMY_DATABASE_URI"],
-                                   **settings.get("SQLALCHEMY_ENGINE_OPTIONS", {}))
+                                   **settings["SQLALCHEMY_ENGINE_OPTIONS"])
             _standalone.update(settings=settings, engine=engine)
         return _standalone["settings"], _standalone["engine"]
 

@@ -12,7 +12,14 @@
 
 The hook is a SQLAlchemy session event on Flask-SQLAlchemy's Session class:
 ``after_flush`` collects the ids of new OutboxEvent rows in ``session.info``,
-``after_commit`` hands them on, ``after_rollback`` forgets them.
+``after_commit`` hands them on, ``after_rollback`` forgets them. A savepoint's commit or
+rollback is not the end of the transaction: the ids wait for the outermost commit, and a
+rolled-back savepoint's own rows are simply gone by then (handling skips an id it cannot
+load), so one bad CSV row never delays the events of the rows before it.
+
+The hooks read ``current_app``: SQLAlchemy calls them with the session only, and they need
+the app itself (its dispatch mode, its Redis), not a setting - a session only exists inside
+the app context of the app that owns it.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ MAX_INLINE_ATTEMPTS = 10
 
 def init_app(app: Flask) -> None:
     """Choose the dispatch mode for ``app`` and install the session hooks (once per process)."""
-    app.extensions[EXTENSION] = QUEUE if runtime.settings(app).get("REDIS_URL") else INLINE
+    app.extensions[EXTENSION] = QUEUE if runtime.settings(app)["REDIS_URL"] else INLINE
     _install_listeners()
 
 
@@ -61,10 +68,13 @@ def _collect_new_events(session: Session, flush_context) -> None:
 
 
 def _forget_events(session: Session) -> None:
-    session.info.pop(PENDING_KEY, None)
+    if not session.in_nested_transaction():
+        session.info.pop(PENDING_KEY, None)
 
 
 def _dispatch_committed_events(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint: nothing is visible to others before the outermost commit
     event_ids = session.info.pop(PENDING_KEY, None)
     if not event_ids or not has_app_context():
         return

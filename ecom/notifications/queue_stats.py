@@ -42,7 +42,7 @@ def queue_stats(app: Flask) -> dict:
     from ecom.notifications.outbox import dispatch_mode
 
     stats: dict = {"mode": dispatch_mode(app), "queues": {}, "failed": 0, "outbox": outbox_backlog(app)}
-    if not runtime.settings(app).get("REDIS_URL"):
+    if not runtime.settings(app)["REDIS_URL"]:
         stats["redis"] = "disabled"
         return stats
     try:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import redis
 from flask import Flask
 from rq import Queue, Retry
@@ -18,7 +16,6 @@ QUEUE_NAMES = (NOTIFICATIONS, DEFAULT)
 DELIVER_EVENT_JOB = "workers.jobs.deliver_event"
 RELAY_OUTBOX_JOB = "workers.jobs.relay_outbox_job"
 
-DEFAULT_RETRY_INTERVALS = (10, 30, 60, 300, 900)
 MAX_DELIVERY_RETRIES = 5
 # How long finished jobs stay visible; while they do, a re-relay is recognised by job id.
 RESULT_TTL_SECONDS = 24 * 3600
@@ -30,7 +27,7 @@ def redis_connection(app: Flask) -> redis.Redis:
 
     Raises RuntimeError when the app has no REDIS_URL.
     """
-    url = runtime.settings(app).get("REDIS_URL")
+    url = runtime.settings(app)["REDIS_URL"]
     if not url:
         raise RuntimeError("REDIS_URL is not set: there are no queues (events are handled in-process).")
     cache = app.extensions.setdefault("ecom_redis", {})
@@ -46,14 +43,4 @@ def get_queue(app: Flask, name: str = NOTIFICATIONS, connection: redis.Redis | N
 
 def delivery_retry(app: Flask) -> Retry:
     """RQ Retry for deliveries, backing off by NOTIFY_RETRY_INTERVALS (seconds)."""
-    intervals = retry_intervals(runtime.settings(app).get("NOTIFY_RETRY_INTERVALS"))
-    return Retry(max=MAX_DELIVERY_RETRIES, interval=intervals)
-
-
-def retry_intervals(value: str | Sequence[int] | None) -> list[int]:
-    """``"10,30,60"`` (or a sequence of seconds) as a list of ints; the default when empty.
-    Raises ValueError for a part that is not a whole number."""
-    if isinstance(value, str):
-        value = [part for part in value.split(",") if part.strip()]
-    intervals = [int(part) for part in value or ()]
-    return intervals or list(DEFAULT_RETRY_INTERVALS)
+    return Retry(max=MAX_DELIVERY_RETRIES, interval=list(runtime.settings(app)["NOTIFY_RETRY_INTERVALS"]))

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 
 import redis
-from flask import Flask, current_app
+from flask import Flask
 from rq.job import Job
 from sqlalchemy import select
 
@@ -66,16 +66,15 @@ def pending_events_query(batch: int):
     )
 
 
-def relay_outbox(batch: int = 100, *, app: Flask | None = None) -> RelayResult:
+def relay_outbox(app: Flask, batch: int = 100) -> RelayResult:
     """Enqueue up to ``batch`` undispatched events on the ``notifications`` queue; flushes only.
 
     The caller (the relay job) commits right after, so what the rows record
     matches what Redis was told; until then the rows stay locked against
     concurrent relays. Redis errors are not raised: they are stored on the rows
     (attempts, last_error), which stay undispatched. Raises RuntimeError if the
-    app has no REDIS_URL.
+    app has no REDIS_URL. ``app`` is the one whose Redis and retry policy apply.
     """
-    app = app or current_app._get_current_object()
     connection = redis_connection(app)
     queue = get_queue(app, connection=connection)
     retry = delivery_retry(app)

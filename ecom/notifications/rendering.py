@@ -16,7 +16,6 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from ecom.notifications.models import EventType
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-DEFAULT_SHOP_NAME = "Ecom Shop"
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,7 @@ def _environment() -> Environment:
     )
 
 
-def template_context(data: dict, *, shop_name: str = DEFAULT_SHOP_NAME) -> dict:
+def template_context(data: dict, *, shop_name: str) -> dict:
     """The payload's fields, plus the few derived values every template uses."""
     context = dict(data)
     context["data"] = data
@@ -51,10 +50,9 @@ def template_context(data: dict, *, shop_name: str = DEFAULT_SHOP_NAME) -> dict:
     return context
 
 
-def render_email(
-    event_type: EventType | str, data: dict, *, shop_name: str = DEFAULT_SHOP_NAME
-) -> EmailContent:
-    """Subject, plain text and HTML of the email for one event. Raises ValueError for an unknown type."""
+def render_email(event_type: EventType | str, data: dict, *, shop_name: str) -> EmailContent:
+    """Subject, plain text and HTML of the email for one event, signed ``shop_name`` (the SHOP_NAME
+    setting). Raises ValueError for an unknown type."""
     name = EventType(event_type).value.lower()
     env = _environment()
     context = template_context(data, shop_name=shop_name)
@@ -66,7 +64,7 @@ def render_email(
     return EmailContent(subject=subject, text=text, html=html)
 
 
-def render_sms(event_type: EventType | str, data: dict, *, shop_name: str = DEFAULT_SHOP_NAME) -> str:
+def render_sms(event_type: EventType | str, data: dict, *, shop_name: str) -> str:
     """The one-line SMS for one event. Raises ValueError for an unknown type."""
     name = EventType(event_type).value.lower()
     context = template_context(data, shop_name=shop_name)

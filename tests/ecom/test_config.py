@@ -87,9 +87,49 @@ def test_defaults_without_any_variable():
     assert [config[name] for name in intervals] == [5, 30, 3600, 60]
 
 
-def test_a_malformed_number_is_refused_at_start():
+@pytest.mark.parametrize("environ", [{"PORT": "eighty"}, {"NOTIFY_RETRY_INTERVALS": "10,soon"},
+                                     {"NOTIFY_RETRY_INTERVALS": " , "}])
+def test_a_malformed_number_is_refused_at_start(environ):
     with pytest.raises(ValueError):
-        load_config({"PORT": "eighty"})
+        load_config(environ)
+
+
+def _setting_lookups_with_a_fallback(tree: ast.AST) -> list[str]:
+    """``x.get("SETTING", ...)`` and ``x.get("SETTING") or ...``: a setting's default written
+    a second time beside load_config's."""
+    found = []
+    for node in ast.walk(tree):
+        calls = []
+        if isinstance(node, ast.Call):
+            if len(node.args) > 1 or node.keywords:
+                calls.append(node)
+        elif isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
+            calls += [value for value in node.values[:-1] if isinstance(value, ast.Call)]
+        for call in calls:
+            if (isinstance(call.func, ast.Attribute) and call.func.attr == "get" and call.args
+                    and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str)
+                    and VARIABLE.match(call.args[0].value)):
+                found.append(f"{call.args[0].value} (line {call.lineno})")
+    return found
+
+
+def test_the_domain_reads_settings_without_defaults_of_its_own():
+    # The handler outside Flask gets load_config's reading too, so every key is always there.
+    fallbacks = {}
+    for path in sorted((PROJECT_ROOT / "ecom").rglob("*.py")):
+        found = _setting_lookups_with_a_fallback(ast.parse(path.read_text(encoding="utf-8")))
+        if found and path.name != "config.py":
+            fallbacks[str(path.relative_to(PROJECT_ROOT))] = found
+
+    assert fallbacks == {}
+
+
+def test_the_fallback_check_sees_both_spellings():
+    source = ('a = settings().get("CURRENCY", "usd")\n'
+              'b = settings.get("SHOP_NAME") or "Shop"\n'
+              'c = data.get("x", 1)\n')
+
+    assert _setting_lookups_with_a_fallback(ast.parse(source)) == ["CURRENCY (line 1)", "SHOP_NAME (line 2)"]
 
 
 def _reads_the_environment(tree: ast.AST) -> list[int]:
@@ -125,3 +165,21 @@ def test_the_app_and_the_standalone_handler_share_one_reading(app):
 
     assert settings is runtime.settings(app)
     assert set(load_config({})) <= set(settings)
+
+
+def test_the_handler_without_flask_reads_load_configs_values(monkeypatch):
+    from ecom.notifications.handler import handler_environment, reset_standalone_environment
+
+    # given an environment with a shop name and no app context
+    monkeypatch.setenv("DATABASE_URL", "sqlite://")
+    monkeypatch.setenv("SHOP_NAME", "Tea & Co")
+    reset_standalone_environment()
+    try:
+        # when the handler looks up its settings
+        settings, _ = handler_environment()
+
+        # then they are load_config's: every key, with its defaults and the environment's values
+        assert settings == load_config()
+        assert (settings["SHOP_NAME"], settings["SMTP_TIMEOUT_SECONDS"]) == ("Tea & Co", 30.0)
+    finally:
+        reset_standalone_environment()

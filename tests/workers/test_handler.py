@@ -40,8 +40,8 @@ def test_every_event_type_renders_an_email_and_an_sms(event_type):
                       refund_amount="42.50", **LOW_STOCK_DATA)
 
     # when it is rendered
-    email = render_email(event_type, data)
-    sms = render_sms(event_type, data)
+    email = render_email(event_type, data, shop_name="Tea & Co")
+    sms = render_sms(event_type, data, shop_name="Tea & Co")
 
     # then subject, text, HTML and SMS all carry the event's key facts
     key = "MUG-RED" if event_type == EventType.LOW_STOCK else "ORD-20260101-0101"
@@ -49,10 +49,15 @@ def test_every_event_type_renders_an_email_and_an_sms(event_type):
     assert key in email.text
     assert key in email.html and email.html.lstrip().startswith("<!doctype html>")
     assert key in sms and "\n" not in sms
+    # signed with the shop's name (the SHOP_NAME setting); the staff's low-stock text needs no signature
+    assert "Tea &amp; Co" in email.html
+    if event_type != EventType.LOW_STOCK:
+        assert "Tea & Co" in email.text and "Tea & Co" in sms
 
 
 def test_shipped_email_carries_carrier_and_tracking_number():
-    email = render_email(EventType.ORDER_SHIPPED, order_data(carrier="DHL", tracking_number="JD0123<b>"))
+    email = render_email(EventType.ORDER_SHIPPED, order_data(carrier="DHL", tracking_number="JD0123<b>"),
+                         shop_name="Ecom Shop")
 
     assert "Carrier: DHL" in email.text
     assert "Tracking number: JD0123<b>" in email.text
@@ -61,7 +66,7 @@ def test_shipped_email_carries_carrier_and_tracking_number():
 
 
 def test_missing_fields_render_without_failing():
-    email = render_email(EventType.ORDER_DELIVERED, {})
+    email = render_email(EventType.ORDER_DELIVERED, {}, shop_name="Ecom Shop")
     assert email.subject.startswith("Your order")
 
 

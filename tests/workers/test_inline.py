@@ -50,6 +50,25 @@ def test_a_rolled_back_event_is_never_delivered(inline_app):
     assert rows(Notification) == [] and rows(OutboxEvent) == []
 
 
+def test_savepoints_neither_deliver_early_nor_forget_the_events_before_them(inline_app):
+    # given an event, then a savepoint whose own event is kept, then one that is rolled back
+    # (a CSV import: a good row, then a bad row)
+    emit("ORDER_PLACED", order_data("first@example.com"))
+    with db.session.begin_nested():
+        emit("ORDER_PLACED", order_data("kept@example.com"))
+    assert rows(Notification) == []  # a savepoint's commit is not the commit
+    savepoint = db.session.begin_nested()
+    emit("ORDER_PLACED", order_data("rolled-back@example.com"))
+    savepoint.rollback()
+
+    # when the transaction commits
+    db.session.commit()
+
+    # then the events that were committed are delivered at once, the rolled-back one never
+    assert sorted(n.recipient for n in rows(Notification)) == ["first@example.com", "kept@example.com"]
+    assert all(event.dispatched_at is not None for event in rows(OutboxEvent))
+
+
 def test_low_stock_in_process_reaches_merchandisers_and_admins(inline_app):
     UserFactory(role="admin", email="admin@example.com")
     UserFactory(role="merchandiser", email="merch@example.com")
