@@ -1,4 +1,5 @@
-"""The domain (``ecom/``) never reaches for its edges or the composition root.
+"""The domain (``ecom/``) never reaches for its edges or the composition root, and its
+packages depend on each other only as documented here.
 
 Every module under ``ecom/`` is parsed, imports inside functions included; a
 job named by its dotted path in a string ("workers.jobs.x") is not an import
@@ -16,6 +17,47 @@ from ecom.config import PROJECT_ROOT
 
 EDGES = {"admin", "storefront_api", "workers", "shop"}
 DOMAIN_MODULES = sorted((PROJECT_ROOT / "ecom").rglob("*.py"))
+
+# Modules every package may use; they import no package of the domain themselves (runtime gets
+# the gateway choice handed in by shop/app.py rather than importing commerce).
+FOUNDATION = {"actor", "config", "db", "errors", "extensions", "runtime", "unit_of_work"}
+
+# package -> the packages it may import (besides FOUNDATION).
+ALLOWED = {
+    "audit": set(),
+    "stores": set(),
+    "identity": {"audit"},
+    # Stock changes emit LOW_STOCK through the outbox.
+    "inventory": {"audit", "notifications"},
+    # The handler finds staff recipients (identity) and, run without the app, registers every
+    # mapper (ecom.models) so relationships resolve.
+    "notifications": {"identity", "models"},
+    # reviews: a verified purchase is a delivered order line (commerce); csv_io names the
+    # importing user as the actor (identity).
+    "catalog": {"audit", "commerce", "identity", "inventory"},
+    "commerce": {"audit", "catalog", "fulfillment", "identity", "inventory", "notifications"},
+    # A fulfillment step moves its order (commerce's transition and history).
+    "fulfillment": {"audit", "commerce", "notifications"},
+    # The registry of every table, for create_app, Alembic and the standalone handler.
+    "models": {"audit", "catalog", "commerce", "fulfillment", "identity", "inventory", "notifications",
+               "stores"},
+    # The demo shop composes the packages; nothing in the domain imports it.
+    "demo": {"catalog", "commerce", "identity", "inventory", "stores"},
+}
+
+# The cycles the domain keeps, each as (importer, imported, the modules allowed to import that
+# way): without these back edges the packages form layers (test below).
+DOCUMENTED_CYCLES = {
+    # commerce <-> fulfillment: paying creates the fulfillment and cancelling cancels it, and a
+    # fulfillment step (packed, shipped, delivered) moves the order through commerce's transitions.
+    ("fulfillment", "commerce"): {"ecom/fulfillment/services.py", "ecom/fulfillment/status.py"},
+    # catalog <-> commerce: carts and orders read products, and a review's verified purchase
+    # reads the reviewer's delivered orders.
+    ("catalog", "commerce"): {"ecom/catalog/reviews.py"},
+    # ecom.models <-> notifications: the registry imports every package's models, and the
+    # handler, which runs without a Flask app, imports the registry so every mapper is known.
+    ("notifications", "models"): {"ecom/notifications/handler.py"},
+}
 
 
 def imported_modules(tree: ast.AST) -> list[str]:
@@ -80,3 +122,89 @@ def test_the_app_is_built_by_the_composition_root():
 
     assert create_app.__module__ == "shop.app"
     assert not (PROJECT_ROOT / "ecom" / "app.py").exists()
+
+
+def unit_of(module: str) -> str | None:
+    """The package (or top-level module) of ``ecom`` a dotted name belongs to."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "ecom" and len(parts) > 1 else None
+
+
+def domain_imports() -> dict[tuple[str, str], set[str]]:
+    """(importer, imported) -> the modules under ecom/ making that import, between different units."""
+    edges: dict[tuple[str, str], set[str]] = {}
+    for path in DOMAIN_MODULES:
+        parts = path.relative_to(PROJECT_ROOT / "ecom").with_suffix("").parts
+        source = parts[0]
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        names = imported_modules(tree)
+        # ``from ecom import runtime`` names the module in the alias, not in ``module``.
+        names += [f"ecom.{alias.name}" for node in ast.walk(tree)
+                  if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "ecom"
+                  for alias in node.names]
+        for target in filter(None, map(unit_of, names)):
+            if target != source:
+                edges.setdefault((source, target), set()).add(relative(path))
+    return edges
+
+
+def test_foundation_modules_import_no_package_of_the_domain():
+    reaching = {edge: modules for edge, modules in domain_imports().items()
+                if edge[0] in FOUNDATION and edge[1] not in FOUNDATION}
+
+    assert reaching == {}
+
+
+def test_packages_import_only_the_documented_dependencies():
+    unexpected = {
+        edge: sorted(modules) for edge, modules in domain_imports().items()
+        if edge[0] not in FOUNDATION and edge[1] not in FOUNDATION
+        and edge[1] not in ALLOWED.get(edge[0], set())
+    }
+
+    assert unexpected == {}, "document the dependency (and its reason) in ALLOWED, or remove it"
+
+
+def test_the_cycles_go_only_through_their_documented_modules():
+    edges = domain_imports()
+
+    stray = {edge: sorted(edges[edge] - modules) for edge, modules in DOCUMENTED_CYCLES.items()
+             if edges.get(edge, set()) - modules}
+
+    assert stray == {}
+
+
+def test_without_the_documented_back_edges_the_packages_form_layers():
+    graph = {package: set(targets) for package, targets in ALLOWED.items()}
+    for importer, imported in DOCUMENTED_CYCLES:
+        graph[importer].discard(imported)
+
+    assert find_cycle(graph) is None
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of ``graph`` as a path, or None when it has none."""
+    state: dict[str, str] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = "open"
+        path.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == "open":
+                return path[path.index(target):] + [target]
+            if target not in state and (cycle := visit(target)):
+                return cycle
+        state[node] = "done"
+        path.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_the_cycle_finder_finds_a_cycle_and_accepts_layers():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
