@@ -54,13 +54,15 @@ def check_transition(allowed: Mapping[Any, Collection], kind: str, current: StrE
 
 def change_status(obj: Any, target: StrEnum, *, allowed: Mapping[Any, Collection], kind: EventKind,
                   order_id: int, actor: Actor, note: str = "", stamps: Mapping[Any, str] | None = None,
-                  also: Collection[tuple] = (), history: bool = True) -> OrderEvent | None:
+                  also: Collection[tuple] = (), history: bool = True, name: str | None = None
+                  ) -> OrderEvent | None:
     """The one status change of every state machine (order, payment, fulfillment, refund):
     check ``allowed``, set ``obj.status``, stamp the column ``stamps`` names for the target,
     and write the order's history row of ``kind`` (unless ``history`` is False), which it
-    returns. Raises InvalidTransition, having changed nothing."""
+    returns. Raises InvalidTransition (naming ``name``, by default ``kind``), having changed
+    nothing."""
     current = type(target)(obj.status)
-    check_transition(allowed, kind, current, target, also=also)
+    check_transition(allowed, name or kind, current, target, also=also)
     obj.status = target
     stamp = (stamps or {}).get(target)
     if stamp:

@@ -67,14 +67,14 @@ def set_payment_status(payment: Payment, target: PaymentStatus | str, *, actor: 
                   order_id=payment.order_id, actor=actor, note=note)
 
 
-def _set_refund_status(refund: PaymentRefund, target: RefundStatus, *, note: str = "",
-                       history: bool = False) -> None:
+def _set_refund_status(refund: PaymentRefund, target: RefundStatus, *, actor: Actor = SYSTEM,
+                       note: str = "", history: bool = False) -> None:
     """Move ``refund`` along ``REFUND_ALLOWED`` and stamp ``completed_at``; a history row only when
     asked (a refund made is in the history as the payment's own change, by ``book_refund``).
     Raises InvalidTransition."""
     change_status(refund, target, allowed=REFUND_ALLOWED, kind=EventKind.PAYMENT,
-                  order_id=refund.payment.order_id, actor=Actor(refund.actor), note=note,
-                  stamps=REFUND_STAMPS, history=history)
+                  order_id=refund.payment.order_id, actor=actor, note=note,
+                  stamps=REFUND_STAMPS, history=history, name="refund")
 
 
 REFUND_STAMPS = {RefundStatus.SUCCEEDED: "completed_at", RefundStatus.FAILED: "completed_at"}
