@@ -91,9 +91,11 @@ def retry_gateway_calls(now: datetime | None = None) -> RetryResult:
     for payment_id in due.payment_ids:
         try:
             with unit_of_work():
-                cancelled += payments.perform_intent_cancellation(payment_id)
+                done = payments.perform_intent_cancellation(payment_id)
         except Exception:
             log.exception("could not cancel the payment intent of payment %s", payment_id)
+            continue
+        cancelled += done
     return RetryResult(refunds_made=made, refunds_pending=len(due.refund_ids) - made,
                        intents_cancelled=cancelled, cancellations_pending=len(due.payment_ids) - cancelled)
 

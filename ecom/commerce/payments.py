@@ -67,6 +67,10 @@ def set_payment_status(payment: Payment, target: PaymentStatus | str, *, actor: 
                   order_id=payment.order_id, actor=actor, note=note)
 
 
+# A refund's end, either way, is its completed_at.
+REFUND_STAMPS = {RefundStatus.SUCCEEDED: "completed_at", RefundStatus.FAILED: "completed_at"}
+
+
 def _set_refund_status(refund: PaymentRefund, target: RefundStatus, *, actor: Actor = SYSTEM,
                        note: str = "", history: bool = False) -> None:
     """Move ``refund`` along ``REFUND_ALLOWED`` and stamp ``completed_at``; a history row only when
@@ -75,9 +79,6 @@ def _set_refund_status(refund: PaymentRefund, target: RefundStatus, *, actor: Ac
     change_status(refund, target, allowed=REFUND_ALLOWED, kind=EventKind.PAYMENT,
                   order_id=refund.payment.order_id, actor=actor, note=note,
                   stamps=REFUND_STAMPS, history=history, name="refund")
-
-
-REFUND_STAMPS = {RefundStatus.SUCCEEDED: "completed_at", RefundStatus.FAILED: "completed_at"}
 
 
 # --- refunds ---------------------------------------------------------------------------------
