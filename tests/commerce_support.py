@@ -4,6 +4,7 @@ fixtures as a plugin)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -11,6 +12,8 @@ from sqlalchemy import func, select
 
 from ecom.commerce.gateways.simulated import SimulatedGateway
 from ecom.commerce.models import Cart, CartItem, Order, Payment
+from ecom.commerce.payments import RETRY_GRACE
+from ecom.db import utcnow
 from ecom.extensions import db as _db
 from ecom.inventory.models import Inventory
 from ecom.notifications.models import OutboxEvent
@@ -126,3 +129,11 @@ def simulated(app) -> SimulatedGateway:
 
 def money_str(value: str) -> Decimal:
     return Decimal(value)
+
+
+def retry_gateway_calls_later():
+    """The retry job as it runs once the grace period of the calls just recorded is over
+    (it leaves younger ones to the request that recorded them)."""
+    from workers.periodic import retry_gateway_calls
+
+    return retry_gateway_calls(now=utcnow() + RETRY_GRACE + timedelta(seconds=1))

@@ -59,6 +59,11 @@ class FakeStripe:
             if method == "POST" and parts[3:] == ["confirm"]:
                 return self.confirm(intent, form.get("payment_method", ""))
             if method == "POST" and parts[3:] == ["cancel"]:
+                if intent["status"] in ("canceled", "succeeded"):
+                    # As Stripe answers it: only an open intent can be cancelled.
+                    return 400, _error("invalid_request_error",
+                                       f"This PaymentIntent's status is {intent['status']}.",
+                                       "payment_intent_unexpected_state")
                 intent["status"] = "canceled"
                 return 200, intent
         if parts == ["v1", "refunds"] and method == "POST":

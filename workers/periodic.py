@@ -28,7 +28,7 @@ from ecom.errors import EcomError
 from ecom.extensions import db
 from ecom.inventory.services import overdue_order_ids
 from ecom.notifications.outbox import INLINE, dispatch_mode, sweep_outbox_inline
-from ecom.unit_of_work import committed, unit_of_work
+from ecom.unit_of_work import committed, rollback, unit_of_work
 
 log = logging.getLogger("ecom.workers")
 
@@ -72,19 +72,30 @@ class RetryResult:
         return dict(self.__dict__)
 
 
-def retry_gateway_calls() -> RetryResult:
+def retry_gateway_calls(now: datetime | None = None) -> RetryResult:
     """Make the refunds and intent cancellations recorded but not yet done (a crash or a gateway
-    outage after their commit), each call in a unit of work of its own so one stuck call never
-    holds back the rest."""
-    due = payments.gateway_calls_due()
+    outage after their commit; ``payments.gateway_calls_due`` as of ``now``), each call in a
+    unit of work of its own so one stuck call never holds back the rest."""
+    due = payments.gateway_calls_due(now)
     made = cancelled = 0
     for refund_id in due.refund_ids:
-        with unit_of_work():
-            refund = payments.perform_refund(refund_id)
-            made += refund is not None and refund.status == RefundStatus.SUCCEEDED
+        try:
+            with unit_of_work():
+                refund = payments.perform_refund(refund_id)
+        # Any exception: an unknown gateway error class is as much one item's failure as a
+        # deadlock; the rest of the batch still runs, and this one is retried next time.
+        except Exception:
+            log.exception("could not make refund %s", refund_id)
+            continue
+        made += refund is not None and refund.status == RefundStatus.SUCCEEDED
     for payment_id in due.payment_ids:
-        with unit_of_work():
-            cancelled += payments.perform_intent_cancellation(payment_id)
+        try:
+            with unit_of_work():
+                done = payments.perform_intent_cancellation(payment_id)
+        except Exception:
+            log.exception("could not cancel the payment intent of payment %s", payment_id)
+            continue
+        cancelled += done
     return RetryResult(refunds_made=made, refunds_pending=len(due.refund_ids) - made,
                        intents_cancelled=cancelled, cancellations_pending=len(due.payment_ids) - cancelled)
 
@@ -126,11 +137,16 @@ def start_background_timer(app: Flask) -> bool:
 
 
 def run_embedded_tick(app: Flask) -> None:
-    """One tick of the embedded timer: expiry, the outbox sweep, the cart purge, gateway retries."""
-    expire_reservations()
-    sweep_outbox_inline(app)
-    purge_guest_carts()
-    retry_gateway_calls()
+    """One tick of the embedded timer: expiry, the outbox sweep, the cart purge, gateway retries;
+    each step guarded on its own, so one that fails never skips the others."""
+    steps = (("reservation expiry", expire_reservations), ("outbox sweep", lambda: sweep_outbox_inline(app)),
+             ("guest cart purge", purge_guest_carts), ("gateway retries", retry_gateway_calls))
+    for name, step in steps:
+        try:
+            step()
+        except Exception:  # the next step, and the next tick, still run
+            log.exception("periodic %s failed", name)
+            rollback()
 
 
 def _timer_loop(app: Flask, interval: int) -> None:
@@ -140,6 +156,6 @@ def _timer_loop(app: Flask, interval: int) -> None:
             try:
                 run_embedded_tick(app)
             except Exception:  # a daemon loop must outlive one bad tick; the next one retries
-                log.exception("periodic expiry/outbox sweep/cart purge failed")
+                log.exception("periodic tick (expiry, outbox sweep, cart purge, gateway retries) failed")
             finally:
                 db.session.remove()

@@ -20,7 +20,7 @@ from admin.security import Area, can_edit, current_actor
 from ecom.commerce.cancellation import cancel_order
 from ecom.commerce.models import Order, OrderItem, Payment, PaymentRefund
 from ecom.commerce.order_actions import refund_payment
-from ecom.commerce.status import RefundStatus
+from ecom.commerce.status import ALLOWED, REFUNDABLE, OrderStatus, RefundStatus
 from ecom.db import money
 from ecom.errors import ValidationFailed
 from ecom.extensions import db
@@ -61,8 +61,14 @@ class OrderView(StaffModelView):
 
     def render(self, template, **kwargs):
         if template == self.details_template:
+            order = kwargs.get("model")
+            payment = order.payment if order is not None else None
+            # The buttons follow the state machines; the services have the last word.
             kwargs.update(cancel_form=CancelForm(), refund_form=RefundForm(),
-                          may_change=can_edit(Area.ORDERS))
+                          may_change=can_edit(Area.ORDERS),
+                          may_cancel=order is not None
+                          and OrderStatus.CANCELLED in ALLOWED[OrderStatus(order.status)],
+                          may_refund=payment is not None and payment.status in REFUNDABLE)
         return super().render(template, **kwargs)
 
     def _order_or_none(self, order_id: int) -> Order | None:
@@ -119,14 +125,16 @@ def _forbidden():
 
 
 def _parse_amount(text: str | None) -> Decimal | None:
+    """The amount typed, or None for all that is left; whether it may be refunded is
+    ``request_refund``'s to say."""
     if not (text or "").strip():
         return None
     try:
         amount = money(text.strip())
     except (InvalidOperation, ValueError):
-        raise ValidationFailed("The refund amount must be a number like 12.50.") from None
-    if amount <= 0:
-        raise ValidationFailed("The refund amount must be more than zero.")
+        amount = None
+    if amount is None or not amount.is_finite():
+        raise ValidationFailed("The refund amount must be a number like 12.50.")
     return amount
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ecom.actor import Actor
 from ecom.catalog.models import Variant
 from ecom.commerce.cancellation import EXPIRED_REASON, cancel_order
-from ecom.commerce.cart import available_units, cart_totals
+from ecom.commerce.cart import cart_totals, clear_cart
 from ecom.commerce.gateways.base import (
     CANCELED,
     DEFAULT_TEST_PAYMENT_METHOD,
@@ -27,7 +27,12 @@ from ecom.commerce.gateways.base import (
 )
 from ecom.commerce.models import Cart, CartItem, Order, OrderItem, Payment
 from ecom.commerce.orders import lock_order, order_event_data, record_creation, transition
-from ecom.commerce.payments import refundable_amount, request_refund, set_payment_status
+from ecom.commerce.payments import (
+    cancel_payment,
+    refundable_amount,
+    request_refund,
+    set_payment_status,
+)
 from ecom.commerce.sql import insert_or_nothing
 from ecom.commerce.status import MONEY_TAKEN, OrderStatus, PaymentStatus
 from ecom.db import utcnow
@@ -35,6 +40,7 @@ from ecom.errors import Conflict, EcomError, NotFound, OutOfStock, ValidationFai
 from ecom.extensions import db
 from ecom.fulfillment.services import create_fulfillment
 from ecom.identity.models import Address
+from ecom.inventory.models import available_units
 from ecom.inventory.services import commit_stock, reserve_stock
 from ecom.notifications.models import EventType
 from ecom.notifications.services import emit
@@ -53,15 +59,7 @@ def _order_number(now: datetime | None = None) -> str:
     return f"ORD-{day}-{''.join(secrets.choice(ORDER_NUMBER_ALPHABET) for _ in range(6))}"
 
 
-def new_order_number(now: datetime | None = None) -> str:
-    """``ORD-YYYYMMDD-XXXXXX``, unused so far (the unique index has the last word)."""
-    while True:
-        candidate = _order_number(now)
-        if not db.session.scalar(select(Order.id).where(Order.order_number == candidate)):
-            return candidate
-
-
-def _insert_order(**values) -> Order:
+def insert_order(**values) -> Order:
     """Insert an order under a fresh order number, in one statement: the unique index turns
     a number already taken (even by a transaction still running) into no row, and another
     number is drawn."""
@@ -121,7 +119,7 @@ def start_checkout(
     _check_lines_in_stock(lines)
 
     totals = cart_totals(lines)
-    order = _insert_order(
+    order = insert_order(
         user_id=user.id,
         status=OrderStatus.CREATED,
         subtotal=totals.subtotal,
@@ -357,9 +355,15 @@ def _record_decline(order: Order, payment: Payment, intent: Intent, actor: Actor
 
 
 def _close_unpaid(order: Order, payment: Payment, intent: Intent, actor: Actor) -> Finalized:
-    """The intent of a cancelled order failed or was cancelled: nothing to tell the shopper."""
+    """The intent of a cancelled order failed or was cancelled: nothing to tell the shopper.
+    An intent the gateway cancelled already is noted as such; a declined one is still open
+    there, so it is cancelled like any other (after the commit, retried until done)."""
     note = intent.failure_message or intent.status
-    set_payment_status(payment, PaymentStatus.CANCELLED, actor=actor, note=note)
+    if intent.status == CANCELED:
+        set_payment_status(payment, PaymentStatus.CANCELLED, actor=actor, note=note)
+        payment.intent_cancelled_at = utcnow()
+    else:
+        cancel_payment(payment, actor=actor, note=note)
     db.session.flush()
     return Finalized(order, Finalized.CANCELLED)
 
@@ -388,8 +392,6 @@ def _refund_everything(order: Order, payment: Payment, actor: Actor) -> Finalize
 
 
 def _mark_paid(order: Order, payment: Payment) -> Finalized:
-    from ecom.commerce.cart import clear_cart
-
     cart = _user_cart(order.user)
     if cart is not None:
         clear_cart(cart)
@@ -435,6 +437,7 @@ def finaliser_action(verdict: Verdict, payment: PaymentStatus, order: OrderState
     """The action ``FINALISER_CASES`` names for this combination."""
     return next(action for v, payments, orders, action in FINALISER_CASES
                 if v == verdict and payment in payments and order in orders)
+
 
 def confirm_payment(user, intent_id: str, payment_method: str | None = None) -> Finalized:
     """The shopper says they paid: ask the gateway, confirming with ``payment_method``

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
-from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ecom.actor import SYSTEM, Actor
 from ecom.catalog.models import Variant
 from ecom.commerce.cancellation import cancel_order
-from ecom.commerce.checkout import new_order_number
+from ecom.commerce.cart import cart_totals
+from ecom.commerce.checkout import insert_order
 from ecom.commerce.models import Order, OrderItem, Payment
 from ecom.commerce.orders import record_creation, transition
 from ecom.commerce.payments import set_payment_status
@@ -44,19 +45,20 @@ def create_demo_order(user: User, lines: list[tuple[Variant, int]], *, status: O
     fulfillment steps, history rows; a cancelled one through the one cancel path), paid by
     the simulated gateway. For demos and tests."""
     config = settings()
-    subtotal = money(sum((v.price * q for v, q in lines), Decimal(0)))
-    tax = money(subtotal * config["TAX_RATE"])
-    shipping = money(0 if subtotal >= config["FREE_SHIPPING_THRESHOLD"] else config["SHIPPING_FLAT_RATE"])
+    items = [OrderItem(product_id=v.product_id, variant_id=v.id, sku=v.sku, product_name=v.product.name,
+                       variant_name=v.name, quantity=q, price=v.price, line_total=money(v.price * q))
+             for v, q in lines]
+    totals = cart_totals(items)
     created_at = utcnow() - timedelta(days=days_ago, hours=1)
-    order = Order(user_id=user.id, order_number=new_order_number(), status=OrderStatus.CREATED,
-                  subtotal=subtotal, tax=tax, shipping_cost=shipping, total=subtotal + tax + shipping,
-                  currency=config["CURRENCY"], shipping_address=DEMO_ADDRESS, billing_address=DEMO_ADDRESS,
-                  email=user.email, created_at=created_at)
-    order.items = [OrderItem(product_id=v.product_id, variant_id=v.id, sku=v.sku, product_name=v.product.name,
-                             variant_name=v.name, quantity=q, price=v.price, line_total=money(v.price * q))
-                   for v, q in lines]
-    db.session.add(order)
+    order = insert_order(user_id=user.id, status=OrderStatus.CREATED, subtotal=totals.subtotal,
+                         tax=totals.tax, shipping_cost=totals.shipping_cost, total=totals.total,
+                         currency=config["CURRENCY"], shipping_address=DEMO_ADDRESS,
+                         billing_address=DEMO_ADDRESS, email=user.email, created_at=created_at)
+    for item in items:
+        item.order_id = order.id
+    db.session.add_all(items)
     db.session.flush()
+    set_committed_value(order, "items", items)
     record_creation(order, actor=actor)
     reserve_stock(order, ttl_seconds=config["RESERVATION_TTL_SECONDS"])
     if status == OrderStatus.CREATED:

@@ -18,7 +18,13 @@ from ecom.commerce.gateways.base import RefundedCharge, from_minor
 from ecom.commerce.gateways.webhooks import intent_from_event_object, refunded_charge_from_event_object
 from ecom.commerce.models import Order, PaymentRefund, StripeEvent
 from ecom.commerce.orders import lock_order
-from ecom.commerce.payments import pending_refunds, record_external_refund, refundable_amount, request_refund
+from ecom.commerce.payments import (
+    NOTHING_TO_REFUND,
+    pending_refunds,
+    record_external_refund,
+    refundable_amount,
+    request_refund,
+)
 from ecom.commerce.sql import insert_unless_exists
 from ecom.commerce.status import MONEY_TAKEN
 from ecom.db import money, utcnow
@@ -44,7 +50,7 @@ def refund_payment(order: Order, amount: Decimal | str | None = None, *, actor: 
     order = lock_order(order.id)
     payment = order.payment
     if payment is None:
-        raise Conflict(f"Order {order.order_number} has no completed payment to refund.")
+        raise Conflict(NOTHING_TO_REFUND.format(order_number=order.order_number))
     db.session.refresh(payment)
     value = refundable_amount(payment) if amount is None else money(amount)
     return request_refund(payment, value, actor=actor, reason=reason)
@@ -72,8 +78,11 @@ def handle_stripe_event(event: dict) -> bool:
         return False
     if apply is None:
         return False
+    # A savepoint: an event refused halfway (InvalidTransition after something was flushed)
+    # leaves nothing of itself behind; only its claim and processed_at are committed.
     try:
-        apply()
+        with db.session.begin_nested():
+            apply()
     except NotFound:
         log.info("stripe event %s names an unknown payment intent; ignored", event["id"])
     except InvalidTransition as exc:

@@ -1,7 +1,12 @@
-"""The order state machine: one ``transition()`` for every status change, and the
-history rows (``order_events``) that order, payment and fulfillment changes write."""
+"""The status machines' one way to change a status (``change_status``), the order's
+``transition()`` built on it, and the history rows (``order_events``) that order,
+payment and fulfillment changes write."""
 
 from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import select
 
@@ -39,6 +44,34 @@ def lock_order(order_id: int) -> Order:
     return order
 
 
+def check_transition(allowed: Mapping[Any, Collection], kind: str, current: StrEnum, target: StrEnum, *,
+                     also: Collection[tuple] = ()) -> None:
+    """Raise InvalidTransition(kind, current, target) unless ``allowed`` (or one of the extra
+    ``(current, target)`` pairs in ``also``) permits the move."""
+    if target not in allowed[current] and (current, target) not in also:
+        raise InvalidTransition(kind, current, target)
+
+
+def change_status(obj: Any, target: StrEnum, *, allowed: Mapping[Any, Collection], kind: EventKind,
+                  order_id: int, actor: Actor, note: str = "", stamps: Mapping[Any, str] | None = None,
+                  also: Collection[tuple] = (), history: bool = True, name: str | None = None
+                  ) -> OrderEvent | None:
+    """The one status change of every state machine (order, payment, fulfillment, refund):
+    check ``allowed``, set ``obj.status``, stamp the column ``stamps`` names for the target,
+    and write the order's history row of ``kind`` (unless ``history`` is False), which it
+    returns. Raises InvalidTransition (naming ``name``, by default ``kind``), having changed
+    nothing."""
+    current = type(target)(obj.status)
+    check_transition(allowed, name or kind, current, target, also=also)
+    obj.status = target
+    stamp = (stamps or {}).get(target)
+    if stamp:
+        setattr(obj, stamp, utcnow())
+    if not history:
+        return None
+    return record_history(order_id, kind, current, target, actor=actor, note=note)
+
+
 def transition(order: Order, target: OrderStatus | str, *, actor: Actor, note: str = "",
                late_payment: bool = False) -> OrderEvent:
     """Move ``order`` to ``target`` and write the history row.
@@ -46,19 +79,15 @@ def transition(order: Order, target: OrderStatus | str, *, actor: Actor, note: s
     ``late_payment`` also allows LATE_PAYMENT_REVIVAL (cancelled by expiry, then paid).
     Raises InvalidTransition when the state machine does not allow the move.
     """
-    current = OrderStatus(order.status)
-    target = OrderStatus(target)
-    revival = late_payment and (current, target) == LATE_PAYMENT_REVIVAL
-    if target not in ALLOWED[current] and not revival:
-        raise InvalidTransition("order", current, target)
-    if revival:
+    move = (OrderStatus(order.status), OrderStatus(target))
+    event = change_status(order, move[1], allowed=ALLOWED, kind=EventKind.ORDER, order_id=order.id,
+                          actor=actor, note=note, stamps=STAMPS,
+                          also=(LATE_PAYMENT_REVIVAL,) if late_payment else ())
+    if move == LATE_PAYMENT_REVIVAL:
+        # Revived: it is no longer a cancelled order.
         order.cancelled_at = None
         order.cancel_reason = None
-    order.status = target
-    stamp = STAMPS.get(target)
-    if stamp:
-        setattr(order, stamp, utcnow())
-    return record_history(order.id, EventKind.ORDER, current, target, actor=actor, note=note)
+    return event
 
 
 def record_creation(order: Order, *, actor: Actor) -> OrderEvent:
@@ -77,7 +106,7 @@ def record_history(order_id: int, kind: EventKind, from_status: str | None, to_s
 
 
 def order_event_data(order: Order) -> dict:
-    """The ``data`` part of an order event's payload (the seed's shape, extended)."""
+    """The ``data`` part of an order event's payload (the notification templates read it)."""
     fulfillment = order.fulfillment
     return {
         "order_id": order.id,

@@ -59,10 +59,6 @@ REFUNDABLE = frozenset({PaymentStatus.COMPLETED, PaymentStatus.PARTIALLY_REFUNDE
 UNPAID = frozenset({PaymentStatus.PENDING, PaymentStatus.FAILED})
 
 
-def can_transition(current: str, target: str) -> bool:
-    return OrderStatus(target) in ALLOWED[OrderStatus(current)]
-
-
 class EventKind(StrEnum):
     """What an ``order_events`` row is the history of."""
 
@@ -75,3 +71,10 @@ class RefundStatus(StrEnum):
     REQUESTED = "requested"  # decided and recorded; the gateway call is still to be made (or retried)
     SUCCEEDED = "succeeded"  # the gateway refunded it and our books say so
     FAILED = "failed"  # the gateway kept refusing; given up, for a person to look at
+
+
+REFUND_ALLOWED: dict[RefundStatus, frozenset[RefundStatus]] = {
+    RefundStatus.REQUESTED: frozenset({RefundStatus.SUCCEEDED, RefundStatus.FAILED}),
+    RefundStatus.SUCCEEDED: frozenset(),
+    RefundStatus.FAILED: frozenset(),
+}

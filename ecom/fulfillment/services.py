@@ -2,7 +2,8 @@
 
 Every step, cancelling included, goes through one helper (``_move``): it moves
 the fulfillment along ``ALLOWED`` and, where ``ORDER_STATUS_FOR`` says so, its
-order too, in one go; both transitions are checked before either is written,
+order too, in one go (both through ``ecom.commerce.orders.change_status``, the
+one status change of every machine); both transitions are checked before either is written,
 so a refused step changes nothing. Each move writes the order's history (kind
 ``fulfillment``) and an audit row with its actor, whoever called it. The
 functions take one fulfillment; ``apply_to_many`` runs a step over a
@@ -19,11 +20,10 @@ from sqlalchemy import select
 from ecom.actor import Actor
 from ecom.audit.services import record_change
 from ecom.commerce.models import Order
-from ecom.commerce.orders import lock_order, order_event_data, record_history, transition
+from ecom.commerce.orders import change_status, check_transition, lock_order, order_event_data, transition
 from ecom.commerce.status import ALLOWED as ORDER_ALLOWED
 from ecom.commerce.status import EventKind, OrderStatus
-from ecom.db import utcnow
-from ecom.errors import EcomError, InvalidTransition, ValidationFailed
+from ecom.errors import EcomError, ValidationFailed
 from ecom.extensions import db
 from ecom.fulfillment.models import Fulfillment
 from ecom.fulfillment.status import ALLOWED, ORDER_STATUS_FOR, FulfillmentStatus
@@ -57,22 +57,17 @@ def _move(fulfillment: Fulfillment, target: FulfillmentStatus, *, actor: Actor, 
     Raises InvalidTransition, having changed nothing."""
     order = lock_order(fulfillment.order_id)
     db.session.refresh(fulfillment)
-    current = FulfillmentStatus(fulfillment.status)
-    if target not in ALLOWED[current]:
-        raise InvalidTransition("fulfillment", current, target)
+    check_transition(ALLOWED, EventKind.FULFILLMENT, FulfillmentStatus(fulfillment.status), target)
     order_target = ORDER_STATUS_FOR.get(target)
-    if order_target is not None and order_target not in ORDER_ALLOWED[OrderStatus(order.status)]:
-        raise InvalidTransition("order", order.status, order_target)
+    if order_target is not None:
+        check_transition(ORDER_ALLOWED, EventKind.ORDER, OrderStatus(order.status), order_target)
     before = _state(fulfillment)
     for name, value in (changes or {}).items():
         setattr(fulfillment, name, value)
-    fulfillment.status = target
-    stamp = STAMPS.get(target)
-    if stamp:
-        setattr(fulfillment, stamp, utcnow())
     if order_target is not None:
         transition(order, order_target, actor=actor, note=note or f"fulfillment {target}")
-    record_history(order.id, EventKind.FULFILLMENT, current, target, actor=actor, note=note)
+    change_status(fulfillment, target, allowed=ALLOWED, kind=EventKind.FULFILLMENT, order_id=order.id,
+                  actor=actor, note=note, stamps=STAMPS)
     record_change(actor, "update", "fulfillments", fulfillment.id, before, _state(fulfillment))
     db.session.flush()
     return order

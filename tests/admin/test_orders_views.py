@@ -76,6 +76,32 @@ def test_partial_then_too_large_refund(as_role, db, make_order):
     assert order.status == "paid"
 
 
+@pytest.mark.parametrize(("amount", "message"), [
+    ("0", "The refund must be between 0.01 and {total}."),  # request_refund's rule, not the admin's
+    ("-3", "The refund must be between 0.01 and {total}."),
+    ("twelve", "The refund amount must be a number like 12.50."),
+    ("NaN", "The refund amount must be a number like 12.50."),
+    ("Infinity", "The refund amount must be a number like 12.50."),
+])
+def test_a_refund_amount_refused_says_why_and_changes_nothing(as_role, db, make_order, amount, message):
+    order = make_order("paid")
+    response = as_role("admin").post(f"/admin/order/refund/{order.id}", data={"amount": amount},
+                                     follow_redirects=True)
+    assert response.status_code == 200
+    assert message.format(total=order.total) in response.get_data(as_text=True)
+    _refresh(db, order.payment)
+    assert order.payment.refunded_amount == Decimal("0.00") and order.payment.refunds == []
+
+
+@pytest.mark.parametrize(("status", "cancel", "refund"), [
+    ("created", True, False), ("paid", True, True), ("packed", False, True), ("cancelled", False, False),
+])
+def test_the_buttons_follow_the_state_machines(as_role, make_order, status, cancel, refund):
+    order = make_order(status)
+    page = as_role("admin").get(f"/admin/order/details/?id={order.id}").get_data(as_text=True)
+    assert ('id="cancel-order"' in page, 'id="refund-order"' in page) == (cancel, refund)
+
+
 def test_fulfillment_queue_is_oldest_first(as_role, make_order):
     older, newer = make_order("paid"), make_order("paid")
     page = as_role("warehouse").get("/admin/fulfillment/").get_data(as_text=True)

@@ -297,3 +297,28 @@ def test_a_refund_of_a_charge_without_an_intent_is_acknowledged(client, placed):
     response = post_event(client, changed(refund_event(None, 1000), "data.object.amount_refunded", DROP))
     assert response.get_json() == {"received": True, "processed": True}
     assert db.session.scalar(select(Payment)).status == PaymentStatus.PENDING
+
+
+def test_an_event_refused_halfway_leaves_nothing_half_written(client, placed, variant, monkeypatch):
+    # given a success event whose finaliser is refused at its last step, after the payment, the
+    # stock and the order's status were already changed and flushed
+    from ecom.commerce import checkout
+    from ecom.commerce.models import OrderEvent
+    from ecom.errors import InvalidTransition
+
+    def refused(order):
+        raise InvalidTransition("fulfillment", "pending", "pending")
+
+    monkeypatch.setattr(checkout, "create_fulfillment", refused)
+    # when it arrives
+    response = post_event(client, intent_event(placed, 4919))
+    # then it is acknowledged and recorded as processed, and none of its changes were kept
+    assert response.status_code == 200
+    db.session.expire_all()
+    order = db.session.scalar(select(Order))
+    assert order.status == OrderStatus.CREATED and order.paid_at is None
+    assert db.session.scalar(select(Payment)).status == PaymentStatus.PENDING
+    assert (inventory_of(variant).quantity, inventory_of(variant).reserved) == (10, 2)
+    assert [e.to_status for e in db.session.scalars(select(OrderEvent))] == ["created"]
+    assert outbox_types() == ["ORDER_PLACED"]
+    assert db.session.get(StripeEvent, "evt_1").processed_at is not None

@@ -100,7 +100,9 @@ class PaymentGateway(Protocol):
 
     def confirm_intent(self, intent_id: str, payment_method: str) -> Intent: ...
 
-    def cancel_intent(self, intent_id: str) -> Intent: ...
+    def cancel_intent(self, intent_id: str) -> Intent:
+        """Cancel the intent; one cancelled already is answered as it is (not an error)."""
+        ...
 
     def refund(self, intent_id: str, amount_minor: int | None = None,
                idempotency_key: str | None = None) -> Refund:

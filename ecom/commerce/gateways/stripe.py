@@ -6,9 +6,11 @@ from typing import Any
 
 import stripe
 
-from ecom.commerce.gateways.base import REQUIRES_PAYMENT_METHOD, Intent, Refund, intent_from_dict
+from ecom.commerce.gateways.base import CANCELED, REQUIRES_PAYMENT_METHOD, Intent, Refund, intent_from_dict
 from ecom.commerce.gateways.webhooks import verify_stripe_signature
 from ecom.errors import GatewayUnavailable, NotFound
+
+UNEXPECTED_STATE = "payment_intent_unexpected_state"
 
 
 class StripeGateway:
@@ -50,7 +52,17 @@ class StripeGateway:
                                                        failure_message="Unknown payment method.")
 
     def cancel_intent(self, intent_id) -> Intent:
-        return self._call(self._client.v1.payment_intents.cancel, intent_id)
+        try:
+            return self._call(self._client.v1.payment_intents.cancel, intent_id)
+        except GatewayUnavailable as exc:
+            # Stripe refuses to cancel an intent that is cancelled already
+            # (payment_intent_unexpected_state): for us that cancellation is done.
+            if getattr(exc.__cause__, "code", None) != UNEXPECTED_STATE:
+                raise
+            intent = self.retrieve_intent(intent_id)
+            if intent.status != CANCELED:
+                raise
+            return intent
 
     def refund(self, intent_id, amount_minor=None, idempotency_key=None) -> Refund:
         params: dict[str, Any] = {"payment_intent": intent_id}

@@ -15,10 +15,9 @@ from ecom.commerce.models import Order, PaymentRefund
 from ecom.commerce.status import OrderStatus, PaymentStatus, RefundStatus
 from ecom.inventory.models import Inventory
 from ecom.runtime import use_gateway
-from tests.commerce_support import ADDRESS, fill_cart
+from tests.commerce_support import ADDRESS, fill_cart, retry_gateway_calls_later
 from tests.ecom.commerce.test_races_postgres import CONFIRM, INTENT, bearer, fresh, place_order, run_together
 from tests.factories import UserFactory, stocked_variant
-from workers.periodic import retry_gateway_calls
 
 SECRET = "whsec_test_secret"
 # Long enough for any honest machine; reaching it means the other thread was blocked.
@@ -125,7 +124,7 @@ def test_a_crash_between_the_commit_and_the_refund_call_loses_nothing(postgres, 
         assert gateway.refund_keys == []
 
         # when the retry job runs, twice
-        first, second = retry_gateway_calls(), retry_gateway_calls()
+        first, second = retry_gateway_calls_later(), retry_gateway_calls_later()
     finally:
         use_gateway(None, app)
 

@@ -27,9 +27,16 @@ from ecom.notifications.models import OutboxEvent
 from ecom.runtime import use_gateway
 from ecom.unit_of_work import commit
 from tests.admin.conftest import new_client, sign_in
-from tests.commerce_support import ADDRESS, auth, fill_cart, inventory_of, outbox_types
+from tests.commerce_support import (
+    ADDRESS,
+    auth,
+    fill_cart,
+    inventory_of,
+    outbox_types,
+    retry_gateway_calls_later,
+)
 from tests.factories import UserFactory, make_order
-from workers.periodic import expire_reservations, retry_gateway_calls
+from workers.periodic import expire_reservations
 
 INTENT = "/api/v1/checkout/payment-intent"
 CONFIRM = "/api/v1/checkout/confirm"
@@ -183,12 +190,12 @@ def test_gateway_down_during_cancel_cancels_the_order_and_retries_the_refund(cli
     assert gateway_down.refund_calls == [f"refund-{refund.id}"]
     assert "PAYMENT_REFUNDED" not in outbox_types()
     # when the retry job runs while the gateway is still down
-    assert retry_gateway_calls().refunds_pending == 1
+    assert retry_gateway_calls_later().refunds_pending == 1
     db.session.refresh(refund)
     assert (refund.status, refund.attempts) == ("requested", 2)
     # and again once it is back
     use_gateway(None, app)
-    assert retry_gateway_calls().refunds_made == 1
+    assert retry_gateway_calls_later().refunds_made == 1
     # then the refund is made once and booked
     db.session.refresh(refund)
     assert refund.status == RefundStatus.SUCCEEDED and refund.last_error is None
@@ -196,7 +203,7 @@ def test_gateway_down_during_cancel_cancels_the_order_and_retries_the_refund(cli
     assert order.payment.status == PaymentStatus.REFUNDED
     assert order.payment.refunded_amount == Decimal("49.19")
     assert outbox_types().count("PAYMENT_REFUNDED") == 1
-    assert retry_gateway_calls().refunds_made == 0
+    assert retry_gateway_calls_later().refunds_made == 0
 
 
 def test_a_refund_that_keeps_failing_is_given_up(client, shopper, variant, app, gateway_down):
@@ -207,7 +214,7 @@ def test_a_refund_that_keeps_failing_is_given_up(client, shopper, variant, app, 
     refund_payment(order_of(placed), actor=CLERK)
     commit()
     for _ in range(12):
-        retry_gateway_calls()
+        retry_gateway_calls_later()
     refund = db.session.scalar(select(PaymentRefund))
     assert (refund.status, refund.attempts) == (RefundStatus.FAILED, 10)
     assert len(gateway_down.refund_calls) == 10
@@ -239,10 +246,10 @@ def test_gateway_down_when_an_unpaid_order_is_cancelled_retries_the_intent_cance
     assert payment.status == PaymentStatus.CANCELLED and payment.intent_cancelled_at is None
     assert payment.intent_cancel_attempts == 1 and "unavailable" in payment.intent_cancel_error
     use_gateway(None, app)
-    assert retry_gateway_calls().intents_cancelled == 1
+    assert retry_gateway_calls_later().intents_cancelled == 1
     db.session.refresh(payment)
     assert payment.intent_cancelled_at is not None
-    assert retry_gateway_calls().intents_cancelled == 0
+    assert retry_gateway_calls_later().intents_cancelled == 0
 
 
 def test_our_own_refund_reported_by_the_webhook_is_not_counted_twice(client, shopper, variant, app,
@@ -263,7 +270,7 @@ def test_our_own_refund_reported_by_the_webhook_is_not_counted_twice(client, sho
                            headers={"Stripe-Signature": signature, "Content-Type": "application/json"})
     assert response.status_code == 200
     assert order_of(placed).payment.refunded_amount == Decimal("0.00")
-    retry_gateway_calls()
+    retry_gateway_calls_later()
     # then the 10.00 is on the books once
     payment = order_of(placed).payment
     assert payment.refunded_amount == Decimal("10.00") and payment.status == PaymentStatus.PARTIALLY_REFUNDED

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from functools import partial
 from itertools import product
 
 import pytest
 from sqlalchemy import select
 
 from ecom.actor import Actor
-from ecom.commerce.models import Order, OrderEvent
-from ecom.commerce.orders import transition
+from ecom.commerce.models import Order, OrderEvent, Payment, PaymentRefund
+from ecom.commerce.orders import change_status, transition
 from ecom.commerce.status import ALLOWED as ORDER_ALLOWED
-from ecom.commerce.status import OrderStatus
+from ecom.commerce.status import REFUND_ALLOWED, EventKind, OrderStatus, RefundStatus
 from ecom.errors import InvalidTransition, ValidationFailed
 from ecom.extensions import db
 from ecom.fulfillment.models import Fulfillment
@@ -156,3 +157,37 @@ def test_bulk_steps_report_refusals_and_apply_the_rest(db):
     assert list(result.failed) == [not_ready.id] and "pending" in result.failed[not_ready.id]
     assert all(f.status == FulfillmentStatus.PACKED and f.order.status == OrderStatus.PACKED for f in ready)
     assert not_ready.status == FulfillmentStatus.PENDING
+
+
+REFUND_PAIRS = list(product(RefundStatus, RefundStatus))
+
+
+def test_the_refund_table_is_the_documented_machine():
+    allowed = {(a, b) for a in RefundStatus for b in REFUND_ALLOWED[a]}
+    assert allowed == {("requested", "succeeded"), ("requested", "failed")}
+
+
+@pytest.mark.parametrize(("current", "target"), REFUND_PAIRS, ids=[f"{a}->{b}" for a, b in REFUND_PAIRS])
+def test_refund_statuses_go_through_the_one_change_status(db, current, target):
+    # given a refund of a paid order, in ``current``
+    order = make_order(OrderStatus.PAID)
+    payment = Payment(order_id=order.id, stripe_payment_intent_id=f"pi_{order.id}", amount=10,
+                      status="completed")
+    db.session.add(payment)
+    db.session.flush()
+    refund = PaymentRefund(payment_id=payment.id, amount=5, status=current, actor=CLERK.label)
+    db.session.add(refund)
+    db.session.flush()
+    # when it is moved to ``target``, then the table decides; a refused move changes nothing
+    move = partial(change_status, refund, target, allowed=REFUND_ALLOWED, kind=EventKind.PAYMENT,
+                   order_id=order.id, actor=CLERK, stamps={RefundStatus.FAILED: "completed_at"},
+                   name="refund")
+    if target in REFUND_ALLOWED[current]:
+        event = move()
+        assert refund.status == target and (event.from_status, event.to_status) == (current, target)
+        assert (refund.completed_at is not None) == (target == RefundStatus.FAILED)
+    else:
+        with pytest.raises(InvalidTransition, match="Cannot move refund"):
+            move()
+        assert refund.status == current and refund.completed_at is None
+        assert db.session.scalar(select(OrderEvent).where(OrderEvent.order_id == order.id)) is None

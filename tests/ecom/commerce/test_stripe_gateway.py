@@ -22,9 +22,9 @@ from tests.commerce_support import (
     inventory_of,
     nothing_created,
     outbox_types,
+    retry_gateway_calls_later,
 )
 from tests.factories import stocked_variant
-from workers.periodic import retry_gateway_calls
 
 INTENT = "/api/v1/checkout/payment-intent"
 CONFIRM = "/api/v1/checkout/confirm"
@@ -244,7 +244,7 @@ def test_cancel_while_stripe_is_down_cancels_and_the_refund_is_retried_once(
     assert stripe_mode.refunds == []
     # when Stripe is back and the retry job runs, twice
     stripe_mode.fail_with(None)
-    first, second = retry_gateway_calls(), retry_gateway_calls()
+    first, second = retry_gateway_calls_later(), retry_gateway_calls_later()
     # then the money went back once, under the refund's idempotency key, and the books say so
     assert (first.refunds_made, second.refunds_made) == (1, 0)
     assert [r["amount"] for r in stripe_mode.refunds] == [2759]
@@ -284,3 +284,37 @@ def test_cancelling_an_unpaid_order_cancels_its_stripe_intent(client, stripe_mod
     client.post(f"/api/v1/orders/{body['order']['order_number']}/cancel", headers=auth(shopper))
     assert stripe_mode.intents[body["payment_intent_id"]]["status"] == "canceled"
     assert f"/v1/payment_intents/{body['payment_intent_id']}/cancel" in stripe_mode.paths("POST")
+
+
+def test_cancelling_an_intent_stripe_cancelled_already_is_done(gateway, stripe_mode):
+    # given an intent cancelled at Stripe (Stripe refuses to cancel it again)
+    intent = gateway.create_intent(1000, "usd", {})
+    stripe_mode.intents[intent.id]["status"] = "canceled"
+    # when we cancel it, then that is done, not an error
+    assert gateway.cancel_intent(intent.id).status == "canceled"
+
+
+def test_cancelling_a_paid_intent_is_still_refused(gateway, stripe_mode):
+    intent = gateway.create_intent(1000, "usd", {})
+    gateway.confirm_intent(intent.id, "pm_card_visa")
+    with pytest.raises(GatewayUnavailable):
+        gateway.cancel_intent(intent.id)
+
+
+def test_a_cancelled_payment_whose_intent_stripe_cancelled_meanwhile_is_done_in_one_retry(
+        client, stripe_mode, shopper, variant):
+    # given an unpaid order cancelled while Stripe was failing, and its intent since cancelled at Stripe
+    fill_cart(shopper, [(variant, 1)])
+    body = client.post(INTENT, json={"shipping_address": ADDRESS}, headers=auth(shopper)).get_json()
+    stripe_mode.fail_with(500)
+    assert client.post(f"/api/v1/orders/{body['order']['order_number']}/cancel",
+                       headers=auth(shopper)).status_code == 200
+    stripe_mode.fail_with(None)
+    stripe_mode.intents[body["payment_intent_id"]]["status"] = "canceled"
+    # when the retry job runs
+    result = retry_gateway_calls_later()
+    # then the cancellation counts as done: no further attempts, nothing left to retry
+    payment = db.session.scalar(select(Payment).execution_options(populate_existing=True))
+    assert result.intents_cancelled == 1
+    assert payment.intent_cancelled_at is not None and payment.intent_cancel_attempts == 1
+    assert retry_gateway_calls_later().cancellations_pending == 0

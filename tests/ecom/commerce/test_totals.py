@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -76,3 +77,23 @@ def test_stripe_receives_the_total_in_minor_units(client, shopper, stripe_mode, 
     checkout_total(client, shopper, "1.13")
     (intent,) = stripe_mode.intents.values()
     assert intent["amount"] == 113 and intent["currency"] == "usd"
+
+
+@pytest.mark.parametrize(("price", "quantity"), [("49.99", 1), ("0.05", 3), ("16.67", 3)])
+def test_demo_orders_are_priced_and_numbered_like_checkout(db, price, quantity):
+    # given a demo order (the seed's and the back office tests' orders)
+    from ecom.commerce.cart import cart_totals
+    from ecom.commerce.demo import create_demo_order
+    from ecom.commerce.status import OrderStatus
+    from tests.factories import UserFactory
+
+    order = create_demo_order(UserFactory(), [(stocked_variant(quantity=50, price=price), quantity)],
+                              status=OrderStatus.CREATED)
+    # then its totals are what checkout would charge for the same lines, under an order number
+    # of the same shape
+    totals = cart_totals(order.items)
+    assert (order.subtotal, order.tax, order.shipping_cost, order.total) == (
+        totals.subtotal, totals.tax, totals.shipping_cost, totals.total)
+    assert order.total == order.subtotal + order.tax + order.shipping_cost
+    assert re.fullmatch(r"ORD-\d{8}-[2-9A-HJKMNP-Z]{6}", order.order_number)
+    assert [i.line_total for i in order.items] == [Decimal(price) * quantity]
