@@ -177,6 +177,18 @@ def _truncate_all(app) -> None:
                     conn.execute(text(f"DELETE FROM {name}"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_bcrypt():
+    """Hash with bcrypt's minimum cost in tests: the production cost (12) is there to slow
+    attackers and would make every sign-in here cost a quarter of a second."""
+    import bcrypt
+
+    real_gensalt = bcrypt.gensalt
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bcrypt, "gensalt", lambda rounds=4, prefix=b"2b": real_gensalt(rounds, prefix))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _reset_rate_limits(app):
     for name, value in _LIMITER_STATE.items():
