@@ -6,24 +6,24 @@ from urllib.parse import urlsplit
 
 from flask import flash, redirect, request, url_for
 from flask_admin import AdminIndexView, expose
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, logout_user
 from flask_wtf import FlaskForm
-from limits import parse
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from admin.dashboard import dashboard_context
-from admin.security import Area, access_of, refuse
-from ecom.errors import AuthenticationFailed, PermissionDenied
-from ecom.extensions import limiter
+from admin.security import Area, access_of, refuse, start_session
+from ecom.errors import AuthenticationFailed
 from ecom.identity.models import User
-from ecom.identity.services import authenticate
-from ecom.runtime import settings
+from ecom.identity.services import BAD_CREDENTIALS, authenticate, end_sessions
+from ecom.identity.throttle import SignInThrottle
 from ecom.unit_of_work import unit_of_work
 
 PUBLIC_VIEWS = frozenset({"login_view", "logout_view"})
+# One answer for an unknown email, a wrong password, a deactivated account and a customer's
+# right password: anything else would tell a password guesser they found one.
 WRONG_CREDENTIALS = "Wrong email or password."
-STAFF_ONLY = "The back office is for staff only."
+TOO_MANY = "Too many failed sign-ins. Please wait a few minutes."
 
 
 class LoginForm(FlaskForm):
@@ -38,39 +38,17 @@ def _safe_next(target: str | None) -> str:
     return url_for("admin.index")
 
 
-class _FailedSignIns:
-    """Counts failed sign-ins per client address in the app's rate-limit storage."""
-
-    key = "admin-login-failures"
-
-    def _limit(self):
-        return parse(settings()["LOGIN_RATE_LIMIT"])
-
-    def _enabled(self) -> bool:
-        return settings()["RATELIMIT_ENABLED"] and limiter.enabled
-
-    def blocked(self) -> bool:
-        return self._enabled() and not limiter.limiter.test(self._limit(), self.key, request.remote_addr)
-
-    def record(self) -> None:
-        if self._enabled():
-            limiter.limiter.hit(self._limit(), self.key, request.remote_addr)
-
-
-failed_sign_ins = _FailedSignIns()
-
-
 def _authenticate_staff(email: str, password: str) -> User:
     """The staff user with these credentials, their sign-in recorded and committed.
 
-    Raises AuthenticationFailed (identity's rule: unknown emails take as long as
-    wrong passwords) and PermissionDenied for a customer, whose sign-in is then
-    rolled back.
+    Raises AuthenticationFailed for all causes alike (identity's rule: unknown
+    emails take as long as wrong passwords), a customer's right password
+    included, whose sign-in is then rolled back.
     """
     with unit_of_work():
         user = authenticate(email, password)
         if not user.is_staff:
-            raise PermissionDenied(STAFF_ONLY)
+            raise AuthenticationFailed(BAD_CREDENTIALS)
     return user
 
 
@@ -94,20 +72,21 @@ class DashboardView(AdminIndexView):
     def login_view(self):
         form = LoginForm()
         if request.method == "POST":
-            if failed_sign_ins.blocked():
-                return self.render("admin/login.html", form=form, error="Too many failed sign-ins. "
-                                   "Please wait a few minutes."), 429
+            # Per email and address, per address, and per email from anywhere (identity's throttle).
+            throttle = SignInThrottle(form.email.data or "", request.remote_addr or "")
+            wait = throttle.wait_seconds()
+            if wait:
+                return (self.render("admin/login.html", form=form, error=TOO_MANY), 429,
+                        {"Retry-After": str(wait)})
             if form.validate_on_submit():
                 try:
                     user = _authenticate_staff(form.email.data, form.password.data)
-                except PermissionDenied as exc:
-                    return self.render("admin/login.html", form=form, error=exc.message), 403
                 except AuthenticationFailed:
-                    pass  # unknown email, wrong password, deactivated: one answer for all
+                    pass  # unknown email, wrong password, deactivated, customer: one answer for all
                 else:
-                    login_user(user)
+                    start_session(user)
                     return redirect(_safe_next(request.args.get("next")))
-            failed_sign_ins.record()
+            throttle.record_failure()
             return self.render("admin/login.html", form=form, error=WRONG_CREDENTIALS), 401
         if current_user.is_authenticated and current_user.is_staff:
             return redirect(url_for("admin.index"))
@@ -115,6 +94,10 @@ class DashboardView(AdminIndexView):
 
     @expose("/logout", methods=["GET", "POST"])
     def logout_view(self):
+        if current_user.is_authenticated:
+            # Ends this session and every copy of its cookie (and the user's other sessions).
+            with unit_of_work():
+                end_sessions(current_user._get_current_object())
         logout_user()
         flash("Signed out.", "info")
         return redirect(url_for("admin.login_view"))

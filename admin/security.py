@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from enum import StrEnum
 
-from flask import abort, redirect, request, url_for
-from flask_login import current_user
+from flask import abort, redirect, request, session, url_for
+from flask_login import current_user, login_user
 
 from ecom.actor import Actor
 from ecom.identity.models import Role
@@ -73,15 +74,34 @@ def refuse():
     return abort(403)
 
 
-def load_user(user_id: str):
-    from ecom.extensions import db
-    from ecom.identity.models import User
+# When the session last served a request (epoch seconds), for the idle expiry.
+LAST_SEEN = "_last_seen"
+# Refresh the stamp at most this often, rather than re-sign the cookie on every request.
+LAST_SEEN_RESOLUTION_SECONDS = 60
+SESSION_KEYS = ("_user_id", "_fresh", "_id", LAST_SEEN)
 
-    try:
-        user = db.session.get(User, int(user_id))
-    except (TypeError, ValueError):
+
+def start_session(user) -> None:
+    """Sign ``user`` in to the back office (identity checked the credentials)."""
+    login_user(user)
+    session[LAST_SEEN] = int(time.time())
+
+
+def load_user(session_id: str):
+    """Flask-Login's loader: the user the session names, unless identity says the session
+    ended (sign-out, password change or reset, deactivation) or it was idle too long."""
+    from ecom.identity.services import session_is_idle, user_for_session
+
+    now = time.time()
+    last_seen = session.get(LAST_SEEN)
+    user = None if session_is_idle(last_seen, now) else user_for_session(session_id)
+    if user is None:
+        for key in SESSION_KEYS:  # a dead session is dropped, not carried along
+            session.pop(key, None)
         return None
-    return user if user is not None and user.is_active else None
+    if now - last_seen >= LAST_SEEN_RESOLUTION_SECONDS:
+        session[LAST_SEEN] = int(now)
+    return user
 
 
 def init_login(app) -> None:

@@ -324,9 +324,10 @@ SHIPPING_ADDRESS = {
 
 
 def mint_token(user_id: int, lifetime: int = 3600) -> str:
-    """An access token like the API issues (HS256, ``sub`` = id), signed with the bench secret."""
+    """An access token like the API issues (HS256, ``sub`` = id, ``ver`` = the session version
+    of a user nobody signed out: 0), signed with the bench secret."""
     now = datetime.now(UTC)
-    claims = {"sub": str(user_id), "iat": now, "exp": now + timedelta(seconds=lifetime)}
+    claims = {"sub": str(user_id), "ver": 0, "iat": now, "exp": now + timedelta(seconds=lifetime)}
     import jwt
 
     return jwt.encode(claims, BENCH_SECRETS["JWT_SECRET"], algorithm="HS256")

@@ -96,7 +96,13 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
         # RQ back-off of a failed delivery, in seconds, one retry per entry.
         "NOTIFY_RETRY_INTERVALS": _seconds_list(env.str("NOTIFY_RETRY_INTERVALS", "10,30,60,300,900")),
         "LOG_LEVEL": env.str("LOG_LEVEL", "INFO").upper(),
+        # Failed sign-ins (API and back office): per email and client address, per client address
+        # across emails, and per email from anywhere (a ceiling with a longer window).
         "LOGIN_RATE_LIMIT": env.str("LOGIN_RATE_LIMIT", "10 per 5 minutes"),
+        "LOGIN_IP_RATE_LIMIT": env.str("LOGIN_IP_RATE_LIMIT", "30 per 5 minutes"),
+        "LOGIN_EMAIL_RATE_LIMIT": env.str("LOGIN_EMAIL_RATE_LIMIT", "30 per hour"),
+        # A back-office session ends after this long without a request.
+        "ADMIN_SESSION_IDLE_MINUTES": env.int("ADMIN_SESSION_IDLE_MINUTES", 480),
         "SIGNUP_RATE_LIMIT": env.str("SIGNUP_RATE_LIMIT", "20 per hour"),
         "RATELIMIT_ENABLED": env.bool("RATELIMIT_ENABLED", True),
         # Periodic work, every N seconds (0 turns it off): with REDIS_URL as worker jobs; without,

@@ -1,8 +1,11 @@
-"""Bearer tokens: HS256 JWTs whose ``sub`` is the user id.
+"""Bearer tokens: HS256 JWTs whose ``sub`` is the user id and ``ver`` the user's
+session version when it was issued.
 
 ``decode_access_token`` refuses every token that is not exactly what
 ``issue_access_token`` makes: another algorithm (``none`` included), no
-``exp``, expired, bad signature, an unknown or deactivated user.
+``exp`` or ``ver``, expired, bad signature, an unknown or deactivated user, and
+a token issued before the user's sessions ended (a password change or reset,
+a deactivation: ``identity.services.end_sessions``).
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from flask import current_app, g, request
 
 from ecom.db import utcnow
 from ecom.errors import AuthenticationFailed
-from ecom.extensions import db
 from ecom.identity.models import User
+from ecom.identity.services import user_for_credentials
 
 ALGORITHM = "HS256"
 TOKEN_TYPE = "bearer"
@@ -26,7 +29,8 @@ def issue_access_token(user: User) -> tuple[str, int]:
     """A signed token for ``user`` and its lifetime in seconds."""
     lifetime = int(current_app.config["JWT_LIFETIME_SECONDS"])
     now = utcnow()
-    claims = {"sub": str(user.id), "iat": now, "exp": now + timedelta(seconds=lifetime)}
+    claims = {"sub": str(user.id), "ver": user.session_version or 0, "iat": now,
+              "exp": now + timedelta(seconds=lifetime)}
     token = jwt.encode(claims, current_app.config["JWT_SECRET"], algorithm=ALGORITHM)
     return token, lifetime
 
@@ -38,7 +42,7 @@ def decode_access_token(token: str) -> User:
             token,
             current_app.config["JWT_SECRET"],
             algorithms=[ALGORITHM],
-            options={"require": ["exp", "sub"]},
+            options={"require": ["exp", "sub", "ver"]},
         )
     except jwt.ExpiredSignatureError as exc:
         raise AuthenticationFailed("The token has expired.") from exc
@@ -47,9 +51,9 @@ def decode_access_token(token: str) -> User:
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject.isdigit() or len(subject) > 18:
         raise AuthenticationFailed("The token is invalid.")
-    user = db.session.get(User, int(subject))
-    if user is None or not user.is_active:
-        raise AuthenticationFailed("The token does not name an active user.")
+    user = user_for_credentials(int(subject), claims.get("ver"))
+    if user is None:
+        raise AuthenticationFailed("The token does not name an active user, or was revoked.")
     return user
 
 

@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, text
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ecom.db import TimestampMixin, one_of
@@ -42,10 +42,19 @@ class User(UserMixin, TimestampMixin, db.Model):
     role: Mapped[str] = mapped_column(String(20), default=Role.CUSTOMER)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     last_login_at: Mapped[datetime | None] = mapped_column(db.DateTime(timezone=True))
+    # Bumped whenever the user's sign-ins must end (sign-out, password change or reset,
+    # deactivation): back-office sessions and API tokens carry the value they were issued
+    # with, and a stale one is refused (identity.services.end_sessions).
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     addresses: Mapped[list[Address]] = relationship(
         back_populates="user", cascade="all, delete-orphan", order_by="Address.id"
     )
+
+    def get_id(self) -> str:
+        # What Flask-Login keeps in the session cookie: the id and the session version, so a
+        # cookie stops working once the version moves on (identity.services.user_for_session).
+        return f"{self.id}:{self.session_version or 0}"
 
     @property
     def is_staff(self) -> bool:

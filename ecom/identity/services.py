@@ -4,6 +4,12 @@ Emails are stored lower-cased, which makes them unique case-insensitively.
 Role changes, (de)activations and password resets are audited here with the
 actor who asked, whoever calls (back office, CLI, API). Callers commit; these
 functions only flush.
+
+Sessions: a back-office session and an API token carry the user's
+``session_version`` from when they were issued; ``end_sessions`` bumps it (at
+sign-out, password change or reset, deactivation), which ends every one of
+them at once. A back-office session also ends after ``ADMIN_SESSION_IDLE_MINUTES``
+without a request (``session_is_idle``).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from ecom.errors import AuthenticationFailed, DuplicateError, NotFound, Validati
 from ecom.extensions import db
 from ecom.identity.models import Address, AddressType, Role, User
 from ecom.identity.passwords import MAX_PASSWORD_BYTES, hash_password, verify_password
+from ecom.runtime import settings
 
 MIN_PASSWORD_LENGTH = 8
 BAD_CREDENTIALS = "Invalid email or password."
@@ -94,6 +101,53 @@ def authenticate(email: str, password: str) -> User:
     return user
 
 
+def end_sessions(user: User) -> None:
+    """End every back-office session and API token of ``user`` issued so far."""
+    # One UPDATE adding 1: two requests ending sessions at once both move the version on.
+    user.session_version = User.session_version + 1
+    db.session.flush()  # the attribute is expired and reloads with the new value
+
+
+def session_id(user: User) -> str:
+    """What a back-office session keeps to name ``user``: id and session version."""
+    return f"{user.id}:{user.session_version or 0}"
+
+
+def _column_int(value: object) -> int | None:
+    # Ids and versions as they come back from a cookie or a token: whole numbers a column holds.
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31:
+        return value
+    return None
+
+
+def user_for_credentials(user_id: object, version: object) -> User | None:
+    """The active user ``user_id`` names, if ``version`` (an int) is still their session
+    version, i.e. nothing ended their sessions since; None otherwise, also for malformed values."""
+    user_id, version = _column_int(user_id), _column_int(version)
+    if user_id is None or version is None:
+        return None
+    user = db.session.get(User, user_id)
+    if user is None or not user.is_active or (user.session_version or 0) != version:
+        return None
+    return user
+
+
+def user_for_session(value: str | None) -> User | None:
+    """The user a back-office session names (``session_id``), if that session is still valid."""
+    parts = (value or "").split(":")
+    if len(parts) != 2 or not all(p.isascii() and p.isdigit() and len(p) <= 10 for p in parts):
+        return None
+    return user_for_credentials(int(parts[0]), int(parts[1]))
+
+
+def session_is_idle(last_seen: object, now: float) -> bool:
+    """Whether a back-office session last used at ``last_seen`` (epoch seconds; anything
+    else counts as never) has been idle longer than ``ADMIN_SESSION_IDLE_MINUTES`` at ``now``."""
+    if isinstance(last_seen, bool) or not isinstance(last_seen, int | float):
+        return True
+    return now - last_seen > int(settings()["ADMIN_SESSION_IDLE_MINUTES"]) * 60
+
+
 def update_profile(user: User, *, full_name: str | None = None) -> User:
     """Change the user's own profile fields."""
     if full_name is not None:
@@ -103,22 +157,26 @@ def update_profile(user: User, *, full_name: str | None = None) -> User:
 
 
 def change_password(user: User, current_password: str, new_password: str) -> None:
-    """Raises AuthenticationFailed (current password wrong), ValidationFailed (weak new one)."""
+    """A new password, checked against the current one; every session and token of ``user``
+    ends, the caller's own included.
+
+    Raises AuthenticationFailed (current password wrong), ValidationFailed (weak new one)."""
     if not verify_password(current_password, user.hashed_password):
         raise AuthenticationFailed("The current password is wrong.")
     check_password_strength(new_password, field="new_password")
     user.hashed_password = hash_password(new_password)
-    db.session.flush()
+    end_sessions(user)
 
 
 def reset_password(user: User, new_password: str, *, actor: Actor) -> User:
     """Set a new password without the old one (staff, CLI); audited without the password.
+    Every session and token of ``user`` ends.
 
     Raises ValidationFailed (a weak password).
     """
     check_password_strength(new_password)
     user.hashed_password = hash_password(new_password)
-    db.session.flush()
+    end_sessions(user)
     record_change(actor, "reset_password", "users", user.id, None, {"password": "(changed)"})
     return user
 
@@ -133,13 +191,15 @@ def _set_active(user: User, active: bool, actor: Actor) -> bool:
     if user.is_active == active:
         return False
     user.is_active = active
+    if not active:
+        end_sessions(user)  # reactivated, they sign in afresh
     record_change(actor, "update", "users", user.id, {"is_active": not active}, {"is_active": active})
     return True
 
 
 def set_users_active(user_ids: Iterable[int], active: bool, *, actor: Actor) -> int:
     """(De)activate accounts, each change audited; returns how many changed. A deactivated
-    user's tokens stop working at once.
+    user's sessions and tokens end at once.
 
     Raises ValidationFailed, changing nobody, when the batch would deactivate
     ``actor``'s own account.

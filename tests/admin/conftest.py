@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from flask import g, has_app_context
 from flask.testing import FlaskClient
 
+from admin.security import LAST_SEEN
 from tests.factories import UserFactory
 
 ROLES = ("admin", "merchandiser", "warehouse")
@@ -36,8 +39,9 @@ def client(app, db):
 def sign_in(client, user) -> None:
     """Put ``user`` in the session as Flask-Login would after a sign-in."""
     with client.session_transaction() as session:
-        session["_user_id"] = str(user.id)
+        session["_user_id"] = user.get_id()
         session["_fresh"] = True
+        session[LAST_SEEN] = int(time.time())
 
 
 @pytest.fixture

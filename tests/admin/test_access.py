@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
-from tests.admin.conftest import sign_in
+from admin.security import LAST_SEEN
+from tests.admin.conftest import new_client, sign_in
 from tests.factories import TEST_PASSWORD, UserFactory
 
 STAFF = ("admin", "merchandiser", "warehouse")
@@ -102,10 +104,15 @@ def test_sign_in_never_redirects_off_site(client, db):
     assert response.headers["Location"] == "/admin/"
 
 
-def test_a_customer_who_signs_in_gets_403(client, db):
+def test_a_customers_right_password_is_answered_like_a_wrong_one(client, db):
+    # Given a customer, when one sign-in has their right password and one a wrong one
     UserFactory(role="customer", email="shopper@shop.test")
-    response = client.post("/admin/login", data={"email": "shopper@shop.test", "password": TEST_PASSWORD})
-    assert response.status_code == 403
+    right = client.post("/admin/login", data={"email": "shopper@shop.test", "password": TEST_PASSWORD})
+    wrong = client.post("/admin/login", data={"email": "shopper@shop.test", "password": "not-the-password"})
+
+    # then both get the same status and message: no "staff only" to confirm a guessed password
+    assert (right.status_code, _login_error(right)) == (wrong.status_code, _login_error(wrong))
+    assert (right.status_code, _login_error(right)) == (401, "Wrong email or password.")
     assert client.get("/admin/").status_code == 302  # still not signed in
 
 
@@ -177,8 +184,8 @@ def test_a_customer_refused_at_the_door_leaves_no_sign_in_behind(client, db):
 
     response = client.post("/admin/login", data={"email": "shopper@shop.test", "password": TEST_PASSWORD})
 
-    assert response.status_code == 403
-    assert _login_error(response) == "The back office is for staff only."
+    assert response.status_code == 401
+    assert _login_error(response) == "Wrong email or password."
     db.session.refresh(customer)
     assert customer.last_login_at is None
 
@@ -196,6 +203,147 @@ def test_failed_sign_ins_are_rate_limited(app, db):
         app.config["LOGIN_RATE_LIMIT"] = "10 per 5 minutes"
     assert codes == [401, 401, 401, 429]
     assert good.status_code == 429
+    assert int(good.headers["Retry-After"]) > 0
+
+
+@pytest.fixture
+def account_ceiling(app):
+    saved = app.config["LOGIN_EMAIL_RATE_LIMIT"]
+    app.config["LOGIN_EMAIL_RATE_LIMIT"] = "3 per hour"
+    yield
+    app.config["LOGIN_EMAIL_RATE_LIMIT"] = saved
+
+
+def test_failed_sign_ins_are_limited_per_account_across_addresses(app, db, account_ceiling):
+    # Given failed sign-ins to one account from as many addresses as its ceiling allows
+    UserFactory(role="admin", email="boss@shop.test")
+    client = new_client(app)
+    for index in range(3):
+        failed = client.post("/admin/login", data={"email": "Boss@shop.test", "password": "nope"},
+                             environ_base={"REMOTE_ADDR": f"10.1.0.{index + 1}"})
+        assert failed.status_code == 401
+
+    # when one more comes from a fresh address, with the right password even
+    late = client.post("/admin/login", data={"email": "boss@shop.test", "password": TEST_PASSWORD},
+                       environ_base={"REMOTE_ADDR": "10.1.0.99"})
+
+    # then it waits, and no password was checked: guessing from many addresses is throttled too
+    assert late.status_code == 429
+    assert client.get("/admin/").status_code == 302
+
+
+def test_a_customers_right_password_counts_as_a_failed_sign_in(app, db):
+    # A customer's right password must not be told apart by the throttle either.
+    UserFactory(role="customer", email="shopper@shop.test")
+    client = new_client(app)
+    app.config["LOGIN_RATE_LIMIT"] = "2 per 5 minutes"
+    try:
+        codes = [client.post("/admin/login", data={"email": "shopper@shop.test", "password": TEST_PASSWORD})
+                 .status_code for _ in range(3)]
+    finally:
+        app.config["LOGIN_RATE_LIMIT"] = "10 per 5 minutes"
+    assert codes == [401, 401, 429]
+
+
+# --- sessions end -------------------------------------------------------------------------
+
+
+def _signed_in_copy(app, email="boss@shop.test", role="admin"):
+    """A user signed in through the login form, and a second client holding a copy of the cookie."""
+    user = UserFactory(role=role, email=email)
+    original = new_client(app)
+    response = original.post("/admin/login", data={"email": email, "password": TEST_PASSWORD})
+    assert response.status_code == 302
+    copy = new_client(app)
+    copy.set_cookie("session", original.get_cookie("session").value)
+    assert copy.get("/admin/").status_code == 200
+    return user, original, copy
+
+
+def test_a_copied_session_cookie_stops_working_after_sign_out(app, db):
+    # Given a session cookie copied to another browser
+    _, original, copy = _signed_in_copy(app)
+
+    # when the user signs out
+    original.get("/admin/logout")
+
+    # then the copy no longer opens anything
+    response = copy.get("/admin/")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/admin/login")
+    # and signing in again works
+    assert original.post("/admin/login", data={"email": "boss@shop.test", "password": TEST_PASSWORD}
+                         ).status_code == 302
+    assert original.get("/admin/").status_code == 200
+
+
+def test_a_password_reset_ends_the_users_sessions(app, db, as_role):
+    # Given a merchandiser signed in, when an admin resets their password in the back office
+    user, _, copy = _signed_in_copy(app, email="merch@shop.test", role="merchandiser")
+    db.session.commit()
+    reset = as_role("admin").post(f"/admin/user/password/{user.id}",
+                                  data={"password": "a-new-password", "confirm": "a-new-password"})
+    assert reset.status_code == 302
+
+    # then the merchandiser's session is over
+    assert copy.get("/admin/product/").status_code == 302
+
+
+def test_deactivation_ends_the_users_sessions(app, db, as_role):
+    user, _, copy = _signed_in_copy(app, email="clerk@shop.test", role="warehouse")
+    db.session.commit()
+
+    as_role("admin").post("/admin/user/action/", data={"action": "deactivate", "rowid": str(user.id)})
+    as_role("admin").post("/admin/user/action/", data={"action": "activate", "rowid": str(user.id)})
+
+    # reactivated or not, the old session stays over
+    assert copy.get("/admin/").status_code == 302
+
+
+def _last_seen(client, seconds_ago: int) -> None:
+    with client.session_transaction() as session:
+        session[LAST_SEEN] = int(time.time()) - seconds_ago
+
+
+def test_a_session_idle_for_longer_than_a_working_day_ends(app, db):
+    # Given a session last used 481 minutes ago (the default allows 480)
+    _, original, _ = _signed_in_copy(app)
+    _last_seen(original, 481 * 60)
+
+    # when it is used again, then it is sent to sign in
+    response = original.get("/admin/")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/admin/login")
+    assert original.get("/admin/").status_code == 302  # and stays signed out
+
+
+def test_a_session_used_within_the_idle_window_stays_and_is_renewed(app, db):
+    _, original, _ = _signed_in_copy(app)
+    _last_seen(original, 479 * 60)
+
+    assert original.get("/admin/").status_code == 200
+    with original.session_transaction() as session:
+        assert int(time.time()) - session[LAST_SEEN] < 479 * 60  # the clock started again
+
+
+def test_the_idle_window_is_configurable(app, db):
+    _, original, _ = _signed_in_copy(app)
+    _last_seen(original, 11 * 60)
+    app.config["ADMIN_SESSION_IDLE_MINUTES"] = 10
+    try:
+        assert original.get("/admin/").status_code == 302
+    finally:
+        app.config["ADMIN_SESSION_IDLE_MINUTES"] = 480
+
+
+def test_a_session_cookie_without_a_version_is_refused(client, db):
+    # What the back office wrote before sessions carried a version: the bare user id.
+    user = UserFactory(role="admin", email="old@shop.test")
+    with client.session_transaction() as session:
+        session["_user_id"] = str(user.id)
+        session[LAST_SEEN] = int(time.time())
+
+    assert client.get("/admin/").status_code == 302
 
 
 def test_the_login_form_refuses_a_post_without_csrf_token(database_url, tmp_path):

@@ -55,6 +55,29 @@ def test_password_change_with_the_current_password(client, auth, customer):
     assert new.status_code == 200
 
 
+def test_a_password_change_revokes_every_token_issued_before_it(client, auth, customer):
+    # Given a token copied elsewhere (the same as the one changing the password)
+    copied = dict(auth)
+
+    # when the password changes
+    changed = client.post("/api/v1/me/password", headers=auth,
+                          json={"current_password": TEST_PASSWORD, "new_password": "brand-new-secret"})
+
+    # then the old tokens answer 401, and a token from signing in afresh works
+    assert changed.status_code == 204
+    assert client.get("/api/v1/me", headers=copied).status_code == 401
+    fresh = client.post("/api/v1/auth/login", json={"email": customer.email, "password": "brand-new-secret"})
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {fresh.json['access_token']}"}
+                      ).status_code == 200
+
+
+def test_a_refused_password_change_leaves_the_token_working(client, auth):
+    client.post("/api/v1/me/password", headers=auth,
+                json={"current_password": "not-it-at-all", "new_password": "brand-new-secret"})
+
+    assert client.get("/api/v1/me", headers=auth).status_code == 200
+
+
 def test_password_change_with_a_wrong_current_password_is_401(client, auth, customer):
     response = client.post(
         "/api/v1/me/password", headers=auth,

@@ -74,13 +74,14 @@ def test_signup_refuses_a_password_bcrypt_would_truncate(client, db):
     assert "72 bytes" in response.json["errors"]["password"][0]
 
 
-def test_token_claims_are_sub_iat_exp_with_hs256(client, db):
+def test_token_claims_are_sub_ver_iat_exp_with_hs256(client, db):
     body = signup(client).json
 
     header = jwt.get_unverified_header(body["access_token"])
     claims = jwt.decode(body["access_token"], SECRET, algorithms=["HS256"])
     assert header["alg"] == "HS256"
     assert claims["sub"] == str(body["user"]["id"])
+    assert claims["ver"] == 0  # the user's session version: a password change moves it on
     assert claims["exp"] - claims["iat"] == 3600
 
 
@@ -117,7 +118,7 @@ def test_deactivated_user_cannot_log_in(client, db):
 
 def _claims(user_id, **changes):
     now = utcnow()
-    claims = {"sub": str(user_id), "iat": now, "exp": now + timedelta(hours=1)}
+    claims = {"sub": str(user_id), "ver": 0, "iat": now, "exp": now + timedelta(hours=1)}
     claims.update(changes)
     return {k: v for k, v in claims.items() if v is not None}
 
@@ -137,6 +138,10 @@ TOKENS = {
     ),
     "unknown user": lambda uid: jwt.encode(_claims(uid + 1000), SECRET, algorithm="HS256"),
     "non-numeric sub": lambda uid: jwt.encode(_claims(uid, sub="admin"), SECRET, algorithm="HS256"),
+    "missing ver": lambda uid: jwt.encode(_claims(uid, ver=None), SECRET, algorithm="HS256"),
+    "stale ver": lambda uid: jwt.encode(_claims(uid, ver=1), SECRET, algorithm="HS256"),
+    "string ver": lambda uid: jwt.encode(_claims(uid, ver="0"), SECRET, algorithm="HS256"),
+    "huge ver": lambda uid: jwt.encode(_claims(uid, ver=2**70), SECRET, algorithm="HS256"),
 }
 
 
@@ -179,6 +184,35 @@ def test_a_deactivated_users_token_stops_working(client, db, customer):
     assert client.get("/api/v1/me", headers=headers).status_code == 401
 
 
+def test_a_password_reset_by_staff_revokes_the_users_tokens(client, db, customer):
+    # Given a token issued before an admin resets the password
+    from ecom.actor import Actor
+    from ecom.identity.services import reset_password
+
+    headers = bearer(customer)
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
+
+    # when the reset is committed
+    reset_password(customer, "reset-by-staff-1", actor=Actor("admin@shop.test", user_id=None))
+    db.session.commit()
+
+    # then the token is refused, and a token issued now works
+    assert client.get("/api/v1/me", headers=headers).status_code == 401
+    assert client.get("/api/v1/me", headers=bearer(customer)).status_code == 200
+
+
+def test_a_deactivated_and_reactivated_users_old_token_stays_revoked(client, db, customer):
+    from ecom.actor import SYSTEM
+    from ecom.identity.services import set_users_active
+
+    headers = bearer(customer)
+    set_users_active([customer.id], False, actor=SYSTEM)
+    set_users_active([customer.id], True, actor=SYSTEM)
+    db.session.commit()
+
+    assert client.get("/api/v1/me", headers=headers).status_code == 401
+
+
 def test_a_bad_token_is_refused_even_where_auth_is_optional(client, db):
     response = client.get("/api/v1/cart", headers={"Authorization": "Bearer garbage"})
 
@@ -188,13 +222,50 @@ def test_a_bad_token_is_refused_even_where_auth_is_optional(client, db):
 # --- rate limits --------------------------------------------------------------------------
 
 
+LIMITS = ("LOGIN_RATE_LIMIT", "LOGIN_IP_RATE_LIMIT", "LOGIN_EMAIL_RATE_LIMIT", "SIGNUP_RATE_LIMIT")
+
+
 @pytest.fixture
 def small_limits(app):
-    saved = app.config["LOGIN_RATE_LIMIT"], app.config["SIGNUP_RATE_LIMIT"]
-    app.config["LOGIN_RATE_LIMIT"] = "3 per 5 minutes"
-    app.config["SIGNUP_RATE_LIMIT"] = "2 per hour"
+    saved = {name: app.config[name] for name in LIMITS}
+    app.config.update({
+        "LOGIN_RATE_LIMIT": "3 per 5 minutes",  # per email and client address
+        "LOGIN_IP_RATE_LIMIT": "3 per 5 minutes",
+        "LOGIN_EMAIL_RATE_LIMIT": "5 per hour",  # per email from anywhere
+        "SIGNUP_RATE_LIMIT": "2 per hour",
+    })
     yield
-    app.config["LOGIN_RATE_LIMIT"], app.config["SIGNUP_RATE_LIMIT"] = saved
+    app.config.update(saved)
+
+
+def test_a_strangers_failed_logins_do_not_lock_the_owner_out(client, customer, small_limits):
+    # Given a stranger who failed to sign in as the customer until throttled
+    stranger = {"REMOTE_ADDR": "203.0.113.66"}
+    for _ in range(3):
+        assert login(client, customer.email, "guess", environ_base=stranger).status_code == 401
+    assert login(client, customer.email, "guess", environ_base=stranger).status_code == 429
+
+    # when the owner signs in from their own address
+    owner = login(client, customer.email, environ_base={"REMOTE_ADDR": "198.51.100.7"})
+
+    # then they get in, while the stranger still waits, even with the right password
+    assert owner.status_code == 200
+    blocked = login(client, customer.email, environ_base=stranger)
+    assert blocked.status_code == 429
+    assert int(blocked.headers["Retry-After"]) > 0
+    assert blocked.json["detail"]
+
+
+def test_a_throttled_login_runs_no_password_check(client, customer, small_limits, monkeypatch):
+    # Given the per email-and-address counter full
+    for _ in range(3):
+        login(client, customer.email, "guess")
+    checks = []
+    monkeypatch.setattr("storefront_api.auth.authenticate", lambda *args: checks.append(args))
+
+    # when one more sign-in comes, then it waits without spending a bcrypt check
+    assert login(client, customer.email).status_code == 429
+    assert checks == []
 
 
 @pytest.mark.slow
@@ -210,10 +281,12 @@ def test_failed_logins_per_email_are_limited_with_retry_after(client, customer, 
 
 
 @pytest.mark.slow
-def test_the_email_limit_holds_across_client_ips(client, customer, small_limits):
-    for index in range(3):
+def test_the_email_ceiling_holds_across_client_ips(client, customer, small_limits):
+    # Given failures spread over as many addresses as the per-email ceiling allows
+    for index in range(5):
         login(client, customer.email, "wrong", environ_base={"REMOTE_ADDR": f"10.0.0.{index + 1}"})
 
+    # then a sign-in from yet another address waits, even with the right password
     blocked = login(client, customer.email, environ_base={"REMOTE_ADDR": "10.0.0.99"})
 
     assert blocked.status_code == 429
