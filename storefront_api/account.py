@@ -6,11 +6,12 @@ from typing import Literal
 
 from pydantic import Field
 
+from ecom.errors import AuthenticationFailed
 from ecom.identity import services
 from storefront_api import api
 from storefront_api.openapi import endpoint
 from storefront_api.schemas import ApiModel, ItemList, RequestBody, UtcDateTime
-from storefront_api.security import current_user
+from storefront_api.security import current_user, sign_in_throttle, throttled_response
 
 Country = Field(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2, e.g. US")
 
@@ -85,10 +86,24 @@ def update_me(body: ProfilePatch):
 
 
 @api.post("/me/password")
-@endpoint(body=PasswordChangeIn, status=204, auth="required", tags=["account"])
+@endpoint(body=PasswordChangeIn, status=204, auth="required", tags=["account"], errors=[429])
 def change_password(body: PasswordChangeIn):
-    """Change the password (the current one is required)."""
-    services.change_password(current_user(), body.current_password, body.new_password)
+    """Change the password (the current one is required).
+
+    Every token issued so far stops working, this one included: sign in again. A
+    wrong current password counts as a failed sign-in, so a stolen token cannot
+    be used to guess the password (429 once throttled).
+    """
+    user = current_user()
+    throttle = sign_in_throttle(user.email)
+    refused = throttled_response(throttle)
+    if refused is not None:
+        return refused
+    try:
+        services.change_password(user, body.current_password, body.new_password)
+    except AuthenticationFailed:
+        throttle.record_failure()
+        raise
 
 
 @api.get("/me/addresses")

@@ -11,13 +11,11 @@ from ecom.errors import AuthenticationFailed
 from ecom.extensions import limiter
 from ecom.identity.models import User
 from ecom.identity.services import authenticate, create_user
-from ecom.identity.throttle import SignInThrottle
 from storefront_api import api
 from storefront_api.account import UserOut
-from storefront_api.errors import error_response
 from storefront_api.openapi import HeaderParam, endpoint
 from storefront_api.schemas import ApiModel, RequestBody
-from storefront_api.security import TOKEN_TYPE, issue_access_token
+from storefront_api.security import TOKEN_TYPE, issue_access_token, sign_in_throttle, throttled_response
 
 CART_TOKEN_HEADER = HeaderParam("X-Cart-Token", "A guest cart to merge into the shopper's cart.", 64)
 
@@ -69,11 +67,10 @@ def login(body: LoginIn):
     address, per client address, and per email from anywhere with a higher ceiling,
     so a stranger's failures do not lock the owner out.
     """
-    throttle = SignInThrottle(body.email, get_remote_address())
-    wait = throttle.wait_seconds()
-    if wait:
-        return error_response(429, "Too many failed sign-ins; try again later.",
-                              headers={"Retry-After": str(wait)})
+    throttle = sign_in_throttle(body.email)
+    refused = throttled_response(throttle)
+    if refused is not None:
+        return refused
     try:
         user = authenticate(body.email, body.password)
     except AuthenticationFailed:

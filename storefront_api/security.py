@@ -15,11 +15,14 @@ from functools import wraps
 
 import jwt
 from flask import current_app, g, request
+from flask_limiter.util import get_remote_address
 
 from ecom.db import utcnow
 from ecom.errors import AuthenticationFailed
 from ecom.identity.models import User
 from ecom.identity.services import user_for_credentials
+from ecom.identity.throttle import SignInThrottle
+from storefront_api.errors import error_response
 
 ALGORITHM = "HS256"
 TOKEN_TYPE = "bearer"
@@ -105,3 +108,17 @@ def auth_required(view):
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def sign_in_throttle(email: str) -> SignInThrottle:
+    """Identity's failed sign-in counters for ``email`` from this request's client."""
+    return SignInThrottle(email, get_remote_address())
+
+
+def throttled_response(throttle: SignInThrottle):
+    """429 with ``Retry-After`` while ``throttle`` holds the caller back, else None."""
+    wait = throttle.wait_seconds()
+    if not wait:
+        return None
+    return error_response(429, "Too many failed sign-ins; try again later.",
+                          headers={"Retry-After": str(wait)})

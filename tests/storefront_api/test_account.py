@@ -89,6 +89,26 @@ def test_password_change_with_a_wrong_current_password_is_401(client, auth, cust
     assert login.status_code == 200
 
 
+def test_guessing_the_current_password_with_a_token_is_throttled(app, client, auth, customer):
+    # Given a token in a stranger's hands, and the sign-in limit of 3 failures
+    saved = app.config["LOGIN_RATE_LIMIT"]
+    app.config["LOGIN_RATE_LIMIT"] = "3 per 5 minutes"
+    try:
+        # when they guess the current password again and again
+        codes = [client.post("/api/v1/me/password", headers=auth,
+                             json={"current_password": f"guess-{n}", "new_password": "brand-new-secret"}
+                             ).status_code for n in range(4)]
+        right = client.post("/api/v1/me/password", headers=auth,
+                            json={"current_password": TEST_PASSWORD, "new_password": "brand-new-secret"})
+    finally:
+        app.config["LOGIN_RATE_LIMIT"] = saved
+
+    # then the guesses count as failed sign-ins, and even the right one waits
+    assert codes == [401, 401, 401, 429]
+    assert right.status_code == 429
+    assert int(right.headers["Retry-After"]) > 0 and right.json["detail"]
+
+
 def test_password_change_to_a_short_password_is_422(client, auth):
     response = client.post(
         "/api/v1/me/password", headers=auth, json={"current_password": TEST_PASSWORD, "new_password": "short"}

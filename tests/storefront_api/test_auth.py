@@ -256,6 +256,21 @@ def test_a_strangers_failed_logins_do_not_lock_the_owner_out(client, customer, s
     assert blocked.json["detail"]
 
 
+def test_sign_ins_are_throttled_in_memory_while_the_limit_storage_is_down(client, customer, small_limits,
+                                                                          monkeypatch):
+    # Given a rate-limit storage (Redis) that refuses every call
+    class Unreachable:
+        def __getattr__(self, name):
+            raise ConnectionError("rate limit storage down")
+
+    monkeypatch.setattr(limiter, "_limiter", Unreachable())
+
+    # when failed sign-ins come, then they are answered and throttled from memory, never a 500
+    codes = [login(client, customer.email, "wrong").status_code for _ in range(4)]
+    assert codes == [401, 401, 401, 429]
+    assert login(client, customer.email, environ_base={"REMOTE_ADDR": "198.51.100.7"}).status_code == 200
+
+
 def test_a_throttled_login_runs_no_password_check(client, customer, small_limits, monkeypatch):
     # Given the per email-and-address counter full
     for _ in range(3):
