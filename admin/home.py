@@ -6,13 +6,13 @@ from urllib.parse import urlsplit
 
 from flask import flash, redirect, request, url_for
 from flask_admin import AdminIndexView, expose
-from flask_login import current_user, logout_user
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from admin.dashboard import dashboard_context
-from admin.security import Area, access_of, refuse, start_session
+from admin.security import Area, access_of, end_session, refuse, start_session
 from ecom.errors import AuthenticationFailed
 from ecom.identity.models import User
 from ecom.identity.services import BAD_CREDENTIALS, authenticate, end_sessions
@@ -98,6 +98,6 @@ class DashboardView(AdminIndexView):
             # Ends this session and every copy of its cookie (and the user's other sessions).
             with unit_of_work():
                 end_sessions(current_user._get_current_object())
-        logout_user()
+        end_session()
         flash("Signed out.", "info")
         return redirect(url_for("admin.login_view"))

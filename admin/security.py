@@ -6,7 +6,7 @@ import time
 from enum import StrEnum
 
 from flask import abort, redirect, request, session, url_for
-from flask_login import current_user, login_user
+from flask_login import current_user, login_user, logout_user
 
 from ecom.actor import Actor
 from ecom.identity.models import Role
@@ -85,6 +85,12 @@ def start_session(user) -> None:
     """Sign ``user`` in to the back office (identity checked the credentials)."""
     login_user(user)
     session[LAST_SEEN] = int(time.time())
+
+
+def end_session() -> None:
+    """Sign this browser out (the caller ends the user's sessions with identity first)."""
+    logout_user()
+    session.pop(LAST_SEEN, None)
 
 
 def load_user(session_id: str):
