@@ -108,11 +108,6 @@ def end_sessions(user: User) -> None:
     db.session.flush()  # the attribute is expired and reloads with the new value
 
 
-def session_id(user: User) -> str:
-    """What a back-office session keeps to name ``user``: id and session version."""
-    return f"{user.id}:{user.session_version or 0}"
-
-
 def _column_int(value: object) -> int | None:
     # Ids and versions as they come back from a cookie or a token: whole numbers a column holds.
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31:
@@ -133,7 +128,8 @@ def user_for_credentials(user_id: object, version: object) -> User | None:
 
 
 def user_for_session(value: str | None) -> User | None:
-    """The user a back-office session names (``session_id``), if that session is still valid."""
+    """The user a back-office session names (``User.get_id``: "id:version"), if that session
+    is still valid."""
     parts = (value or "").split(":")
     if len(parts) != 2 or not all(p.isascii() and p.isdigit() and len(p) <= 10 for p in parts):
         return None

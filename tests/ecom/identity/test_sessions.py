@@ -25,7 +25,7 @@ ENDINGS = {
 def test_each_ending_refuses_the_sessions_issued_before_it(db, ending):
     # Given a session (and a token) issued to an active user
     user = UserFactory()
-    old_session, old_version = services.session_id(user), user.session_version
+    old_session, old_version = user.get_id(), user.session_version
     assert services.user_for_session(old_session) is user
 
     # when their sessions end
@@ -39,17 +39,17 @@ def test_each_ending_refuses_the_sessions_issued_before_it(db, ending):
 
 def test_a_reactivated_user_gets_new_sessions_but_not_the_old_ones(db):
     user = UserFactory()
-    old_session = services.session_id(user)
+    old_session = user.get_id()
     services.set_users_active([user.id], False, actor=SYSTEM)
     services.set_users_active([user.id], True, actor=SYSTEM)
 
     assert services.user_for_session(old_session) is None
-    assert services.user_for_session(services.session_id(user)) is user
+    assert services.user_for_session(user.get_id()) is user
 
 
 def test_a_refused_password_change_keeps_the_sessions(db):
     user = UserFactory()
-    session = services.session_id(user)
+    session = user.get_id()
 
     with pytest.raises(AuthenticationFailed):
         services.change_password(user, "not-the-password", "a-new-password")
@@ -60,7 +60,7 @@ def test_a_refused_password_change_keeps_the_sessions(db):
 def test_a_role_change_keeps_the_sessions(db):
     # The back office reads the role on every request: no need to sign anybody out.
     user = UserFactory(role="merchandiser")
-    session = services.session_id(user)
+    session = user.get_id()
 
     services.set_user_role(user, "warehouse", actor=SYSTEM)
 
