@@ -124,9 +124,11 @@ def test_request_id_is_echoed_when_valid_and_generated_otherwise(client):
     assert len(replaced.headers["X-Request-ID"]) == 32
 
 
-def test_metrics_exposes_traffic_and_business_figures(client, db):
+def test_metrics_exposes_traffic_and_business_figures(app, client, db):
+    from shop.metrics import EXTENSION
     from tests.factories import make_order
 
+    app.extensions[EXTENSION].forget()  # figures another test's scrape left in the cache
     make_order(status="paid")
     db.session.commit()
     client.get("/")
