@@ -57,8 +57,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     from shop.cli import register_cli
     from shop.metrics import init_metrics
+    from shop.security_headers import init_security_headers
 
     init_metrics(app)
+    init_security_headers(app)
     register_cli(app)
     _register_ops_routes(app)
     return app
