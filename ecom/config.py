@@ -13,6 +13,13 @@ from decimal import Decimal
 from pathlib import Path
 
 INSECURE_DEFAULT = "dev-insecure-change-me"
+# The webhook secret of development and tests: public, so production never uses it.
+DEVELOPMENT_WEBHOOK_SECRET = "whsec_dev_simulated"
+PRODUCTION = "production"
+# Every mode the app knows, spelt exactly: a misspelt production ("prod", "Production") must not
+# start as development with its placeholder secrets and insecure cookies. `bench` is the
+# benchmark and reliability harness's: strong secrets, the simulator, not production.
+ENV_NAMES = ("development", "test", "bench", PRODUCTION)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -57,7 +64,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
     Raises ValueError for a value of the wrong type (a port that is not a number).
     """
     env = _Environment(os.environ if environ is None else environ)
-    env_name = env.str("APP_ENV", env.str("FLASK_ENV", "development"))
+    env_name = check_env_name(env.str("APP_ENV", env.str("FLASK_ENV", "development")))
+    production = env_name == PRODUCTION
     database_url = _normalise_db_url(env.str("DATABASE_URL") or default_sqlite_url())
     engine_options: dict = {"pool_pre_ping": True}
     pool = {"pool_size": env.int("DB_POOL_SIZE", 10), "max_overflow": env.int("DB_MAX_OVERFLOW", 20)}
@@ -75,7 +83,12 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
         "REDIS_URL": env.str("REDIS_URL"),
         "STRIPE_SECRET_KEY": env.str("STRIPE_SECRET_KEY"),
-        "STRIPE_WEBHOOK_SECRET": env.str("STRIPE_WEBHOOK_SECRET", "whsec_dev_simulated"),
+        # No default in production: check_production_settings refuses to start without one.
+        "STRIPE_WEBHOOK_SECRET": env.str("STRIPE_WEBHOOK_SECRET",
+                                         None if production else DEVELOPMENT_WEBHOOK_SECRET),
+        # Production without STRIPE_SECRET_KEY refuses to start unless this says the simulated
+        # gateway (which takes no money) is meant: a staging shop.
+        "ALLOW_SIMULATED_GATEWAY": env.bool("ALLOW_SIMULATED_GATEWAY"),
         "STRIPE_API_BASE": env.str("STRIPE_API_BASE"),
         "CORS_ORIGINS": [o.strip() for o in (env.str("CORS_ORIGINS", "") or "").split(",") if o.strip()],
         "RESERVATION_TTL_SECONDS": env.int("RESERVATION_TTL_SECONDS", 900),
@@ -112,10 +125,15 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
         "CART_PURGE_INTERVAL_SECONDS": env.int("CART_PURGE_INTERVAL_SECONDS", 3600),
         "GATEWAY_RETRY_INTERVAL_SECONDS": env.int("GATEWAY_RETRY_INTERVAL_SECONDS", 60),
         "CATALOG_CACHE_SECONDS": float(env.str("CATALOG_CACHE_SECONDS", "30")),
-        "SESSION_COOKIE_SECURE": env_name == "production",
+        # /metrics: a bearer token; without one it is served only in development and test.
+        "METRICS_TOKEN": env.str("METRICS_TOKEN"),
+        # Business gauges (orders and payments by status, outbox, queues) are read at most
+        # once per this many seconds per process, not on every scrape.
+        "METRICS_CACHE_SECONDS": float(env.str("METRICS_CACHE_SECONDS", "15")),
+        "SESSION_COOKIE_SECURE": production,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "REMEMBER_COOKIE_SECURE": env_name == "production",
+        "REMEMBER_COOKIE_SECURE": production,
         "WTF_CSRF_ENABLED": True,
         "FLASK_ADMIN_SWATCH": "cerulean",
     }
@@ -130,9 +148,21 @@ def _seconds_list(value: str) -> tuple[int, ...]:
     return seconds
 
 
-def check_production_secrets(config: dict) -> None:
-    """Refuse to run in production with a missing or default secret."""
-    if config.get("ENV_NAME") != "production":
+def check_env_name(name: str) -> str:
+    """``name`` if it is one of ENV_NAMES. Raises ValueError for anything else (no guessing:
+    ``prod`` or ``Production`` is refused, not read as development)."""
+    if name not in ENV_NAMES:
+        raise ValueError(f"APP_ENV must be one of {', '.join(ENV_NAMES)} (exactly), not {name!r}.")
+    return name
+
+
+def check_production_settings(config: Mapping) -> None:
+    """Refuse to start with an unknown mode, or in production with what only development may
+    use: a missing, default or short secret, no real payment gateway (unless
+    ALLOW_SIMULATED_GATEWAY says so) or no webhook secret of its own.
+
+    Raises ValueError for the mode, RuntimeError for the rest."""
+    if check_env_name(config.get("ENV_NAME")) != PRODUCTION:
         return
     for name in ("SECRET_KEY", "JWT_SECRET"):
         value = config.get(name)
@@ -141,3 +171,14 @@ def check_production_secrets(config: dict) -> None:
             raise RuntimeError(
                 f"{name} must be set to a strong secret (32+ bytes) in production."
             )
+    if not config.get("STRIPE_SECRET_KEY") and not config.get("ALLOW_SIMULATED_GATEWAY"):
+        raise RuntimeError(
+            "STRIPE_SECRET_KEY must be set in production: without it payments go to the simulated "
+            "gateway, which takes no money (set ALLOW_SIMULATED_GATEWAY=1 for a staging shop)."
+        )
+    # Anyone who knows the development secret can sign a payment_intent.succeeded.
+    if config.get("STRIPE_WEBHOOK_SECRET") in (None, "", DEVELOPMENT_WEBHOOK_SECRET):
+        raise RuntimeError(
+            "STRIPE_WEBHOOK_SECRET must be set in production (Stripe's signing secret of the "
+            "webhook endpoint; any secret of its own for a staging shop on the simulated gateway)."
+        )

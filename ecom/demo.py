@@ -11,12 +11,15 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from ecom import runtime
 from ecom.actor import SYSTEM
 from ecom.catalog import services as catalog
 from ecom.catalog.models import Category, Product, Variant
 from ecom.commerce.demo import seed_demo_orders
 from ecom.commerce.models import Order
+from ecom.config import PRODUCTION
 from ecom.db import money
+from ecom.errors import PermissionDenied
 from ecom.extensions import db
 from ecom.identity.models import Role, User
 from ecom.identity.services import create_user, find_user_by_email
@@ -55,7 +58,12 @@ DEMO_STORES = [
 
 
 def seed_demo() -> dict:
-    """Create whatever of the demo data is missing (flushes only); returns counts of what exists."""
+    """Create whatever of the demo data is missing (flushes only); returns counts of what exists.
+
+    Raises PermissionDenied in production: the demo staff sign in with a published password."""
+    if runtime.settings()["ENV_NAME"] == PRODUCTION:
+        raise PermissionDenied(
+            "seed-demo does not run in production: its users sign in with a published password.")
     users = _seed_users()
     _seed_catalog()
     _seed_stores()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, jsonify
 
 from ecom import __version__
-from ecom.config import PROJECT_ROOT, check_production_secrets, load_config
+from ecom.config import PROJECT_ROOT, check_production_settings, load_config
 from ecom.extensions import csrf, db, limiter, login_manager, migrate
 
 
@@ -21,7 +21,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(load_config())
     if config:
         app.config.update(config)
-    check_production_secrets(app.config)
+    check_production_settings(app.config)
 
     from shop.logging import configure_logging, init_request_logging
 
@@ -57,8 +57,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     from shop.cli import register_cli
     from shop.metrics import init_metrics
+    from shop.security_headers import init_security_headers
 
     init_metrics(app)
+    init_security_headers(app)
     register_cli(app)
     _register_ops_routes(app)
     return app

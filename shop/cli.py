@@ -4,6 +4,7 @@ import click
 from flask import Flask
 
 from ecom import runtime
+from ecom.errors import EcomError
 from ecom.unit_of_work import committed
 
 
@@ -21,7 +22,10 @@ def seed_demo_command() -> None:
     """Load the demo catalog, stores, staff users and a few orders (safe to run again)."""
     from ecom.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
 
-    summary = committed(seed_demo)
+    try:
+        summary = committed(seed_demo)
+    except EcomError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"Demo data: {summary}")
     # The address `make run` serves on: the same PORT setting.
     click.echo(f"Back office: http://127.0.0.1:{runtime.settings()['PORT']}/admin/  — sign in with any of:")

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from ecom.config import PROJECT_ROOT, load_config
+from ecom.config import DEVELOPMENT_WEBHOOK_SECRET, PROJECT_ROOT, load_config
 
 EDGE_AND_DOMAIN_PACKAGES = ("ecom", "admin", "storefront_api", "workers", "shop")
 VARIABLE = re.compile(r"^[A-Z][A-Z0-9_]*$")
@@ -183,3 +183,29 @@ def test_the_handler_without_flask_reads_load_configs_values(monkeypatch):
         assert (settings["SHOP_NAME"], settings["SMTP_TIMEOUT_SECONDS"]) == ("Tea & Co", 30.0)
     finally:
         reset_standalone_environment()
+
+
+@pytest.mark.parametrize("name", ["prod", "Production", "PRODUCTION", " production", "staging", "dev"])
+def test_an_unknown_mode_is_refused_at_start(name):
+    # given a mode that is not exactly one the app knows (a misspelt production above all)
+    # when the configuration is read, then it is refused rather than run as development
+    with pytest.raises(ValueError, match="APP_ENV must be one of"):
+        load_config({"APP_ENV": name})
+
+
+@pytest.mark.parametrize("variable", ["APP_ENV", "FLASK_ENV"])
+def test_production_gets_secure_cookies_and_no_development_webhook_secret(variable):
+    config = load_config({variable: "production"})
+
+    assert config["ENV_NAME"] == "production"
+    assert config["SESSION_COOKIE_SECURE"] and config["REMEMBER_COOKIE_SECURE"]
+    assert config["STRIPE_WEBHOOK_SECRET"] is None
+
+
+def test_development_keeps_its_webhook_secret_and_plain_cookies():
+    config = load_config({})
+
+    assert config["ENV_NAME"] == "development"
+    assert config["STRIPE_WEBHOOK_SECRET"] == DEVELOPMENT_WEBHOOK_SECRET
+    assert not config["SESSION_COOKIE_SECURE"]
+    assert config["ALLOW_SIMULATED_GATEWAY"] is False

@@ -1,6 +1,6 @@
 import pytest
 
-from ecom.config import INSECURE_DEFAULT
+from ecom.config import DEVELOPMENT_WEBHOOK_SECRET, INSECURE_DEFAULT
 from shop.app import create_app
 
 
@@ -27,16 +27,66 @@ def test_production_refuses_missing_or_default_secrets(monkeypatch, secrets):
         create_app(config)
 
 
+PRODUCTION = {
+    "ENV_NAME": "production",
+    "SECRET_KEY": "a-strong-secret-key-0123456789abcdef",
+    "JWT_SECRET": "a-strong-jwt-secret-0123456789abcdef",
+    "STRIPE_SECRET_KEY": "sk_live_0123456789",
+    "STRIPE_WEBHOOK_SECRET": "whsec_from_the_stripe_dashboard",
+    "SQLALCHEMY_DATABASE_URI": "sqlite://",
+}
+
+
 def test_production_starts_with_real_secrets():
-    app = create_app(
-        {
-            "ENV_NAME": "production",
-            "SECRET_KEY": "a-strong-secret-key-0123456789abcdef",
-            "JWT_SECRET": "a-strong-jwt-secret-0123456789abcdef",
-            "SQLALCHEMY_DATABASE_URI": "sqlite://",
-        }
-    )
+    app = create_app(PRODUCTION)
     assert app.config["ENV_NAME"] == "production"
+
+
+def test_production_without_a_stripe_key_refuses_to_start():
+    # given production with no real gateway and nothing saying the simulator is meant
+    config = dict(PRODUCTION, STRIPE_SECRET_KEY=None, ALLOW_SIMULATED_GATEWAY=False)
+
+    # when the app starts, then it refuses, naming the variable and the way out
+    with pytest.raises(RuntimeError, match="STRIPE_SECRET_KEY.*ALLOW_SIMULATED_GATEWAY"):
+        create_app(config)
+
+
+def test_a_staging_shop_runs_the_simulator_when_the_setting_says_so():
+    app = create_app(dict(PRODUCTION, STRIPE_SECRET_KEY=None, ALLOW_SIMULATED_GATEWAY=True))
+
+    assert app.config["ENV_NAME"] == "production"
+
+
+@pytest.mark.parametrize("secret", [None, "", DEVELOPMENT_WEBHOOK_SECRET])
+def test_production_without_its_own_webhook_secret_refuses_to_start(secret):
+    # given production with a Stripe key and no webhook secret of its own (or the public one)
+    with pytest.raises(RuntimeError, match="STRIPE_WEBHOOK_SECRET"):
+        create_app(dict(PRODUCTION, STRIPE_WEBHOOK_SECRET=secret))
+
+
+def test_production_from_the_environment_has_no_webhook_secret_to_fall_back_on(monkeypatch):
+    # given the environment a production server would have, minus the webhook secret
+    for name in ("STRIPE_WEBHOOK_SECRET", "FLASK_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", PRODUCTION["SECRET_KEY"])
+    monkeypatch.setenv("JWT_SECRET", PRODUCTION["JWT_SECRET"])
+    monkeypatch.setenv("STRIPE_SECRET_KEY", PRODUCTION["STRIPE_SECRET_KEY"])
+
+    with pytest.raises(RuntimeError, match="STRIPE_WEBHOOK_SECRET"):
+        create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+
+
+@pytest.mark.parametrize("name", ["prod", "Production"])
+def test_an_unknown_mode_refuses_to_start(monkeypatch, name):
+    monkeypatch.setenv("APP_ENV", name)
+
+    with pytest.raises(ValueError, match="APP_ENV must be one of"):
+        create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    # and a mode given as an override is held to the same list
+    monkeypatch.delenv("APP_ENV")
+    with pytest.raises(ValueError, match="APP_ENV must be one of"):
+        create_app(dict(PRODUCTION, ENV_NAME=name))
 
 
 def test_index_describes_the_service(client):
@@ -74,9 +124,11 @@ def test_request_id_is_echoed_when_valid_and_generated_otherwise(client):
     assert len(replaced.headers["X-Request-ID"]) == 32
 
 
-def test_metrics_exposes_traffic_and_business_figures(client, db):
+def test_metrics_exposes_traffic_and_business_figures(app, client, db):
+    from shop.metrics import EXTENSION
     from tests.factories import make_order
 
+    app.extensions[EXTENSION].forget()  # figures another test's scrape left in the cache
     make_order(status="paid")
     db.session.commit()
     client.get("/")

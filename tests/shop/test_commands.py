@@ -28,6 +28,19 @@ def test_seed_demo_prints_the_address_the_app_is_served_on(app, db, monkeypatch)
     assert "Back office: http://127.0.0.1:8123/admin/" in result.output
 
 
+def test_seed_demo_refuses_to_create_demo_users_in_production(app, db, monkeypatch):
+    # given the app running in production
+    monkeypatch.setitem(app.config, "ENV_NAME", "production")
+
+    # when seed-demo is run
+    result = app.test_cli_runner().invoke(args=["seed-demo"])
+
+    # then it fails with a clear message and creates no user
+    assert result.exit_code != 0
+    assert "does not run in production" in result.output
+    assert db.session.scalar(select(User).where(User.email == "admin@example.com")) is None
+
+
 def test_create_user_commits_the_user(app, db):
     result = app.test_cli_runner().invoke(
         args=["create-user", "ops@example.com", "--role", "admin", "--password", "a-long-password-1"])

@@ -9,6 +9,7 @@ import time
 from ecom.commerce.gateways.base import (
     CANCELED,
     DECLINING_TEST_PAYMENT_METHODS,
+    DEFAULT_TEST_PAYMENT_METHOD,
     REQUIRES_PAYMENT_METHOD,
     SUCCEEDED,
     Intent,
@@ -19,6 +20,12 @@ from ecom.commerce.gateways.webhooks import sign_webhook, verify_stripe_signatur
 from ecom.errors import NotFound
 
 SIMULATED_INTENT_PREFIX = "pi_sim_"
+# Stripe's test payment methods that succeed (https://docs.stripe.com/testing): the only ones
+# this gateway takes money with. Anything else, "pm_free_stuff" included, is declined.
+SUCCEEDING_TEST_PAYMENT_METHODS = frozenset({
+    DEFAULT_TEST_PAYMENT_METHOD, "pm_card_visa_debit", "pm_card_mastercard", "pm_card_mastercard_debit",
+    "pm_card_amex", "pm_card_discover", "pm_card_diners", "pm_card_jcb", "pm_card_unionpay",
+})
 
 
 class SimulatedGateway:
@@ -30,7 +37,9 @@ class SimulatedGateway:
     ``canceled`` when its payment or order was cancelled unpaid, otherwise it
     waits for a payment method, carrying the last decline if there was one.
     Confirming is a pure function of the test payment method, like Stripe's
-    test mode. Webhooks are signed with the same secret and checked by the
+    test mode: SUCCEEDING_TEST_PAYMENT_METHODS succeed, the declining ones
+    (``DECLINING_TEST_PAYMENT_METHODS``) and every other method are declined,
+    and the shopper may try again. Webhooks are signed with the same secret and checked by the
     same code as Stripe's.
     """
 
@@ -80,7 +89,7 @@ class SimulatedGateway:
             return current
         if payment_method in DECLINING_TEST_PAYMENT_METHODS:
             return current.but(status=REQUIRES_PAYMENT_METHOD, failure_message="Your card was declined.")
-        if not payment_method.startswith("pm_"):
+        if payment_method not in SUCCEEDING_TEST_PAYMENT_METHODS:
             return current.but(status=REQUIRES_PAYMENT_METHOD, failure_message="Unknown payment method.")
         return current.but(status=SUCCEEDED, failure_message=None)
 

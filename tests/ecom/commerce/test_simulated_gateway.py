@@ -44,6 +44,8 @@ def test_state_is_shared_by_every_gateway_instance(client, app, shopper, variant
     ("pm_card_visa", "succeeded", False),
     ("pm_card_chargeDeclined", "requires_payment_method", True),
     ("not-a-method", "requires_payment_method", True),
+    ("pm_free_stuff", "requires_payment_method", True),
+    ("pm_card_visa_typo", "requires_payment_method", True),
 ])
 def test_confirm_follows_stripes_test_payment_methods(client, shopper, variant, simulated, method, status,
                                                       declined):
@@ -52,3 +54,22 @@ def test_confirm_follows_stripes_test_payment_methods(client, shopper, variant, 
                        headers=auth(shopper)).get_json()
     intent = simulated.confirm_intent(body["payment_intent_id"], method)
     assert (intent.status, intent.declined) == (status, declined)
+
+
+def test_a_made_up_payment_method_is_a_decline_the_shopper_can_retry(client, shopper, variant):
+    # given an order placed on the simulated gateway
+    fill_cart(shopper, [(variant, 1)])
+    body = client.post("/api/v1/checkout/payment-intent", json={"shipping_address": ADDRESS},
+                       headers=auth(shopper)).get_json()
+    confirm = {"payment_intent_id": body["payment_intent_id"]}
+
+    # when the shopper confirms it with a method no test card has
+    made_up = client.post("/api/v1/checkout/confirm", json={**confirm, "payment_method": "pm_free_stuff"},
+                          headers=auth(shopper))
+
+    # then it is declined, not paid, and a real test card still pays it afterwards
+    assert made_up.status_code == 402
+    assert "Unknown payment method." in made_up.get_json()["detail"]
+    paid = client.post("/api/v1/checkout/confirm", json={**confirm, "payment_method": "pm_card_visa"},
+                       headers=auth(shopper))
+    assert paid.get_json()["order"]["status"] == "paid"
