@@ -33,7 +33,9 @@ class CartItemOut(ApiModel):
     product_name: str
     variant_name: str
     quantity: int
-    unit_price: Money
+    unit_price: Money = Field(description="The variant's current price: what the line is charged at")
+    added_price: Money = Field(description="The price when the line was added")
+    price_changed: bool = Field(description="Whether the price changed since the line was added")
     line_total: Money
 
 
@@ -60,8 +62,10 @@ def cart_body(cart: Cart) -> CartOut:
             product_name=line.variant.product.name,
             variant_name=line.variant.name,
             quantity=line.quantity,
-            unit_price=line.price,
-            line_total=line.price * line.quantity,
+            unit_price=carts.unit_price(line),
+            added_price=line.price,
+            price_changed=carts.price_changed(line),
+            line_total=carts.unit_price(line) * line.quantity,
         )
         for line in cart.items
     ]

@@ -1,7 +1,8 @@
 """Shopping carts: one per signed-in shopper, or a guest cart named by an opaque token.
 
-Prices are snapshotted on the line when it is added; ``cart_totals`` computes
-subtotal, tax, shipping and total for any priced lines (orders reuse it).
+A line remembers the price it was added at, but is always charged at its variant's
+current price (``unit_price``): ``cart_totals`` computes subtotal, tax, shipping and total
+of any priced lines with it, the cart's view and checkout's order lines alike.
 """
 
 from __future__ import annotations
@@ -35,6 +36,21 @@ class PricedLine(Protocol):
     quantity: int
 
 
+def unit_price(line: PricedLine) -> Decimal:
+    """What one unit of ``line`` costs now. A cart line's is its variant's current price:
+    the price stored on it is the one it was added at, which only says whether the price
+    changed since (``price_changed``). Any other priced line (an order's) is its own price.
+    """
+    if isinstance(line, CartItem):
+        return money(line.variant.price)
+    return money(line.price)
+
+
+def price_changed(line: CartItem) -> bool:
+    """Whether the line's price changed since the line was added."""
+    return unit_price(line) != money(line.price)
+
+
 @dataclass(frozen=True)
 class Totals:
     subtotal: Decimal
@@ -49,14 +65,15 @@ def round_half_up(value: Decimal) -> Decimal:
 
 
 def cart_totals(items: Iterable[PricedLine], *, config: dict | None = None) -> Totals:
-    """Subtotal, tax, shipping and total of priced lines (anything with ``price`` and ``quantity``).
+    """Subtotal, tax, shipping and total of priced lines (anything with ``price`` and ``quantity``),
+    each at its ``unit_price`` (a cart line at its variant's current price).
 
     ``tax = round_half_up(subtotal * TAX_RATE)``; shipping is SHIPPING_FLAT_RATE
     unless the subtotal reaches FREE_SHIPPING_THRESHOLD, and nothing for an empty cart.
     """
     config = config if config is not None else settings()
     lines = list(items)
-    subtotal = money(sum((money(line.price) * line.quantity for line in lines), Decimal("0")))
+    subtotal = money(sum((unit_price(line) * line.quantity for line in lines), Decimal("0")))
     tax = round_half_up(subtotal * Decimal(config["TAX_RATE"]))
     if not lines or subtotal >= Decimal(config["FREE_SHIPPING_THRESHOLD"]):
         shipping = money("0")

@@ -17,7 +17,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ecom.actor import Actor
 from ecom.catalog.models import Variant
 from ecom.commerce.cancellation import EXPIRED_REASON, cancel_order
-from ecom.commerce.cart import cart_totals, clear_cart
+from ecom.commerce.cart import cart_totals, clear_cart, unit_price
 from ecom.commerce.gateways.base import (
     CANCELED,
     DEFAULT_TEST_PAYMENT_METHOD,
@@ -184,6 +184,8 @@ def _cart_lines(user) -> list[CartItem]:
 
 
 def _order_item(order: Order, line: CartItem) -> OrderItem:
+    """The order line for a cart line, at the price actually charged: the current one."""
+    price = unit_price(line)
     return OrderItem(
         order_id=order.id,
         product_id=line.product_id,
@@ -192,8 +194,8 @@ def _order_item(order: Order, line: CartItem) -> OrderItem:
         product_name=line.product.name,
         variant_name=line.variant.name,
         quantity=line.quantity,
-        price=line.price,
-        line_total=line.price * line.quantity,
+        price=price,
+        line_total=price * line.quantity,
     )
 
 
