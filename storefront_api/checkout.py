@@ -11,7 +11,7 @@ from ecom.errors import Conflict, PaymentDeclined
 from ecom.unit_of_work import commit
 from storefront_api import api
 from storefront_api.openapi import HeaderParam, endpoint
-from storefront_api.orders import OrderEnvelope, OrderOut, render_order
+from storefront_api.orders import OrderEnvelope, OrderOut, load_for_response, render_order
 from storefront_api.schemas import ApiModel, JsonInt, RequestBody
 from storefront_api.security import current_user
 
@@ -143,4 +143,4 @@ def confirm_checkout(body: ConfirmIn):
         raise Conflict(f"Order {number} was cancelled before the payment arrived; it has been refunded.")
     if result.outcome == Finalized.PENDING:
         raise Conflict("The payment has not completed yet; confirm it with the payment provider first.")
-    return {"order": render_order(result.order)}
+    return {"order": render_order(load_for_response(result.order))}
