@@ -89,7 +89,10 @@ def _address(fields: AddressIn | None) -> dict | None:
 def create_payment_intent(body: CheckoutIn):
     """Creates the order (`created`), reserves every line's stock (all or nothing; 409 naming
     the short SKUs), opens a payment intent for the total and records a pending payment.
-    The cart is kept until the payment succeeds."""
+    The cart is kept until the payment succeeds. A cart has one open unpaid order: the
+    previous one is cancelled (its stock released, its intent cancelled) in favour of the
+    new one. 409 when the shopper has `MAX_OPEN_UNPAID_ORDERS` other orders waiting for
+    payment."""
     user = current_user()
     key = request.headers.get("Idempotency-Key")
 
