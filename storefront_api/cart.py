@@ -40,7 +40,8 @@ class CartItemOut(ApiModel):
 
 
 class CartOut(ApiModel):
-    id: int
+    id: int | None = Field(description="null for a guest cart that has held nothing yet (it is stored "
+                                       "at its first write)")
     token: str | None = Field(None, description="Only for a guest cart: send it back as X-Cart-Token")
     items: list[CartItemOut]
     item_count: int
@@ -104,8 +105,10 @@ CART_ENDPOINT = {"auth": "optional", "tags": ["cart"], "headers": [CART_TOKEN_HE
 @api.get("/cart")
 @endpoint(response=CartOut, **CART_ENDPOINT)
 def get_cart():
-    """The cart; without a token (and signed out) a new guest cart and its token."""
-    return _answer(_request_cart())
+    """The cart; without a token (and signed out) a new guest cart's token and the empty cart.
+    Nothing is stored for a guest until the first line is added: a token we issued names an
+    empty cart until then (and again once an abandoned cart was purged)."""
+    return _answer(carts.view_cart(user=optional_user(), guest_token=request.headers.get(CART_TOKEN)))
 
 
 @api.post("/cart/items")
