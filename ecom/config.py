@@ -92,6 +92,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
         "STRIPE_API_BASE": env.str("STRIPE_API_BASE"),
         "CORS_ORIGINS": [o.strip() for o in (env.str("CORS_ORIGINS", "") or "").split(",") if o.strip()],
         "RESERVATION_TTL_SECONDS": env.int("RESERVATION_TTL_SECONDS", 900),
+        "MAX_OPEN_UNPAID_ORDERS": env.int("MAX_OPEN_UNPAID_ORDERS", 3),
         "TAX_RATE": Decimal(env.str("TAX_RATE", "0.08")),
         "SHIPPING_FLAT_RATE": Decimal(env.str("SHIPPING_FLAT_RATE", "5.99")),
         "FREE_SHIPPING_THRESHOLD": Decimal(env.str("FREE_SHIPPING_THRESHOLD", "50.00")),

@@ -33,12 +33,15 @@ class CartItemOut(ApiModel):
     product_name: str
     variant_name: str
     quantity: int
-    unit_price: Money
+    unit_price: Money = Field(description="The variant's current price: what the line is charged at")
+    added_price: Money = Field(description="The price when the line was added")
+    price_changed: bool = Field(description="Whether the price changed since the line was added")
     line_total: Money
 
 
 class CartOut(ApiModel):
-    id: int
+    id: int | None = Field(description="null for a guest cart that has held nothing yet (it is stored "
+                                       "at its first write)")
     token: str | None = Field(None, description="Only for a guest cart: send it back as X-Cart-Token")
     items: list[CartItemOut]
     item_count: int
@@ -60,8 +63,10 @@ def cart_body(cart: Cart) -> CartOut:
             product_name=line.variant.product.name,
             variant_name=line.variant.name,
             quantity=line.quantity,
-            unit_price=line.price,
-            line_total=line.price * line.quantity,
+            unit_price=carts.unit_price(line),
+            added_price=line.price,
+            price_changed=carts.price_changed(line),
+            line_total=carts.unit_price(line) * line.quantity,
         )
         for line in cart.items
     ]
@@ -100,8 +105,10 @@ CART_ENDPOINT = {"auth": "optional", "tags": ["cart"], "headers": [CART_TOKEN_HE
 @api.get("/cart")
 @endpoint(response=CartOut, **CART_ENDPOINT)
 def get_cart():
-    """The cart; without a token (and signed out) a new guest cart and its token."""
-    return _answer(_request_cart())
+    """The cart; without a token (and signed out) a new guest cart's token and the empty cart.
+    Nothing is stored for a guest until the first line is added: a token we issued names an
+    empty cart until then (and again once an abandoned cart was purged)."""
+    return _answer(carts.view_cart(user=optional_user(), guest_token=request.headers.get(CART_TOKEN)))
 
 
 @api.post("/cart/items")

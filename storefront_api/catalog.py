@@ -177,13 +177,12 @@ def product_detail(product: Product) -> ProductDetail:
 
 
 def review_out(review: Review) -> ReviewOut:
-    author = review.user
     return ReviewOut(
         id=review.id,
         rating=review.rating,
         title=review.title,
         comment=review.comment,
-        author_name=(author.full_name or author.email.split("@")[0]) if author else "",
+        author_name=reviews.author_name(review),
         verified_purchase=review.verified_purchase,
         created_at=review.created_at,
     )

@@ -11,7 +11,7 @@ from ecom.errors import Conflict, PaymentDeclined
 from ecom.unit_of_work import commit
 from storefront_api import api
 from storefront_api.openapi import HeaderParam, endpoint
-from storefront_api.orders import OrderEnvelope, OrderOut, render_order
+from storefront_api.orders import OrderEnvelope, OrderOut, load_for_response, render_order
 from storefront_api.schemas import ApiModel, JsonInt, RequestBody
 from storefront_api.security import current_user
 
@@ -89,7 +89,10 @@ def _address(fields: AddressIn | None) -> dict | None:
 def create_payment_intent(body: CheckoutIn):
     """Creates the order (`created`), reserves every line's stock (all or nothing; 409 naming
     the short SKUs), opens a payment intent for the total and records a pending payment.
-    The cart is kept until the payment succeeds."""
+    The cart is kept until the payment succeeds. A cart has one open unpaid order: the
+    previous one is cancelled (its stock released, its intent cancelled) in favour of the
+    new one. 409 when the shopper has `MAX_OPEN_UNPAID_ORDERS` other orders waiting for
+    payment."""
     user = current_user()
     key = request.headers.get("Idempotency-Key")
 
@@ -143,4 +146,4 @@ def confirm_checkout(body: ConfirmIn):
         raise Conflict(f"Order {number} was cancelled before the payment arrived; it has been refunded.")
     if result.outcome == Finalized.PENDING:
         raise Conflict("The payment has not completed yet; confirm it with the payment provider first.")
-    return {"order": render_order(result.order)}
+    return {"order": render_order(load_for_response(result.order))}

@@ -11,6 +11,7 @@ from ecom.actor import Actor
 from ecom.commerce.cancellation import cancel_order
 from ecom.commerce.models import Order
 from ecom.commerce.order_actions import find_user_order
+from ecom.extensions import db
 from ecom.unit_of_work import commit
 from storefront_api import api
 from storefront_api.openapi import endpoint, parse_body
@@ -87,7 +88,23 @@ class CancelIn(RequestBody):
     reason: str = Field("", max_length=500)
 
 
+# What an order response shows besides the order's own columns.
+RENDERED = (selectinload(Order.items), selectinload(Order.payments), selectinload(Order.fulfillment))
+
+
+def load_for_response(order: Order) -> Order:
+    """The order with everything ``render_order`` reads, loaded now (fresh, in the request's
+    transaction): rendering then sends no SQL. A lazy load while rendering would meet a
+    dead connection inside pydantic, which wraps the error in a ValidationError: a 500
+    instead of the 503 the outage deserves."""
+    return db.session.scalars(
+        select(Order).where(Order.id == order.id).options(*RENDERED)
+        .execution_options(populate_existing=True)
+    ).one()
+
+
 def render_order(order: Order) -> OrderOut:
+    """The API's view of an order loaded by ``load_for_response`` (or with ``RENDERED``)."""
     return OrderOut.model_validate(order)
 
 
@@ -96,8 +113,7 @@ def render_order(order: Order) -> OrderOut:
           summary="The shopper's orders, newest first")
 def list_orders(query: PageQuery):
     statement = (select(Order).where(Order.user_id == current_user().id)
-                 .options(selectinload(Order.items), selectinload(Order.payments),
-                          selectinload(Order.fulfillment))
+                 .options(*RENDERED)
                  .order_by(Order.created_at.desc(), Order.id.desc()))
     return paginate(statement, page=query.page, per_page=query.per_page, render=render_order)
 
@@ -105,7 +121,7 @@ def list_orders(query: PageQuery):
 @api.get("/orders/<order_number>")
 @endpoint(response=OrderOut, auth="required", tags=["orders"], summary="One of the shopper's orders")
 def get_order(order_number: str):
-    return render_order(find_user_order(current_user(), order_number))
+    return render_order(load_for_response(find_user_order(current_user(), order_number)))
 
 
 @api.post("/orders/<order_number>/cancel")
@@ -124,7 +140,7 @@ def cancel_my_order(order_number: str):
     # Committed before rendering: the refund (or intent cancellation) runs right after the
     # commit, outside the locks, and the answer shows where it got to.
     commit()
-    return render_order(order)
+    return render_order(load_for_response(order))
 
 
 def _optional_reason() -> str:

@@ -26,6 +26,19 @@ from ecom.identity.models import User
 PURCHASED_STATUSES = (OrderStatus.PAID, OrderStatus.PACKED, OrderStatus.SHIPPED, OrderStatus.DELIVERED)
 
 
+VERIFIED_BUYER = "Verified buyer"
+ANONYMOUS = "Anonymous"
+
+
+def author_name(review: Review) -> str:
+    """The name a review is shown under: the author's full name, else "Verified buyer" or
+    "Anonymous" - never anything taken from the email address, which is private."""
+    full_name = (review.user.full_name or "").strip() if review.user else ""
+    if full_name:
+        return full_name
+    return VERIFIED_BUYER if review.verified_purchase else ANONYMOUS
+
+
 def list_reviews(product: Product, *, page: int, per_page: int) -> tuple[list[Review], int]:
     """Visible reviews of the product, newest first, and their total."""
     visible = (Review.product_id == product.id, Review.is_hidden.is_(False))

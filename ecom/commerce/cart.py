@@ -1,11 +1,15 @@
 """Shopping carts: one per signed-in shopper, or a guest cart named by an opaque token.
 
-Prices are snapshotted on the line when it is added; ``cart_totals`` computes
-subtotal, tax, shipping and total for any priced lines (orders reuse it).
+A line remembers the price it was added at, but is always charged at its variant's
+current price (``unit_price``): ``cart_totals`` computes subtotal, tax, shipping and total
+of any priced lines with it, the cart's view and checkout's order lines alike.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,6 +22,7 @@ from sqlalchemy.orm import selectinload
 
 from ecom.catalog.models import Product, Variant
 from ecom.commerce.models import Cart, CartItem
+from ecom.commerce.sql import insert_or_nothing
 from ecom.db import CENT, money, utcnow
 from ecom.errors import Conflict, NotFound, OutOfStock, ValidationFailed
 from ecom.extensions import db
@@ -27,12 +32,28 @@ from ecom.runtime import settings
 
 MIN_QUANTITY = 1
 MAX_QUANTITY = 99
-TOKEN_BYTES = 32  # token_urlsafe(32) -> 43 characters, fits carts.token (64)
+TOKEN_BYTES = 24  # token_urlsafe(24) -> 32 characters; with "." and the signature 55, fits carts.token (64)
+SIGNATURE_BYTES = 16  # 22 characters
 
 
 class PricedLine(Protocol):
     price: Decimal
     quantity: int
+
+
+def unit_price(line: PricedLine) -> Decimal:
+    """What one unit of ``line`` costs now. A cart line's is its variant's current price:
+    the price stored on it is the one it was added at, which only says whether the price
+    changed since (``price_changed``). Any other priced line (an order's) is its own price.
+    """
+    if isinstance(line, CartItem):
+        return money(line.variant.price)
+    return money(line.price)
+
+
+def price_changed(line: CartItem) -> bool:
+    """Whether the line's price changed since the line was added."""
+    return unit_price(line) != money(line.price)
 
 
 @dataclass(frozen=True)
@@ -49,14 +70,15 @@ def round_half_up(value: Decimal) -> Decimal:
 
 
 def cart_totals(items: Iterable[PricedLine], *, config: dict | None = None) -> Totals:
-    """Subtotal, tax, shipping and total of priced lines (anything with ``price`` and ``quantity``).
+    """Subtotal, tax, shipping and total of priced lines (anything with ``price`` and ``quantity``),
+    each at its ``unit_price`` (a cart line at its variant's current price).
 
     ``tax = round_half_up(subtotal * TAX_RATE)``; shipping is SHIPPING_FLAT_RATE
     unless the subtotal reaches FREE_SHIPPING_THRESHOLD, and nothing for an empty cart.
     """
     config = config if config is not None else settings()
     lines = list(items)
-    subtotal = money(sum((money(line.price) * line.quantity for line in lines), Decimal("0")))
+    subtotal = money(sum((unit_price(line) * line.quantity for line in lines), Decimal("0")))
     tax = round_half_up(subtotal * Decimal(config["TAX_RATE"]))
     if not lines or subtotal >= Decimal(config["FREE_SHIPPING_THRESHOLD"]):
         shipping = money("0")
@@ -87,16 +109,40 @@ def get_or_create_user_cart(user: User) -> Cart:
     return cart
 
 
-def create_guest_cart() -> Cart:
-    """A new guest cart with a fresh unguessable token."""
-    cart = Cart(token=secrets.token_urlsafe(TOKEN_BYTES))
-    db.session.add(cart)
-    db.session.flush()
-    return cart
+def new_guest_token() -> str:
+    """A fresh unguessable guest cart token, signed: a token we issued is known as ours
+    without a row, so a guest's cart is stored only once something is put in it."""
+    nonce = secrets.token_urlsafe(TOKEN_BYTES)
+    return f"{nonce}.{_token_signature(nonce)}"
+
+
+def _token_signature(nonce: str) -> str:
+    key = str(settings()["SECRET_KEY"]).encode()
+    digest = hmac.new(key, f"guest-cart:{nonce}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:SIGNATURE_BYTES]).decode().rstrip("=")
+
+
+def issued_token(token: str | None) -> bool:
+    """Whether ``token`` is one ``new_guest_token`` made (with this SECRET_KEY)."""
+    if not token or len(token) > 64 or token.count(".") != 1:
+        return False
+    nonce, signature = token.split(".")
+    return hmac.compare_digest(signature.encode(), _token_signature(nonce).encode())
+
+
+def create_guest_cart(token: str | None = None) -> Cart:
+    """The guest cart of ``token`` (a new token when none is given), stored now.
+
+    Two first writes with the same token at once store one cart: the unique token turns
+    the second insert into nothing, and both get the stored cart.
+    """
+    token = token or new_guest_token()
+    db.session.execute(insert_or_nothing(Cart, {"token": token}, unique=("token",)))
+    return get_guest_cart(token)
 
 
 def get_guest_cart(token: str) -> Cart:
-    """The guest cart ``token`` names. Raises NotFound (also for a user's cart)."""
+    """The stored guest cart ``token`` names. Raises NotFound (also for a user's cart)."""
     cart = None
     if token and len(token) <= 64:
         cart = db.session.scalar(_cart_query().where(Cart.token == token, Cart.user_id.is_(None)))
@@ -105,16 +151,39 @@ def get_guest_cart(token: str) -> Cart:
     return cart
 
 
-def get_or_create_cart(*, user: User | None = None, guest_token: str | None = None) -> Cart:
-    """The user's cart, else the guest cart of ``guest_token``, else a new guest cart.
-
-    Raises NotFound for an unknown guest token.
+def view_cart(*, user: User | None = None, guest_token: str | None = None) -> Cart:
+    """The cart to show, storing nothing for a guest: the guest cart of ``guest_token``, or
+    an empty unsaved one for a token we issued whose cart holds nothing yet (or was purged),
+    or for a new token when there is none. Raises NotFound for a token we never issued.
     """
     if user is not None:
         return get_or_create_user_cart(user)
-    if guest_token:
+    if not guest_token:
+        return Cart(token=new_guest_token(), items=[])
+    try:
         return get_guest_cart(guest_token)
-    return create_guest_cart()
+    except NotFound:
+        if issued_token(guest_token):
+            return Cart(token=guest_token, items=[])
+        raise
+
+
+def get_or_create_cart(*, user: User | None = None, guest_token: str | None = None) -> Cart:
+    """The cart to write to: the user's, else the guest cart of ``guest_token`` (stored now
+    if the token is one we issued), else a new guest cart.
+
+    Raises NotFound for a token we never issued and no cart has.
+    """
+    if user is not None:
+        return get_or_create_user_cart(user)
+    if not guest_token:
+        return create_guest_cart()
+    try:
+        return get_guest_cart(guest_token)
+    except NotFound:
+        if issued_token(guest_token):
+            return create_guest_cart(guest_token)
+        raise
 
 
 def _check_quantity(quantity: int) -> None:
@@ -273,10 +342,10 @@ PURGE_BATCH = 1000
 def purge_guest_carts(now: datetime | None = None, *, batch: int = PURGE_BATCH) -> int:
     """Delete abandoned guest carts; returns how many. The caller commits.
 
-    Every tokenless ``GET /cart`` makes a guest cart, so most of them stay empty:
-    an empty one goes a day after it was made, one with lines 30 days after its
-    last change (a line's too). Shoppers' own carts are never purged. A purged
-    token is then an unknown one (404), for which the client asks a new cart.
+    A guest cart is stored at its first write, but may be emptied again: an empty
+    one goes a day after it was made, one with lines 30 days after its last change
+    (a line's too). Shoppers' own carts are never purged. A purged cart's token,
+    being one we issued, then names an empty cart again.
     """
     now = now or utcnow()
     empty_before, idle_before = now - EMPTY_GUEST_CART_LIFETIME, now - GUEST_CART_LIFETIME

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ecom.actor import Actor
 from ecom.catalog.models import Variant
 from ecom.commerce.cancellation import EXPIRED_REASON, cancel_order
-from ecom.commerce.cart import cart_totals, clear_cart
+from ecom.commerce.cart import cart_totals, clear_cart, unit_price
 from ecom.commerce.gateways.base import (
     CANCELED,
     DEFAULT_TEST_PAYMENT_METHOD,
@@ -40,7 +40,7 @@ from ecom.errors import Conflict, EcomError, NotFound, OutOfStock, ValidationFai
 from ecom.extensions import db
 from ecom.fulfillment.services import create_fulfillment
 from ecom.identity.models import Address
-from ecom.inventory.models import available_units
+from ecom.inventory.models import ReservationStatus, StockReservation, available_units
 from ecom.inventory.services import commit_stock, reserve_stock
 from ecom.notifications.models import EventType
 from ecom.notifications.services import emit
@@ -98,16 +98,27 @@ def start_checkout(
 ) -> tuple[Order, Intent]:
     """Place an order from the user's cart, hold its stock and open a payment intent.
 
+    A cart has at most one open unpaid order: the cart's row is locked first, so two
+    checkouts of one cart run one after the other, and the new order replaces the cart's
+    previous open unpaid ones (each cancelled through ``cancel_order``, which releases
+    its stock and cancels its intent after the commit) - always, even when the cart did
+    not change: a new intent means the shopper is paying afresh, and the old intent is
+    never left open beside the new one. The cart's orders are those its payment intents
+    placed (a signed-in shopper has one cart). Orders held without an intent (demo data,
+    other sources) are not replaced but count towards MAX_OPEN_UNPAID_ORDERS, the most a
+    shopper may have waiting for payment.
+
     The gateway is called before any inventory row is locked, so a slow gateway
-    never holds up other shoppers; if stock then turns out short, the intent is
-    cancelled (best effort, after the reservation's locks are let go) and nothing
-    is written. The cart is kept until the
-    payment succeeds.
+    never holds up other shoppers (only this cart's next checkout waits); if stock then
+    turns out short, the intent is cancelled (best effort, after the reservation's locks
+    are let go) and nothing is written: the previous order stays as it was. The cart is
+    kept until the payment succeeds.
     Raises NotFound (an address not the user's), ValidationFailed (no shipping
-    address, an inactive product), Conflict (empty cart), OutOfStock,
-    GatewayUnavailable. The caller rolls back on any of them.
+    address, an inactive product), Conflict (empty cart, too many open unpaid orders),
+    OutOfStock, GatewayUnavailable. The caller rolls back on any of them.
     """
-    lines = _cart_lines(user)
+    cart = _lock_cart(user)
+    lines = _cart_lines(user) if cart is not None else []
     if not lines:
         raise Conflict("Your cart is empty.")
     shipping = _resolve_address(user, shipping_address_id, shipping_address, "shipping")
@@ -116,7 +127,9 @@ def start_checkout(
                                {"shipping_address": ["Give shipping_address_id or shipping_address."]})
     billing = _resolve_address(user, billing_address_id, billing_address, "billing") or shipping
     _check_lines_sellable(lines)
-    _check_lines_in_stock(lines)
+    replaced = _open_checkout_orders(user)
+    _check_open_order_cap(user)
+    _check_lines_in_stock(lines, held=_held_units(replaced))
 
     totals = cart_totals(lines)
     order = insert_order(
@@ -156,13 +169,17 @@ def start_checkout(
     # Likewise its one payment and its missing fulfillment, which its events and rendering ask for.
     set_committed_value(order, "payments", [payment])
     set_committed_value(order, "fulfillment", None)
-    record_creation(order, actor=Actor.of_user(user))
+    actor = Actor.of_user(user)
+    record_creation(order, actor=actor)
     emit(EventType.ORDER_PLACED, order_event_data(order))
     # Stock last: the inventory rows other shoppers wait for stay locked only from here to the
-    # commit. A shortfall is rolled back to the savepoint first, which lets go of the rows the
+    # commit. The replaced orders' units are released first, so the new order may take them.
+    # A shortfall is rolled back to the savepoint first, which lets go of the rows the
     # reservation locked, so the gateway is not called while they are held.
     reservation = db.session.begin_nested()
     try:
+        for previous in replaced:
+            _replace_order(previous, by=order, actor=actor)
         reserve_stock(order, ttl_seconds=settings()["RESERVATION_TTL_SECONDS"])
     except OutOfStock:
         reservation.rollback()
@@ -170,6 +187,64 @@ def start_checkout(
         raise
     reservation.commit()
     return order, intent
+
+
+REPLACED_REASON = "replaced by a new checkout of the same cart"
+
+
+def _lock_cart(user) -> Cart | None:
+    """The user's cart, its row locked until the commit: one checkout of a cart at a time.
+    FOR NO KEY UPDATE, so adding a line (whose foreign key takes a KEY SHARE lock on the
+    cart) does not wait for a checkout."""
+    return db.session.scalar(select(Cart).where(Cart.user_id == user.id).with_for_update(key_share=True))
+
+
+def _open_checkout_orders(user) -> list[Order]:
+    """The open unpaid orders the user's cart placed: ``created`` ones with a payment intent."""
+    return list(db.session.scalars(
+        select(Order)
+        .where(Order.user_id == user.id, Order.status == OrderStatus.CREATED, _has_payment())
+        .order_by(Order.id)
+    ))
+
+
+def _has_payment():
+    return select(Payment.id).where(Payment.order_id == Order.id).exists()
+
+
+def _check_open_order_cap(user) -> None:
+    """Refuse a new order when the shopper already has MAX_OPEN_UNPAID_ORDERS holding stock
+    unpaid, not counting those this checkout replaces. Raises Conflict."""
+    limit = settings()["MAX_OPEN_UNPAID_ORDERS"]
+    kept = db.session.scalar(
+        select(func.count(Order.id))
+        .where(Order.user_id == user.id, Order.status == OrderStatus.CREATED, ~_has_payment())
+    )
+    if kept >= limit:
+        raise Conflict(f"You have {kept} orders waiting for payment (at most {limit}); "
+                       "pay or cancel one of them before placing another.")
+
+
+def _held_units(orders: list[Order]) -> dict[int, int]:
+    """Units per variant that ``orders`` hold (active reservations): theirs to give up."""
+    if not orders:
+        return {}
+    rows = db.session.execute(
+        select(StockReservation.variant_id, func.sum(StockReservation.quantity))
+        .where(StockReservation.order_id.in_([o.id for o in orders]),
+               StockReservation.status == ReservationStatus.ACTIVE)
+        .group_by(StockReservation.variant_id)
+    )
+    return {variant_id: int(units) for variant_id, units in rows}
+
+
+def _replace_order(previous: Order, *, by: Order, actor: Actor) -> None:
+    """Cancel a replaced order through the one cancel path, unless a payment for it got
+    there first (then it is paid, and stays so)."""
+    previous = lock_order(previous.id)
+    if previous.status != OrderStatus.CREATED:
+        return
+    cancel_order(previous, actor=actor, reason=f"{REPLACED_REASON} ({by.order_number})")
 
 
 def _cart_lines(user) -> list[CartItem]:
@@ -184,6 +259,8 @@ def _cart_lines(user) -> list[CartItem]:
 
 
 def _order_item(order: Order, line: CartItem) -> OrderItem:
+    """The order line for a cart line, at the price actually charged: the current one."""
+    price = unit_price(line)
     return OrderItem(
         order_id=order.id,
         product_id=line.product_id,
@@ -192,8 +269,8 @@ def _order_item(order: Order, line: CartItem) -> OrderItem:
         product_name=line.product.name,
         variant_name=line.variant.name,
         quantity=line.quantity,
-        price=line.price,
-        line_total=line.price * line.quantity,
+        price=price,
+        line_total=price * line.quantity,
     )
 
 
@@ -204,14 +281,16 @@ def _check_lines_sellable(lines: list[CartItem]) -> None:
         raise ValidationFailed(f"No longer for sale: {', '.join(dead)}.", {"items": dead})
 
 
-def _check_lines_in_stock(lines: list[CartItem]) -> None:
+def _check_lines_in_stock(lines: list[CartItem], *, held: dict[int, int] | None = None) -> None:
     """Refuse a cart already short of stock when it was read, before any order or payment
-    intent exists. Only a shortcut for the refusal: ``reserve_stock`` has the last word."""
+    intent exists, counting the units ``held`` by the orders it replaces as available.
+    Only a shortcut for the refusal: ``reserve_stock`` has the last word."""
+    held = held or {}
     wanted: dict[int, int] = defaultdict(int)
     for line in lines:
         wanted[line.variant_id] += line.quantity
-    short = {line.sku: available_units(line.variant) for line in lines
-             if available_units(line.variant) < wanted[line.variant_id]}
+    short = {line.sku: available_units(line.variant) + held.get(line.variant_id, 0) for line in lines
+             if available_units(line.variant) + held.get(line.variant_id, 0) < wanted[line.variant_id]}
     if short:
         raise OutOfStock(short)
 

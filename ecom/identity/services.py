@@ -14,6 +14,7 @@ without a request (``session_is_idle``).
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 
 from email_validator import EmailNotValidError, validate_email
@@ -24,6 +25,7 @@ from ecom.audit.services import record_change
 from ecom.db import utcnow
 from ecom.errors import AuthenticationFailed, DuplicateError, NotFound, ValidationFailed
 from ecom.extensions import db
+from ecom.identity.common_passwords import is_common_password
 from ecom.identity.models import Address, AddressType, Role, User
 from ecom.identity.passwords import MAX_PASSWORD_BYTES, hash_password, verify_password
 from ecom.runtime import settings
@@ -38,18 +40,25 @@ _DUMMY_HASH: list[str] = []
 
 
 def normalise_email(email: str) -> str:
-    """The canonical (lower-cased) form of ``email``. Raises ValidationFailed."""
+    """The canonical form of ``email``: NFKC-normalised (so compatibility look-alikes such as
+    full-width letters become the plain ones), then validated and lower-cased. Accounts are
+    unique by this form. Raises ValidationFailed."""
     try:
-        checked = validate_email((email or "").strip(), check_deliverability=False)
+        compatible = unicodedata.normalize("NFKC", (email or "").strip())
+        checked = validate_email(compatible, check_deliverability=False)
     except EmailNotValidError as exc:
         raise ValidationFailed("Invalid email address.", {"email": [str(exc)]}) from exc
-    return checked.normalized.lower()
+    return unicodedata.normalize("NFKC", checked.normalized.lower())
 
 
 def check_password_strength(password: str, field: str = "password") -> None:
-    """Raises ValidationFailed for a password too short or too long for bcrypt."""
+    """Raises ValidationFailed for a password too short or too long for bcrypt, or one of the
+    common passwords attackers try first (``ecom.identity.common_passwords``)."""
     if len(password or "") < MIN_PASSWORD_LENGTH:
         message = f"Password must be at least {MIN_PASSWORD_LENGTH} characters."
+        raise ValidationFailed(message, {field: [message]})
+    if is_common_password(password):
+        message = "This password is too common; choose one that is harder to guess."
         raise ValidationFailed(message, {field: [message]})
     if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
         # bcrypt would silently ignore everything past 72 bytes.
@@ -64,7 +73,8 @@ def _check_role(role: str) -> str:
 
 
 def find_user_by_email(email: str) -> User | None:
-    return db.session.scalar(select(User).where(User.email == (email or "").strip().lower()))
+    return db.session.scalar(
+        select(User).where(User.email == unicodedata.normalize("NFKC", (email or "").strip()).lower()))
 
 
 def create_user(email: str, password: str, full_name: str = "", role: str = Role.CUSTOMER, *,

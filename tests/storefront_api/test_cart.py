@@ -219,7 +219,9 @@ def test_login_merges_the_guest_cart_capped_by_stock(client, db, shirt):
     assert response.status_code == 200
     cart = client.get("/api/v1/cart", headers=token_headers(response)).json
     assert cart["items"][0]["quantity"] == 5  # 3 + 4, capped by the 5 on hand
-    assert client.get("/api/v1/cart", headers={"X-Cart-Token": token}).status_code == 404
+    # the guest cart is gone; its token (one we issued) names an empty cart again
+    assert db.session.scalar(db.select(Cart).where(Cart.token == token)) is None
+    assert client.get("/api/v1/cart", headers={"X-Cart-Token": token}).json["items"] == []
 
 
 def test_signup_merges_the_guest_cart(client, shirt):

@@ -282,10 +282,15 @@ def test_checkout_reads_the_cart_once_and_takes_each_line_in_one_statement(clien
         lambda: client.post(INTENT, json={"shipping_address": ADDRESS}, headers=headers))
     # then the lines come with their variants and products in one query; nothing the checkout
     # itself writes or knows (its payment, its missing fulfillment) is read back; and each line's
-    # units are taken by one conditional UPDATE, never read first
+    # units are taken by one conditional UPDATE, never read first. The cart's row is read once,
+    # to lock it, and the shopper's open orders (with a payment) once, to replace them.
     assert response.status_code == 201
     reads = [s for s in statements if s.startswith("SELECT")]
     assert len([s for s in reads if "FROM cart_items" in s]) == 1
+    locks = [s for s in reads if s.startswith("SELECT carts.")]
+    assert len(locks) == 1
+    assert "FOR NO KEY UPDATE" in locks[0] or db.engine.dialect.name == "sqlite"
+    reads = [s for s in reads if s not in locks and "FROM orders" not in s]
     for table in ("carts", "variants", "products", "payments", "fulfillments", "inventory"):
         assert not [s for s in reads if f"FROM {table} " in s or s.endswith(f"FROM {table}")], table
     assert len([s for s in statements if s.startswith("UPDATE inventory")]) == 3
