@@ -67,11 +67,11 @@ from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from ecom import __version__, unit_of_work
 from ecom.errors import NotFound, ValidationFailed
+from shop.input_guard import MAX_DB_INTEGER, all_storable, json_depth_exceeds, storable_text
 from storefront_api.errors import BadRequest
 from storefront_api.schemas import ErrorOut
 from storefront_api.security import authenticate_request
 
-MAX_DB_INTEGER = 2**31 - 1
 NO_NUL = r"^[^\x00]*$"
 REF_TEMPLATE = "#/components/schemas/{model}"
 
@@ -139,7 +139,7 @@ def endpoint(
 
         @wraps(view)
         def wrapper(*args, **kwargs):
-            _refuse_out_of_range_ids(kwargs)
+            refuse_unusable_path_and_query(kwargs)
             _check_headers(operation.headers)
             if auth != "none":
                 authenticate_request(required=auth == "required")
@@ -170,11 +170,23 @@ def _check_headers(headers: tuple[HeaderParam, ...]) -> None:
         raise BadRequest("Malformed request headers.", errors)
 
 
-def _refuse_out_of_range_ids(path_args: dict) -> None:
-    # An id no integer column can hold names nothing; say 404 before the database errors.
+def refuse_unusable_path_and_query(path_args: dict) -> None:
+    """The one guard of every endpoint's path and query, before anything reads the database.
+
+    A path segment naming nothing storable (an id no integer column holds, text with a NUL
+    byte or a lone surrogate) is 404; a query value or name with such text is 400, whether
+    or not the endpoint declares the parameter. Raises NotFound, BadRequest.
+    """
     for value in path_args.values():
-        if isinstance(value, int) and value > MAX_DB_INTEGER:
+        if isinstance(value, int) and not 0 <= value <= MAX_DB_INTEGER:
             raise NotFound("Not found.")
+        if isinstance(value, str) and not storable_text(value):
+            raise NotFound("Not found.")
+    bad = sorted(name for name, values in request.args.lists()
+                 if not storable_text(name) or not all_storable(values))
+    if bad:
+        raise BadRequest("Malformed query parameters.",
+                         {repr(name)[1:-1]: ["Contains characters that are not allowed."] for name in bad})
 
 
 # --- request parsing -------------------------------------------------------
@@ -204,6 +216,18 @@ def _has_surrogate(text: str) -> bool:
     return False
 
 
+def _refuse_constant(name: str):
+    # NaN and Infinity are not JSON (RFC 8259), though Python's parser accepts them.
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if number in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} is out of range")  # 1e400 parses as infinity
+    return number
+
+
 def validation_errors(error: ValidationError, root: str = "body") -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     for item in error.errors():
@@ -224,6 +248,26 @@ def parse_query(model: type[BaseModel]) -> BaseModel:
         raise BadRequest("Malformed query parameters.", validation_errors(exc, "query")) from exc
 
 
+# A rate limiter's key may look into a body this small (a sign-in's is under 1.5 KB); a larger
+# or unsized (chunked) one is not read there at all.
+MAX_KEY_BODY_BYTES = 4096
+
+
+def small_json_object() -> dict | None:
+    """The JSON object body when it is at most MAX_KEY_BODY_BYTES and parses safely, else None.
+
+    For rate-limit keys, which run before the endpoint: they must never parse a large,
+    deep or broken body (the endpoint refuses that with its 400/413/422 afterwards)."""
+    length = request.content_length
+    if not request.is_json or length is None or length > MAX_KEY_BODY_BYTES:
+        return None
+    try:
+        data = json.loads(request.get_data(as_text=True) or "", parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return data if isinstance(data, dict) and not json_depth_exceeds(data) else None
+
+
 def parse_body(model: type[BaseModel]) -> BaseModel:
     """The JSON body as ``model``.
 
@@ -233,9 +277,14 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
     if not request.is_json:
         raise BadRequest("The request body must be JSON (Content-Type: application/json).")
     try:
-        data = json.loads(request.get_data(as_text=True) or "")
+        data = json.loads(request.get_data(as_text=True) or "", parse_constant=_refuse_constant,
+                          parse_float=_finite_float)
+    except RecursionError as exc:
+        raise BadRequest("The request body is nested too deeply.") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest("The request body is not valid JSON.") from exc
+    if json_depth_exceeds(data):
+        raise BadRequest("The request body is nested too deeply.")
     bad = _nul_errors(data)
     if bad:
         raise ValidationFailed("Validation failed.", bad)
