@@ -7,9 +7,9 @@ no column can hold is a 4xx rather than a database error and a 500.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
-from decimal import Decimal, InvalidOperation
+
+from ecom.db import fits_numeric as decimal_in_range  # noqa: F401  - the numbers' rule, for the edges
 
 # The largest value of an INTEGER column (PostgreSQL's int4), the type of every id.
 MAX_DB_INTEGER = 2**31 - 1
@@ -46,26 +46,6 @@ def db_id(value: object) -> int | None:
     else:
         return None
     return number if 0 <= number <= MAX_DB_INTEGER else None
-
-
-def finite_number(value: object) -> bool:
-    """True for an int, float or Decimal that is neither NaN nor infinite."""
-    if isinstance(value, Decimal):
-        return value.is_finite()
-    if isinstance(value, float):
-        return math.isfinite(value)
-    return isinstance(value, int)
-
-
-def decimal_in_range(value: Decimal, *, precision: int, scale: int) -> bool:
-    """True when ``value`` fits a NUMERIC(precision, scale) column once rounded to its scale."""
-    if not value.is_finite():
-        return False
-    try:
-        rounded = value.quantize(Decimal(1).scaleb(-scale))
-    except InvalidOperation:
-        return False
-    return abs(rounded) < Decimal(10) ** (precision - scale)
 
 
 def json_depth_exceeds(value: object, limit: int = MAX_JSON_DEPTH) -> bool:
