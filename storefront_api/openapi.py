@@ -47,8 +47,12 @@ What ``@endpoint`` does, so handlers stay thin:
   render=item_out)`` from ``storefront_api.pagination``.
 - Raise ``ecom.errors`` exceptions; ``storefront_api.errors`` maps them to
   status codes. List the non-obvious codes in ``errors=[...]`` so the OpenAPI
-  document (``GET /api/v1/openapi.json``) declares them; 400/401/404/422 are
+  document (``GET /api/v1/openapi.json``) declares them; 400/401/404/413/422 are
   added automatically where they can happen.
+- Before the handler, every path segment and query value goes through one guard
+  (``refuse_unusable_path_and_query``): an id beyond 32 bits or text with a NUL
+  byte in the path is 404, such text in any query value 400. JSON bodies refuse
+  NaN/Infinity and nesting deeper than ``shop.input_guard.MAX_JSON_DEPTH``.
 """
 
 from __future__ import annotations
@@ -446,6 +450,8 @@ def _operation_object(op: Operation, path_params, key_map, component) -> dict:
         error_codes.add(400)
     if op.body is not None and not op.raw_body:
         error_codes.add(422)
+    if op.body is not None:
+        error_codes.add(413)  # a body over MAX_REQUEST_BYTES
     if op.auth != "none":
         error_codes.add(401)
     if path_params or op.headers:
