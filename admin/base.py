@@ -20,10 +20,11 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from admin.security import Access, Area, access_of, current_actor, refuse
 from ecom.audit.services import record_change
 from ecom.catalog.services import snapshot
+from ecom.db import fits_numeric
 from ecom.errors import EcomError, ValidationFailed
 from ecom.extensions import db
 from ecom.unit_of_work import unit_of_work as ecom_unit_of_work
-from shop.input_guard import MAX_DB_INTEGER, all_storable, db_id, decimal_in_range, storable_text
+from shop.input_guard import MAX_DB_INTEGER, all_storable, db_id, storable_text
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ def _filter_value_fits(column, value: str) -> bool:
         if isinstance(column_type, Integer):
             if not number.is_finite() or not -MAX_DB_INTEGER <= number <= MAX_DB_INTEGER:
                 return False
-        elif not decimal_in_range(number, precision=column_type.precision or 38,
+        elif not fits_numeric(number, precision=column_type.precision or 38,
                                   scale=column_type.scale or 0):
             return False
     return True

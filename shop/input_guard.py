@@ -1,15 +1,14 @@
-"""What a request may carry into a query: one rule for text, ids and numbers, used by both edges.
+"""What a request may carry into a query: one rule for text and ids, used by both edges.
 
 The API (``storefront_api.openapi``) and the back office (``admin.base``) check path
 segments, query values and ids here before any of them reaches the database, so a value
-no column can hold is a 4xx rather than a database error and a 500.
+no column can hold is a 4xx rather than a database error and a 500. Numbers have their
+rule next to the column types: ``ecom.db.fits_numeric``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-
-from ecom.db import fits_numeric as decimal_in_range  # noqa: F401  - the numbers' rule, for the edges
 
 # The largest value of an INTEGER column (PostgreSQL's int4), the type of every id.
 MAX_DB_INTEGER = 2**31 - 1

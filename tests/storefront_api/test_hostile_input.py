@@ -55,8 +55,7 @@ def walker(app, db):
     client = app.test_client()
 
     def call(method: str, url: str, **kwargs):
-        response = client.open(url, method=method, headers=headers, **kwargs)
-        return response
+        return client.open(url, method=method, headers=headers, **kwargs)
 
     return call
 
@@ -84,12 +83,11 @@ def test_every_writing_api_route_answers_hostile_bodies_without_a_5xx(app, walke
     for rule, method in _api_rules(app):
         if method not in {"POST", "PUT", "PATCH", "DELETE"}:
             continue
-        for url in _urls(rule)[:1] if rule.arguments else [rule.rule]:
-            url = _ARG.sub("1", rule.rule) if rule.arguments else url
-            for body in HOSTILE_BODIES:
-                response = walker(method, url, data=body, content_type="application/json")
-                if response.status_code >= 500:
-                    failures.append((method, url, body[:40], response.status_code))
+        url = _ARG.sub("1", rule.rule)
+        for body in HOSTILE_BODIES:
+            response = walker(method, url, data=body, content_type="application/json")
+            if response.status_code >= 500:
+                failures.append((method, url, body[:40], response.status_code))
     # Then nothing answers 5xx
     assert failures == []
 
