@@ -51,3 +51,6 @@ def init_admin(app: Flask) -> None:
         AuditLogView(AuditLog, name="Audit log", endpoint="auditlog", category=system),
     )
     app.extensions["backoffice"] = admin
+    from admin.base import init_guards
+
+    init_guards(app, {view.blueprint.name for view in admin._views if view.blueprint is not None})

@@ -7,20 +7,24 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
-from flask import abort, flash
+from flask import Flask, abort, flash, request
 from flask_admin import BaseView
 from flask_admin.actions import action
 from flask_admin.babel import gettext, lazy_gettext, ngettext
 from flask_admin.contrib.sqla import ModelView, tools
-from sqlalchemy import func, select
+from sqlalchemy import Integer, Numeric, func, select
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from admin.security import Access, Area, access_of, current_actor, refuse
 from ecom.audit.services import record_change
 from ecom.catalog.services import snapshot
+from ecom.db import fits_numeric
 from ecom.errors import EcomError, ValidationFailed
 from ecom.extensions import db
 from ecom.unit_of_work import unit_of_work as ecom_unit_of_work
+from shop.input_guard import MAX_DB_INTEGER, all_storable, db_id, storable_text
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,94 @@ WRITE_VIEWS = frozenset({"create_view", "edit_view", "delete_view", "action_view
 MODEL_CAPABILITY = {"create_view": "can_create", "edit_view": "can_edit", "delete_view": "can_delete"}
 # Never written to the audit log.
 SECRET_FIELDS = frozenset({"hashed_password", "content"})
+# The CSV import's upload limit; every other back-office request keeps MAX_CONTENT_LENGTH.
+MAX_IMPORT_BYTES = 20 * 1024 * 1024
+IMPORT_ENDPOINT = "product.import_view"
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+# Past this page a list has nothing to show, and page x page size would overflow an OFFSET.
+MAX_LIST_PAGE = 100_000
+# Query and form values naming row ids: each must be an id an INTEGER key can hold.
+ID_ARGS = ("id", "rowid", "list_form_pk")
+# What the database said is never shown: it holds SQL and data. These say what went wrong.
+DB_ERROR_MESSAGES = [
+    (IntegrityError, "The change conflicts with existing data (a duplicate, or a row still in use)."),
+    (DataError, "A value is out of range or not allowed here."),
+    (SQLAlchemyError, "The database refused the change."),
+]
+
+
+def database_error_message(exc: SQLAlchemyError) -> str:
+    """A message for the back office about a database error; its details go to the log."""
+    log.warning("database error in the back office: %s", exc.__class__.__name__, exc_info=exc)
+    return next(message for kind, message in DB_ERROR_MESSAGES if isinstance(exc, kind))
+
+
+# -- the one guard of what a back-office request carries (path, query, form), before any view
+
+
+def init_guards(app: Flask, view_endpoints: set[str]) -> None:
+    """Register the back office's request guards on ``app``.
+
+    The upload limit goes first among the app's before-request functions: CSRF protection
+    reads the form (and so the body) in its own, earlier one.
+    """
+    app.before_request_funcs.setdefault(None, []).insert(0, _allow_import_upload)
+
+    @app.before_request
+    def guard_backoffice_input():
+        if request.blueprint in view_endpoints:
+            refuse_unusable_input()
+
+
+def _allow_import_upload():
+    if request.endpoint == IMPORT_ENDPOINT:
+        request.max_content_length = MAX_IMPORT_BYTES + MULTIPART_OVERHEAD_BYTES
+
+
+def refuse_unusable_input() -> None:
+    """404 for a path or id naming no row, 400 for text no column can store or a page past the end.
+
+    Text: NUL bytes and lone surrogates anywhere in the path, query or form. Ids: ``id``,
+    ``rowid``, ``list_form_pk`` and each of the comma-separated ``ids`` must fit an INTEGER key.
+    """
+    for value in (request.view_args or {}).values():
+        if isinstance(value, int) and not 0 <= value <= MAX_DB_INTEGER:
+            abort(404)
+        if isinstance(value, str) and not storable_text(value):
+            abort(404)
+    for source in (request.args, request.form):
+        for name, values in source.lists():
+            if not storable_text(name) or not all_storable(values):
+                abort(400, description="The request holds characters that are not allowed.")
+    for name in ID_ARGS:
+        for value in request.args.getlist(name) + request.form.getlist(name):
+            if db_id(value) is None:
+                abort(404)
+    ids = request.args.get("ids")
+    if ids is not None and any(db_id(part) is None for part in ids.split(",") if part.strip()):
+        abort(404)
+    page = request.args.get("page")
+    if page is not None and (db_id(page) is None or db_id(page) > MAX_LIST_PAGE):
+        abort(404, description="No such page.")
+
+
+def _filter_value_fits(column, value: str) -> bool:
+    """False for a number the filtered column cannot hold (NaN, infinite, out of its range)."""
+    column_type = getattr(column, "type", None)
+    if not isinstance(column_type, Integer | Numeric):
+        return True
+    for part in value.split(","):
+        try:
+            number = Decimal(part.strip())
+        except InvalidOperation:
+            continue  # not a number: Flask-Admin's own validation refuses it
+        if isinstance(column_type, Integer):
+            if not number.is_finite() or not -MAX_DB_INTEGER <= number <= MAX_DB_INTEGER:
+                return False
+        elif not fits_numeric(number, precision=column_type.precision or 38,
+                                  scale=column_type.scale or 0):
+            return False
+    return True
 
 
 def flash_error(exc: EcomError) -> None:
@@ -57,6 +149,10 @@ def unit_of_work() -> Iterator[Outcome]:
         outcome.ok = True
     except EcomError as exc:
         flash_error(exc)
+    except (IntegrityError, DataError) as exc:
+        # A value the checks let through that the database refused: rolled back, and said so
+        # without the SQL.
+        flash(database_error_message(exc), "error")
 
 
 class RoleWalled:
@@ -186,10 +282,25 @@ class StaffModelView(RoleWalled, ModelView):
     def is_action_allowed(self, name):
         return self.may_write() and super().is_action_allowed(name)
 
-    # -- errors: a user's mistake is a message, never a 500
+    def _get_list_filter_args(self):
+        filters = super()._get_list_filter_args()
+        if not filters:
+            return filters
+        kept = []
+        for idx, name, value in filters:
+            if _filter_value_fits(getattr(self._filters[idx], "column", None), value):
+                kept.append((idx, name, value))
+            else:
+                flash(f"The filter value {value!r} is out of range; the filter was ignored.", "error")
+        return kept
+
+    # -- errors: a user's mistake is a message, never a 500 (and never the database's SQL)
     def handle_view_exception(self, exc):
         if isinstance(exc, EcomError):
             flash_error(exc)
+            return True
+        if isinstance(exc, IntegrityError | DataError):
+            flash(database_error_message(exc), "error")
             return True
         return super().handle_view_exception(exc)
 
@@ -211,7 +322,7 @@ class StaffModelView(RoleWalled, ModelView):
                 work()
         except Exception as exc:
             if not self.handle_view_exception(exc):
-                flash(gettext(failure, error=str(exc)), "error")
+                flash(gettext(failure, error="See the server log for details."), "error")
                 log.exception("Failed to save %s.", self.entity_name)
             return False
         return True

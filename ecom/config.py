@@ -119,6 +119,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
         "ADMIN_SESSION_IDLE_MINUTES": env.int("ADMIN_SESSION_IDLE_MINUTES", 480),
         "SIGNUP_RATE_LIMIT": env.str("SIGNUP_RATE_LIMIT", "20 per hour"),
         "RATELIMIT_ENABLED": env.bool("RATELIMIT_ENABLED", True),
+        # The largest request body accepted (413 beyond it); the back office's CSV import
+        # allows its own, larger limit on that one route.
+        "MAX_CONTENT_LENGTH": env.int("MAX_REQUEST_BYTES", 1024 * 1024),
         # Periodic work, every N seconds (0 turns it off): with REDIS_URL as worker jobs; without,
         # EXPIRY_INTERVAL_SECONDS paces the serving process's embedded timer.
         "RELAY_INTERVAL_SECONDS": env.int("RELAY_INTERVAL_SECONDS", 5),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 
 from flask_sqlalchemy.session import Session as FlaskSession
@@ -26,6 +26,20 @@ def money(value) -> Decimal:
     if isinstance(value, float):
         raise TypeError("money must not be a float; pass a Decimal or a string")
     return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def fits_numeric(value: Decimal, *, precision: int, scale: int) -> bool:
+    """True when ``value`` is finite and, rounded to ``scale`` places, fits NUMERIC(precision, scale).
+
+    PostgreSQL stores NaN in a NUMERIC column (and it compares above every number), and refuses
+    a value with too many digits only when the row is written: check both before."""
+    if not value.is_finite():
+        return False
+    try:
+        rounded = value.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
+    except InvalidOperation:
+        return False
+    return abs(rounded) < Decimal(10) ** (precision - scale)
 
 
 def as_utc(value: datetime | None) -> datetime | None:

@@ -104,6 +104,9 @@ def _http_detail(error: HTTPException) -> str:
         return f"Too many requests ({error.description}); try again later."
     if error.code == 400:
         return "Malformed request."
+    if error.code == 413:
+        limit = request.max_content_length
+        return f"The request body is too large (at most {limit} bytes)." if limit else "Too large."
     return error.description or error.name
 
 

@@ -47,8 +47,12 @@ What ``@endpoint`` does, so handlers stay thin:
   render=item_out)`` from ``storefront_api.pagination``.
 - Raise ``ecom.errors`` exceptions; ``storefront_api.errors`` maps them to
   status codes. List the non-obvious codes in ``errors=[...]`` so the OpenAPI
-  document (``GET /api/v1/openapi.json``) declares them; 400/401/404/422 are
+  document (``GET /api/v1/openapi.json``) declares them; 400/401/404/413/422 are
   added automatically where they can happen.
+- Before the handler, every path segment and query value goes through one guard
+  (``refuse_unusable_path_and_query``): an id beyond 32 bits or text with a NUL
+  byte in the path is 404, such text in any query value 400. JSON bodies refuse
+  NaN/Infinity and nesting deeper than ``shop.input_guard.MAX_JSON_DEPTH``.
 """
 
 from __future__ import annotations
@@ -67,11 +71,11 @@ from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from ecom import __version__, unit_of_work
 from ecom.errors import NotFound, ValidationFailed
+from shop.input_guard import MAX_DB_INTEGER, all_storable, json_depth_exceeds, storable_text
 from storefront_api.errors import BadRequest
 from storefront_api.schemas import ErrorOut
 from storefront_api.security import authenticate_request
 
-MAX_DB_INTEGER = 2**31 - 1
 NO_NUL = r"^[^\x00]*$"
 REF_TEMPLATE = "#/components/schemas/{model}"
 
@@ -139,7 +143,7 @@ def endpoint(
 
         @wraps(view)
         def wrapper(*args, **kwargs):
-            _refuse_out_of_range_ids(kwargs)
+            refuse_unusable_path_and_query(kwargs)
             _check_headers(operation.headers)
             if auth != "none":
                 authenticate_request(required=auth == "required")
@@ -170,11 +174,23 @@ def _check_headers(headers: tuple[HeaderParam, ...]) -> None:
         raise BadRequest("Malformed request headers.", errors)
 
 
-def _refuse_out_of_range_ids(path_args: dict) -> None:
-    # An id no integer column can hold names nothing; say 404 before the database errors.
+def refuse_unusable_path_and_query(path_args: dict) -> None:
+    """The one guard of every endpoint's path and query, before anything reads the database.
+
+    A path segment naming nothing storable (an id no integer column holds, text with a NUL
+    byte or a lone surrogate) is 404; a query value or name with such text is 400, whether
+    or not the endpoint declares the parameter. Raises NotFound, BadRequest.
+    """
     for value in path_args.values():
-        if isinstance(value, int) and value > MAX_DB_INTEGER:
+        if isinstance(value, int) and not 0 <= value <= MAX_DB_INTEGER:
             raise NotFound("Not found.")
+        if isinstance(value, str) and not storable_text(value):
+            raise NotFound("Not found.")
+    bad = sorted(name for name, values in request.args.lists()
+                 if not storable_text(name) or not all_storable(values))
+    if bad:
+        raise BadRequest("Malformed query parameters.",
+                         {repr(name)[1:-1]: ["Contains characters that are not allowed."] for name in bad})
 
 
 # --- request parsing -------------------------------------------------------
@@ -202,6 +218,18 @@ def _has_surrogate(text: str) -> bool:
     except UnicodeEncodeError:
         return True
     return False
+
+
+def _refuse_constant(name: str):
+    # NaN and Infinity are not JSON (RFC 8259), though Python's parser accepts them.
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if number in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} is out of range")  # 1e400 parses as infinity
+    return number
 
 
 def validation_errors(error: ValidationError, root: str = "body") -> dict[str, list[str]]:
@@ -233,9 +261,14 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
     if not request.is_json:
         raise BadRequest("The request body must be JSON (Content-Type: application/json).")
     try:
-        data = json.loads(request.get_data(as_text=True) or "")
+        data = json.loads(request.get_data(as_text=True) or "", parse_constant=_refuse_constant,
+                          parse_float=_finite_float)
+    except RecursionError as exc:
+        raise BadRequest("The request body is nested too deeply.") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest("The request body is not valid JSON.") from exc
+    if json_depth_exceeds(data):
+        raise BadRequest("The request body is nested too deeply.")
     bad = _nul_errors(data)
     if bad:
         raise ValidationFailed("Validation failed.", bad)
@@ -397,6 +430,8 @@ def _operation_object(op: Operation, path_params, key_map, component) -> dict:
         error_codes.add(400)
     if op.body is not None and not op.raw_body:
         error_codes.add(422)
+    if op.body is not None:
+        error_codes.add(413)  # a body over MAX_REQUEST_BYTES
     if op.auth != "none":
         error_codes.add(401)
     if path_params or op.headers:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 from wtforms import StringField
 from wtforms.validators import Length, Optional
 
-from admin.base import StaffModelView, unit_of_work
+from admin.base import MAX_IMPORT_BYTES, StaffModelView, unit_of_work
 from admin.security import Area, current_actor
 from ecom.catalog import csv_io, reviews, services
 from ecom.catalog.models import Category, ImportJob, Product, ProductImage, Variant
@@ -24,7 +24,7 @@ from ecom.extensions import db
 from ecom.inventory.models import Inventory
 from workers.imports import start_import
 
-MAX_IMPORT_BYTES = 20 * 1024 * 1024
+
 # Optional in the form: an empty slug is generated from the name by the catalog service.
 def slug_field(max_length: int) -> StringField:
     # Declared here because Flask-Admin would mark the NOT NULL column as required.

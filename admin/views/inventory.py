@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
@@ -83,7 +85,7 @@ class InventoryView(StaffModelView):
                 self._adjust(variant, form)
             if work.ok:
                 flash(f"Stock of {variant.sku} changed by {form.delta.data:+d}.", "success")
-                return redirect(request.args.get("url") or url_for(".index_view"))
+                return redirect(_local_backoffice_path(request.args.get("url")) or url_for(".index_view"))
         elif request.method == "POST":
             for errors in form.errors.values():
                 for message in errors:
@@ -99,6 +101,21 @@ class InventoryView(StaffModelView):
     def _adjust(self, variant: Variant, form: AdjustStockForm):
         return adjust_stock(variant, form.delta.data, form.reason.data, actor=current_actor(),
                             note=form.note.data or "")
+
+
+def _local_backoffice_path(url: str | None) -> str | None:
+    """``url`` when it is a path inside the back office (``/admin/...``), else None.
+
+    ``?url=`` says where to go back to after the change; anything else (another host, a
+    protocol-relative ``//host``, a ``javascript:`` URL) would make the page an open redirect."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme or parts.netloc or "\\" in url or any(ord(ch) < 0x20 for ch in url):
+        return None
+    if not (parts.path == "/admin" or parts.path.startswith("/admin/")) or url.startswith("//"):
+        return None
+    return url
 
 
 class StockMovementView(ReadOnlyModelView):

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import selectinload
 
 from ecom.actor import SYSTEM, Actor
@@ -34,6 +34,17 @@ COLUMNS = [
 REQUIRED = ("product_name", "sku", "price")
 TRUE, FALSE = {"1", "true", "yes", "y"}, {"0", "false", "no", "n", ""}
 PROGRESS_EVERY = 25
+# The longest text each column's database field holds; a longer cell is reported for its row.
+MAX_LENGTH = {"product_slug": 220, "product_name": 200, "category_slug": 140, "sku": 64,
+              "variant_name": 200}
+# On hand is an INTEGER column; a CSV asks for far less than this.
+MAX_STOCK = 1_000_000_000
+# PostgreSQL cannot store a NUL byte in text: an uploaded file keeps this in its place, and
+# the row whose cell holds it is reported (the others still land).
+NUL_STAND_IN = "\ufffd"
+# A cell starting with one of these is a formula to a spreadsheet: the export puts a quote
+# before it (and before a leading quote, so that the import can take exactly that one away).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
 
 
 # ---------------------------------------------------------------- export
@@ -82,9 +93,19 @@ def export_products_csv(query=None, *, batch: int = 500) -> Iterator[str]:
         products = list(db.session.scalars(query.offset(offset).limit(batch)).unique())
         if not products:
             return
-        writer.writerows(export_rows(products))
+        writer.writerows({k: neutralise_cell(v) for k, v in row.items()} for row in export_rows(products))
         yield _drain(buffer)
         offset += batch
+
+
+def neutralise_cell(value: str) -> str:
+    """``value`` safe to open in a spreadsheet: a formula-like start gets a leading quote."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+def restore_cell(value: str) -> str:
+    """The inverse of ``neutralise_cell``: what the export wrote, the import reads back."""
+    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_STARTS) else value
 
 
 def _drain(buffer: io.StringIO) -> str:
@@ -103,17 +124,36 @@ def _flag(value: bool) -> str:
 def parse_rows(content: str) -> tuple[list[tuple[int, dict]], list[str]]:
     """(line number, row) pairs of a CSV text and the header problems, if any."""
     reader = csv.DictReader(io.StringIO(content.lstrip("\ufeff")))
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    try:
+        header = [h.strip() for h in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        return [], [f"The header line is not valid CSV ({exc})."]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         return [], [f"Missing column(s): {', '.join(missing)}. Expected: {', '.join(COLUMNS)}."]
     reader.fieldnames = header
     rows = []
-    for row in reader:
-        if not any((v or "").strip() for k, v in row.items() if k is not None):
-            continue
-        rows.append((reader.line_num, {k: (v or "").strip() for k, v in row.items() if k is not None}))
+    try:
+        for row in reader:
+            if not any((v or "").strip() for k, v in row.items() if k is not None):
+                continue
+            rows.append((reader.line_num, {k: restore_cell((v or "").strip())
+                                           for k, v in row.items() if k is not None}))
+    except csv.Error as exc:
+        # A malformed line (a field past the csv module's size limit, say) ends the reading:
+        # what came before it is imported, and the job fails with the line named.
+        return rows, [f"Line {reader.line_num} is not valid CSV ({exc}); the rows after it were not read."]
     return rows, []
+
+
+def _check_cells(row: dict) -> None:
+    """Refuse a row with a cell no column can store: a NUL byte, or more characters than it holds."""
+    bad = {field: ["Contains a NUL byte or a character that is not text."]
+           for field, value in row.items() if NUL_STAND_IN in value or "\x00" in value}
+    bad.update({field: [f"At most {limit} characters."] for field, limit in MAX_LENGTH.items()
+                if len(row.get(field, "")) > limit and field not in bad})
+    if bad:
+        raise ValidationFailed("The row has a value its column cannot hold.", bad)
 
 
 def _bool(row: dict, field: str, default: bool) -> bool:
@@ -134,18 +174,21 @@ def _decimal(row: dict, field: str, *, required: bool) -> Decimal | None:
             raise ValidationFailed(f"{field} is required.", {field: ["Required."]})
         return None
     try:
-        return Decimal(value)
+        number = Decimal(value)
     except InvalidOperation:
-        raise ValidationFailed(f"{field} must be a number.",
-                               {field: [f"'{value}' is not a number."]}) from None
+        number = None
+    if number is None or not number.is_finite():
+        raise ValidationFailed(f"{field} must be a number.", {field: [f"'{value[:40]}' is not a number."]})
+    return number
 
 
 def _stock(row: dict) -> int | None:
     value = row.get("stock", "")
     if value == "":
         return None
-    if not value.lstrip("-").isdigit() or int(value) < 0:
-        raise ValidationFailed("stock must be a whole number, 0 or more.", {"stock": [value]})
+    if not (value.isascii() and value.isdigit()) or len(value) > 10 or int(value) > MAX_STOCK:
+        raise ValidationFailed(f"stock must be a whole number from 0 to {MAX_STOCK}.",
+                               {"stock": [value[:40]]})
     return int(value)
 
 
@@ -158,6 +201,7 @@ def import_row(row: dict, *, actor: Actor) -> str:
     """
     from ecom.inventory.services import adjust_stock, receive_stock
 
+    _check_cells(row)
     for field in REQUIRED:
         if not row.get(field):
             raise ValidationFailed(f"{field} is required.", {field: ["Required."]})
@@ -207,15 +251,16 @@ def import_steps(job: ImportJob, *, actor: Actor | None = None) -> Iterator[Impo
     Yields ``job`` at each point its progress should become visible - running,
     every PROGRESS_EVERY rows, finished - for the caller to commit there. Each
     row is validated in a savepoint: a bad one is reported by line number and
-    leaves nothing behind.
+    leaves nothing behind. A file that is not valid CSV past some line imports the rows
+    before it and ends ``failed`` with that line reported.
     """
     actor = actor or _job_actor(job)
-    rows, header_errors = parse_rows(job.content)
+    rows, file_errors = parse_rows(job.content)
     job.status, job.total_rows, job.errors = "running", len(rows), []
     db.session.flush()
     yield job
-    if header_errors:
-        yield _finish(job, "failed", [{"line": 1, "errors": header_errors}])
+    if file_errors and not rows:
+        yield _finish(job, "failed", [{"line": 1, "errors": file_errors}])
         return
     errors: list[dict] = []
     for index, (line, row) in enumerate(rows, start=1):
@@ -223,9 +268,11 @@ def import_steps(job: ImportJob, *, actor: Actor | None = None) -> Iterator[Impo
         try:
             outcome = import_row(row, actor=actor)
             savepoint.commit()
-        except (EcomError, IntegrityError) as exc:
+        except (EcomError, IntegrityError, DataError) as exc:
+            # DataError: a value the checks above let through and the database refused.
             savepoint.rollback()
-            errors.append({"line": line, "sku": row.get("sku", ""), "errors": _messages(exc)})
+            errors.append({"line": line, "sku": _printable(row.get("sku", ""))[:64],
+                           "errors": _messages(exc)})
         else:
             if outcome == "created":
                 job.created_count += 1
@@ -236,7 +283,19 @@ def import_steps(job: ImportJob, *, actor: Actor | None = None) -> Iterator[Impo
             job.errors = list(errors)
             db.session.flush()
             yield job
+    if file_errors:
+        yield _finish(job, "failed", [*errors, {"line": len(rows) + 1, "errors": file_errors}])
+        return
     yield _finish(job, "finished", errors)
+
+
+def fail_import(job: ImportJob, message: str) -> ImportJob:
+    """Mark ``job`` failed with ``message`` added to its errors (the run stopped part-way)."""
+    return _finish(job, "failed", [*(job.errors or []), {"line": 0, "errors": [message]}])
+
+
+def _printable(text: str) -> str:
+    return text.replace("\x00", "").replace(NUL_STAND_IN, "")
 
 
 def _finish(job: ImportJob, status: str, errors: list[dict]) -> ImportJob:
@@ -264,9 +323,13 @@ def _job_actor(job: ImportJob) -> Actor:
 
 
 def create_import_job(content: str, *, filename: str, user_id: int | None) -> ImportJob:
-    """Store an uploaded CSV as a queued import job. Raises ValidationFailed for an empty or non-text file."""
+    """Store an uploaded CSV as a queued import job. Raises ValidationFailed for an empty or non-text file.
+
+    NUL bytes, which no text column stores, are kept as NUL_STAND_IN: their rows are reported."""
     if not content.strip():
         raise ValidationFailed("The file is empty.")
+    content = content.replace("\x00", NUL_STAND_IN)
+    filename = _printable(filename)
     job = ImportJob(filename=filename[:255] or "upload.csv", content=content, user_id=user_id,
                     status="queued", errors=[])
     db.session.add(job)

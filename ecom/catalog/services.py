@@ -13,18 +13,22 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, update
 
 from ecom.actor import Actor
 from ecom.audit.services import record_change
 from ecom.catalog.models import Category, Product, ProductImage, Variant
-from ecom.db import money
+from ecom.db import MONEY, fits_numeric, money
 from ecom.errors import DuplicateError, ValidationFailed
 from ecom.extensions import db
 from ecom.inventory.models import Inventory
 
 SLUG_MAX = {Category: 140, Product: 220}
+NAME_MAX = {Category: 120, Product: 200, Variant: 200}
+URL_MAX = 500
+WEIGHT_PRECISION, WEIGHT_SCALE = 10, 3
 ATTRIBUTE_VALUE_TYPES = (str, int, float, bool)
 
 
@@ -71,10 +75,12 @@ def _checked_slug(model, slug: str | None, name: str, *, exclude_id: int | None)
     return slug
 
 
-def _require_name(name: str | None) -> str:
+def _require_name(name: str | None, max_length: int) -> str:
     name = (name or "").strip()
     if not name:
         raise ValidationFailed("A name is required.", {"name": ["This field is required."]})
+    if len(name) > max_length:
+        raise ValidationFailed(f"A name has at most {max_length} characters.", {"name": ["Too long."]})
     return name
 
 
@@ -83,9 +89,38 @@ def _price(value, field: str) -> Decimal:
         amount = money(value if not isinstance(value, float) else str(value))
     except (InvalidOperation, TypeError, ValueError):
         raise ValidationFailed(f"{field} must be a number.", {field: ["Not a valid amount."]}) from None
+    if not fits_numeric(amount, precision=MONEY.precision, scale=MONEY.scale):
+        raise ValidationFailed(f"{field} must be a finite amount below 10 000 000 000.",
+                               {field: ["Not a valid amount."]})
     if amount < 0:
         raise ValidationFailed(f"{field} must not be negative.", {field: ["Must be 0 or more."]})
     return amount
+
+
+def checked_url(url: str | None, field: str) -> str | None:
+    """An image or link URL as stored: http(s) with a host, or a local path (``/media/x.jpg``).
+
+    Empty gives None. Anything else - ``javascript:``, ``data:``, a protocol-relative
+    ``//host``, control characters or spaces - raises ValidationFailed: the back office and
+    the shop render these into ``src`` and ``href`` attributes.
+    """
+    url = (url or "").strip()
+    if not url:
+        return None
+    refused = ValidationFailed("An image URL must be an http(s):// address or a path starting with /.",
+                               {field: [url[:100]]})
+    if len(url) > URL_MAX or any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        raise refused
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise refused from None
+    if parts.scheme:
+        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+            raise refused
+    elif parts.netloc or not url.startswith("/") or url.startswith(("//", "/\\")):
+        raise refused
+    return url
 
 
 # ---------------------------------------------------------------- snapshots for the audit log
@@ -112,7 +147,8 @@ def prepare_category(category: Category) -> Category:
 
     Raises ValidationFailed, DuplicateError (slug taken).
     """
-    category.name = _require_name(category.name)
+    category.name = _require_name(category.name, NAME_MAX[Category])
+    category.image_url = checked_url(category.image_url, "image_url")
     # The row being prepared may be pending and incomplete: no autoflush while checking.
     with db.session.no_autoflush:
         category.slug = _checked_slug(Category, category.slug, category.name, exclude_id=category.id)
@@ -198,9 +234,12 @@ def prepare_variant(variant: Variant) -> Variant:
         raise ValidationFailed("A SKU has at most 64 characters.", {"sku": ["Too long."]})
     variant.sku = sku
     variant.name = (variant.name or "").strip() or "Default"
+    if len(variant.name) > NAME_MAX[Variant]:
+        raise ValidationFailed(f"A variant name has at most {NAME_MAX[Variant]} characters.",
+                               {"variant_name": ["Too long."]})
     variant.price = _price(variant.price, "price")
-    if variant.weight is not None and Decimal(variant.weight) < 0:
-        raise ValidationFailed("Weight must not be negative.", {"weight": ["Must be 0 or more."]})
+    if variant.weight is not None:
+        _check_weight(Decimal(str(variant.weight)))
     variant.attributes = validate_attributes(variant.attributes)
     clash = select(Variant.id).where(Variant.sku == sku)
     if variant.id is not None:
@@ -210,6 +249,14 @@ def prepare_variant(variant: Variant) -> Variant:
     if taken:
         raise DuplicateError(f"The SKU '{sku}' is already used by another variant.")
     return variant
+
+
+def _check_weight(weight: Decimal) -> None:
+    if not fits_numeric(weight, precision=WEIGHT_PRECISION, scale=WEIGHT_SCALE):
+        raise ValidationFailed("Weight must be a finite number below 10 000 000.",
+                               {"weight": ["Not a valid weight."]})
+    if weight < 0:
+        raise ValidationFailed("Weight must not be negative.", {"weight": ["Must be 0 or more."]})
 
 
 def ensure_variant_inventory(variant: Variant) -> Inventory:
@@ -289,7 +336,7 @@ def prepare_product(product: Product) -> Product:
     every variant valid with unique SKUs (also among themselves) and an
     inventory row, min/max price refreshed. Raises ValidationFailed, DuplicateError.
     """
-    product.name = _require_name(product.name)
+    product.name = _require_name(product.name, NAME_MAX[Product])
     with db.session.no_autoflush:
         product.slug = _checked_slug(Product, product.slug, product.name, exclude_id=product.id)
     product.base_price = _price(product.base_price, "base_price")
@@ -300,6 +347,10 @@ def prepare_product(product: Product) -> Product:
         raise DuplicateError(f"The SKU '{duplicates[0]}' appears twice in this product.")
     for variant in product.variants:
         prepare_variant(variant)
+    for image in product.images:
+        image.url = checked_url(image.url, "images")
+        if image.url is None:
+            raise ValidationFailed("An image needs a URL.", {"images": ["Required."]})
     if product.images and not any(image.is_primary for image in product.images):
         product.images[0].is_primary = True
     return product
@@ -352,10 +403,7 @@ def get_product_by_slug(slug: str) -> Product | None:
 
 def set_product_images(product: Product, urls: Iterable[str], *, alt_text: str = "") -> list[ProductImage]:
     """Replace the product's images with ``urls``, the first one primary."""
-    urls = [u.strip() for u in urls if u and u.strip()]
-    for url in urls:
-        if not re.match(r"^(https?://|/)", url):
-            raise ValidationFailed("Image URLs must start with http(s):// or /.", {"images": [url]})
+    urls = [checked_url(u, "images") for u in urls if u and u.strip()]
     if [image.url for image in product.images] == urls:
         return product.images  # unchanged: keep the rows (and their alt texts)
     product.images.clear()
@@ -371,8 +419,9 @@ def set_product_images(product: Product, urls: Iterable[str], *, alt_text: str =
 def add_product_image(product: Product, *, url: str, alt_text: str = "", is_primary: bool = False,
                       actor: Actor | None = None) -> ProductImage:
     """Add one image; a primary one demotes the previous primary. Raises ValidationFailed."""
-    if not re.match(r"^(https?://|/)", (url or "").strip()):
-        raise ValidationFailed("Image URLs must start with http(s):// or /.", {"url": [url]})
+    url = checked_url(url, "url")
+    if url is None:
+        raise ValidationFailed("An image needs a URL.", {"url": ["Required."]})
     if is_primary:
         for image in product.images:
             image.is_primary = False
