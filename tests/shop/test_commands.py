@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from ecom.audit.models import AuditLog
@@ -19,6 +20,7 @@ def test_every_area_registers_its_commands(app):
     assert set(app.cli.list_commands(None)) >= AREA_COMMANDS
 
 
+@pytest.mark.slow
 def test_seed_demo_prints_the_address_the_app_is_served_on(app, db, monkeypatch):
     monkeypatch.setitem(app.config, "PORT", 8123)
 

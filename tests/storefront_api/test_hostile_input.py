@@ -60,6 +60,7 @@ def walker(app, db):
     return call
 
 
+@pytest.mark.slow
 def test_every_api_route_answers_hostile_path_and_query_values_without_a_5xx(app, walker):
     # Given every API route, when each path argument holds a hostile value and the query
     # string carries hostile values too

@@ -179,6 +179,7 @@ def test_event_without_recipient_delivers_nothing(committed_db):
     assert notifications(committed_db, "evt-none") == []
 
 
+@pytest.mark.slow
 def test_handle_event_runs_without_flask_app_or_redis(committed_db, database_url):
     # given a process that never builds the Flask app, with only DATABASE_URL in its environment
     event = {"id": "evt-standalone", "type": "ORDER_DELIVERED", "data": order_data("solo@example.com")}
