@@ -1,6 +1,6 @@
 """Inputs the OpenAPI document cannot rule out that the API rightly refuses.
 
-Shared by the API's schemathesis test (tests/api/test_schemathesis.py) and the
+Shared by the API's schemathesis test (tests/storefront_api/test_schemathesis.py) and the
 reliability run (reliability/schemathesis_hooks.py), so both exempt exactly the same.
 """
 
@@ -8,19 +8,24 @@ from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
 
+from ecom.identity.common_passwords import is_common_password
+
 BCRYPT_MAX_BYTES = 72
 
 
 def is_testable_signup_body(body) -> bool:
     """False for emails in special-use domains (RFC 6761: .test, .invalid, ...), a valid
-    ``format: email`` no shop can mail, and for passwords of at most 72 characters that
-    still exceed bcrypt's 72 bytes in UTF-8."""
+    ``format: email`` no shop can mail, for passwords of at most 72 characters that still
+    exceed bcrypt's 72 bytes in UTF-8, and for passwords on the common-password list
+    (``00000000`` is schema-valid and rightly refused)."""
     if not isinstance(body, dict):
         return True
     password = body.get("password")
     if isinstance(password, str) and len(password) <= BCRYPT_MAX_BYTES < len(
         password.encode("utf-8", "surrogatepass")
     ):
+        return False
+    if isinstance(password, str) and is_common_password(password):
         return False
     email = body.get("email")
     if not isinstance(email, str) or "@" not in email:

@@ -3,15 +3,18 @@
 Each hook only keeps schemathesis from sending, as valid, an input the OpenAPI
 document cannot describe; every check stays on for everything else.
 
-- ``filter_body``: the two signup inputs the API's own schemathesis test also
-  exempts (tests/api/test_schemathesis.py): emails in special-use domains and
-  bcrypt's 72 bytes.
+- ``filter_body``: the signup inputs the API's own schemathesis test also
+  exempts (tests/storefront_api/test_schemathesis.py): emails in special-use
+  domains, bcrypt's 72 bytes and passwords on the common-password list.
 - ``filter_store_queries``: ``GET /api/v1/stores`` with one of ``lat``/``lng``
   (same filter as that test).
 - ``sign_stripe_webhooks``: a valid ``Stripe-Signature`` is an HMAC of the exact
   body under a secret, which no schema can generate; the positive webhook cases
   are signed with the secret of the app under test (``STRIPE_WEBHOOK_SECRET``
   in this process's environment), so that they reach the handler.
+- ``uncommon_signup_passwords``: a positive signup case whose password is on the
+  common-password list goes with one that is not (the coverage phase skips
+  ``filter_body``).
 - ``fresh_idempotency_keys``: an ``Idempotency-Key`` already used with another
   body is refused (state, not shape); a positive checkout case that would reuse
   one is sent with a fresh key.
@@ -27,10 +30,12 @@ import uuid
 import schemathesis
 
 from ecom.commerce.gateways.webhooks import sign_webhook
+from ecom.identity.common_passwords import is_common_password
 from reliability.schemathesis_filters import STORES, is_testable_signup_body, is_testable_store_case
 
 WEBHOOK = {"path": "/webhooks/stripe", "method": "POST"}
 CHECKOUT = {"path": "/api/v1/checkout/payment-intent", "method": "POST"}
+SIGNUP = {"path": "/api/v1/auth/signup", "method": "POST"}
 IDEMPOTENCY_KEY = "Idempotency-Key"
 
 
@@ -41,8 +46,9 @@ def _is_positive(case) -> bool:
 @schemathesis.hook
 def filter_body(context, body) -> bool:
     """Skip an email in a special-use domain (RFC 6761: .test, .invalid, ...), a valid
-    ``format: email`` no shop can mail, and a password of at most 72 characters that still
-    exceeds bcrypt's 72 bytes in UTF-8: signup rightly refuses both with 422."""
+    ``format: email`` no shop can mail, a password of at most 72 characters that still
+    exceeds bcrypt's 72 bytes in UTF-8, and a common password: signup rightly refuses
+    each with 422."""
     return is_testable_signup_body(body)
 
 
@@ -100,3 +106,22 @@ def fresh_idempotency_keys(context, case, kwargs) -> None:
             key = uuid.uuid4().hex
             _bodies_by_key[key] = body
             case.headers[IDEMPOTENCY_KEY] = key
+
+
+@schemathesis.hook("before_call").apply_to(**SIGNUP)
+def uncommon_signup_passwords(context, case, kwargs) -> None:
+    """Send a positive signup case whose password is on the common-password list with a
+    password of the same shape that is not.
+
+    ``filter_body`` skips such bodies where schemathesis applies it, but its coverage
+    phase builds boundary values (``00000000``) without that filter; signup rightly
+    refuses them with 422, which no schema can describe. Negative cases go as generated.
+    """
+    if not _is_positive(case) or not isinstance(case.body, dict):
+        return
+    password = case.body.get("password")
+    if isinstance(password, str) and is_common_password(password):
+        replacement = (uuid.uuid4().hex + password)[: max(len(password), 8)]
+        case.body["password"] = replacement
+        if isinstance(kwargs.get("json"), dict):
+            kwargs["json"]["password"] = replacement

@@ -106,7 +106,7 @@ def test_the_webhook_documents_its_signed_event_body(document):
     assert "409" in operation["responses"]
 
 
-# Events the handler accepts (tests/checkout/test_webhooks.py) and refuses, against the document:
+# Events the handler accepts (tests/storefront_api/test_webhooks.py) and refuses, against the document:
 # the document must call valid exactly what the handler takes, or schemathesis is misled.
 WELL_FORMED_EVENTS = [
     intent_event("pi_1", 4919),

@@ -62,7 +62,7 @@ def changed(event: dict, path: str, value) -> dict | list:
 
 
 # Signed, yet not a well-formed payment_intent.succeeded event: (path, value) for ``changed``.
-# tests/checkout/test_openapi_contract.py checks that the OpenAPI document refuses each too.
+# tests/storefront_api/test_openapi_contract.py checks that the OpenAPI document refuses each too.
 MALFORMED_INTENT_EVENT = [
     ("", ["evt_1"]),
     ("id", DROP), ("id", ""), ("id", 7), ("id", "e" * 256), ("id", "evt_\x00"),
