@@ -20,11 +20,11 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from admin.security import Access, Area, access_of, current_actor, refuse
 from ecom.audit.services import record_change
 from ecom.catalog.services import snapshot
-from ecom.db import fits_numeric
+from ecom.db import fits_numeric, storable_text
 from ecom.errors import EcomError, ValidationFailed
 from ecom.extensions import db
 from ecom.unit_of_work import unit_of_work as ecom_unit_of_work
-from shop.input_guard import MAX_DB_INTEGER, all_storable, db_id, storable_text
+from shop.input_guard import MAX_DB_INTEGER, all_storable, db_id
 
 log = logging.getLogger(__name__)
 

@@ -28,6 +28,17 @@ def money(value) -> Decimal:
     return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def storable_text(value: str) -> bool:
+    """False for text PostgreSQL cannot store: NUL bytes and lone surrogates."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def fits_numeric(value: Decimal, *, precision: int, scale: int) -> bool:
     """True when ``value`` is finite and, rounded to ``scale`` places, fits NUMERIC(precision, scale).
 

@@ -3,28 +3,19 @@
 The API (``storefront_api.openapi``) and the back office (``admin.base``) check path
 segments, query values and ids here before any of them reaches the database, so a value
 no column can hold is a 4xx rather than a database error and a 500. Numbers have their
-rule next to the column types: ``ecom.db.fits_numeric``.
+rule next to the column types: ``ecom.db.fits_numeric``, as has text's (``storable_text``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ecom.db import storable_text
+
 # The largest value of an INTEGER column (PostgreSQL's int4), the type of every id.
 MAX_DB_INTEGER = 2**31 - 1
 # Deeper JSON than any request of ours needs; parsing it costs stack and time.
 MAX_JSON_DEPTH = 32
-
-
-def storable_text(value: str) -> bool:
-    """False for text PostgreSQL cannot store: NUL bytes and lone surrogates."""
-    if "\x00" in value:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def all_storable(values: Iterable[str]) -> bool:

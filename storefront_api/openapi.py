@@ -70,8 +70,9 @@ from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from ecom import __version__, unit_of_work
+from ecom.db import storable_text
 from ecom.errors import NotFound, ValidationFailed
-from shop.input_guard import MAX_DB_INTEGER, all_storable, json_depth_exceeds, storable_text
+from shop.input_guard import MAX_DB_INTEGER, all_storable, json_depth_exceeds
 from storefront_api.errors import BadRequest
 from storefront_api.schemas import ErrorOut
 from storefront_api.security import authenticate_request
@@ -200,7 +201,7 @@ def _nul_errors(value: Any, path: str = "") -> dict[str, list[str]]:
     """Strings PostgreSQL cannot store (NUL bytes, lone surrogates), by field path."""
     found: dict[str, list[str]] = {}
     if isinstance(value, str):
-        if "\x00" in value or _has_surrogate(value):
+        if not storable_text(value):
             found[path or "body"] = ["Contains characters that are not allowed."]
     elif isinstance(value, dict):
         for key, item in value.items():
@@ -210,14 +211,6 @@ def _nul_errors(value: Any, path: str = "") -> dict[str, list[str]]:
         for index, item in enumerate(value):
             found.update(_nul_errors(item, f"{path}.{index}" if path else str(index)))
     return found
-
-
-def _has_surrogate(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 def _refuse_constant(name: str):

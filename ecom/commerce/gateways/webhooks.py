@@ -12,6 +12,7 @@ from typing import Any
 import stripe
 
 from ecom.commerce.gateways.base import Intent, RefundedCharge, intent_from_dict
+from ecom.db import storable_text
 
 WEBHOOK_TOLERANCE_SECONDS = 300
 MAX_EVENT_ID_LENGTH = 255  # stripe_events.id
@@ -91,15 +92,11 @@ def _require(condition: bool, problem: str) -> None:
 
 def _is_text(value: Any, *, min_length: int = 0, max_length: int | None = None) -> bool:
     """A string PostgreSQL can store (no NUL, no lone surrogate) of an allowed length."""
-    if not isinstance(value, str) or "\x00" in value or len(value) < min_length:
+    if not isinstance(value, str) or len(value) < min_length:
         return False
     if max_length is not None and len(value) > max_length:
         return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    return storable_text(value)
 
 
 def _is_optional_text(value: Any) -> bool:
