@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Protocol
 
 from sqlalchemy import and_, delete, or_, select
@@ -23,7 +23,7 @@ from sqlalchemy.orm import selectinload
 from ecom.catalog.models import Product, Variant
 from ecom.commerce.models import Cart, CartItem
 from ecom.commerce.sql import insert_or_nothing
-from ecom.db import CENT, money, utcnow
+from ecom.db import money, utcnow
 from ecom.errors import Conflict, NotFound, OutOfStock, ValidationFailed
 from ecom.extensions import db
 from ecom.identity.models import User
@@ -65,21 +65,17 @@ class Totals:
     item_count: int
 
 
-def round_half_up(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
 def cart_totals(items: Iterable[PricedLine], *, config: dict | None = None) -> Totals:
     """Subtotal, tax, shipping and total of priced lines (anything with ``price`` and ``quantity``),
     each at its ``unit_price`` (a cart line at its variant's current price).
 
-    ``tax = round_half_up(subtotal * TAX_RATE)``; shipping is SHIPPING_FLAT_RATE
+    ``tax = money(subtotal * TAX_RATE)`` (cents, half up); shipping is SHIPPING_FLAT_RATE
     unless the subtotal reaches FREE_SHIPPING_THRESHOLD, and nothing for an empty cart.
     """
     config = config if config is not None else settings()
     lines = list(items)
     subtotal = money(sum((unit_price(line) * line.quantity for line in lines), Decimal("0")))
-    tax = round_half_up(subtotal * Decimal(config["TAX_RATE"]))
+    tax = money(subtotal * Decimal(config["TAX_RATE"]))
     if not lines or subtotal >= Decimal(config["FREE_SHIPPING_THRESHOLD"]):
         shipping = money("0")
     else:
