@@ -11,6 +11,7 @@ from sqlalchemy import event, select
 
 from ecom.audit.models import AuditLog
 from ecom.catalog.models import Review
+from ecom.db import utcnow
 from ecom.extensions import db as _db
 from ecom.identity.passwords import verify_password
 from ecom.notifications.models import Notification
@@ -18,9 +19,15 @@ from tests.factories import InventoryFactory, ProductFactory, UserFactory, Varia
 
 
 def test_dashboard_figures(as_role, make_order, db):
+    # Given three orders placed (and two paid) just now: demo orders are dated an hour back,
+    # which is yesterday between midnight and one o'clock UTC.
     paid = make_order("paid", quantity=2)
-    make_order("shipped")
-    make_order("created")
+    orders = [paid, make_order("shipped"), make_order("created")]
+    now = utcnow()
+    for order in orders:
+        order.created_at = now
+        order.paid_at = now if order.paid_at else None
+    db.session.commit()
     low = VariantFactory(sku="RUNNING-LOW")
     InventoryFactory(variant=low, quantity=1, low_stock_threshold=3)
     page = as_role("warehouse").get("/admin/").get_data(as_text=True)
