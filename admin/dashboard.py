@@ -18,8 +18,10 @@ from ecom.fulfillment.status import FulfillmentStatus
 from ecom.inventory.models import Inventory
 
 # Orders whose money was taken and kept.
-REVENUE_STATUSES = (OrderStatus.PAID, OrderStatus.PACKED, OrderStatus.SHIPPED, OrderStatus.DELIVERED)
-BACKLOG_STATUSES = (FulfillmentStatus.PENDING, FulfillmentStatus.PROCESSING, FulfillmentStatus.PACKED)
+REVENUE_STATUSES = (OrderStatus.PAID, OrderStatus.PACKED, OrderStatus.PARTIALLY_SHIPPED, OrderStatus.SHIPPED,
+                    OrderStatus.READY_FOR_PICKUP, OrderStatus.DELIVERED)
+BACKLOG_STATUSES = (FulfillmentStatus.PENDING, FulfillmentStatus.PROCESSING, FulfillmentStatus.PACKED,
+                    FulfillmentStatus.READY_FOR_PICKUP)
 
 
 @dataclass

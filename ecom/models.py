@@ -12,15 +12,17 @@ from ecom.commerce.models import (
     Payment,
     StripeEvent,
 )
-from ecom.fulfillment.models import Fulfillment
+from ecom.fulfillment.models import Fulfillment, FulfillmentLine
 from ecom.identity.models import Address, User
-from ecom.inventory.models import Inventory, StockMovement, StockReservation
+from ecom.inventory.models import Inventory, StockLocation, StockMovement, StockReservation
 from ecom.notifications.models import Notification, OutboxEvent
+from ecom.stockroom.models import PurchaseOrder, PurchaseOrderLine, StockTransfer, StockTransferLine
 from ecom.stores.models import Store
 
 __all__ = [
-    "Address", "AuditLog", "Cart", "CartItem", "Category", "Fulfillment", "IdempotencyKey",
-    "ImportJob", "Inventory", "Notification", "Order", "OrderEvent", "OrderItem", "OutboxEvent",
-    "Payment", "Product", "ProductImage", "Review", "StockMovement", "StockReservation", "Store",
+    "Address", "AuditLog", "Cart", "CartItem", "Category", "Fulfillment", "FulfillmentLine",
+    "IdempotencyKey", "ImportJob", "Inventory", "Notification", "Order", "OrderEvent", "OrderItem",
+    "OutboxEvent", "Payment", "Product", "ProductImage", "PurchaseOrder", "PurchaseOrderLine", "Review",
+    "StockLocation", "StockMovement", "StockReservation", "StockTransfer", "StockTransferLine", "Store",
     "StripeEvent", "User", "Variant",
 ]

@@ -10,7 +10,7 @@ from flask_admin.model.template import EndpointLinkRowAction
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from markupsafe import Markup, escape
-from sqlalchemy import func, or_, select, union_all
+from sqlalchemy import and_, func, or_, select, union_all
 from sqlalchemy.orm import selectinload
 from wtforms import StringField
 from wtforms.validators import Length, Optional
@@ -21,7 +21,7 @@ from ecom.catalog import csv_io, reviews, services
 from ecom.catalog.models import Category, ImportJob, Product, ProductImage, Variant
 from ecom.errors import ValidationFailed
 from ecom.extensions import db
-from ecom.inventory.models import Inventory
+from ecom.inventory.models import Inventory, StockLocation, available_units
 from workers.imports import start_import
 
 
@@ -153,7 +153,9 @@ class ProductView(StaffModelView):
             available = func.coalesce(func.sum(Inventory.available), 0)
             for product_id, n, stock in db.session.execute(
                 select(Variant.product_id, func.count(Variant.id), available)
-                .outerjoin(Inventory, Inventory.variant_id == Variant.id)
+                .outerjoin(Inventory, and_(Inventory.variant_id == Variant.id,
+                                           Inventory.location_id.in_(select(StockLocation.id)
+                                                                     .where(StockLocation.ships))))
                 .where(Variant.product_id.in_(ids))
                 .group_by(Variant.product_id)
             ).all():
@@ -262,8 +264,8 @@ class VariantView(StaffModelView):
     column_labels = {"stock": "Available / on hand", "is_active": "Active"}
     column_formatters = {
         "attributes": _attributes_text,
-        "stock": lambda v, c, m, n: (f"{m.inventory.available} / {m.inventory.quantity}"
-                                     if m.inventory else "—"),
+        "stock": lambda v, c, m, n: (f"{available_units(m)} / {sum(i.quantity for i in m.inventories)}"
+                                     if m.inventories else "—"),
     }
     form_columns = ["product", "sku", "name", "price", "weight", "attributes", "is_active"]
     form_args = {"attributes": {"description": 'A JSON object, e.g. {"size": "M", "colour": "red"}'}}
@@ -273,7 +275,7 @@ class VariantView(StaffModelView):
     ]
 
     def get_query(self):
-        return super().get_query().options(selectinload(Variant.inventory))
+        return super().get_query().options(selectinload(Variant.inventories))
 
     def prepare_model(self, model, is_created):
         services.prepare_variant(model)

@@ -56,7 +56,7 @@ class OrderView(StaffModelView):
             select(Order).where(Order.id == int(id)).options(
                 selectinload(Order.items), selectinload(Order.payments).selectinload(Payment.refunds),
                 selectinload(Order.history),
-                joinedload(Order.fulfillment), joinedload(Order.user))
+                selectinload(Order.fulfillments), joinedload(Order.user))
         )
 
     def render(self, template, **kwargs):

@@ -120,9 +120,16 @@ class Variant(TimestampMixin, db.Model):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
 
     product: Mapped[Product] = relationship(back_populates="variants")
-    inventory: Mapped[Inventory | None] = relationship(  # noqa: F821
-        "Inventory", back_populates="variant", uselist=False, cascade="all, delete-orphan"
+    # One row per stock location (ecom.inventory.models.available_units sums them).
+    inventories: Mapped[list[Inventory]] = relationship(  # noqa: F821
+        "Inventory", back_populates="variant", cascade="all, delete-orphan", order_by="Inventory.location_id"
     )
+
+    @property
+    def inventory(self) -> Inventory | None:  # noqa: F821
+        """The row at its first location by id (the default warehouse, for a variant stocked
+        in one place): what the one-location CSV format reads. Sums use available_units."""
+        return self.inventories[0] if self.inventories else None
 
     def __str__(self) -> str:
         return f"{self.sku} — {self.name}"

@@ -19,7 +19,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from ecom.catalog.models import Category, Product, Variant
 from ecom.errors import NotFound
 from ecom.extensions import db
-from ecom.inventory.models import Inventory, available_units
+from ecom.inventory.models import Inventory, StockLocation, available_units
 
 SORTS = ("relevance", "price_asc", "price_desc", "newest", "name", "rating")
 MAX_SEARCH_TERMS = 12
@@ -102,11 +102,14 @@ def highest_price():
 
 
 def in_stock_clause():
+    """Some active variant of the product has a unit available at a location that ships."""
     return exists().where(
         Variant.product_id == Product.id,
         Variant.is_active.is_(True),
         Inventory.variant_id == Variant.id,
         Inventory.available > 0,
+        StockLocation.id == Inventory.location_id,
+        StockLocation.ships,
     )
 
 
@@ -175,7 +178,7 @@ def with_listing_relations(statement):
     return statement.options(
         selectinload(Product.category),
         selectinload(Product.images),
-        selectinload(Product.variants).selectinload(Variant.inventory),
+        selectinload(Product.variants).selectinload(Variant.inventories).joinedload(Inventory.location),
     )
 
 
@@ -197,10 +200,12 @@ def list_products(filters: ProductFilters, *, page: int, per_page: int) -> tuple
         with_summary_relations(statement).limit(per_page).offset((page - 1) * per_page)
     ).all()
     stocked = set(db.session.scalars(
-        select(Variant.product_id).distinct().join(Inventory, Inventory.variant_id == Variant.id).where(
+        select(Variant.product_id).distinct().join(Inventory, Inventory.variant_id == Variant.id)
+        .join(StockLocation, StockLocation.id == Inventory.location_id).where(
             Variant.product_id.in_([product.id for product in products]),
             Variant.is_active.is_(True),
             Inventory.available > 0,
+            StockLocation.ships,
         )
     )) if products else set()
     for product in products:
@@ -211,8 +216,8 @@ def list_products(filters: ProductFilters, *, page: int, per_page: int) -> tuple
 def get_product(slug: str) -> Product:
     """A visible product with images, variants and stock. Raises NotFound (also when inactive).
 
-    Three statements: the product with its category, its images, its variants
-    with their inventory rows (one-to-one, so joined without repeating rows).
+    Three statements: the product with its category, its images, its variants with
+    their inventory rows (one per location) and those rows' locations joined.
     """
     product = db.session.scalar(
         select(Product)
@@ -220,7 +225,7 @@ def get_product(slug: str) -> Product:
         .options(
             joinedload(Product.category),
             selectinload(Product.images),
-            selectinload(Product.variants).joinedload(Variant.inventory),
+            selectinload(Product.variants).joinedload(Variant.inventories).joinedload(Inventory.location),
         )
     )
     if product is None:

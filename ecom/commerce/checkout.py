@@ -38,9 +38,9 @@ from ecom.commerce.status import MONEY_TAKEN, OrderStatus, PaymentStatus
 from ecom.db import utcnow
 from ecom.errors import Conflict, EcomError, NotFound, OutOfStock, ValidationFailed
 from ecom.extensions import db
-from ecom.fulfillment.services import create_fulfillment
+from ecom.fulfillment.services import create_fulfillments
 from ecom.identity.models import Address
-from ecom.inventory.models import ReservationStatus, StockReservation, available_units
+from ecom.inventory.models import Inventory, ReservationStatus, StockReservation, available_units
 from ecom.inventory.services import commit_stock, reserve_stock
 from ecom.notifications.models import EventType
 from ecom.notifications.services import emit
@@ -166,9 +166,9 @@ def start_checkout(
         gateway=payments.name,
     )
     db.session.add(payment)
-    # Likewise its one payment and its missing fulfillment, which its events and rendering ask for.
+    # Likewise its one payment and its missing fulfillments, which its events and rendering ask for.
     set_committed_value(order, "payments", [payment])
-    set_committed_value(order, "fulfillment", None)
+    set_committed_value(order, "fulfillments", [])
     actor = Actor.of_user(user)
     record_creation(order, actor=actor)
     emit(EventType.ORDER_PLACED, order_event_data(order))
@@ -253,9 +253,10 @@ def _cart_lines(user) -> list[CartItem]:
         select(CartItem)
         .join(Cart, Cart.id == CartItem.cart_id)
         .where(Cart.user_id == user.id)
-        .options(joinedload(CartItem.variant).joinedload(Variant.inventory), joinedload(CartItem.product))
+        .options(joinedload(CartItem.variant).joinedload(Variant.inventories).joinedload(Inventory.location),
+                 joinedload(CartItem.product))
         .order_by(CartItem.id)
-    ))
+    ).unique())
 
 
 def _order_item(order: Order, line: CartItem) -> OrderItem:
@@ -474,7 +475,7 @@ def _mark_paid(order: Order, payment: Payment) -> Finalized:
     cart = _user_cart(order.user)
     if cart is not None:
         clear_cart(cart)
-    create_fulfillment(order)
+    create_fulfillments(order)
     emit(EventType.ORDER_PAID, order_event_data(order))
     db.session.flush()
     return Finalized(order, Finalized.PAID)

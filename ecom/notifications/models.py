@@ -14,7 +14,8 @@ from ecom.extensions import db
 class EventType(StrEnum):
     ORDER_PLACED = "ORDER_PLACED"
     ORDER_PAID = "ORDER_PAID"
-    ORDER_SHIPPED = "ORDER_SHIPPED"
+    ORDER_SHIPPED = "ORDER_SHIPPED"  # one shipment of the order: its lines and tracking
+    ORDER_READY_FOR_PICKUP = "ORDER_READY_FOR_PICKUP"  # click & collect: the store's address and hours
     ORDER_DELIVERED = "ORDER_DELIVERED"
     ORDER_CANCELLED = "ORDER_CANCELLED"
     PAYMENT_FAILED = "PAYMENT_FAILED"

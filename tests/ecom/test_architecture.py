@@ -36,13 +36,17 @@ ALLOWED = {
     # importing user as the actor (identity).
     "catalog": {"audit", "commerce", "identity", "inventory"},
     "commerce": {"audit", "catalog", "fulfillment", "identity", "inventory", "notifications"},
-    # A fulfillment step moves its order (commerce's transition and history).
-    "fulfillment": {"audit", "commerce", "notifications"},
+    # A fulfillment step moves its order (commerce's transition and history); an order's
+    # fulfillments follow where its stock was reserved (inventory).
+    "fulfillment": {"audit", "commerce", "inventory", "notifications"},
+    # Transfers and purchase orders move stock (inventory) through the one status change
+    # (commerce.orders.check_transition); lines name variants by SKU (catalog).
+    "stockroom": {"audit", "catalog", "commerce", "inventory"},
     # The registry of every table, for create_app, Alembic and the standalone handler.
     "models": {"audit", "catalog", "commerce", "fulfillment", "identity", "inventory", "notifications",
-               "stores"},
+               "stockroom", "stores"},
     # The demo shop composes the packages; nothing in the domain imports it.
-    "demo": {"catalog", "commerce", "identity", "inventory", "stores"},
+    "demo": {"catalog", "commerce", "identity", "inventory", "stockroom", "stores"},
 }
 
 # The cycles the domain keeps, each as (importer, imported, the modules allowed to import that
