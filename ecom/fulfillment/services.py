@@ -55,10 +55,11 @@ STAMPS = {
 }
 
 
-def create_fulfillments(order: Order) -> list[Fulfillment]:
+def create_fulfillments(order: Order, *, pickup_store_id: int | None = None) -> list[Fulfillment]:
     """The paid order's pending fulfillments, one per location its units were committed at,
     each with the order lines (and units) it sends; created once (a repeat returns the
-    existing ones). A pickup order's one fulfillment is a pickup."""
+    existing ones). A pickup order's (``pickup_store_id``, else the order's own
+    ``pickup_store_id`` when it has one) one fulfillment is a pickup."""
     existing = list(db.session.scalars(
         select(Fulfillment).where(Fulfillment.order_id == order.id).order_by(Fulfillment.id)))
     if existing:
@@ -72,7 +73,9 @@ def create_fulfillments(order: Order) -> list[Fulfillment]:
         home = by_location[default_location().id]
         for item in order.items:
             home[item.variant_id] = home.get(item.variant_id, 0) + item.quantity
-    is_pickup = getattr(order, "pickup_store_id", None) is not None
+    if pickup_store_id is None:
+        pickup_store_id = getattr(order, "pickup_store_id", None)
+    is_pickup = pickup_store_id is not None
     created = []
     for location_id, units in sorted(by_location.items()):
         fulfillment = Fulfillment(order_id=order.id, order_number=order.order_number, location_id=location_id,
