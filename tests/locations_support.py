@@ -11,7 +11,8 @@ from tests.factories import StockLocationFactory, StoreFactory
 CLERK = Actor("clerk@example.com", None)
 
 
-def warehouse(priority: int, *, code: str | None = None, ships: bool = True, active: bool = True) -> StockLocation:
+def warehouse(priority: int, *, code: str | None = None, ships: bool = True,
+              active: bool = True) -> StockLocation:
     kwargs = {"code": code} if code else {}
     return StockLocationFactory(priority=priority, ships_orders=ships, is_active=active, **kwargs)
 
@@ -19,8 +20,8 @@ def warehouse(priority: int, *, code: str | None = None, ships: bool = True, act
 def store_location(*, opening_hours: dict | None = None, ships: bool = False, priority: int = 500):
     store = StoreFactory(address="5 Market Square", city="Leeds", postal_code="LS1 1AA", country="GB",
                          opening_hours=opening_hours or {"Mon-Fri": "09:00-18:00", "Sat": "10:00-16:00"})
-    location = StockLocationFactory(kind="store", store=store, name=f"{store.name} stock room", ships_orders=ships,
-                                    accepts_pickup=True, priority=priority)
+    location = StockLocationFactory(kind="store", store=store, name=f"{store.name} stock room",
+                                    ships_orders=ships, accepts_pickup=True, priority=priority)
     return store, location
 
 

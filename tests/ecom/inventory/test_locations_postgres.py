@@ -87,7 +87,8 @@ def test_opposite_line_orders_over_locations_never_deadlock(postgres, committed_
         assert _rows(variant.id) == {w1.id: (30, 30), w2.id: (30, 30)}
 
 
-def test_transfers_and_receiving_racing_with_checkouts_keep_the_ledger_equal_to_on_hand(postgres, committed_db):
+def test_transfers_and_receiving_racing_with_checkouts_keep_the_ledger_equal_to_on_hand(
+        postgres, committed_db):
     # given stock at two warehouses, an empty third, five draft transfers W1 -> W3 and five
     # purchase orders into W2
     w1, w2, w3 = warehouse(1), warehouse(2), warehouse(3)
