@@ -102,8 +102,10 @@ def _page_name(operation) -> str:
     query_model = operation.query if operation is not None else None
     if query_model is None:
         return request.path
-    query = parse_query(query_model).model_dump(mode="json")
-    return f"{request.path}?{urlencode(sorted(query.items()))}"
+    # Defaults left out: a page asked for without (or with the default of) a newer parameter,
+    # such as the product detail's ?pickup=false, is the page it always was.
+    query = parse_query(query_model).model_dump(mode="json", exclude_defaults=True)
+    return f"{request.path}?{urlencode(sorted(query.items()))}" if query else request.path
 
 
 def _finish(response: Response, etag: str, *, hit: bool) -> Response:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from flask import current_app
+from flask import current_app, jsonify
 from pydantic import Field, StringConstraints
 
 from ecom.catalog import queries, reviews
 from ecom.catalog.models import Category, Product, Review
 from ecom.inventory.models import available_units
+from ecom.inventory.services import pickup_stock
 from storefront_api import api
 from storefront_api.caching import cached_page
 from storefront_api.openapi import endpoint
@@ -22,6 +23,7 @@ from storefront_api.schemas import (
     Money,
     Page,
     PageQuery,
+    Query,
     RequestBody,
     UtcDateTime,
 )
@@ -79,14 +81,25 @@ class ProductSummary(ApiModel):
     featured: bool
 
 
+class PickupStock(ApiModel):
+    store_id: int
+    available: int = Field(ge=0)
+
+
 class VariantOut(ApiModel):
     id: int
     sku: str
     name: str
     price: Money
     attributes: dict[str, Any]
-    available: int = Field(ge=0)
+    available: int = Field(ge=0, description="Units for shipping: every active location that ships orders")
     in_stock: bool
+    pickup: list[PickupStock] | None = Field(
+        None, description="Only with ?pickup=true: units to collect at each click & collect store")
+
+
+class ProductDetailQuery(Query):
+    pickup: bool = Field(False, description="Add each variant's stock per click & collect store")
 
 
 class ProductDetail(ProductSummary):
@@ -155,7 +168,8 @@ def product_summary(product: Product) -> ProductSummary:
     return ProductSummary(**_summary_fields(product))
 
 
-def product_detail(product: Product) -> ProductDetail:
+def product_detail(product: Product, *, pickup: bool = False) -> ProductDetail:
+    at_stores = pickup_stock(v.id for v in queries.active_variants(product)) if pickup else {}
     variants = [
         VariantOut(
             id=variant.id,
@@ -165,6 +179,7 @@ def product_detail(product: Product) -> ProductDetail:
             attributes=variant.attributes or {},
             available=available_units(variant),
             in_stock=available_units(variant) > 0,
+            pickup=at_stores.get(variant.id, []) if pickup else None,
         )
         for variant in queries.active_variants(product)
     ]
@@ -224,10 +239,20 @@ def list_products(query: ProductQuery):
 
 @api.get("/products/<slug>")
 @cached_page
-@endpoint(response=ProductDetail, tags=["catalog"])
-def get_product(slug: str):
-    """One active product with images and variants."""
-    return product_detail(queries.get_product(slug))
+@endpoint(query=ProductDetailQuery, response=ProductDetail, tags=["catalog"])
+def get_product(slug: str, query: ProductDetailQuery):
+    """One active product with images and variants.
+
+    With ``?pickup=true`` each variant adds ``pickup: [{store_id, available}]``, its units
+    at every click & collect store; without it the variants carry no ``pickup`` key.
+    """
+    detail = product_detail(queries.get_product(slug), pickup=query.pickup)
+    if query.pickup:
+        return detail
+    shown = detail.model_dump(mode="json")
+    for variant in shown["variants"]:
+        del variant["pickup"]
+    return jsonify(shown)
 
 
 @api.get("/products/<slug>/reviews")
