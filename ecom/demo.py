@@ -23,7 +23,8 @@ from ecom.errors import PermissionDenied
 from ecom.extensions import db
 from ecom.identity.models import Role, User
 from ecom.identity.services import create_user, find_user_by_email
-from ecom.inventory.services import receive_stock
+from ecom.inventory.models import LocationKind, StockLocation
+from ecom.inventory.services import default_location, receive_stock
 from ecom.stores.models import Store
 
 DEMO_PASSWORD = "demo-password-123"
@@ -65,8 +66,8 @@ def seed_demo() -> dict:
         raise PermissionDenied(
             "seed-demo does not run in production: its users sign in with a published password.")
     users = _seed_users()
-    _seed_catalog()
     _seed_stores()
+    _seed_catalog(_seed_locations())
     if db.session.scalar(select(func.count(Order.id))) == 0:
         seed_demo_orders(users["customer@example.com"])
     db.session.flush()
@@ -75,6 +76,7 @@ def seed_demo() -> dict:
         "products": db.session.scalar(select(func.count(Product.id))),
         "variants": db.session.scalar(select(func.count(Variant.id))),
         "stores": db.session.scalar(select(func.count(Store.id))),
+        "stock_locations": db.session.scalar(select(func.count(StockLocation.id))),
         "orders": db.session.scalar(select(func.count(Order.id))),
     }
 
@@ -86,7 +88,31 @@ def _seed_users() -> dict[str, User]:
             for email, role, name in DEMO_USERS}
 
 
-def _seed_catalog() -> None:
+def _seed_locations() -> dict[str, list[StockLocation]]:
+    """Two warehouses (the default one and a second that ships after it) and a click & collect
+    location per store."""
+    main = default_location()
+    east = db.session.scalar(select(StockLocation).where(StockLocation.code == "EAST"))
+    if east is None:
+        east = StockLocation(code="EAST", name="East warehouse", kind=LocationKind.WAREHOUSE,
+                             address="Unit 4, Riverside Park, Leeds", ships_orders=True, priority=20)
+        db.session.add(east)
+    shelves = []
+    for store in db.session.scalars(select(Store).order_by(Store.id)):
+        shelf = db.session.scalar(select(StockLocation).where(StockLocation.store_id == store.id))
+        if shelf is None:
+            shelf = StockLocation(code=f"STORE-{store.id}", name=f"{store.name} stock room",
+                                  kind=LocationKind.STORE, store_id=store.id,
+                                  address=f"{store.address}, {store.city}", ships_orders=False,
+                                  accepts_pickup=True, priority=100)
+            db.session.add(shelf)
+        shelves.append(shelf)
+    db.session.flush()
+    return {"warehouses": [main, east], "stores": shelves}
+
+
+def _seed_catalog(locations: dict[str, list[StockLocation]]) -> None:
+    main, east = locations["warehouses"]
     for order, (category_name, product_names) in enumerate(DEMO_CATEGORIES.items()):
         category = catalog.get_category_by_slug(catalog.slugify(category_name)) or catalog.create_category(
             name=category_name, description=f"Our {category_name.lower()}", display_order=order)
@@ -108,7 +134,15 @@ def _seed_catalog() -> None:
                     name=option, price=money(base + step * 2), attributes={ATTRIBUTE[category_name]: option},
                     weight=Decimal("0.500"))
                 # A couple of variants start low so the dashboard has something to say.
-                receive_stock(variant, 3 if (index + step) % 7 == 0 else 40, actor=SYSTEM, note="demo stock")
+                receive_stock(variant, 3 if (index + step) % 7 == 0 else 40, actor=SYSTEM, note="demo stock",
+                              location=main)
+                # The second warehouse holds some of the range (orders split when the first runs
+                # out), and the featured products sit on every store's shelves for click & collect.
+                if (index + step) % 2 == 0:
+                    receive_stock(variant, 15, actor=SYSTEM, note="demo stock", location=east)
+                if index < 2:
+                    for shelf in locations["stores"]:
+                        receive_stock(variant, 2 + step, actor=SYSTEM, note="demo stock", location=shelf)
 
 
 def _seed_stores() -> None:

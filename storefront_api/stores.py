@@ -7,8 +7,8 @@ from typing import Any
 from flask import jsonify
 from pydantic import Field, model_validator
 
-from ecom.errors import NotFound
 from ecom.catalog.services import get_variant_by_sku
+from ecom.errors import NotFound
 from ecom.inventory.services import pickup_stock
 from ecom.stores.queries import find_stores, get_store
 from storefront_api import api
