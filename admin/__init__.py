@@ -12,6 +12,7 @@ def init_admin(app: Flask) -> None:
     from admin.views.catalog import CategoryView, ProductView, ReviewView, VariantView
     from admin.views.inventory import InventoryView, ReservationView, StockMovementView, StoreView
     from admin.views.jobs import JobsView
+    from admin.views.locations import PurchaseOrderView, StockLocationView, TransferView
     from admin.views.orders import FulfillmentView, OrderView
     from admin.views.people import AuditLogView, NotificationView, UserView
     from ecom.audit.models import AuditLog
@@ -19,8 +20,9 @@ def init_admin(app: Flask) -> None:
     from ecom.commerce.models import Order
     from ecom.fulfillment.models import Fulfillment
     from ecom.identity.models import User
-    from ecom.inventory.models import Inventory, StockMovement, StockReservation
+    from ecom.inventory.models import Inventory, StockLocation, StockMovement, StockReservation
     from ecom.notifications.models import Notification
+    from ecom.stockroom.models import PurchaseOrder, StockTransfer
     from ecom.stores.models import Store
 
     init_login(app)
@@ -43,6 +45,9 @@ def init_admin(app: Flask) -> None:
         StockMovementView(StockMovement, name="Stock movements", endpoint="stockmovement", category=stock),
         ReservationView(StockReservation, name="Reservations", endpoint="reservation", category=stock),
         StoreView(Store, name="Stores", endpoint="store", category=stock),
+        StockLocationView(StockLocation, name="Stock locations", endpoint="stocklocation", category=stock),
+        TransferView(StockTransfer, name="Transfers", endpoint="transfer", category=stock),
+        PurchaseOrderView(PurchaseOrder, name="Purchase orders", endpoint="purchaseorder", category=stock),
         FulfillmentView(Fulfillment, name="Fulfillment queue", endpoint="fulfillment", category=sales),
         OrderView(Order, name="Orders", endpoint="order", category=sales),
         UserView(User, name="Users", endpoint="user", category=system),

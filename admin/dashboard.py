@@ -15,7 +15,8 @@ from ecom.db import money, utcnow
 from ecom.extensions import db
 from ecom.fulfillment.models import Fulfillment
 from ecom.fulfillment.status import FulfillmentStatus
-from ecom.inventory.models import Inventory
+from ecom.inventory.models import Inventory, StockLocation
+from ecom.inventory.services import location_totals
 
 # Orders whose money was taken and kept.
 REVENUE_STATUSES = (OrderStatus.PAID, OrderStatus.PACKED, OrderStatus.PARTIALLY_SHIPPED, OrderStatus.SHIPPED,
@@ -69,10 +70,12 @@ def fulfillment_backlog() -> dict:
 
 
 def low_stock_variants(limit: int = 10) -> list[dict]:
+    """Inventory rows (a variant at a location) at or below their threshold."""
     rows = db.session.execute(
         select(Variant.id, Variant.sku, Variant.name, Inventory.available.label("available"),
-               Inventory.low_stock_threshold)
+               Inventory.low_stock_threshold, StockLocation.name.label("location"))
         .join(Inventory, Inventory.variant_id == Variant.id)
+        .join(StockLocation, StockLocation.id == Inventory.location_id)
         .where(Inventory.is_low, Variant.is_active.is_(True))
         .order_by(Inventory.available, Variant.sku)
         .limit(limit)
@@ -129,4 +132,5 @@ def dashboard_context() -> dict:
         "bars": chart_bars(series),
         "revenue_30d": money(sum((a for _, a in series), Decimal(0))),
         "top_products": top_products(),
+        "stock_by_location": location_totals(),
     }

@@ -92,6 +92,11 @@ class CategoryView(StaffModelView):
 class ProductView(StaffModelView):
     area = Area.CATALOG
     list_template = "admin/product_list.html"
+    # Stock per variant and location, each cell adjustable by the roles that may (inventory).
+    column_extra_row_actions = [
+        EndpointLinkRowAction("fa fa-cubes", "inventory.product_stock_view", id_arg="product_id",
+                              title="Stock by location"),
+    ]
     column_list = ["name", "slug", "category", "base_price", "min_price", "max_price",
                    "variant_count", "stock", "is_active", "featured", "updated_at"]
     column_searchable_list = ["name", "slug"]
@@ -271,7 +276,7 @@ class VariantView(StaffModelView):
     form_args = {"attributes": {"description": 'A JSON object, e.g. {"size": "M", "colour": "red"}'}}
     column_extra_row_actions = [
         EndpointLinkRowAction("fa fa-cubes", "inventory.adjust_view", id_arg="variant_id",
-                              title="Adjust stock"),
+                              title="Adjust stock by location"),
     ]
 
     def get_query(self):

@@ -17,8 +17,9 @@ from wtforms.validators import DataRequired, Length
 
 from admin.base import StaffModelView, unit_of_work
 from admin.security import Area, can_edit, current_actor
+from admin.views.locations import LocationFilter
 from ecom.commerce.cancellation import cancel_order
-from ecom.commerce.models import Order, OrderItem, Payment, PaymentRefund
+from ecom.commerce.models import Order, Payment, PaymentRefund
 from ecom.commerce.order_actions import refund_payment
 from ecom.commerce.status import ALLOWED, REFUNDABLE, OrderStatus, RefundStatus
 from ecom.db import money
@@ -27,6 +28,8 @@ from ecom.extensions import db
 from ecom.fulfillment import services
 from ecom.fulfillment.models import Fulfillment
 from ecom.fulfillment.status import FulfillmentStatus
+from ecom.inventory.models import StockLocation
+from ecom.inventory.services import active_locations
 
 
 class CancelForm(FlaskForm):
@@ -139,7 +142,7 @@ def _parse_amount(text: str | None) -> Decimal | None:
 
 
 OPEN_FIRST = {FulfillmentStatus.PENDING: 0, FulfillmentStatus.PROCESSING: 1, FulfillmentStatus.PACKED: 2,
-              FulfillmentStatus.SHIPPED: 3}
+              FulfillmentStatus.READY_FOR_PICKUP: 2, FulfillmentStatus.SHIPPED: 3}
 
 
 class ShipForm(FlaskForm):
@@ -152,10 +155,12 @@ class FulfillmentView(StaffModelView):
     _can_edit = False
     _can_delete = False
     list_template = "admin/fulfillment_list.html"
-    column_list = ["order_number", "status", "order.email", "carrier", "tracking_number", "created_at",
-                   "packed_at", "shipped_at"]
-    column_labels = {"order.email": "Customer"}
-    column_filters = ["status", "created_at", "carrier"]
+    column_list = ["order_number", "location.name", "status", "order.email", "carrier", "tracking_number",
+                   "created_at", "packed_at", "shipped_at"]
+    column_labels = {"order.email": "Customer", "location.name": "From"}
+    # A clerk filters the queue by their own location (the pick list follows the filter).
+    column_filters = [LocationFilter(Fulfillment.location_id, "Location"), "status", "created_at", "carrier",
+                      "is_pickup"]
     column_searchable_list = ["order_number", "tracking_number"]
     column_sortable_list = ["order_number", "status", "created_at", "shipped_at"]
     # The warehouse works the oldest first.
@@ -167,7 +172,7 @@ class FulfillmentView(StaffModelView):
     }
 
     def get_query(self):
-        return super().get_query().options(joinedload(Fulfillment.order))
+        return super().get_query().options(joinedload(Fulfillment.order), joinedload(Fulfillment.location))
 
     def _apply_sorting(self, query, joins, sort_column, sort_desc):
         if sort_column is None:
@@ -203,6 +208,14 @@ class FulfillmentView(StaffModelView):
     @action("delivered", "Mark delivered")
     def action_delivered(self, ids):
         self._step(ids, "mark_delivered", "marked delivered")
+
+    @action("ready_for_pickup", "Ready for pickup (tells the customer)")
+    def action_ready_for_pickup(self, ids):
+        self._step(ids, "mark_ready_for_pickup", "ready for pickup")
+
+    @action("picked_up", "Picked up")
+    def action_picked_up(self, ids):
+        self._step(ids, "mark_picked_up", "picked up")
 
     @action("picklist", "Print pick list")
     def action_picklist(self, ids):
@@ -245,21 +258,29 @@ class FulfillmentView(StaffModelView):
 
     @expose("/picklist")
     def picklist_view(self):
+        """What to pick for the selected fulfillments, or the open queue of one location
+        (``?location_id=``; else every location's): each fulfillment's own lines, so a split
+        order's pick list at one warehouse holds only what leaves from there."""
+        location = db.session.get(StockLocation, request.args.get("location_id", type=int) or 0)
+        open_queue = select(Fulfillment).where(Fulfillment.status.in_(
+            [FulfillmentStatus.PENDING, FulfillmentStatus.PROCESSING]))
+        if location is not None:
+            open_queue = open_queue.where(Fulfillment.location_id == location.id)
         fulfillments = self._fulfillments(self._ids_arg()) or list(db.session.scalars(
-            select(Fulfillment).where(Fulfillment.status.in_(
-                [FulfillmentStatus.PENDING, FulfillmentStatus.PROCESSING])).order_by(Fulfillment.created_at)
-            .limit(100)))
-        order_ids = [f.order_id for f in fulfillments]
-        lines: dict[str, dict] = defaultdict(lambda: {"quantity": 0, "orders": []})
-        for item in db.session.scalars(
-                select(OrderItem).where(OrderItem.order_id.in_(order_ids)).order_by(OrderItem.sku)):
-            line = lines[item.sku]
-            line.update(sku=item.sku, name=f"{item.product_name} — {item.variant_name}")
-            line["quantity"] += item.quantity
-            line["orders"].append(item.order_id)
+            open_queue.order_by(Fulfillment.created_at).limit(100)))
+        lines: dict[tuple[str, str], dict] = defaultdict(lambda: {"quantity": 0, "orders": []})
+        for fulfillment in fulfillments:
+            for fline in fulfillment.lines:
+                item = fline.order_item
+                line = lines[(fulfillment.location.name, item.sku)]
+                line.update(sku=item.sku, name=f"{item.product_name} — {item.variant_name}",
+                            location=fulfillment.location.name)
+                line["quantity"] += fline.quantity
+                line["orders"].append(fulfillment.order_id)
         numbers = {f.order_id: f.order_number for f in fulfillments}
-        return self.render("admin/picklist.html", fulfillments=fulfillments,
-                           lines=sorted(lines.values(), key=lambda x: x["sku"]), numbers=numbers)
+        return self.render("admin/picklist.html", fulfillments=fulfillments, location=location,
+                           lines=[lines[key] for key in sorted(lines)], numbers=numbers,
+                           locations=active_locations())
 
     @expose("/slip/<int:fulfillment_id>")
     def slip_view(self, fulfillment_id: int):

@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import case, func, select, tuple_
 
 from ecom.actor import SYSTEM, Actor
 from ecom.audit.services import record_change
@@ -465,3 +465,26 @@ def pickup_stock(variant_ids: Iterable[int]) -> dict[int, list[dict]]:
     return {v: [{"store_id": store_id, "available": max(int(held.get((v, loc), 0)), 0)}
                 for loc, store_id in stores]
             for v in variant_ids}
+
+
+def location_totals() -> list[dict]:
+    """Per location: units on hand, reserved, available, and rows at or below their threshold
+    (the dashboard's stock per location)."""
+    rows = db.session.execute(
+        select(StockLocation.id, StockLocation.code, StockLocation.name, StockLocation.kind,
+               StockLocation.is_active,
+               func.coalesce(func.sum(Inventory.quantity), 0), func.coalesce(func.sum(Inventory.reserved), 0),
+               func.coalesce(func.sum(Inventory.available), 0),
+               func.coalesce(func.sum(case((Inventory.is_low, 1), else_=0)), 0))
+        .outerjoin(Inventory, Inventory.location_id == StockLocation.id)
+        .group_by(StockLocation.id)
+        .order_by(StockLocation.priority, StockLocation.id)
+    ).all()
+    return [{"id": r[0], "code": r[1], "name": r[2], "kind": r[3], "is_active": r[4], "on_hand": int(r[5]),
+             "reserved": int(r[6]), "available": int(r[7]), "low": int(r[8])} for r in rows]
+
+
+def active_locations() -> list[StockLocation]:
+    """Every active location, in allocation order."""
+    return list(db.session.scalars(select(StockLocation).where(StockLocation.is_active.is_(True))
+                                   .order_by(StockLocation.priority, StockLocation.id)))

@@ -17,6 +17,7 @@ READERS = {
     "category": STAFF, "product": STAFF, "variant": STAFF, "review": STAFF,
     "inventory": STAFF, "stockmovement": STAFF, "reservation": STAFF,
     "store": STAFF, "fulfillment": STAFF, "order": STAFF,
+    "stocklocation": STAFF, "transfer": STAFF, "purchaseorder": STAFF,
     "user": ("admin",), "notification": ("admin",), "jobs": ("admin",), "auditlog": ("admin",),
 }
 # endpoint -> roles that may create/edit/delete or run bulk actions there.
@@ -24,6 +25,8 @@ EDITORS = {
     "category": ("admin", "merchandiser"), "product": ("admin", "merchandiser"),
     "variant": ("admin", "merchandiser"), "store": ("admin", "merchandiser"),
     "inventory": ("admin", "merchandiser"),
+    # commerce-v2 §6: locations are the admin's; transfers and purchase orders everybody's
+    "stocklocation": ("admin",),
 }
 CASES = [(endpoint, role) for endpoint in READERS for role in (*STAFF, "customer")]
 

@@ -34,7 +34,8 @@ def test_seed_demo_builds_a_shop_and_is_idempotent(app, db):
     stocked = db.session.scalars(select(func.count(func.distinct(Inventory.variant_id)))
                                  .where(Inventory.quantity > 0)).one()
     assert stocked == counts[Variant]
-    kinds = dict(db.session.execute(select(StockLocation.kind, func.count()).group_by(StockLocation.kind)).all())
+    kinds = dict(db.session.execute(
+        select(StockLocation.kind, func.count()).group_by(StockLocation.kind)).all())
     assert kinds == {"warehouse": 2, "store": 5}
     statuses = set(db.session.scalars(select(Order.status)))
     assert {"created", "paid", "packed", "shipped", "delivered", "cancelled"} <= statuses
