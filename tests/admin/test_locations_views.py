@@ -17,7 +17,8 @@ from tests.locations_support import place, row_at, warehouse
 CLERK = Actor("clerk@example.com", None)
 
 
-@pytest.mark.parametrize(("role", "allowed"), [("admin", True), ("merchandiser", False), ("warehouse", False)])
+@pytest.mark.parametrize(("role", "allowed"),
+                         [("admin", True), ("merchandiser", False), ("warehouse", False)])
 def test_only_admins_create_stock_locations(as_role, db, role, allowed):
     response = as_role(role).post("/admin/stocklocation/new/", data={
         "code": "dock", "name": "Dock 2", "kind": "warehouse", "priority": "30", "ships_orders": "y",
