@@ -56,7 +56,7 @@ def store_out(store, distance_km: float | None = None) -> StoreOut:
 
 
 @api.get("/stores")
-@endpoint(query=StoreQuery, response=ItemList[StoreOut], tags=["stores"])
+@endpoint(query=StoreQuery, response=ItemList[StoreOut], tags=["stores"], errors=[404])
 def list_stores(query: StoreQuery):
     """Active stores; nearest first when lat and lng are given.
 
