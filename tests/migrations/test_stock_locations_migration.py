@@ -118,3 +118,29 @@ def test_the_migration_keeps_every_unit_on_postgres():
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     _check(*_migrate_populated(url.set(database=name).render_as_string(hide_password=False)))
+
+
+def test_the_downgrade_folds_locations_back_into_one_row_per_variant(tmp_path):
+    from flask_migrate import downgrade, upgrade
+
+    from tests.conftest import make_test_app
+
+    url = f"sqlite:///{tmp_path / 'roundtrip.sqlite3'}"
+    before, _, _ = _migrate_populated(url)
+    app = make_test_app(url)
+    with app.app_context():
+        # a second warehouse holding more units of A-1
+        with db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO stock_locations (code, name, kind, address, ships_orders, accepts_pickup, "
+                              "priority, is_active, created_at, updated_at) VALUES ('EAST', 'East', 'warehouse', '', "
+                              "true, false, 20, true, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+            conn.execute(text("INSERT INTO inventory (variant_id, location_id, quantity, reserved, low_stock_threshold, "
+                              "low_stock_alerted, updated_at) SELECT 1, id, 5, 0, 5, false, CURRENT_TIMESTAMP "
+                              "FROM stock_locations WHERE code = 'EAST'"))
+        downgrade(revision="0006")
+        with db.engine.connect() as conn:
+            stock = conn.execute(text("SELECT variant_id, quantity, reserved FROM inventory ORDER BY variant_id")).all()
+        upgrade()
+        db.session.remove()
+        db.engine.dispose()
+    assert [tuple(row) for row in stock] == [(1, 12, 2), (2, 40, 0), (3, 0, 0)]

@@ -173,3 +173,21 @@ def test_an_adjustment_cannot_take_units_reserved_at_that_location(three):
         stock.adjust_stock(variant, -1, "damage", actor=CLERK, location=w1)
     stock.adjust_stock(variant, -1, "damage", actor=CLERK, location=w2)
     assert (row_at(variant, w1).quantity, row_at(variant, w2).quantity) == (2, 4)
+
+
+def test_low_stock_is_per_location_and_names_it(three):
+    from ecom.notifications.models import OutboxEvent
+
+    w1, w2, *_ = three
+    variant = VariantFactory(sku="LOWLOC")
+    place(variant, w1, 10)
+    place(variant, w2, 10)
+    for location in (w1, w2):
+        row_at(variant, location).low_stock_threshold = 5
+    db.session.flush()
+
+    stock.reserve_stock(make_order(UserFactory(), [(variant, 6)]), ttl_seconds=60)
+
+    alerts = [e.payload["data"] for e in db.session.scalars(
+        select(OutboxEvent).where(OutboxEvent.type == "LOW_STOCK"))]
+    assert [(a["sku"], a["location"], a["available"]) for a in alerts] == [("LOWLOC", w1.name, 4)]
