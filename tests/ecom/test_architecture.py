@@ -37,8 +37,8 @@ ALLOWED = {
     "catalog": {"audit", "commerce", "identity", "inventory"},
     "commerce": {"audit", "catalog", "fulfillment", "identity", "inventory", "notifications", "pricing"},
     # Tax, shipping and promotion rules and the one pricing function: reads only its own tables
-    # (a pickup method names a store by a foreign key, not an import).
-    "pricing": set(),
+    # (a pickup method names a store by a foreign key, not an import); edits are audited.
+    "pricing": {"audit"},
     # A fulfillment step moves its order (commerce's transition and history).
     "fulfillment": {"audit", "commerce", "notifications"},
     # The registry of every table, for create_app, Alembic and the standalone handler.
