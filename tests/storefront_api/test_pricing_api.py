@@ -295,3 +295,39 @@ def test_an_automatic_sale_shows_in_the_cart(client, shopper, cart):
         "10.00",
         "38.39",
     )
+
+
+def test_the_quote_and_the_cart_answer_as_the_document_says(client, shopper, cart):
+    from tests.storefront_api.test_openapi_contract import conforms, request_conforms
+
+    document = client.get("/api/v1/openapi.json").get_json()
+    operation = document["paths"]["/api/v1/checkout/quote"]["post"]
+    assert {"200", "409", "422"} <= set(operation["responses"])
+    promotion("Ten", code="TEN")
+    body = {"shipping_address": US_ADDRESS, "shipping_method": "express", "voucher_code": "ten"}
+    assert request_conforms(document, "/api/v1/checkout/quote", "post", body) == []
+    assert request_conforms(document, "/api/v1/checkout/payment-intent", "post", body) == []
+    answer = client.post(QUOTE, json=body, headers=auth(shopper)).get_json()
+    assert conforms(document, "/api/v1/checkout/quote", "post", "200", answer) == []
+    cart_answer = client.get("/api/v1/cart?country=DE&region=BE", headers=auth(shopper)).get_json()
+    assert conforms(document, "/api/v1/cart", "get", "200", cart_answer) == []
+    params = {p["name"] for p in document["paths"]["/api/v1/cart"]["get"]["parameters"]}
+    assert {"country", "region"} <= params
+    placed = client.post(INTENT, json=body, headers=auth(shopper)).get_json()
+    assert conforms(document, "/api/v1/checkout/payment-intent", "post", "201", placed) == []
+    assert placed["order"]["voucher_code"] == "TEN"
+
+
+def test_a_guest_cart_gets_a_quote_too(client, shop):
+    variant = stocked_variant(quantity=5, price="30.00")
+    db.session.commit()
+    added = client.post("/api/v1/cart/items", json={"sku": variant.sku, "quantity": 2})
+    token = added.headers["X-Cart-Token"]
+
+    answer = client.post(QUOTE, json={"shipping_address": DE_ADDRESS}, headers={"X-Cart-Token": token})
+
+    assert answer.status_code == 200
+    # European standard shipping 4.90; VAT 19 %: 60.00 * 0.19 = 11.40, 4.90 * 0.19 = 0.931 -> 0.93
+    assert (answer.get_json()["shipping_cost"], answer.get_json()["tax_total"]) == ("4.90", "12.33")
+    empty = client.post(QUOTE, json={"shipping_address": DE_ADDRESS})
+    assert empty.status_code == 409
