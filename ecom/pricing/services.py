@@ -51,6 +51,15 @@ def prepare_tax_rate(rate: TaxRate) -> None:
     if rate.rate is None or not Decimal(0) <= Decimal(rate.rate) < 1:
         raise ValidationFailed("A rate is a fraction between 0 and 1 (0.19 for 19 %).",
                                {"rate": ["Between 0 and 1, e.g. 0.19."]})
+    class_id = rate.tax_class_id if rate.tax_class_id is not None else getattr(rate.tax_class, "id", None)
+    # The unique key does not see two country-wide rows (NULL regions differ in SQL): this does.
+    with db.session.no_autoflush:
+        region = TaxRate.region.is_(None) if rate.region is None else TaxRate.region == rate.region
+        same = db.session.scalars(select(TaxRate.id).where(
+            TaxRate.country == rate.country, TaxRate.tax_class_id == class_id, region)).all()
+    if any(row_id != rate.id for row_id in same):
+        raise ValidationFailed("That class already has a rate for this destination.",
+                               {"region": ["Edit the existing rate instead."]})
 
 
 def prepare_zone(zone: ShippingZone) -> None:

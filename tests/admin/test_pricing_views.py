@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from ecom.pricing.models import Promotion, ShippingZone, TaxRate, VoucherCode
 from tests.factories import ProductFactory
-from tests.pricing_support import promotion, tax_class, zone
+from tests.pricing_support import promotion, tax_class, tax_rate, zone
 
 
 def test_an_admin_creates_a_zone_with_countries_as_text(as_role, db):
@@ -166,3 +166,66 @@ def test_a_generated_code_is_a_working_voucher(db):
 def test_the_product_form_has_a_tax_class_and_variants_a_compare_at_price(as_role, db):
     page = as_role("admin").get("/admin/product/new/").get_data(as_text=True)
     assert 'name="tax_class"' in page and "compare_at_price" in page
+
+
+def test_a_second_country_wide_rate_of_a_class_is_refused(as_role, db):
+    standard = tax_class()
+    tax_rate("DE", "0.19")
+    db.session.commit()
+    response = as_role("admin").post(
+        "/admin/taxrate/new/",
+        data={"country": "DE", "region": "", "tax_class": standard.id, "rate": "0.16", "name": "Again"},
+        follow_redirects=True,
+    )
+    assert "already has a rate" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(TaxRate.id))) == 1
+
+
+def test_shipping_methods_by_weight_and_pickup(as_role, db):
+    from ecom.pricing.models import ShippingMethod
+    from tests.factories import StoreFactory
+
+    europe = zone("Europe", ["DE"])
+    store = StoreFactory(name="Berlin", country="DE")
+    db.session.commit()
+    client = as_role("admin")
+    weight = client.post(
+        "/admin/shippingmethod/new/",
+        data={
+            "zone": europe.id,
+            "code": "Parcel",
+            "name": "Parcel",
+            "kind": "weight",
+            "price": "0",
+            "weight_brackets": '[{"up_to": 5, "price": "9.99"}, {"up_to": 1, "price": "4.99"}]',
+            "is_active": "y",
+        },
+    )
+    no_store = client.post(
+        "/admin/shippingmethod/new/",
+        data={
+            "code": "pickup-x",
+            "name": "Pick up",
+            "kind": "pickup",
+            "price": "3.00",
+            "weight_brackets": "[]",
+        },
+        follow_redirects=True,
+    )
+    pickup = client.post(
+        "/admin/shippingmethod/new/",
+        data={
+            "code": "pickup-berlin",
+            "name": "Pick up",
+            "kind": "pickup",
+            "price": "3.00",
+            "store": store.id,
+            "weight_brackets": "[]",
+            "is_active": "y",
+        },
+    )
+    assert weight.status_code == 302 and pickup.status_code == 302
+    assert "names its store" in no_store.get_data(as_text=True)
+    parcel = db.session.scalar(select(ShippingMethod).where(ShippingMethod.code == "parcel"))
+    assert [b["up_to"] for b in parcel.weight_brackets] == ["1", "5"]
+    assert db.session.scalar(select(ShippingMethod.price).where(ShippingMethod.code == "pickup-berlin")) == 0
