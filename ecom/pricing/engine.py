@@ -132,6 +132,7 @@ class PromotionRule:
     product_ids: frozenset[int] = frozenset()
     min_subtotal: Decimal | None = None
     code: str | None = None  # the code the shopper entered (a voucher), as stored
+    generated_code: bool = False  # the code is one of the voucher's generated codes
 
     def takes(self, line: LineInput) -> bool:
         if self.scope == PromotionScope.CATEGORIES:
@@ -179,6 +180,7 @@ class AppliedPromotion:
     name: str
     code: str | None
     discount: Decimal  # off the lines, plus the shipping it waived
+    generated_code: bool = False  # ``code`` is a generated code (voucher_codes), with a limit of its own
 
 
 @dataclass(frozen=True)
@@ -380,7 +382,8 @@ def compute_quote(
     if voucher is not None:
         voucher_applied = AppliedPromotion(
             voucher.id, voucher.name, voucher.code,
-            sum(voucher_discounts, ZERO) + (waived if voucher_free_shipping else ZERO))
+            sum(voucher_discounts, ZERO) + (waived if voucher_free_shipping else ZERO),
+            generated_code=voucher.generated_code)
         applied.append(voucher_applied)
     return Quote(
         lines=tuple(quote_lines), subtotal=subtotal, discount_total=discount_total,

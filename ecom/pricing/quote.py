@@ -124,7 +124,7 @@ def quote_lines(
     voucher = None
     if match is not None:
         _check_voucher(match, now=now, customer=customer)
-        voucher = _rule(match.promotion, code=match.code)
+        voucher = _rule(match.promotion, code=match.code, generated=match.voucher_code is not None)
     return compute_quote(
         lines, taxes=tables[0], methods=methods, sales=[_rule(p) for p in sales], voucher=voucher,
         shipping_method=shipping_method, prices_include_tax=config["PRICES_INCLUDE_TAX"],
@@ -273,10 +273,10 @@ def customer_uses(promotion_id: int, customer: Customer) -> int:
     return db.session.scalar(select(func.count(PromotionUse.id)).where(*conditions))
 
 
-def _rule(promotion: Promotion, *, code: str | None = None) -> PromotionRule:
+def _rule(promotion: Promotion, *, code: str | None = None, generated: bool = False) -> PromotionRule:
     return PromotionRule(
         id=promotion.id, name=promotion.name, kind=promotion.kind, value=promotion.value,
         scope=promotion.scope,
         category_ids=frozenset(int(i) for i in promotion.category_ids or ()),
         product_ids=frozenset(int(i) for i in promotion.product_ids or ()),
-        min_subtotal=promotion.min_subtotal, code=code)
+        min_subtotal=promotion.min_subtotal, code=code, generated_code=generated)

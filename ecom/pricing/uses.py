@@ -35,18 +35,16 @@ def claim_uses(order_id: int, quote: Quote, *, customer: Customer) -> list[Promo
     uses = []
     generated_id = None
     voucher = quote.voucher
-    if voucher is not None:
-        own = db.session.scalar(select(Promotion.code).where(Promotion.id == voucher.promotion_id))
-        if own != voucher.code:
-            generated_id = db.session.scalar(
-                update(VoucherCode)
-                .where(VoucherCode.code == voucher.code,
-                       _fits(VoucherCode))
-                .values(times_used=VoucherCode.times_used + 1)
-                .returning(VoucherCode.id)
-                .execution_options(synchronize_session=False))
-            if generated_id is None:
-                raise VoucherRefused(USED_UP, "This code has been used up.")
+    if voucher is not None and voucher.generated_code:
+        generated_id = db.session.scalar(
+            update(VoucherCode)
+            .where(VoucherCode.code == voucher.code,
+                   _fits(VoucherCode))
+            .values(times_used=VoucherCode.times_used + 1)
+            .returning(VoucherCode.id)
+            .execution_options(synchronize_session=False))
+        if generated_id is None:
+            raise VoucherRefused(USED_UP, "This code has been used up.")
     for applied in sorted(quote.promotions, key=lambda p: p.promotion_id):
         is_voucher = voucher is not None and applied.promotion_id == voucher.promotion_id
         taken = db.session.execute(

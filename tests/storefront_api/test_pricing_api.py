@@ -331,3 +331,51 @@ def test_a_guest_cart_gets_a_quote_too(client, shop):
     assert (answer.get_json()["shipping_cost"], answer.get_json()["tax_total"]) == ("4.90", "12.33")
     empty = client.post(QUOTE, json={"shipping_address": DE_ADDRESS})
     assert empty.status_code == 409
+
+
+def test_a_generated_single_use_code_serves_one_order_until_it_is_cancelled(client, shopper, cart):
+    from ecom.actor import SYSTEM
+    from ecom.pricing.models import VoucherCode
+    from ecom.pricing.services import generate_codes
+
+    campaign = promotion("Flyer", kind="fixed", value="5.00")
+    [code] = generate_codes(campaign, 1, prefix="flyer", actor=SYSTEM)
+    other = UserFactory()
+    fill_cart(other, [(cart, 1)])
+
+    placed = pay(client, shopper, voucher_code=code.code.lower())
+    refused = pay(client, other, voucher_code=code.code)
+
+    assert placed.status_code == 201 and placed.get_json()["order"]["discount_total"] == "5.00"
+    assert refused.status_code == 422 and refused.get_json()["errors"] == {
+        "voucher_code": ["This code has been used up."]
+    }
+    number = placed.get_json()["order"]["order_number"]
+    assert client.post(f"/api/v1/orders/{number}/cancel", headers=auth(shopper)).status_code == 200
+    db.session.expire_all()
+    assert db.session.scalar(select(VoucherCode.times_used)) == 0
+    assert pay(client, other, voucher_code=code.code).status_code == 201
+
+
+def test_a_late_payment_of_an_expired_order_takes_its_use_back(client, shopper, cart):
+    # given an order with a voucher, expired (its use given back), then paid after all
+    promotion("Ten", code="TEN", usage_limit=5)
+    placed = pay(client, shopper, voucher_code="ten").get_json()
+    order = db.session.scalar(select(Order).where(Order.order_number == placed["order"]["order_number"]))
+    expire_order(order.id, utcnow() + timedelta(hours=1))
+    db.session.commit()
+    assert db.session.scalar(select(Promotion.times_used)) == 0
+
+    from ecom.actor import WEBHOOK
+    from ecom.commerce.checkout import Finalized, finalize_payment
+    from ecom.commerce.gateways.base import Intent
+
+    # (the succeeded verdict as a signed webhook would bring it)
+    intent = Intent(placed["payment_intent_id"], None, "succeeded", amount_minor=int(order.total * 100))
+    result = finalize_payment(intent.id, actor=WEBHOOK, intent=intent)
+
+    # then the revived order holds its use again, with the discount it was priced with
+    assert result.outcome == Finalized.PAID and result.order.discount_total == Decimal("4.00")
+    db.session.expire_all()
+    assert db.session.scalar(select(Promotion.times_used)) == 1
+    assert db.session.scalar(select(PromotionUse.released_at)) is None
