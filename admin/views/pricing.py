@@ -10,14 +10,17 @@ from flask_admin.model.template import EndpointLinkRowAction
 from flask_wtf import FlaskForm
 from markupsafe import Markup
 from sqlalchemy import func, select
-from wtforms import IntegerField, StringField
+from wtforms import IntegerField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
-from admin.base import StaffModelView, unit_of_work
+from admin.base import StaffModelView, StaffView, flash_error, unit_of_work
 from admin.security import Area, current_actor
+from ecom.commerce.quoting import quote_skus
+from ecom.errors import EcomError, ValidationFailed
 from ecom.extensions import db
 from ecom.pricing import services
 from ecom.pricing.models import MethodKind, Promotion, PromotionKind, PromotionScope, VoucherCode
+from ecom.pricing.quote import Destination
 
 
 class CommaListField(StringField):
@@ -199,6 +202,55 @@ class GenerateCodesForm(FlaskForm):
                                  validators=[Optional(), NumberRange(min=1, max=1_000_000)])
 
 
+class PriceCheckForm(FlaskForm):
+    lines = TextAreaField("Lines", description="One 'SKU x quantity' per line, e.g. TRAIL-RUNNER-40 x 2",
+                          validators=[InputRequired(), Length(max=5000)])
+    country = StringField("Country", default="US", validators=[InputRequired(), Length(max=2)])
+    region = StringField("Region / state", validators=[Length(max=120)])
+    shipping_method = StringField("Shipping method code", description="Empty: the cheapest",
+                                  validators=[Length(max=40)])
+    voucher_code = StringField("Voucher code", validators=[Length(max=64)])
+
+
+def parse_lines(text: str) -> list[tuple[str, int]]:
+    """``SKU x 2`` (or ``SKU 2``, or just ``SKU``) per line. Raises ValidationFailed."""
+    lines = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        parts = raw.replace("×", " ").replace(" x ", " ").replace(",", " ").split()
+        if not parts:
+            continue
+        quantity = parts[1] if len(parts) > 1 else "1"
+        if len(parts) > 2 or not quantity.isdigit() or not 1 <= int(quantity) <= 99:
+            raise ValidationFailed(f"Line {number}: write 'SKU x quantity' (1 to 99).",
+                                   {"lines": [f"Line {number} is not 'SKU x quantity'."]})
+        lines.append((parts[0], int(quantity)))
+    return lines
+
+
+class PriceCheckView(StaffView):
+    """A price check: what the checkout would charge for some SKUs, a destination, a method and a
+    voucher, now - to try a promotion or a rate before shoppers do. Writes nothing."""
+
+    area = Area.PROMOTIONS
+
+    @expose("/", methods=["GET", "POST"])
+    def index(self):
+        form = PriceCheckForm()
+        quote = None
+        if form.validate_on_submit():
+            try:
+                quote = quote_skus(parse_lines(form.lines.data), Destination(
+                    form.country.data.strip().upper(), (form.region.data or "").strip() or None),
+                    shipping_method=(form.shipping_method.data or "").strip() or None,
+                    voucher_code=(form.voucher_code.data or "").strip() or None)
+            except EcomError as exc:
+                flash_error(exc)
+        for errors in form.errors.values():
+            for message in errors:
+                flash(message, "error")
+        return self.render("admin/price_check.html", form=form, quote=quote)
+
+
 class VoucherCodeView(StaffModelView):
     area = Area.PROMOTIONS
     _can_create = False
@@ -223,4 +275,5 @@ def pricing_views() -> list:
                            category=pricing),
         PromotionView(Promotion, name="Promotions and vouchers", endpoint="promotion", category=pricing),
         VoucherCodeView(VoucherCode, name="Voucher codes", endpoint="vouchercode", category=pricing),
+        PriceCheckView(name="Price check", endpoint="pricecheck", category=pricing),
     ]

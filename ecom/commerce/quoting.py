@@ -1,14 +1,19 @@
-"""Pricing a cart for the shopper before they pay: the cart's estimate and the checkout quote.
-Both are ``ecom.pricing.quote.quote_lines`` (through ``price_cart``), as the payment intent is."""
+"""Pricing before anyone pays: the cart's estimate, the checkout quote and the back office's
+price check. All are ``ecom.pricing.quote.quote_lines``, as the payment intent is."""
 
 from __future__ import annotations
 
-from ecom.commerce.cart import price_cart
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from ecom.catalog.models import Variant
+from ecom.commerce.cart import price_cart, variant_line
 from ecom.commerce.checkout import _open_checkout_orders, _resolve_address
 from ecom.commerce.models import Cart
-from ecom.errors import Conflict, ValidationFailed
+from ecom.errors import Conflict, NotFound, ValidationFailed
+from ecom.extensions import db
 from ecom.pricing.engine import Quote
-from ecom.pricing.quote import Customer, Destination
+from ecom.pricing.quote import Customer, Destination, quote_lines
 from ecom.runtime import settings
 
 
@@ -43,3 +48,20 @@ def quote_checkout(cart: Cart | None, *, user=None, shipping_address_id: int | N
         customer = Customer(user_id=user.id, email=user.email, replacing=replacing)
     return price_cart(cart.items, Destination.of_address(address), shipping_method=shipping_method,
                       voucher_code=voucher_code, customer=customer)
+
+
+def quote_skus(lines: list[tuple[str, int]], destination: Destination, *, shipping_method: str | None = None,
+               voucher_code: str | None = None) -> Quote:
+    """The quote for ``(sku, quantity)`` lines at their variants' current prices: the back
+    office's price check of a promotion or a rule, by the same function as checkout.
+    Raises NotFound (an unknown SKU) and what ``quote_lines`` raises."""
+    if not lines:
+        raise ValidationFailed("Name at least one SKU.", {"lines": ["One 'SKU x quantity' per line."]})
+    skus = {sku for sku, _ in lines}
+    variants = {v.sku: v for v in db.session.scalars(
+        select(Variant).where(Variant.sku.in_(skus)).options(joinedload(Variant.product)))}
+    missing = sorted(skus - set(variants))
+    if missing:
+        raise NotFound(f"No product with SKU {', '.join(missing)}.")
+    return quote_lines([variant_line(variants[sku], quantity) for sku, quantity in lines], destination,
+                       shipping_method=shipping_method, voucher_code=voucher_code)

@@ -22,6 +22,7 @@ READERS = {
     "taxclass": ("admin", "merchandiser"), "taxrate": ("admin", "merchandiser"),
     "shippingzone": ("admin", "merchandiser"), "shippingmethod": ("admin", "merchandiser"),
     "promotion": ("admin", "merchandiser"), "vouchercode": ("admin", "merchandiser"),
+    "pricecheck": ("admin", "merchandiser"),
 }
 # endpoint -> roles that may create/edit/delete or run bulk actions there.
 EDITORS = {

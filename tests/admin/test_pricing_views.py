@@ -229,3 +229,24 @@ def test_shipping_methods_by_weight_and_pickup(as_role, db):
     parcel = db.session.scalar(select(ShippingMethod).where(ShippingMethod.code == "parcel"))
     assert [b["up_to"] for b in parcel.weight_brackets] == ["1", "5"]
     assert db.session.scalar(select(ShippingMethod.price).where(ShippingMethod.code == "pickup-berlin")) == 0
+
+
+def test_the_price_check_prices_skus_like_checkout(as_role, db):
+    from tests.factories import stocked_variant
+    from tests.pricing_support import us_shop
+
+    us_shop()
+    promotion("Ten", code="TEN")
+    variant = stocked_variant(price="20.00")
+    db.session.commit()
+    client = as_role("merchandiser")
+
+    page = client.post("/admin/pricecheck/", data={"lines": f"{variant.sku} x 3", "country": "us",
+                                                   "voucher_code": "ten"}).get_data(as_text=True)
+    # 60.00 - 6.00 = 54.00: free standard shipping; 54.00 * 8 % = 4.32
+    assert "58.32 USD" in page
+    unknown = client.post("/admin/pricecheck/", data={"lines": "NOPE x 1", "country": "US"})
+    assert "No product with SKU NOPE" in unknown.get_data(as_text=True)
+    bad = client.post("/admin/pricecheck/", data={"lines": f"{variant.sku} x lots", "country": "US"})
+    assert "write &#39;SKU x quantity&#39;" in bad.get_data(as_text=True)
+    assert as_role("warehouse").get("/admin/pricecheck/").status_code == 403
