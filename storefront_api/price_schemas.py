@@ -43,6 +43,7 @@ class QuoteLineOut(ApiModel):
     discount: Money
     tax: Money
     tax_rate: Rate = Field(description="The rate that applied to this line")
+    tax_name: str = Field(description="The name of that rate (\"No tax\" where the destination has none)")
 
 
 class VoucherOut(ApiModel):
@@ -95,6 +96,7 @@ def quote_out(quote: Quote) -> QuoteOut:
         **quote_fields(quote),
         lines=[QuoteLineOut(sku=line.sku, quantity=line.quantity, unit_price=line.unit_price,
                             compare_at_price=line.compare_at_price, line_total=line.line_total,
-                            discount=line.discount, tax=line.tax, tax_rate=line.tax_rate)
+                            discount=line.discount, tax=line.tax, tax_rate=line.tax_rate,
+                            tax_name=line.tax_name)
                for line in quote.lines],
         shipping_methods=[method_out(option) for option in quote.shipping_methods])

@@ -94,6 +94,7 @@ def test_the_quote_prices_the_cart_and_offers_every_method(client, shopper, cart
             "discount": "0.00",
             "tax": "3.20",
             "tax_rate": "0.0800",
+            "tax_name": "Sales tax",
         }
     ]
     assert body["voucher"] is None and body["prices_include_tax"] is False
