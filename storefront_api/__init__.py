@@ -46,6 +46,7 @@ def _init_cors(app: Flask) -> None:
         app,
         resources={r"/api/*": {"origins": list(origins)}},
         expose_headers=EXPOSED_HEADERS,
-        allow_headers=["Authorization", "Content-Type", "X-Cart-Token", "X-Request-ID", "Idempotency-Key"],
+        allow_headers=["Authorization", "Content-Type", "X-Cart-Token", "X-Order-Token", "X-Request-ID",
+                       "Idempotency-Key"],
         supports_credentials=False,
     )
