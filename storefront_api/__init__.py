@@ -26,6 +26,7 @@ def init_api(app: Flask) -> None:
         orders,
         stores,
     )
+    from storefront_api.simulated_gateway import init_simulated_gateway
     from storefront_api.webhooks import webhooks
 
     csrf.exempt(api)  # token-authenticated JSON API; no cookies, no CSRF
@@ -34,6 +35,7 @@ def init_api(app: Flask) -> None:
     _init_cors(app)
     app.register_blueprint(api)
     app.register_blueprint(webhooks)
+    init_simulated_gateway(app)
 
 
 def _init_cors(app: Flask) -> None:

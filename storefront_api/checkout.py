@@ -107,8 +107,11 @@ class PaymentActionOut(ApiModel):
 
 
 class NextActionOut(ApiModel):
-    type: Literal["redirect_to_url"]
-    url: str = Field(description="The page where the customer authenticates the payment (3-D Secure)")
+    type: Literal["redirect_to_url", "use_stripe_sdk"] = Field(
+        description="`redirect_to_url`: send the customer to `url`. `use_stripe_sdk` (Stripe, confirmed "
+                    "without a `return_url`): Stripe.js handles it with the intent's client secret.")
+    url: str | None = Field(description="The page where the customer authenticates the payment "
+                                        "(3-D Secure); null for `use_stripe_sdk`")
 
 
 class ConfirmPendingOut(ApiModel):
@@ -245,14 +248,13 @@ def confirm_checkout(body: ConfirmIn):
         # The refund is booked and must stay booked; the shopper hears why it was not accepted.
         commit()
         raise Conflict(f"Order {number} was cancelled before the payment arrived; it has been refunded.")
-    if result.outcome == Finalized.PENDING and result.next_action_url:
-        return ConfirmPendingOut(
-            order=render_order(load_for_response(result.order)),
-            payment=PaymentActionOut(status="requires_action"),
-            # The simulator's page is a path of this app: absolute, as Stripe's url is.
-            next_action=NextActionOut(type="redirect_to_url", url=urljoin(request.url_root,
-                                                                           result.next_action_url)),
-        ), 202
+    if result.outcome == Finalized.PENDING and result.action_required:
+        url = result.next_action_url
+        # The simulator's page is a path of this app: absolute, as Stripe's url is.
+        action = (NextActionOut(type="redirect_to_url", url=urljoin(request.url_root, url)) if url
+                  else NextActionOut(type="use_stripe_sdk", url=None))
+        return ConfirmPendingOut(order=render_order(load_for_response(result.order)),
+                                 payment=PaymentActionOut(status="requires_action"), next_action=action), 202
     if result.outcome == Finalized.PENDING:
         raise Conflict("The payment has not completed yet; confirm it with the payment provider first.")
     return {"order": render_order(load_for_response(result.order))}

@@ -357,7 +357,9 @@ class Finalized:
 
     order: Order
     outcome: str
-    # Where the customer must go to finish paying, when the intent requires action (3-D Secure).
+    # PENDING because the customer must act (3-D Secure), and where they go to do it (None:
+    # Stripe's own SDK handles it in the page, when no return_url was given).
+    action_required: bool = False
     next_action_url: str | None = None
 
     PAID = "paid"  # this call moved the order to paid
@@ -599,5 +601,6 @@ def confirm_payment(user, intent_id: str, payment_method: str | None = None, *,
         # Under the order's lock (the finaliser took it): noted for the back office and polling.
         payment.next_action_url = intent.next_action_url
         db.session.flush()
-        return Finalized(result.order, result.outcome, next_action_url=intent.next_action_url)
+        return Finalized(result.order, result.outcome, action_required=True,
+                         next_action_url=intent.next_action_url)
     return result
