@@ -11,11 +11,12 @@ from pydantic import ConfigDict, EmailStr, Field, model_validator
 from sqlalchemy import select
 
 from ecom.commerce import guest_orders
+from ecom.commerce.cart import issued_token
 from ecom.commerce.checkout import Finalized, confirm_payment, start_checkout
 from ecom.commerce.guest_orders import Guest
 from ecom.commerce.idempotency import request_fingerprint, run_idempotently
 from ecom.commerce.models import Order
-from ecom.errors import AuthenticationFailed, Conflict, PaymentDeclined, ValidationFailed
+from ecom.errors import AuthenticationFailed, Conflict, NotFound, PaymentDeclined, ValidationFailed
 from ecom.extensions import db
 from ecom.unit_of_work import commit
 from storefront_api import api
@@ -68,9 +69,10 @@ class CheckoutIn(RequestBody):
     billing_address_id: JsonInt = Field(None, ge=1, le=2**31 - 1, json_schema_extra=_no_default)
     billing_address: AddressIn = Field(None, json_schema_extra=_no_default)
     email: EmailStr = Field(None, max_length=254, json_schema_extra=_no_default,
-                            description="Guest checkout only (no bearer token, the guest cart's "
-                                        "X-Cart-Token): where the order's emails go. With it, the "
-                                        "addresses must be given in full (no saved-address ids).")
+                            description="Required for a guest checkout (no bearer token, the guest "
+                                        "cart's X-Cart-Token): where the order's emails go; a guest "
+                                        "gives the addresses in full (no saved-address ids). Ignored "
+                                        "for a signed-in shopper, whose order uses the account's email.")
 
     @model_validator(mode="after")
     def _one_of_each(self):
@@ -149,9 +151,6 @@ def create_payment_intent(body: CheckoutIn):
     `MAX_OPEN_GUEST_ORDERS_PER_IP` guest orders from the same client address wait for
     payment. A guest's `Idempotency-Key` belongs to the cart token."""
     user = optional_user()
-    if user is not None and body.email is not None:
-        raise ValidationFailed("A signed-in shopper's order uses the account's email.",
-                               {"email": ["Only for a guest checkout (without a bearer token)."]})
     buyer = user if user is not None else _guest(body)
     key = request.headers.get("Idempotency-Key")
 
@@ -193,6 +192,8 @@ def _guest(body: CheckoutIn) -> Guest:
     if not cart_token:
         raise AuthenticationFailed("Authentication required (or, for a guest checkout, the guest "
                                    "cart's X-Cart-Token and an email).")
+    if not issued_token(cart_token):
+        raise NotFound("Cart not found.")  # as the cart's own endpoints answer a token we never issued
     errors: dict[str, list[str]] = {}
     if body.email is None:
         errors["email"] = ["Required for a guest checkout."]

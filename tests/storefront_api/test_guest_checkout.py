@@ -166,14 +166,15 @@ def test_without_bearer_or_cart_token_it_is_401_and_an_unknown_cart_token_404(cl
     assert count(Order) == 0
 
 
-def test_a_signed_in_shopper_gives_no_email(client, db, stock):
+def test_a_signed_in_shopper_s_order_uses_the_account_email_and_has_no_token(client, db, stock):
     shopper = saved(db, UserFactory())
     client.post(f"{CART}/items", json={"sku": stock.sku, "quantity": 1}, headers=bearer(shopper))
-    response = client.post(INTENT, json={"email": GUEST_EMAIL, "shipping_address": US_ADDRESS},
-                           headers=bearer(shopper))
-    assert response.status_code == 422 and "email" in response.get_json()["errors"]
-    ordered = client.post(INTENT, json={"shipping_address": US_ADDRESS}, headers=bearer(shopper))
+    ordered = client.post(INTENT, json={"email": GUEST_EMAIL, "shipping_address": US_ADDRESS},
+                          headers={**bearer(shopper), "X-Cart-Token": "ignored.token"})
     assert ordered.status_code == 201 and ordered.get_json()["order_token"] is None
+    order = order_row(ordered.get_json()["order"]["order_number"])
+    assert order.user_id == shopper.id and order.email == shopper.email
+    assert order.order_token_hash is None and order.client_ip is None
 
 
 def test_idempotency_key_of_a_guest_belongs_to_the_cart_token(client, db, stock):
