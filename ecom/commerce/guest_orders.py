@@ -127,6 +127,7 @@ def check_guest_order_cap(client_ip: str | None, *, replaced: list[Order]) -> No
     replaces. Signed-in shoppers have their own cap (MAX_OPEN_UNPAID_ORDERS). Raises Conflict."""
     if not client_ip:
         return
+    _serialise_guest_checkouts_from(client_ip)
     limit = settings()["MAX_OPEN_GUEST_ORDERS_PER_IP"]
     query = (select(func.count(Order.id))
              .where(Order.client_ip == client_ip, Order.user_id.is_(None),
@@ -138,6 +139,18 @@ def check_guest_order_cap(client_ip: str | None, *, replaced: list[Order]) -> No
     if open_orders >= limit:
         raise Conflict(f"{open_orders} guest orders from your address are waiting for payment "
                        f"(at most {limit}); pay for one of them or wait until they expire.")
+
+
+def _serialise_guest_checkouts_from(client_ip: str) -> None:
+    """Guest checkouts from one address, each of its own cart, take their turn until their
+    commit (a PostgreSQL transaction-level advisory lock on the address), so concurrent ones
+    cannot all count the same open orders and pass the cap together. SQLite runs one
+    writing transaction at a time anyway."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    key = int.from_bytes(hashlib.sha256(f"guest-checkout:{client_ip}".encode()).digest()[:8], "big",
+                         signed=True)
+    db.session.execute(select(func.pg_advisory_xact_lock(key)))
 
 
 def strip_order_token(answer: dict) -> dict:
