@@ -312,3 +312,30 @@ def test_payments_of_guest_orders_are_kept_like_any_other(client, db, stock):
     payment = db.session.scalar(select(Payment))
     assert payment.stripe_payment_intent_id == placed["payment_intent_id"]
     assert payment.status == PaymentStatus.PENDING
+
+
+def test_the_openapi_document_describes_guest_checkout_and_3d_secure(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    paths, schemas = document["paths"], document["components"]["schemas"]
+
+    def header_names(operation) -> set[str]:
+        return {p["name"] for p in operation["parameters"] if p["in"] == "header"}
+
+    intent = paths["/api/v1/checkout/payment-intent"]["post"]
+    assert {"X-Cart-Token", "Idempotency-Key"} <= header_names(intent)
+    assert intent["security"] == [{}, {"bearerAuth": []}]
+    assert "email" in schemas["CheckoutIn"]["properties"]
+    assert "order_token" in schemas["CheckoutOut"]["properties"]
+    for path, method in (("/api/v1/orders/{order_number}", "get"),
+                         ("/api/v1/orders/{order_number}/cancel", "post"),
+                         ("/api/v1/checkout/confirm", "post")):
+        assert "X-Order-Token" in header_names(paths[path][method]), path
+    claim = paths["/api/v1/orders/{order_number}/claim"]["post"]
+    assert claim["security"] == [{"bearerAuth": []}]
+    assert [p["required"] for p in claim["parameters"] if p["name"] == "X-Order-Token"] == [True]
+    assert {"200", "401", "404", "409"} <= set(claim["responses"])
+    confirm = paths["/api/v1/checkout/confirm"]["post"]
+    pending = confirm["responses"]["202"]["content"]["application/json"]["schema"]["$ref"]
+    assert pending.endswith("/ConfirmPendingOut")
+    assert schemas["PaymentActionOut"]["properties"]["status"]["const"] == "requires_action"
+    assert "return_url" in schemas["ConfirmIn"]["properties"]
