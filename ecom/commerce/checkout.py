@@ -245,10 +245,11 @@ def _idempotency_owner(buyer) -> str:
 
 
 def _open_checkout_orders(user, cart: Cart) -> list[Order]:
-    """The open unpaid orders the user's cart placed: ``created`` ones with a payment intent.
-    A guest's are those of their guest cart, still without a user."""
-    owner = (Order.user_id == user.id,) if _account(user) else (Order.cart_id == cart.id,
-                                                                 Order.user_id.is_(None))
+    """The open unpaid orders the user's cart placed: ``created`` ones with a payment intent
+    (not a guest order the user claimed: their own cart did not place it). A guest's are
+    those of their guest cart, still without a user."""
+    owner = ((Order.user_id == user.id, Order.order_token_hash.is_(None)) if _account(user)
+             else (Order.cart_id == cart.id, Order.user_id.is_(None)))
     return list(db.session.scalars(
         select(Order)
         .where(*owner, Order.status == OrderStatus.CREATED, _has_payment())

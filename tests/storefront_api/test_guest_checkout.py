@@ -339,3 +339,22 @@ def test_the_openapi_document_describes_guest_checkout_and_3d_secure(client):
     assert pending.endswith("/ConfirmPendingOut")
     assert schemas["PaymentActionOut"]["properties"]["status"]["const"] == "requires_action"
     assert "return_url" in schemas["ConfirmIn"]["properties"]
+
+
+def test_a_claimed_unpaid_guest_order_is_not_replaced_by_the_shoppers_own_checkout(client, db, stock):
+    # given a guest order, unpaid, claimed by a shopper
+    placed = guest_checkout(client, guest_cart(client, (stock, 1))).get_json()
+    number = placed["order"]["order_number"]
+    shopper = saved(db, UserFactory())
+    headers = {**bearer(shopper), **order_headers(placed["order_token"])}
+    assert client.post(f"/api/v1/orders/{number}/claim", headers=headers).status_code == 200
+    # when the shopper checks out their own cart
+    client.post(f"{CART}/items", json={"sku": stock.sku, "quantity": 2}, headers=bearer(shopper))
+    own = client.post(INTENT, json={"shipping_address": US_ADDRESS}, headers=bearer(shopper))
+    assert own.status_code == 201
+    # then the claimed order is still open (it was not placed by that cart), and still payable
+    assert order_row(number).status == OrderStatus.CREATED
+    assert inventory_of(stock).reserved == 3
+    paid = client.post(CONFIRM, json={"payment_intent_id": placed["payment_intent_id"]},
+                       headers=bearer(shopper))
+    assert paid.status_code == 200 and paid.get_json()["order"]["status"] == "paid"
