@@ -268,3 +268,17 @@ def shopper(db):
     user = UserFactory()
     db.session.commit()
     return user
+
+
+def test_a_post_without_the_page_s_csrf_token_changes_nothing(app, client, shopper, variant, monkeypatch):
+    body = placed(client, shopper, variant)
+    pending = confirm(client, shopper, body["payment_intent_id"], THREE_DS[0]).get_json()
+    url = page_path(pending["next_action"]["url"])
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+    # a cross-site form post (no token) is refused and the intent still waits
+    assert client.post(url, data={"outcome": "authenticate"}).status_code == 400
+    assert order_of(body).status == OrderStatus.CREATED and order_of(body).payment.next_action_url
+    # the page's own form carries the session's token, and that post goes through
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get(url).get_data(as_text=True)).group(1)
+    assert client.post(url, data={"outcome": "authenticate", "csrf_token": token}).status_code == 303
+    assert order_of(body).status == OrderStatus.PAID
