@@ -25,6 +25,7 @@ from ecom.identity.models import Role, User
 from ecom.identity.services import create_user, find_user_by_email
 from ecom.inventory.models import LocationKind, StockLocation
 from ecom.inventory.services import default_location, receive_stock
+from ecom.pricing.demo import DEMO_VOUCHER, seed_pricing
 from ecom.stores.models import Store
 
 DEMO_PASSWORD = "demo-password-123"
@@ -68,6 +69,8 @@ def seed_demo() -> dict:
     users = _seed_users()
     _seed_stores()
     _seed_catalog(_seed_locations())
+    seed_pricing(stores=db.session.scalars(select(Store).order_by(Store.id)).all(),
+                 categories={c.slug: c for c in db.session.scalars(select(Category))})
     if db.session.scalar(select(func.count(Order.id))) == 0:
         seed_demo_orders(users["customer@example.com"])
     db.session.flush()
@@ -78,6 +81,7 @@ def seed_demo() -> dict:
         "stores": db.session.scalar(select(func.count(Store.id))),
         "stock_locations": db.session.scalar(select(func.count(StockLocation.id))),
         "orders": db.session.scalar(select(func.count(Order.id))),
+        "voucher": DEMO_VOUCHER,
     }
 
 

@@ -16,13 +16,23 @@ from ecom.fulfillment.models import Fulfillment, FulfillmentLine
 from ecom.identity.models import Address, User
 from ecom.inventory.models import Inventory, StockLocation, StockMovement, StockReservation
 from ecom.notifications.models import Notification, OutboxEvent
+from ecom.pricing.models import (
+    Promotion,
+    PromotionUse,
+    ShippingMethod,
+    ShippingZone,
+    TaxClass,
+    TaxRate,
+    VoucherCode,
+)
 from ecom.stockroom.models import PurchaseOrder, PurchaseOrderLine, StockTransfer, StockTransferLine
 from ecom.stores.models import Store
 
 __all__ = [
     "Address", "AuditLog", "Cart", "CartItem", "Category", "Fulfillment", "FulfillmentLine",
     "IdempotencyKey", "ImportJob", "Inventory", "Notification", "Order", "OrderEvent", "OrderItem",
-    "OutboxEvent", "Payment", "Product", "ProductImage", "PurchaseOrder", "PurchaseOrderLine", "Review",
-    "StockLocation", "StockMovement", "StockReservation", "StockTransfer", "StockTransferLine", "Store",
-    "StripeEvent", "User", "Variant",
+    "OutboxEvent", "Payment", "Product", "ProductImage", "Promotion", "PromotionUse", "PurchaseOrder",
+    "PurchaseOrderLine", "Review", "ShippingMethod", "ShippingZone", "StockLocation", "StockMovement",
+    "StockReservation", "StockTransfer", "StockTransferLine", "Store", "StripeEvent", "TaxClass", "TaxRate",
+    "User", "Variant", "VoucherCode",
 ]

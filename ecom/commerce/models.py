@@ -5,15 +5,18 @@ from decimal import Decimal
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, synonym
 
 from ecom.commerce.status import EventKind, OrderStatus, PaymentStatus, RefundStatus
 from ecom.db import MONEY, Timestamp, TimestampMixin, one_of, utcnow
@@ -65,9 +68,15 @@ class Order(TimestampMixin, db.Model):
         CheckConstraint(
             "subtotal >= 0 AND tax >= 0 AND shipping_cost >= 0", name="amounts_not_negative"
         ),
-        # A tolerance below one cent, because SQLite stores NUMERIC as binary floats.
+        CheckConstraint("discount_total >= 0 AND discount_total <= subtotal",
+                        name="discount_within_subtotal"),
+        CheckConstraint("shipping_tax >= 0 AND shipping_tax <= tax", name="shipping_tax_within_tax"),
+        # A tolerance below one cent, because SQLite stores NUMERIC as binary floats. With prices
+        # that include tax the tax is a part of the amounts, not added to them.
         CheckConstraint(
-            "abs(total - (subtotal + tax + shipping_cost)) < 0.005", name="total_adds_up"
+            "abs(total - (subtotal - discount_total + shipping_cost"
+            " + CASE WHEN prices_include_tax THEN 0 ELSE tax END)) < 0.005",
+            name="total_adds_up",
         ),
         # The back office's list orders; the id makes a deep page's ids an index-only scan.
         Index("ix_orders_created_id", "created_at", "id"),
@@ -75,17 +84,30 @@ class Order(TimestampMixin, db.Model):
         Index("ix_orders_total_id", "total", "id"),
         Index("ix_orders_paid_id", "paid_at", "id"),
         Index("ix_orders_user_created", "user_id", "created_at"),
+        # The per-address cap on open unpaid guest orders counts these.
+        Index("ix_orders_client_ip_status", "client_ip", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # None for a guest order (until a signed-in shopper claims it with its order token).
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     order_number: Mapped[str] = mapped_column(String(32), unique=True)
     status: Mapped[str] = mapped_column(String(20), default=OrderStatus.CREATED)
+    # What was priced (ecom.pricing), kept as it was whatever the rules say later.
     subtotal: Mapped[Decimal] = mapped_column(MONEY)
-    tax: Mapped[Decimal] = mapped_column(MONEY)
+    discount_total: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0.00"), server_default="0")
+    tax: Mapped[Decimal] = mapped_column(MONEY)  # tax_total: the lines' tax plus shipping_tax
     shipping_cost: Mapped[Decimal] = mapped_column(MONEY)
+    shipping_tax: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0.00"), server_default="0")
     total: Mapped[Decimal] = mapped_column(MONEY)
     currency: Mapped[str] = mapped_column(String(3), default="usd")
+    prices_include_tax: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    shipping_method_code: Mapped[str | None] = mapped_column(String(40))
+    shipping_method_name: Mapped[str | None] = mapped_column(String(120))
+    voucher_code: Mapped[str | None] = mapped_column(String(64))
+    # Set when the shipping method is a pickup (click & collect) at this store.
+    pickup_store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id", ondelete="SET NULL"),
+                                                        index=True)
     shipping_address: Mapped[dict] = mapped_column(JSON)
     billing_address: Mapped[dict] = mapped_column(JSON)
     email: Mapped[str] = mapped_column(String(255), default="")  # snapshot for notifications
@@ -95,8 +117,15 @@ class Order(TimestampMixin, db.Model):
     delivered_at: Mapped[datetime | None] = Timestamp(nullable=True)
     cancelled_at: Mapped[datetime | None] = Timestamp(nullable=True)
     cancel_reason: Mapped[str | None] = mapped_column(Text)
+    # A guest order's token, as its SHA-256 (hex): the token itself is shown once, never stored.
+    order_token_hash: Mapped[str | None] = mapped_column(String(64))
+    # The cart whose checkout placed it (a guest's cart is found by it; the paid order clears it).
+    cart_id: Mapped[int | None] = mapped_column(ForeignKey("carts.id", ondelete="SET NULL"))
+    # Where a guest order was placed from (the per-address cap on open unpaid guest orders).
+    client_ip: Mapped[str | None] = mapped_column(String(45))
 
     user = relationship("User")
+    pickup_store = relationship("Store")
     items: Mapped[list[OrderItem]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderItem.id"
     )
@@ -123,6 +152,14 @@ class Order(TimestampMixin, db.Model):
         """The first fulfillment: the only one unless the order ships from several locations."""
         return self.fulfillments[0] if self.fulfillments else None
 
+    # The spec's name for the order's tax; the column keeps its first name.
+    tax_total = synonym("tax")
+
+    @property
+    def placed_as_guest(self) -> bool:
+        """Placed without an account (it may have been claimed by one since)."""
+        return self.order_token_hash is not None
+
     @property
     def payment(self) -> Payment | None:
         """The latest payment attempt."""
@@ -137,6 +174,8 @@ class OrderItem(db.Model):
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint("abs(line_total - price * quantity) < 0.005", name="line_total_adds_up"),
+        CheckConstraint("discount >= 0 AND discount <= line_total", name="discount_within_line"),
+        CheckConstraint("tax >= 0", name="tax_not_negative"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -152,7 +191,10 @@ class OrderItem(db.Model):
     variant_name: Mapped[str] = mapped_column(String(200), default="")
     quantity: Mapped[int] = mapped_column(Integer)
     price: Mapped[Decimal] = mapped_column(MONEY)
-    line_total: Mapped[Decimal] = mapped_column(MONEY)
+    line_total: Mapped[Decimal] = mapped_column(MONEY)  # price * quantity, before the discount
+    discount: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0.00"), server_default="0")
+    tax: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0.00"), server_default="0")
+    tax_rate: Mapped[Decimal] = mapped_column(Numeric(7, 4), default=Decimal("0"), server_default="0")
 
     order: Mapped[Order] = relationship(back_populates="items")
 
@@ -200,6 +242,9 @@ class Payment(TimestampMixin, db.Model):
     intent_cancelled_at: Mapped[datetime | None] = Timestamp(nullable=True)
     intent_cancel_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     intent_cancel_error: Mapped[str | None] = mapped_column(Text)
+    # Where the customer must go to finish paying (3-D Secure) while the intent requires
+    # action: the simulated gateway keeps its intent's state here, a Stripe intent's is noted.
+    next_action_url: Mapped[str | None] = mapped_column(Text)
 
     order: Mapped[Order] = relationship(back_populates="payments")
     refunds: Mapped[list[PaymentRefund]] = relationship(
@@ -248,13 +293,19 @@ class StripeEvent(db.Model):
 
 
 class IdempotencyKey(db.Model):
-    """The first answer to a request sent with an ``Idempotency-Key`` header."""
+    """The first answer to a request sent with an ``Idempotency-Key`` header: a signed-in
+    shopper's keys are theirs (``user_id``), a guest's belong to the guest cart's token."""
 
     __tablename__ = "idempotency_keys"
-    __table_args__ = (UniqueConstraint("user_id", "key"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "key"),
+        UniqueConstraint("cart_token", "key"),
+        CheckConstraint("(user_id IS NULL) <> (cart_token IS NULL)", name="one_owner"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    cart_token: Mapped[str | None] = mapped_column(String(64))
     key: Mapped[str] = mapped_column(String(255))
     request_hash: Mapped[str] = mapped_column(String(64))
     response_status: Mapped[int | None] = mapped_column(Integer)

@@ -2,7 +2,7 @@
 fulfillments; transfers and purchase orders
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0009
 Create Date: 2026-12-02
 
 Today's single stock pool becomes the default warehouse ``MAIN`` (priority 10,
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -19,6 +19,11 @@ READERS = {
     "store": STAFF, "fulfillment": STAFF, "order": STAFF,
     "stocklocation": STAFF, "transfer": STAFF, "purchaseorder": STAFF,
     "user": ("admin",), "notification": ("admin",), "jobs": ("admin",), "auditlog": ("admin",),
+    # commerce-v2.md section 6: tax and shipping read by merchandisers, promotions edited by them
+    "taxclass": ("admin", "merchandiser"), "taxrate": ("admin", "merchandiser"),
+    "shippingzone": ("admin", "merchandiser"), "shippingmethod": ("admin", "merchandiser"),
+    "promotion": ("admin", "merchandiser"), "vouchercode": ("admin", "merchandiser"),
+    "pricecheck": ("admin", "merchandiser"),
 }
 # endpoint -> roles that may create/edit/delete or run bulk actions there.
 EDITORS = {
@@ -27,6 +32,8 @@ EDITORS = {
     "inventory": ("admin", "merchandiser"),
     # commerce-v2 §6: locations are the admin's; transfers and purchase orders everybody's
     "stocklocation": ("admin",),
+    "taxclass": ("admin",), "taxrate": ("admin",), "shippingzone": ("admin",), "shippingmethod": ("admin",),
+    "promotion": ("admin", "merchandiser"),
 }
 CASES = [(endpoint, role) for endpoint in READERS for role in (*STAFF, "customer")]
 
