@@ -149,7 +149,8 @@ def test_a_pickup_order_names_its_store(client, shopper, cart, shop):
     assert order.tax == Decimal("7.60")  # taxed where it is handed over: 40.00 * 19 %
     assert response.get_json()["order"]["pickup_store_id"] == shop.id
     # and its units are held at the store only
-    assert [(r.location_id, r.quantity) for r in db.session.scalars(select(StockReservation))] == [(shelf.id, 2)]
+    held = [(r.location_id, r.quantity) for r in db.session.scalars(select(StockReservation))]
+    assert held == [(shelf.id, 2)]
 
 
 def test_a_pickup_at_a_store_without_the_stock_is_refused_before_any_order(client, shopper, cart, shop):
