@@ -153,6 +153,34 @@ def test_a_pickup_order_names_its_store(client, shopper, cart, shop):
     assert held == [(shelf.id, 2)]
 
 
+def test_click_and_collect_through_the_api_is_one_pickup_at_the_store(client, shopper, cart, shop):
+    from ecom.actor import Actor
+    from ecom.fulfillment import services as fulfillment
+    from ecom.fulfillment.models import Fulfillment
+    from ecom.notifications.models import Notification
+    from tests.factories import StockLocationFactory
+    from tests.locations_support import place, row_at
+
+    shelf = StockLocationFactory(kind="store", store=shop, name="Berlin shelf", ships_orders=False,
+                                 accepts_pickup=True)
+    place(cart, shelf, 3)
+    intent = pay(client, shopper, shipping_method="pickup-berlin").get_json()["payment_intent_id"]
+    paid = client.post("/api/v1/checkout/confirm", json={"payment_intent_id": intent}, headers=auth(shopper))
+    assert paid.status_code == 200, paid.get_json()
+
+    [parcel] = db.session.scalars(select(Fulfillment)).all()
+    assert parcel.is_pickup and parcel.location_id == shelf.id and row_at(cart, shelf).quantity == 1
+    clerk = Actor("clerk@shop.test", None)
+    fulfillment.mark_processing(parcel, actor=clerk)
+    fulfillment.mark_ready_for_pickup(parcel, actor=clerk)
+    db.session.commit()
+    [mail] = db.session.scalars(select(Notification).where(
+        Notification.event_type == "ORDER_READY_FOR_PICKUP", Notification.channel == "email")).all()
+    assert "Berlin" in mail.body
+    fulfillment.mark_picked_up(parcel, actor=clerk)
+    assert parcel.order.status == "delivered"
+
+
 def test_a_pickup_at_a_store_without_the_stock_is_refused_before_any_order(client, shopper, cart, shop):
     from tests.factories import StockLocationFactory
 
