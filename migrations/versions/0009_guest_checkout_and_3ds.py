@@ -2,7 +2,7 @@
 keys, and the payment's pending customer action
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-02
 
 A guest order has no user (``orders.user_id`` becomes nullable) and keeps the
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
