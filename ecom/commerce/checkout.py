@@ -262,7 +262,7 @@ def _idempotency_owner(buyer) -> str:
     return str(buyer.id)
 
 
-def _open_checkout_orders(user, cart: Cart) -> list[Order]:
+def _open_checkout_orders(user, cart: Cart | None = None) -> list[Order]:
     """The open unpaid orders the user's cart placed: ``created`` ones with a payment intent
     (not a guest order the user claimed: their own cart did not place it). A guest's are
     those of their guest cart, still without a user."""
