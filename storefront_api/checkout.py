@@ -75,15 +75,15 @@ class CheckoutIn(RequestBody):
     shipping_address: AddressIn = Field(None, json_schema_extra=_no_default)
     billing_address_id: JsonInt = Field(None, ge=1, le=2**31 - 1, json_schema_extra=_no_default)
     billing_address: AddressIn = Field(None, json_schema_extra=_no_default)
+    shipping_method: str = Field(None, min_length=1, max_length=40, json_schema_extra=_no_default,
+                                 description="A code the quote offered; default: the cheapest that is not "
+                                             "a pickup")
+    voucher_code: str = voucher_code_field()
     email: EmailStr = Field(None, max_length=254, json_schema_extra=_no_default,
                             description="Required for a guest checkout (no bearer token, the guest "
                                         "cart's X-Cart-Token): where the order's emails go; a guest "
                                         "gives the addresses in full (no saved-address ids). Ignored "
                                         "for a signed-in shopper, whose order uses the account's email.")
-    shipping_method: str = Field(None, min_length=1, max_length=40, json_schema_extra=_no_default,
-                                 description="A code the quote offered; default: the cheapest that is not "
-                                             "a pickup")
-    voucher_code: str = voucher_code_field()
 
     @model_validator(mode="after")
     def _one_of_each(self):
