@@ -24,7 +24,6 @@ ROOT_URLCONF = "peershop.urls"
 WSGI_APPLICATION = "peershop.wsgi.application"
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 
-_THREADS = int(os.environ.get("PEER_THREADS", "4"))
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.postgresql",
