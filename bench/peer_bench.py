@@ -218,6 +218,12 @@ class Measured:
                 "load_avg_1m": self.load_avg}
 
 
+def in_round_order(sides: list, round_number: int, key=lambda target: target.side) -> list:
+    """Odd rounds: ours first, then Oscar; even rounds: Oscar first (ours keep their order)."""
+    oscar_first = round_number % 2 == 0
+    return sorted(sides, key=lambda side: (key(side) == "oscar") != oscar_first)
+
+
 def warm(base_url: str, paths: list[str]) -> None:
     """Fetch each distinct page once (8 at a time), so that the measured run finds it cached."""
     def fetch(path: str) -> None:
@@ -280,6 +286,15 @@ def median_of(runs: list[Measured]) -> dict:
             "not_2xx": sum(r.not_ok for r in runs)}
 
 
+def round_ratios(runs: list[Measured], side: str) -> list[tuple[float, float]]:
+    """(req/s ratio, CPU ms ratio) of ``side`` over Oscar in each round both ran."""
+    ours = {m.round: m for m in runs if m.side == side}
+    oscar = {m.round: m for m in runs if m.side == "oscar"}
+    return [(ours[r].result.rps / oscar[r].result.rps if oscar[r].result.rps else 0.0,
+             ours[r].cpu_ms / oscar[r].cpu_ms if oscar[r].cpu_ms else 0.0)
+            for r in sorted(ours.keys() & oscar.keys())]
+
+
 def run(seconds: float, warmup: float, rounds: int, concurrency: int) -> int:
     if not PEER_PYTHON.exists():
         print(f"{PEER_PYTHON} is missing: `make bench-peer` creates it from requirements-peer.txt")
@@ -303,10 +318,8 @@ def run(seconds: float, warmup: float, rounds: int, concurrency: int) -> int:
             oscar_server() as oscar:
         plan = targets(app_url, oscar_url, app, uncached, oscar)
         for round_number in range(1, rounds + 1):
-            oscar_first = round_number % 2 == 0
             for operation, sides in plan.items():
-                ordered = sorted(sides, key=lambda t: (t.side == "oscar") != oscar_first)
-                for target in ordered:
+                for target in in_round_order(sides, round_number):
                     m = measure(target, load, round_number)
                     measured.setdefault(operation, []).append(m)
                     print(f"round {round_number} {operation:11} {m.side:14} {m.result.rps:8.1f} req/s  "
@@ -348,15 +361,25 @@ def report(measured: dict[str, list[Measured]], settings: str, load: dict, round
                 continue
             rps_ratio = med["rps"] / oscar["rps"] if oscar["rps"] else 0.0
             cpu_ratio = med["cpu_ms"] / oscar["cpu_ms"] if oscar["cpu_ms"] else 0.0
-            ratios[side] = {"rps_ratio": round(rps_ratio, 3), "cpu_ratio": round(cpu_ratio, 3)}
+            # The same ratios within each round (the two ran minutes apart at most), then their
+            # median: steadier than the ratio of medians while other work on the machine drifts.
+            per_round = round_ratios(runs, side)
+            round_rps = statistics.median(r for r, _ in per_round) if per_round else 0.0
+            round_cpu = statistics.median(c for _, c in per_round) if per_round else 0.0
+            ratios[side] = {"rps_ratio": round(rps_ratio, 3), "cpu_ratio": round(cpu_ratio, 3),
+                            "rps_ratio_per_round": [round(r, 3) for r, _ in per_round],
+                            "cpu_ratio_per_round": [round(c, 3) for _, c in per_round],
+                            "rps_ratio_median_of_rounds": round(round_rps, 3),
+                            "cpu_ratio_median_of_rounds": round(round_cpu, 3)}
             summary_rows.append([operation, side, f"{med['rps']:.0f}", f"{oscar['rps']:.0f}",
-                                 f"{rps_ratio:.2f}",
-                                 f"{med['cpu_ms']:.2f}", f"{oscar['cpu_ms']:.2f}", f"{cpu_ratio:.2f}",
+                                 f"{rps_ratio:.2f} ({round_rps:.2f})",
+                                 f"{med['cpu_ms']:.2f}", f"{oscar['cpu_ms']:.2f}",
+                                 f"{cpu_ratio:.2f} ({round_cpu:.2f})",
                                  f"{med['avg_bytes']:.0f} / {oscar['avg_bytes']:.0f}"])
         figures["operations"][operation] = {"runs": [m.summary() for m in runs], "median": medians,
                                             "ours_over_oscar": ratios}
-    harness.print_table("ours / Oscar (medians over the rounds; req/s: higher is better for us, "
-                        "CPU ms per request: lower is)",
+    harness.print_table("ours / Oscar: ratio of the medians over the rounds (in brackets: median of the "
+                        "ratios within each round); req/s: higher is better for us, CPU ms: lower is",
                         ["operation", "ours", "ours req/s", "Oscar req/s", "req/s ratio", "ours CPU ms",
                          "Oscar CPU ms", "CPU ratio", "bytes ours / Oscar"], summary_rows)
     print(f"\nload average (1, 5, 15 min): {figures['load_avg_at_start']} at the start, "
