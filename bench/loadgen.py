@@ -3,8 +3,12 @@
 The load runs in separate processes (spawned, so they share nothing with the
 harness) with a few threads each; every thread owns one keep-alive
 ``http.client`` connection and loops over its share of the paths until the
-deadline or the request cap, whichever comes first. Only requests that start
-after the warm-up and finish before the deadline are measured.
+deadline or the request cap, whichever comes first. A request is measured when
+it finishes inside the measured window (after the warm-up, before the deadline),
+whenever it started: completions per second is the server's throughput even when
+each request takes seconds (counting only requests that also *started* in the
+window would miss up to one request per connection at each end, and so
+understate a slow server's rate and overstate its CPU per request).
 
 Imports stay light on purpose: each spawned process imports this module.
 """
@@ -170,7 +174,8 @@ def _thread_loop(plan: _Plan, index: int, out: list, stop: threading.Event) -> N
                 status = None
                 body = b""
             elapsed_ms = (time.perf_counter() - started) * 1000
-            if started_wall < measure_from or time.time() > deadline:
+            finished_wall = time.time()
+            if finished_wall < measure_from or finished_wall > deadline:
                 continue
             if status is None:
                 errors += 1
