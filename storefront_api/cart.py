@@ -13,7 +13,8 @@ from storefront_api.schemas import ApiModel, JsonInt, Money, RequestBody
 from storefront_api.security import optional_user
 
 CART_TOKEN = "X-Cart-Token"
-CART_TOKEN_HEADER = HeaderParam(CART_TOKEN, "The guest cart's token (ignored for a signed-in shopper).", 64)
+CART_TOKEN_HEADER = HeaderParam(CART_TOKEN, "The guest cart's token (ignored for a signed-in shopper).", 64,
+                                answered="The guest cart's token (on a guest cart's answer)")
 
 
 class CartItemIn(RequestBody):
