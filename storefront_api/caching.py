@@ -102,7 +102,9 @@ def _page_name(operation) -> str:
     query_model = operation.query if operation is not None else None
     if query_model is None:
         return request.path
-    query = parse_query(query_model).model_dump(mode="json")
+    parsed = parse_query(query_model)
+    # A model whose dump leaves out what it parsed (ProductQuery's attr.* filters) names it itself.
+    query = parsed.cache_key() if hasattr(parsed, "cache_key") else parsed.model_dump(mode="json")
     return f"{request.path}?{urlencode(sorted(query.items()))}"
 
 

@@ -60,21 +60,33 @@ def _like(term: str) -> str:
     return f"%{escaped}%"
 
 
+def _category_path(view, context, model, name) -> Markup:
+    """The category's place in the tree: its ancestors, then its name, indented by depth."""
+    names = g.get("category_paths", {}).get(model.id) or [model.name]
+    ancestors = "".join(f"{escape(ancestor)} › " for ancestor in names[:-1])
+    return Markup('<span class="category-path" data-depth="{depth}" style="padding-left: {indent}em">'
+                  '<span class="text-muted">{ancestors}</span><strong>{name}</strong></span>').format(
+        depth=len(names) - 1, indent=1.5 * (len(names) - 1), ancestors=Markup(ancestors), name=names[-1])
+
+
 class CategoryView(StaffModelView):
     area = Area.CATALOG
-    column_list = ["name", "slug", "parent", "display_order", "product_count", "updated_at"]
+    column_list = ["path", "slug", "parent", "display_order", "product_count", "updated_at"]
     column_searchable_list = ["name", "slug"]
-    column_sortable_list = ["name", "slug", "display_order", "updated_at"]
+    column_sortable_list = [("path", "name"), "slug", "display_order", "updated_at"]
     column_default_sort = ("display_order", False)
-    column_labels = {"product_count": "Products"}
+    column_labels = {"product_count": "Products", "path": "Category"}
+    column_descriptions = {"path": "Where the category sits in the tree: its parents, then its name"}
     form_columns = ["name", "slug", "parent", "description", "image_url", "display_order"]
     form_extra_fields = {"slug": slug_field(140)}
-    column_formatters = {"product_count": lambda v, c, m, n: g.get("category_counts", {}).get(m.id, 0)}
+    column_formatters = {"product_count": lambda v, c, m, n: g.get("category_counts", {}).get(m.id, 0),
+                         "path": _category_path}
 
     def get_list(self, *args, **kwargs):
         count, rows = super().get_list(*args, **kwargs)
         if not kwargs.get("execute", True):
             return count, rows  # a query for the caller to run (the CSV export)
+        g.category_paths = services.category_paths()
         ids = _page_ids(rows)
         g.category_counts = dict(
             db.session.execute(
