@@ -136,8 +136,8 @@ class ProductQuery(PageQuery):
     featured: bool | None = None
     in_stock: bool | None = None
     sort: Literal["relevance", "price_asc", "price_desc", "newest", "name", "rating"] = "relevance"
-    facets: bool = Field(True, description="Count the matching products by category, price and "
-                         "attribute (false leaves facets out)")
+    facets: bool = Field(False, description="Also count the matching products by category, price "
+                         "and attribute (facets in the answer; null without)")
     # attr.<name>=<value>[,<value>...]: not a declared parameter (OpenAPI cannot name a family
     # of parameters); collected here from the raw query, sorted, so the cache key is stable.
     attributes: SkipJsonSchema[tuple[tuple[str, tuple[str, ...]], ...]] = Field((), exclude=True)
@@ -200,7 +200,7 @@ class FacetsOut(ApiModel):
 
 
 class ProductPage(Page[ProductSummary]):
-    facets: FacetsOut | None = Field(description="null when asked with facets=false")
+    facets: FacetsOut | None = Field(description="Only when asked for with facets=true; null otherwise")
     search: Literal["fulltext", "fuzzy"] | None = Field(
         description="How q matched: fulltext, or fuzzy when names that look like it were added; "
         "null without q")
@@ -360,8 +360,8 @@ def list_products(query: ProductQuery):
     Filter by variant attribute with `attr.<name>=<value>` (e.g. `attr.colour=red`;
     `attr.size=M,L` for either; several attributes must all match; values compare
     case-insensitively): a product matches when one of its active variants does.
-    `facets` counts the matching products by category, price bucket and attribute value,
-    each dimension under all the other filters."""
+    With `facets=true` the answer's `facets` counts the matching products by category, price
+    bucket and attribute value, each dimension under all the other filters."""
     filters = queries.ProductFilters(
         category=query.category,
         q=query.q,

@@ -161,7 +161,7 @@ def facet_values(facets, name) -> dict[str, int]:
 
 
 def test_facets_of_the_whole_catalog_match_sql(client, db, outdoor):
-    facets = client.get("/api/v1/products").json["facets"]
+    facets = client.get("/api/v1/products?facets=true").json["facets"]
 
     assert facets["category"] == sql_category_counts(db)
     assert facet_values(facets, "colour") == sql_attribute_counts(db, "colour") == {
@@ -178,7 +178,7 @@ def test_facets_of_the_whole_catalog_match_sql(client, db, outdoor):
 
 
 def test_facets_count_each_dimension_under_the_other_filters(client, db, outdoor):
-    response = client.get("/api/v1/products?attr.colour=black&min_price=50")
+    response = client.get("/api/v1/products?attr.colour=black&min_price=50&facets=true")
     facets = response.json["facets"]
     black = sql_has_colour(db, "black")
 
@@ -195,17 +195,17 @@ def test_facets_count_each_dimension_under_the_other_filters(client, db, outdoor
 
 
 def test_facets_follow_category_and_search(client, db, outdoor):
-    facets = client.get("/api/v1/products?category=footwear&q=boots").json["facets"]
+    facets = client.get("/api/v1/products?category=footwear&q=boots&facets=true").json["facets"]
 
     assert facet_values(facets, "colour") == {"Black": 2, "Brown": 1}
     assert facets["category"] == [{"slug": "boots", "name": "Boots", "count": 2}]
 
 
-def test_facets_can_be_left_out(client, outdoor):
-    response = client.get("/api/v1/products?facets=false")
-
-    assert response.status_code == 200 and response.json["facets"] is None
-    assert response.json["total"] == 5
+def test_facets_come_on_request(client, outdoor):
+    for path in ("/api/v1/products", "/api/v1/products?facets=false"):
+        response = client.get(path)
+        assert response.status_code == 200 and response.json["facets"] is None
+        assert response.json["total"] == 5
 
 
 # --- search that forgives typos, and suggestions --------------------------------------------
@@ -317,11 +317,11 @@ def test_cached_pages_differ_by_attribute_filter_and_tree(client, outdoor, cache
 
 
 def test_a_catalog_write_refreshes_the_facets(client, db, outdoor, cache):  # noqa: F811
-    before = client.get("/api/v1/products").json["facets"]
+    before = client.get("/api/v1/products?facets=true").json["facets"]
     db.session.get(Product, outdoor["tent"].id).is_active = False
     db.session.commit()
 
-    after = client.get("/api/v1/products")
+    after = client.get("/api/v1/products?facets=true")
 
     assert after.headers["X-Cache"] == "miss"
     assert "Green" in facet_values(before, "colour")
