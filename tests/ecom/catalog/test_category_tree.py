@@ -93,3 +93,12 @@ def test_two_concurrent_moves_cannot_close_a_loop(app, committed_db, postgres):
     parents = dict(committed_db.session.execute(
         select(Category.id, Category.parent_id).where(Category.id.in_(ids.values()))).all())
     assert parents[ids["a"]] is None or parents[ids["b"]] is None
+
+
+def test_the_database_refuses_a_category_that_is_its_own_parent(db, tree):
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError), db.session.begin_nested():
+        db.session.execute(text("UPDATE categories SET parent_id = id WHERE id = :id"),
+                           {"id": tree["boots"].id})
