@@ -156,12 +156,18 @@ def prepare_category(category: Category) -> Category:
     return category
 
 
+# pg_advisory_xact_lock key serialising moves within the category tree (any fixed number
+# no other lock in the app uses).
+CATEGORY_TREE_LOCK = 0x0CA7_0001
+
+
 def _refuse_ancestry_cycle(category: Category) -> None:
     """A category can't sit under itself or under one of its own subcategories.
 
-    Walks up from the new parent, locking each ancestor's row (PostgreSQL), so that two
-    concurrent moves (A under B, B under A) can't both pass: the second waits for the first
-    and then sees its parent. Raises ValidationFailed.
+    Walks up from the new parent. On PostgreSQL the walk holds one transaction-scoped
+    advisory lock for the tree's shape, so two concurrent moves (A under B, B under A)
+    can't both pass: the second waits for the first to commit, then sees its parent and
+    is refused (row locks on the ancestors would deadlock instead). Raises ValidationFailed.
     """
     node = category.parent
     if node is None and category.parent_id is not None:
@@ -172,11 +178,12 @@ def _refuse_ancestry_cycle(category: Category) -> None:
             break
         node = node.parent
     current = node.id if node is not None and node is not category else None
+    if current is not None and category.id is not None and db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(select(func.pg_advisory_xact_lock(CATEGORY_TREE_LOCK)))
     seen: set[int] = set()
     while current is not None and current not in seen and current != category.id:
         seen.add(current)
-        current = db.session.scalar(
-            select(Category.parent_id).where(Category.id == current).with_for_update())
+        current = db.session.scalar(select(Category.parent_id).where(Category.id == current))
     if node is category or (current is not None and current == category.id):
         raise ValidationFailed(
             "A category can't be placed under itself or under one of its own subcategories.",
