@@ -10,7 +10,7 @@ from flask_admin.model.template import EndpointLinkRowAction
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from markupsafe import Markup, escape
-from sqlalchemy import func, or_, select, union_all
+from sqlalchemy import case, func, or_, select, union_all
 from sqlalchemy.orm import selectinload
 from wtforms import StringField
 from wtforms.validators import Length, Optional
@@ -71,16 +71,17 @@ def _category_path(view, context, model, name) -> Markup:
 
 class CategoryView(StaffModelView):
     area = Area.CATALOG
-    column_list = ["path", "slug", "parent", "display_order", "product_count", "updated_at"]
+    # "name" shows the category's path in the tree (_category_path); sorting by it sorts by name.
+    column_list = ["name", "slug", "parent", "display_order", "product_count", "updated_at"]
     column_searchable_list = ["name", "slug"]
-    column_sortable_list = [("path", "name"), "slug", "display_order", "updated_at"]
-    column_default_sort = ("display_order", False)
-    column_labels = {"product_count": "Products", "path": "Category"}
-    column_descriptions = {"path": "Where the category sits in the tree: its parents, then its name"}
+    column_sortable_list = ["name", "slug", "display_order", "updated_at"]
+    # Unsorted, the list is in tree order (each category under its parent): _apply_sorting.
+    column_labels = {"product_count": "Products", "name": "Category"}
+    column_descriptions = {"name": "Where the category sits in the tree: its parents, then its name"}
     form_columns = ["name", "slug", "parent", "description", "image_url", "display_order"]
     form_extra_fields = {"slug": slug_field(140)}
     column_formatters = {"product_count": lambda v, c, m, n: g.get("category_counts", {}).get(m.id, 0),
-                         "path": _category_path}
+                         "name": _category_path}
 
     def get_list(self, *args, **kwargs):
         count, rows = super().get_list(*args, **kwargs)
@@ -99,6 +100,15 @@ class CategoryView(StaffModelView):
 
     def prepare_model(self, model, is_created):
         services.prepare_category(model)
+
+    def _apply_sorting(self, query, joins, sort_column, sort_desc):
+        if sort_column is not None:
+            return super()._apply_sorting(query, joins, sort_column, sort_desc)
+        order = services.category_tree_order()
+        if not order:
+            return query, joins
+        return query.order_by(case({category_id: rank for rank, category_id in enumerate(order)},
+                                   value=Category.id, else_=len(order)), Category.id), joins
 
 
 class ProductView(StaffModelView):

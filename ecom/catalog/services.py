@@ -241,6 +241,28 @@ def category_paths() -> dict[int, list[str]]:
     return paths
 
 
+def category_tree_order() -> list[int]:
+    """Every category id in tree order: each root (by display order, then name) followed by its
+    subcategories, depth first; categories caught in a hand-made parent cycle come last."""
+    rows = db.session.execute(select(Category.id, Category.parent_id)
+                              .order_by(Category.display_order, Category.name, Category.id)).all()
+    known = {category_id for category_id, _ in rows}
+    children: dict[int | None, list[int]] = {}
+    for category_id, parent_id in rows:
+        children.setdefault(parent_id if parent_id in known else None, []).append(category_id)
+    order: list[int] = []
+    placed: set[int] = set()
+    stack = list(reversed(children.get(None, [])))
+    while stack:
+        current = stack.pop()
+        if current in placed:
+            continue
+        order.append(current)
+        placed.add(current)
+        stack.extend(reversed(children.get(current, [])))
+    return order + [category_id for category_id, _ in rows if category_id not in placed]
+
+
 def get_category_by_slug(slug: str) -> Category | None:
     return db.session.scalar(select(Category).where(Category.slug == slug))
 
