@@ -57,6 +57,7 @@ What ``@endpoint`` does, so handlers stay thin:
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -128,7 +129,8 @@ def endpoint(
         raise ValueError(f"auth must be none, required or optional, not {auth!r}")
 
     def decorate(view: Callable) -> Callable:
-        doc = (view.__doc__ or "").strip()
+        # Dedented: the document's descriptions are Markdown, where an indented line is code.
+        doc = inspect.cleandoc(view.__doc__ or "")
         operation = Operation(
             summary=summary or (doc.splitlines()[0] if doc else view.__name__.replace("_", " ")),
             description=doc,

@@ -52,3 +52,26 @@ def test_the_docs_page_lists_every_operation(live_app, page):  # noqa: F811
     page.wait_for_selector("tr[data-param-name='min_price']")
     page.screenshot(path=str(ARTIFACTS / "api-docs-products.png"), full_page=False)
     assert refused == [], refused
+
+
+def test_an_operation_can_be_tried_from_the_docs_page(live_app, page):  # noqa: F811
+    _, base, _ = live_app
+    refused = refusals(page)
+    page.goto(f"{base}/api/v1/docs#/catalog/api_list_categories")
+
+    # when the developer tries the category tree from the page
+    block = page.locator("#operations-catalog-api_list_categories")
+    block.wait_for()
+    if not block.locator(".try-out__btn").is_visible():
+        block.locator(".opblock-summary").click()
+    block.locator(".try-out__btn").click()
+    block.locator("tr[data-param-name='tree'] select").select_option("true")
+    block.locator(".execute").click()
+
+    # then the browser called the API (the page's CSP allows it) and shows its 200 answer
+    status = block.locator(".live-responses-table tr.response .response-col_status").first
+    status.wait_for()
+    assert status.inner_text().strip() == "200"
+    assert "/api/v1/categories?tree=true" in block.locator(".request-url").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "api-docs-try-it-out.png"), full_page=False)
+    assert refused == [], refused

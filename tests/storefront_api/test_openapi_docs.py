@@ -68,3 +68,10 @@ def test_the_docs_page_is_swagger_ui_5_from_the_package(client):
     assert client.get("/api/v1/docs/static/swagger-ui.css").status_code == 200
     assert client.get("/api/v1/docs/static/../templates/__init__.py").status_code == 404
     assert client.get("/api/v1/docs/static/oauth2-redirect.html").status_code == 404
+
+
+def test_operation_descriptions_are_markdown_prose_not_code_blocks(document):
+    # A docstring's continuation lines are indented; left so, Markdown renders them as code.
+    descriptions = [op.get("description", "") for item in document["paths"].values() for op in item.values()]
+    assert any("\n" in text for text in descriptions)
+    assert [line for text in descriptions for line in text.splitlines() if line.startswith("    ")] == []
