@@ -133,12 +133,13 @@ class ProductView(StaffModelView):
         "variant_count": lambda v, c, m, n: g.get("product_aggregates", {}).get(m.id, (0, 0))[0],
         "stock": lambda v, c, m, n: g.get("product_aggregates", {}).get(m.id, (0, 0))[1],
     }
-    form_columns = ["name", "slug", "category", "description", "base_price", "is_active", "featured",
-                    "images", "variants"]
+    form_columns = ["name", "slug", "category", "tax_class", "description", "base_price", "is_active",
+                    "featured", "images", "variants"]
     form_extra_fields = {"slug": slug_field(220)}
     inline_models = [
         (ProductImage, {"form_columns": ["id", "url", "alt_text", "is_primary", "display_order"]}),
-        (Variant, {"form_columns": ["id", "sku", "name", "price", "weight", "attributes", "is_active"],
+        (Variant, {"form_columns": ["id", "sku", "name", "price", "compare_at_price", "weight", "attributes",
+                                    "is_active"],
                    "form_args": {"attributes": {"description": 'A JSON object, e.g. {"size": "M"}'}}}),
     ]
     column_details_list = ["name", "slug", "category", "description", "base_price", "min_price",
@@ -287,7 +288,8 @@ class VariantView(StaffModelView):
         "stock": lambda v, c, m, n: (f"{m.inventory.available} / {m.inventory.quantity}"
                                      if m.inventory else "—"),
     }
-    form_columns = ["product", "sku", "name", "price", "weight", "attributes", "is_active"]
+    form_columns = ["product", "sku", "name", "price", "compare_at_price", "weight", "attributes",
+                    "is_active"]
     form_args = {"attributes": {"description": 'A JSON object, e.g. {"size": "M", "colour": "red"}'}}
     column_extra_row_actions = [
         EndpointLinkRowAction("fa fa-cubes", "inventory.adjust_view", id_arg="variant_id",
