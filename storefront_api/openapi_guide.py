@@ -7,12 +7,15 @@ Swagger UI renders the Markdown at the top of /api/v1/docs and under each tag.
 
 from __future__ import annotations
 
-from ecom.commerce.gateways.base import DECLINING_TEST_PAYMENT_METHODS, DEFAULT_TEST_PAYMENT_METHOD
+from ecom.commerce.gateways.base import (
+    AUTHENTICATION_TEST_PAYMENT_METHODS,
+    DECLINING_TEST_PAYMENT_METHODS,
+    DEFAULT_TEST_PAYMENT_METHOD,
+)
 from ecom.commerce.gateways.simulated import SUCCEEDING_TEST_PAYMENT_METHODS
 
 # Stripe's test payment methods, and what each does with the simulated gateway (and, with the
 # same id, in Stripe's test mode). The 3-D Secure ones leave the intent in requires_action.
-THREE_D_SECURE_TEST_PAYMENT_METHODS = ("pm_card_threeDSecure2Required", "pm_card_authenticationRequired")
 DECLINES = {
     "pm_card_chargeDeclined": "declined: 402; the order stays `created` with its stock held, so pay again",
     "pm_card_chargeDeclinedInsufficientFunds": "declined for insufficient funds: 402",
@@ -22,11 +25,10 @@ TEST_PAYMENT_METHODS: list[tuple[str, str]] = [
     *[(method, "succeeds")
       for method in sorted(SUCCEEDING_TEST_PAYMENT_METHODS - {DEFAULT_TEST_PAYMENT_METHOD})],
     *[(method, DECLINES.get(method, "declined: 402")) for method in sorted(DECLINING_TEST_PAYMENT_METHODS)],
-    ("pm_card_threeDSecure2Required",
-     "needs 3-D Secure: confirm answers 202 with `next_action.redirect_to_url`; the page there "
-     "(the simulated gateway's, or Stripe's) authenticates or fails, then confirm again"),
-    ("pm_card_authenticationRequired",
-     "Stripe's name for a card that always asks for authentication: as above"),
+    *[(method, "needs 3-D Secure: confirm answers 202 with `next_action` (`redirect_to_url`); "
+               "the page there (the simulated gateway's, or Stripe's) authenticates or fails, then "
+               "confirm again: 200 paid, or 402")
+      for method in sorted(AUTHENTICATION_TEST_PAYMENT_METHODS)],
     ("anything else", "declined: 402 (no such payment method)"),
 ]
 

@@ -1,7 +1,7 @@
 """categories: a category is never its own parent (CHECK parent_id <> id)
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0009
 Create Date: 2026-12-02
 
 The catalog service refuses a move under the category itself or one of its
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0007"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

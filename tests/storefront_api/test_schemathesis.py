@@ -2,7 +2,7 @@
 
 Every check is on: no 5xx, documented status codes and content types,
 response bodies matching their schemas, valid input accepted and invalid
-input rejected. Over the catalog, store, auth and cart endpoints.
+input rejected. Over the catalog (search suggestions included), store, auth and cart endpoints.
 """
 
 from __future__ import annotations
@@ -89,18 +89,17 @@ def catalog_data(db, cheap_bcrypt):
     ],
 )
 def test_storefront_api_conforms_to_its_openapi_document(case, catalog_data):
-    _uncommon_signup_password(case)
+    uncommon_signup_password(case)
     case.call_and_validate()
 
 
-def _uncommon_signup_password(case) -> None:
-    """A positive signup case with a password on the common-password list goes with one of the
-    same length that is not: the coverage phase builds such boundary values ("00000000")
-    without ``filter_body``, and signup rightly refuses them with 422 (the reliability run's
-    ``uncommon_signup_passwords`` hook does the same)."""
-    if case.operation.path != "/api/v1/auth/signup" or not isinstance(case.body, dict):
-        return
-    if case.meta is None or not case.meta.generation.mode.is_positive:
+def uncommon_signup_password(case) -> None:
+    """A positive signup whose password is on the common-password list goes with one of the
+    same length that is not: signup rightly refuses it with 422, which no schema can state,
+    and the coverage phase builds such values (``00000000``) without ``filter_body`` (the
+    reliability run's ``uncommon_signup_passwords`` hook does the same)."""
+    if case.operation.path != "/api/v1/auth/signup" or case.meta is None \
+            or not case.meta.generation.mode.is_positive or not isinstance(case.body, dict):
         return
     password = case.body.get("password")
     if isinstance(password, str) and is_common_password(password):
