@@ -50,6 +50,15 @@ SIZES = {"Shoes": ["40", "41", "42", "43"], "Jackets": ["S", "M", "L", "XL"],
          "Bags": ["Black", "Olive", "Sand"],
          "Kitchen": ["Standard", "Large"], "Books": ["Paperback", "Hardcover"]}
 ATTRIBUTE = {"Shoes": "size", "Jackets": "size", "Bags": "colour", "Kitchen": "size", "Books": "format"}
+# A second level of the category tree: (subcategory, its parent) for these products.
+SUBCATEGORIES = {
+    "Hiking Boot": ("Boots", "Shoes"), "Chelsea Boot": ("Boots", "Shoes"),
+    "Trail Runner": ("Running", "Shoes"), "Road Racer": ("Running", "Shoes"),
+}
+# (Jackets keep no subcategory: the demo sale, ecom.pricing.demo, names the jackets category,
+# and a promotion's categories are exact, subcategories not included.)
+# Shoes and jackets come in a colour each (a facet besides size).
+COLOURS = {"Shoes": ["Black", "Brown", "Grey"], "Jackets": ["Navy", "Olive", "Black"]}
 DEMO_STORES = [
     ("Shop London", "1 Regent Street", "London", "GB", 51.5101, -0.1340),
     ("Shop Paris", "10 Rue de Rivoli", "Paris", "FR", 48.8556, 2.3600),
@@ -125,17 +134,24 @@ def _seed_catalog(locations: dict[str, list[StockLocation]]) -> None:
             if catalog.get_product_by_slug(slug) is not None:
                 continue
             base = Decimal(15 + 7 * index + 11 * order)
+            home = category
+            if product_name in SUBCATEGORIES:
+                name, _ = SUBCATEGORIES[product_name]
+                home = catalog.get_category_by_slug(catalog.slugify(name)) or catalog.create_category(
+                    name=name, parent=category, description=f"{name}: part of {category_name.lower()}")
             product = catalog.create_product(
-                name=product_name, slug=slug, category=category, base_price=money(base),
+                name=product_name, slug=slug, category=home, base_price=money(base),
                 description=f"The {product_name.lower()}: a demo product in {category_name}.",
                 featured=index < 2)
             catalog.set_product_images(product, [f"https://picsum.photos/seed/{slug}/600/600",
                                                  f"https://picsum.photos/seed/{slug}-2/600/600"])
             options = SIZES[category_name][: 2 + (index % 3)]
+            colour = COLOURS[category_name][index % 3] if category_name in COLOURS else None
             for step, option in enumerate(options):
+                attributes = {ATTRIBUTE[category_name]: option, **({"colour": colour} if colour else {})}
                 variant = catalog.add_variant(
                     product, sku=f"{slug.upper()[:20]}-{catalog.slugify(option).upper()}",
-                    name=option, price=money(base + step * 2), attributes={ATTRIBUTE[category_name]: option},
+                    name=option, price=money(base + step * 2), attributes=attributes,
                     weight=Decimal("0.500"))
                 # A couple of variants start low so the dashboard has something to say.
                 receive_stock(variant, 3 if (index + step) % 7 == 0 else 40, actor=SYSTEM, note="demo stock",

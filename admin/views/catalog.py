@@ -10,7 +10,7 @@ from flask_admin.model.template import EndpointLinkRowAction
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from markupsafe import Markup, escape
-from sqlalchemy import and_, func, or_, select, union_all
+from sqlalchemy import and_, case, func, or_, select, union_all
 from sqlalchemy.orm import selectinload
 from wtforms import StringField
 from wtforms.validators import Length, Optional
@@ -60,21 +60,34 @@ def _like(term: str) -> str:
     return f"%{escaped}%"
 
 
+def _category_path(view, context, model, name) -> Markup:
+    """The category's place in the tree: its ancestors, then its name, indented by depth."""
+    names = g.get("category_paths", {}).get(model.id) or [model.name]
+    ancestors = "".join(f"{escape(ancestor)} › " for ancestor in names[:-1])
+    return Markup('<span class="category-path" data-depth="{depth}" style="padding-left: {indent}em">'
+                  '<span class="text-muted">{ancestors}</span><strong>{name}</strong></span>').format(
+        depth=len(names) - 1, indent=1.5 * (len(names) - 1), ancestors=Markup(ancestors), name=names[-1])
+
+
 class CategoryView(StaffModelView):
     area = Area.CATALOG
+    # "name" shows the category's path in the tree (_category_path); sorting by it sorts by name.
     column_list = ["name", "slug", "parent", "display_order", "product_count", "updated_at"]
     column_searchable_list = ["name", "slug"]
     column_sortable_list = ["name", "slug", "display_order", "updated_at"]
-    column_default_sort = ("display_order", False)
-    column_labels = {"product_count": "Products"}
+    # Unsorted, the list is in tree order (each category under its parent): _apply_sorting.
+    column_labels = {"product_count": "Products", "name": "Category"}
+    column_descriptions = {"name": "Where the category sits in the tree: its parents, then its name"}
     form_columns = ["name", "slug", "parent", "description", "image_url", "display_order"]
     form_extra_fields = {"slug": slug_field(140)}
-    column_formatters = {"product_count": lambda v, c, m, n: g.get("category_counts", {}).get(m.id, 0)}
+    column_formatters = {"product_count": lambda v, c, m, n: g.get("category_counts", {}).get(m.id, 0),
+                         "name": _category_path}
 
     def get_list(self, *args, **kwargs):
         count, rows = super().get_list(*args, **kwargs)
         if not kwargs.get("execute", True):
             return count, rows  # a query for the caller to run (the CSV export)
+        g.category_paths = services.category_paths()
         ids = _page_ids(rows)
         g.category_counts = dict(
             db.session.execute(
@@ -87,6 +100,15 @@ class CategoryView(StaffModelView):
 
     def prepare_model(self, model, is_created):
         services.prepare_category(model)
+
+    def _apply_sorting(self, query, joins, sort_column, sort_desc):
+        if sort_column is not None:
+            return super()._apply_sorting(query, joins, sort_column, sort_desc)
+        order = services.category_tree_order()
+        if not order:
+            return query, joins
+        return query.order_by(case({category_id: rank for rank, category_id in enumerate(order)},
+                                   value=Category.id, else_=len(order)), Category.id), joins
 
 
 class ProductView(StaffModelView):

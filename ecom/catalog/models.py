@@ -23,6 +23,8 @@ from ecom.extensions import db
 
 class Category(TimestampMixin, db.Model):
     __tablename__ = "categories"
+    # The service also refuses a parent among the category's descendants (ecom.catalog.services).
+    __table_args__ = (CheckConstraint("parent_id IS NULL OR parent_id <> id", name="not_own_parent"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     parent_id: Mapped[int | None] = mapped_column(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -220,3 +221,37 @@ def test_a_bulk_delete_that_fails_on_one_row_deletes_none(app, as_role, db, monk
     assert "Doomed 2 is still needed." in response.get_data(as_text=True)
     assert all(db.session.get(Category, c.id) is not None for c in doomed)
     assert _audit(db, "categories") == []
+
+
+def test_the_category_list_shows_each_category_in_its_place_in_the_tree(as_role, db):
+    outdoor = CategoryFactory(name="Outdoor", slug="outdoor", display_order=1)
+    footwear = CategoryFactory(name="Footwear", slug="footwear", parent=outdoor, display_order=2)
+    CategoryFactory(name="Boots", slug="boots", parent=footwear, display_order=0)
+    CategoryFactory(name="Kitchen", slug="kitchen", display_order=2)
+    CategoryFactory(name="Tents", slug="tents", parent=outdoor, display_order=0)
+    db.session.commit()
+
+    page = as_role("merchandiser").get("/admin/category/").get_data(as_text=True)
+
+    assert 'data-depth="2"' in page and "Outdoor › Footwear › </span><strong>Boots</strong>" in page
+    assert 'data-depth="0"' in page and "<strong>Outdoor</strong>" in page
+    # unsorted, the list is in tree order: each category right under its parent
+    shown = [name for name in re.findall(r"<strong>([^<]+)</strong></span>", page)]
+    assert shown == ["Outdoor", "Tents", "Footwear", "Boots", "Kitchen"]
+    by_name = as_role("merchandiser").get("/admin/category/?sort=0").get_data(as_text=True)
+    assert re.findall(r"<strong>([^<]+)</strong></span>", by_name) == sorted(shown)
+
+
+def test_a_category_moved_under_its_own_subcategory_is_a_clear_message(as_role, db):
+    outdoor = CategoryFactory(name="Outdoor", slug="outdoor")
+    footwear = CategoryFactory(name="Footwear", slug="footwear", parent=outdoor)
+    db.session.commit()
+
+    response = as_role("admin").post(f"/admin/category/edit/?id={outdoor.id}",
+                                     data={"name": "Outdoor", "slug": "outdoor", "parent": str(footwear.id)},
+                                     follow_redirects=True)
+
+    assert response.status_code == 200
+    assert "under itself or under one of its own subcategories" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Category, outdoor.id).parent_id is None

@@ -78,7 +78,8 @@ def test_categories_count_active_products_including_subcategories(client, shop):
     counts = {item["slug"]: item["product_count"] for item in response.json["items"]}
     assert counts == {"clothing": 3, "shirts": 2, "garden": 1}
     item = response.json["items"][0]
-    assert set(item) == {"id", "name", "slug", "description", "image_url", "product_count"}
+    assert set(item) == {"id", "name", "slug", "description", "image_url", "product_count",
+                         "parent", "children"}
 
 
 def test_one_category_by_slug(client, shop):
@@ -224,7 +225,7 @@ def test_listing_runs_the_same_few_statements_for_any_page_size(client, app, db)
     db.session.commit()
 
     counts = {}
-    for per_page in (5, 100):
+    for per_page, facets in ((5, "false"), (100, "false"), (5, "true"), (100, "true")):
         statements = []
 
         def count(*_args, into=statements):
@@ -232,15 +233,19 @@ def test_listing_runs_the_same_few_statements_for_any_page_size(client, app, db)
 
         event.listen(db.engine, "before_cursor_execute", count)
         try:
-            response = client.get(f"/api/v1/products?per_page={per_page}")
+            response = client.get(f"/api/v1/products?per_page={per_page}&facets={facets}")
         finally:
             event.remove(db.engine, "before_cursor_execute", count)
         assert response.status_code == 200
         assert len(response.json["items"]) == min(per_page, 30)
-        counts[per_page] = len(statements)
+        counts[per_page, facets] = len(statements)
 
-    assert counts[5] == counts[100]
-    assert counts[5] <= 8
+    assert counts[5, "false"] == counts[100, "false"]
+    assert counts[5, "false"] <= 8
+    # the facets: one statement each for categories, prices and attributes (and, on PostgreSQL,
+    # one turning JIT off for them: ecom.catalog.navigation.product_facets)
+    facets = 3 + (db.engine.dialect.name == "postgresql")
+    assert counts[5, "true"] == counts[100, "true"] == counts[5, "false"] + facets
 
 
 # --- product detail ------------------------------------------------------------------------
