@@ -13,13 +13,13 @@ from ecom.commerce.models import (
     StripeEvent,
 )
 from ecom.fulfillment.models import Fulfillment
-from ecom.identity.models import Address, User
+from ecom.identity.models import Address, CustomerNote, User
 from ecom.inventory.models import Inventory, StockMovement, StockReservation
 from ecom.notifications.models import Notification, OutboxEvent
 from ecom.stores.models import Store
 
 __all__ = [
-    "Address", "AuditLog", "Cart", "CartItem", "Category", "Fulfillment", "IdempotencyKey",
+    "Address", "AuditLog", "Cart", "CartItem", "Category", "CustomerNote", "Fulfillment", "IdempotencyKey",
     "ImportJob", "Inventory", "Notification", "Order", "OrderEvent", "OrderItem", "OutboxEvent",
     "Payment", "Product", "ProductImage", "Review", "StockMovement", "StockReservation", "Store",
     "StripeEvent", "User", "Variant",

@@ -93,5 +93,24 @@ def _register_ops_routes(app: Flask) -> None:
         body, healthy = check_health(app)
         return jsonify(body), (200 if healthy else 503)
 
+    @app.get("/media/<path:key>")
+    def media(key: str):
+        """Uploaded files of the local storage backend (an S3 bucket serves its own)."""
+        from flask import abort, send_from_directory
+
+        from ecom.media.storage import LocalStorage, check_key, storage
+
+        backend = storage(app)
+        try:
+            check_key(key)
+        except ValueError:
+            abort(404)
+        if not isinstance(backend, LocalStorage):
+            abort(404)
+        response = send_from_directory(backend.root, key, max_age=31536000)
+        response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        return response
+
     csrf.exempt(index)
     csrf.exempt(health)
+    csrf.exempt(media)
