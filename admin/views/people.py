@@ -10,19 +10,28 @@ from flask_admin.actions import action
 from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
 from sqlalchemy import case
-from wtforms import PasswordField, SelectField
+from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from admin.base import ReadOnlyModelView, StaffModelView, unit_of_work
+from admin.passwords import set_password_link
 from admin.security import Area, current_actor
 from ecom.extensions import db
-from ecom.identity.models import Role, User
+from ecom.identity.invitations import Purpose, invite_staff, resend_invitation
+from ecom.identity.models import STAFF_ROLES, Role, User
 from ecom.identity.services import reset_password, set_user_role, set_users_active
 from ecom.notifications.models import Notification
 
 
 class RoleForm(FlaskForm):
     role = SelectField("Role", choices=[(r.value, r.value) for r in Role])
+
+
+class InviteForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=255)])
+    full_name = StringField("Full name", validators=[Length(max=200)])
+    role = SelectField("Role", choices=[(r.value, r.value) for r in Role if r in STAFF_ROLES],
+                       default=Role.MERCHANDISER.value)
 
 
 class PasswordForm(FlaskForm):
@@ -36,6 +45,7 @@ class UserView(StaffModelView):
     _can_edit = False
     _can_delete = False
     details_template = "admin/user_details.html"
+    list_template = "admin/user_list.html"
     # The password hash is never listed, shown, exported or editable.
     column_list = ["email", "full_name", "role", "is_active", "last_login_at", "created_at"]
     column_details_list = ["email", "full_name", "role", "is_active", "last_login_at", "created_at",
@@ -70,6 +80,34 @@ class UserView(StaffModelView):
                 set_user_role(user, form.role.data, actor=current_actor())
             if work.ok:
                 flash(f"{user.email} is now {user.role}.", "success")
+        return redirect(url_for(".details_view", id=user_id))
+
+    @expose("/invite", methods=["GET", "POST"])
+    def invite_view(self):
+        """A new staff account: the person sets their own password from the emailed link."""
+        if not self.may_write():
+            return self.inaccessible_callback("invite_view")
+        form = InviteForm()
+        if form.validate_on_submit():
+            with unit_of_work() as work:
+                user = invite_staff(form.email.data, full_name=form.full_name.data or "", role=form.role.data,
+                                    actor=current_actor(), link_for=set_password_link(Purpose.INVITE))
+            if work.ok:
+                flash(f"{user.email} was invited as {user.role}: they were emailed a link to set their "
+                      "password (valid for 72 hours).", "success")
+                return redirect(url_for(".details_view", id=user.id))
+        for errors in form.errors.values():
+            for message in errors:
+                flash(message, "error")
+        return self.render("admin/user_invite.html", form=form)
+
+    @expose("/send-link/<int:user_id>", methods=["POST"])
+    def send_link_view(self, user_id: int):
+        user = db.get_or_404(User, user_id)
+        with unit_of_work() as work:
+            resend_invitation(user, actor=current_actor(), link_for=set_password_link(Purpose.INVITE))
+        if work.ok:
+            flash(f"{user.email} was emailed a link to set their password.", "success")
         return redirect(url_for(".details_view", id=user_id))
 
     @expose("/password/<int:user_id>", methods=["GET", "POST"])

@@ -1,4 +1,4 @@
-"""back office 2: uploaded product images, audit labels, staff time zones, customer notes
+"""back office 2: staff invitation and password-reset emails, uploaded product images, audit labels, staff time zones, customer notes
 
 Revision ID: 0011
 Revises: 0006
@@ -12,6 +12,12 @@ the back office shows that user's dates in. ``customer_notes`` holds staff notes
 import sqlalchemy as sa
 from alembic import op
 
+OLD_EVENT_TYPES = ("type IN ('ORDER_PLACED', 'ORDER_PAID', 'ORDER_SHIPPED', 'ORDER_DELIVERED', "
+                   "'ORDER_CANCELLED', 'PAYMENT_FAILED', 'PAYMENT_REFUNDED', 'LOW_STOCK')")
+NEW_EVENT_TYPES = ("type IN ('ORDER_PLACED', 'ORDER_PAID', 'ORDER_SHIPPED', 'ORDER_DELIVERED', "
+                   "'ORDER_CANCELLED', 'PAYMENT_FAILED', 'PAYMENT_REFUNDED', 'LOW_STOCK', "
+                   "'STAFF_INVITED', 'PASSWORD_RESET')")
+
 revision = "0011"
 down_revision = "0006"
 branch_labels = None
@@ -19,6 +25,9 @@ depends_on = None
 
 
 def upgrade():
+    with op.batch_alter_table("outbox_events", schema=None) as batch_op:
+        batch_op.drop_constraint(op.f("ck_outbox_events_type_valid"), type_="check")
+        batch_op.create_check_constraint(op.f("ck_outbox_events_type_valid"), NEW_EVENT_TYPES)
     with op.batch_alter_table("product_images", schema=None) as batch_op:
         batch_op.add_column(sa.Column("storage_key", sa.String(length=300), nullable=True))
         batch_op.add_column(sa.Column("content_type", sa.String(length=40), nullable=True))
@@ -54,6 +63,10 @@ def upgrade():
 
 
 def downgrade():
+    op.execute("DELETE FROM outbox_events WHERE type IN ('STAFF_INVITED', 'PASSWORD_RESET')")
+    with op.batch_alter_table("outbox_events", schema=None) as batch_op:
+        batch_op.drop_constraint(op.f("ck_outbox_events_type_valid"), type_="check")
+        batch_op.create_check_constraint(op.f("ck_outbox_events_type_valid"), OLD_EVENT_TYPES)
     with op.batch_alter_table("customer_notes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_customer_notes_user_id"))
     op.drop_table("customer_notes")

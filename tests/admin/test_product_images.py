@@ -21,7 +21,9 @@ def _upload(client, product, files):
 
 
 def _stored_files(root):
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) if root.exists() else []
+    if not root.exists():
+        return []
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
 
 
 def test_three_uploads_are_stored_thumbnailed_and_the_first_is_primary(as_role, db, media_root):

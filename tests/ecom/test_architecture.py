@@ -26,7 +26,8 @@ FOUNDATION = {"actor", "config", "db", "errors", "extensions", "runtime", "unit_
 ALLOWED = {
     "audit": set(),
     "stores": set(),
-    "identity": {"audit"},
+    # invitations: the set-password link is emailed through the outbox.
+    "identity": {"audit", "notifications"},
     # Stock changes emit LOW_STOCK through the outbox.
     "inventory": {"audit", "notifications"},
     # The handler finds staff recipients (identity) and, run without the app, registers every
@@ -60,6 +61,9 @@ DOCUMENTED_CYCLES = {
     # ecom.models <-> notifications: the registry imports every package's models, and the
     # handler, which runs without a Flask app, imports the registry so every mapper is known.
     ("notifications", "models"): {"ecom/notifications/handler.py"},
+    # identity -> notifications: staff invitations and password resets emit their email events;
+    # the handler reads staff recipients from identity.
+    ("identity", "notifications"): {"ecom/identity/invitations.py"},
 }
 
 
