@@ -17,6 +17,7 @@ from flask_admin.contrib.sqla import ModelView, tools
 from sqlalchemy import Integer, Numeric, func, select
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
+from admin.formatting import DETAIL_FORMATTERS, LIST_FORMATTERS
 from admin.security import Access, Area, access_of, current_actor, refuse
 from ecom.audit.services import record_change
 from ecom.catalog.services import snapshot
@@ -201,6 +202,9 @@ class StaffModelView(RoleWalled, ModelView):
 
     page_size = 20
     can_set_page_size = True
+    # Money with its currency sign, times to the minute in the user's zone (admin.formatting).
+    column_type_formatters = LIST_FORMATTERS
+    column_type_formatters_detail = DETAIL_FORMATTERS
     can_view_details = True
     # Read-only unless the role may edit this area (see the properties below).
     _can_create = True

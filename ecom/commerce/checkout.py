@@ -26,7 +26,7 @@ from ecom.commerce.gateways.base import (
     to_minor,
 )
 from ecom.commerce.models import Cart, CartItem, Order, OrderItem, Payment
-from ecom.commerce.orders import lock_order, order_event_data, record_creation, transition
+from ecom.commerce.orders import lock_order, order_event_data, record_creation, record_history, transition
 from ecom.commerce.payments import (
     cancel_payment,
     refundable_amount,
@@ -34,7 +34,7 @@ from ecom.commerce.payments import (
     set_payment_status,
 )
 from ecom.commerce.sql import insert_or_nothing
-from ecom.commerce.status import MONEY_TAKEN, OrderStatus, PaymentStatus
+from ecom.commerce.status import MONEY_TAKEN, EventKind, OrderStatus, PaymentStatus
 from ecom.db import utcnow
 from ecom.errors import Conflict, EcomError, NotFound, OutOfStock, ValidationFailed
 from ecom.extensions import db
@@ -529,8 +529,24 @@ def confirm_payment(user, intent_id: str, payment_method: str | None = None) -> 
         raise NotFound("Payment intent not found.")
     payments = payment_gateway(intent_id)
     intent = payments.retrieve_intent(intent_id)
+    attempted = False
     if intent.status in ("requires_payment_method", "requires_confirmation"):
         method = payment_method or (DEFAULT_TEST_PAYMENT_METHOD if payments.name == "simulated" else None)
         if method:
             intent = payments.confirm_intent(intent_id, method)
-    return finalize_payment(intent_id, actor=Actor.of_user(user), intent=intent)
+            attempted = True
+    was_declined = payment.status == PaymentStatus.FAILED
+    result = finalize_payment(intent_id, actor=Actor.of_user(user), intent=intent)
+    if attempted and was_declined and result.outcome == Finalized.DECLINED:
+        _record_another_decline(payment, intent, Actor.of_user(user))
+    return result
+
+
+def _record_another_decline(payment: Payment, intent: Intent, actor: Actor) -> None:
+    """A failed payment declined once more, on a card the shopper just tried: its status does not
+    move (failed stays failed), but the attempt is history the back office shows. Only the
+    confirm call knows a new card was tried; a webhook repeating a decline adds nothing."""
+    message = intent.failure_message or intent.status
+    payment.failure_message = message
+    record_history(payment.order_id, EventKind.PAYMENT, PaymentStatus.FAILED, PaymentStatus.FAILED,
+                   actor=actor, note=f"declined again: {message}")
