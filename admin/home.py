@@ -67,7 +67,8 @@ class DashboardView(PasswordPagesMixin, AdminIndexView):
 
     @expose("/")
     def index(self):
-        return self.render("admin/dashboard.html", **dashboard_context())
+        return self.render("admin/dashboard.html",
+                           **dashboard_context(request.args.get("start"), request.args.get("end")))
 
     @expose("/login", methods=["GET", "POST"])
     def login_view(self):

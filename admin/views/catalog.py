@@ -16,6 +16,7 @@ from wtforms import IntegerField, StringField
 from wtforms.validators import Length, NumberRange, Optional
 
 from admin.base import MAX_IMPORT_BYTES, StaffModelView, unit_of_work
+from admin.links import list_url
 from admin.security import Area, can_adjust, current_actor
 from admin.views.product_media import UPLOAD_FIELD, ProductImagesMixin, upload_field
 from ecom.catalog import csv_io, deletion, reviews, services
@@ -97,7 +98,7 @@ class CategoryView(StaffModelView):
         return deletion.category_delete_refusal(model)
 
     def way_out_url(self, model, refusal):
-        return url_for("product.index_view", flt0_0=model.id)
+        return list_url("product", [("category_id", "IntEqualFilter", str(model.id))])
 
 
 class ProductView(ProductImagesMixin, StaffModelView):

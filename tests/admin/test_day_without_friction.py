@@ -125,3 +125,42 @@ def test_the_customer_page_shows_orders_addresses_net_lifetime_value_and_notes(a
         "warehouse@shop.test"
     # Staff are not customers: their page is not here
     assert client.get(f"/admin/customer/details/?id={staff['admin'].id}").status_code in (302, 404)
+
+
+def _link(page: str, element_id: str) -> str:
+    return re.search(rf'href="([^"]+)" id="{element_id}"', page).group(1).replace("&amp;", "&")
+
+
+def test_the_dashboard_counts_revenue_net_of_refunds_and_links_each_figure(db, as_role, make_order):
+    from ecom.actor import SYSTEM
+    from ecom.db import utcnow
+
+    order = make_order("paid")
+    order.created_at = order.paid_at = utcnow()
+    refund_payment(order, Decimal("10.00"), actor=SYSTEM)
+    commit()
+    client = as_role("merchandiser")
+
+    page = client.get("/admin/").get_data(as_text=True)
+
+    net = order.total - Decimal("10.00")
+    assert f'id="revenue-range">${net:,.2f}<' in page and f'id="revenue-today">${net:,.2f}<' in page
+    assert 'id="refunded-range">$10.00 refunded<' in page
+    # Each figure leads to the list behind it
+    for figure in ("orders-today", "revenue-today", "orders-range", "revenue-range"):
+        listed = client.get(_link(page, figure)).get_data(as_text=True)
+        assert order.order_number in listed, figure
+    assert "x-tick" in page and "y-tick" in page
+
+
+def test_the_dashboard_range_is_chosen_and_checked(db, as_role, make_order):
+    order = make_order("paid", quantity=1)
+    client = as_role("admin")
+
+    old = client.get("/admin/?start=2020-01-01&end=2020-01-31").get_data(as_text=True)
+    wrong = client.get("/admin/?start=2020-02-01&end=2020-01-01").get_data(as_text=True)
+    garbled = client.get("/admin/?start=yesterday").get_data(as_text=True)
+
+    assert old.count("<rect ") == 31 and 'id="orders-range">0<' in old
+    assert order.items[0].product_name not in old
+    assert "ends before it starts" in wrong and "YYYY-MM-DD" in garbled

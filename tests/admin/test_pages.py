@@ -32,11 +32,12 @@ def test_dashboard_figures(as_role, make_order, db):
     InventoryFactory(variant=low, quantity=1, low_stock_threshold=3)
     page = as_role("warehouse").get("/admin/").get_data(as_text=True)
     assert re.search(r'id="orders-today">3<', page)
-    revenue = Decimal(re.search(r'id="revenue-today">([\d.]+)<', page).group(1))
+    revenue = Decimal(re.search(r'id="revenue-today">\$([\d.,]+)<', page).group(1).replace(",", ""))
     assert revenue > paid.total
     assert re.search(r'id="backlog">1<', page)  # the paid order waits; the shipped one left
     assert "RUNNING-LOW" in page
     assert page.count("<rect ") == 30
+    assert 'class="y-tick">$0.00<' in page  # the chart's axis, in money
     assert paid.items[0].product_name in page  # top products
 
 
