@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import flash, redirect, url_for
+from flask import flash, g, redirect, url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_wtf import FlaskForm
@@ -13,6 +13,7 @@ from sqlalchemy import case
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
+from admin.audit_records import ENTITY_NAMES, audit_labels, record_url
 from admin.base import ReadOnlyModelView, StaffModelView, unit_of_work
 from admin.passwords import set_password_link
 from admin.security import Area, current_actor
@@ -161,12 +162,33 @@ def _changes(view, context, model, name):
 
 class AuditLogView(ReadOnlyModelView):
     area = Area.ADMINISTRATION
-    column_list = ["created_at", "actor", "action", "entity", "entity_id", "changes"]
-    column_filters = ["actor", "action", "entity", "entity_id", "created_at"]
-    column_searchable_list = ["actor", "entity", "entity_id"]
+    column_list = ["created_at", "actor", "action", "record", "changes"]
+    column_details_list = ["created_at", "actor", "action", "record", "entity", "entity_id", "changes"]
+    column_labels = {"record": "Record"}
+    column_filters = ["actor", "action", "entity", "entity_id", "label", "created_at"]
+    column_searchable_list = ["actor", "entity", "entity_id", "label"]
     column_default_sort = ("created_at", True)
     column_sortable_list = ["created_at", "actor", "action", "entity"]
-    column_formatters = {"changes": _changes}
-    column_formatters_detail = {"changes": _changes}
+    column_formatters = {"changes": _changes, "record": lambda v, c, m, n: _record_link(m)}
+    column_formatters_detail = column_formatters
+
+    def get_list(self, *args, **kwargs):
+        count, rows = super().get_list(*args, **kwargs)
+        if kwargs.get("execute", True):
+            g.audit_labels = audit_labels(rows)
+        return count, rows
+
+    def get_one(self, id):
+        entry = super().get_one(id)
+        if entry is not None:
+            g.audit_labels = audit_labels([entry])
+        return entry
 
 
+def _record_link(entry) -> Markup:
+    """The record as people know it (order number, SKU, email), linked to its page."""
+    label = entry.label or g.get("audit_labels", {}).get((entry.entity, entry.entity_id)) or ""
+    kind = ENTITY_NAMES.get(entry.entity, entry.entity)
+    shown = escape(f"{kind} {label}" if label else f"{kind} #{entry.entity_id}")
+    url = record_url(entry.entity, entry.entity_id)
+    return Markup(f'<a href="{escape(url)}" class="audit-record">{shown}</a>') if url else Markup(shown)

@@ -164,3 +164,28 @@ def test_the_dashboard_range_is_chosen_and_checked(db, as_role, make_order):
     assert old.count("<rect ") == 31 and 'id="orders-range">0<' in old
     assert order.items[0].product_name not in old
     assert "ends before it starts" in wrong and "YYYY-MM-DD" in garbled
+
+
+def test_audit_entries_name_and_link_their_records_whatever_made_them(app, db, as_role, staff, make_order):
+    from ecom.actor import WEBHOOK, Actor
+    from ecom.identity.services import set_user_role
+    from ecom.inventory.services import adjust_stock
+    from tests.factories import stocked_variant as make_variant
+
+    # Given changes made outside the back office: a job's stock count, a webhook's refund,
+    # a role change from the CLI, and a cancellation through the API's service
+    variant = make_variant(quantity=5, sku="LAMP-RED")
+    adjust_stock(variant, -2, "damage", actor=Actor("system:job"))
+    order = make_order("paid")
+    refund_payment(order, Decimal("5.00"), actor=WEBHOOK)
+    set_user_role(staff["warehouse"], "merchandiser", actor=Actor("cli"))
+    commit()
+
+    page = as_role("admin").get("/admin/auditlog/").get_data(as_text=True)
+
+    found = re.findall(r'<a href="([^"]+)" class="audit-record">([^<]+)</a>', page)
+    links = {text.replace("&amp;", "&"): href.replace("&amp;", "&") for href, text in found}
+    assert links["Stock of LAMP-RED"].startswith("/admin/inventory/details/")
+    assert links[f"Order {order.order_number}"] == f"/admin/order/details/?id={order.id}"
+    assert links["User warehouse@shop.test"] == f"/admin/user/details/?id={staff['warehouse'].id}"
+    assert "system:job" in page and "stripe:webhook" in page and "cli" in page
