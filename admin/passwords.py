@@ -63,6 +63,28 @@ class PasswordPagesMixin:
         return self.render("admin/set_password.html", form=form, error=None, user=user,
                            welcome=purpose == Purpose.INVITE)
 
+    @expose("/me", methods=["GET", "POST"])
+    def settings_view(self):
+        """The signed-in user's own settings (their time zone)."""
+        from flask_login import current_user
+
+        from admin.security import refuse
+        from ecom.identity.preferences import set_time_zone, time_zone_names
+
+        if not getattr(current_user, "is_authenticated", False) or not current_user.is_staff:
+            return refuse()
+        if request.method == "POST":  # CSRF-checked by the app's CSRFProtect, like every form
+            try:
+                with unit_of_work():
+                    set_time_zone(current_user._get_current_object(), request.form.get("time_zone"))
+            except ValidationFailed as exc:
+                flash(exc.message, "error")
+            else:
+                flash("Saved: dates are shown in " + (current_user.time_zone or "UTC") + ".", "success")
+                return redirect(url_for("admin.settings_view"))
+        return self.render("admin/my_settings.html", zones=time_zone_names(),
+                           current=current_user.time_zone or "")
+
     @expose("/password/forgot", methods=["GET", "POST"])
     def forgot_password_view(self):
         form = ForgotForm()

@@ -189,3 +189,14 @@ def test_audit_entries_name_and_link_their_records_whatever_made_them(app, db, a
     assert links[f"Order {order.order_number}"] == f"/admin/order/details/?id={order.id}"
     assert links["User warehouse@shop.test"] == f"/admin/user/details/?id={staff['warehouse'].id}"
     assert "system:job" in page and "stripe:webhook" in page and "cli" in page
+
+
+def test_staff_choose_their_time_zone(db, as_role, staff):
+    client = as_role("warehouse")
+
+    client.post("/admin/me", data={"time_zone": "Europe/Lisbon"})
+    refused = client.post("/admin/me", data={"time_zone": "Mars/Olympus"}).get_data(as_text=True)
+
+    db.session.expire_all()
+    assert staff["warehouse"].time_zone == "Europe/Lisbon"
+    assert "Unknown time zone" in refused
