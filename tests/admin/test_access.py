@@ -16,7 +16,7 @@ STAFF = ("admin", "merchandiser", "warehouse")
 READERS = {
     "category": STAFF, "product": STAFF, "variant": STAFF, "review": STAFF,
     "inventory": STAFF, "stockmovement": STAFF, "reservation": STAFF,
-    "store": STAFF, "fulfillment": STAFF, "order": STAFF,
+    "store": STAFF, "fulfillment": STAFF, "order": STAFF, "customer": STAFF,
     "user": ("admin",), "notification": ("admin",), "jobs": ("admin",), "auditlog": ("admin",),
 }
 # endpoint -> roles that may create/edit/delete or run bulk actions there.
