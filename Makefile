@@ -56,6 +56,9 @@ bench: install-dev
 
 ## The reliability suite: bounded, loopback only; non-zero exit if anything is lost
 reliability: install-dev
+	@# The multi-node scenario puts two web nodes behind Debian's HAProxy.
+	@test -x /usr/sbin/haproxy || command -v haproxy >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null)
 	$(BIN)/python -m reliability.run
 
 clean:

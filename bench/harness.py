@@ -132,7 +132,9 @@ class Gunicorn:
              "--bind", f"127.0.0.1:{self.port}",
              "--workers", str(self.workers), "--threads", str(self.threads),
              "--worker-class", "gthread", "--keep-alive", "30",
-             "--graceful-timeout", "10", "--timeout", "60"],
+             "--graceful-timeout", "10", "--timeout", "60",
+             # gunicorn 27 otherwise opens one shared ~/.gunicorn/gunicorn.ctl for every instance.
+             "--no-control-socket"],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )

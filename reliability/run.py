@@ -24,6 +24,7 @@ SCENARIOS = {
     "redis_down": "reliability.scenario_redis_down",
     "postgres_drop": "reliability.scenario_postgres_drop",
     "schemathesis": "reliability.scenario_schemathesis",
+    "multi_node": "reliability.scenario_multi_node",
 }
 
 

@@ -63,6 +63,30 @@ def deliver_event(event_id: str) -> dict:
         return result.as_dict()
 
 
+def deliver_events(event_ids: list[str]) -> dict:
+    """Deliver a batch of outbox events (the relay's job). An event that fails is retried alone.
+
+    Every event of the batch is tried; each failed one becomes a job of its
+    own (job id = event id) with the remaining retries, so only what failed
+    runs again and the failed-jobs page lists it by itself. If Redis refuses
+    that job, this raises and the batch's own Retry re-runs it (what was sent
+    is skipped).
+    """
+    from ecom.notifications.handler import handle_outbox_events, handler_environment
+    from ecom.notifications.relay import retry_event_alone
+
+    with app_context() as app:
+        settings, bind = handler_environment()
+        batch = handle_outbox_events(event_ids, settings=settings, bind=bind)
+        job = get_current_job()
+        for event_id, error in batch.failed.items():
+            log.warning("event %s failed in its batch, retried alone: %s", event_id, error)
+            retry_event_alone(app, event_id, connection=job.connection if job else None)
+        for event_id in batch.missing:
+            log.warning("outbox event %s no longer exists; nothing to deliver", event_id)
+        return batch.as_dict()
+
+
 def relay_outbox_job(batch: int = RELAY_BATCH) -> dict:
     """Relay the outbox until it is drained (or MAX_RELAY_ROUNDS batches). Returns the counts."""
     from ecom.notifications.relay import clear_relay_request

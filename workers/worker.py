@@ -248,6 +248,14 @@ def worker_connection(app: Flask) -> redis.Redis:
 
 def run_worker(worker: BaseWorker, app: Flask, *, burst: bool = False, max_jobs: int | None = None,
                max_idle_time: int | None = None) -> bool:
-    """``worker.work`` as production runs it: with the scheduler, at the app's LOG_LEVEL."""
-    return worker.work(with_scheduler=True, burst=burst, max_jobs=max_jobs, max_idle_time=max_idle_time,
-                       logging_level=app.config.get("LOG_LEVEL", "INFO"))
+    """``worker.work`` as production runs it: with the scheduler, at the app's LOG_LEVEL.
+
+    The SMTP sessions its deliveries kept open are closed (QUIT) when it stops.
+    """
+    from ecom.notifications.channels import close_smtp_sessions
+
+    try:
+        return worker.work(with_scheduler=True, burst=burst, max_jobs=max_jobs, max_idle_time=max_idle_time,
+                           logging_level=app.config.get("LOG_LEVEL", "INFO"))
+    finally:
+        close_smtp_sessions()

@@ -14,6 +14,7 @@ QUEUE_NAMES = (NOTIFICATIONS, DEFAULT)
 
 # Jobs are referenced by dotted path so the web app never imports the workers package.
 DELIVER_EVENT_JOB = "workers.jobs.deliver_event"
+DELIVER_EVENTS_JOB = "workers.jobs.deliver_events"
 RELAY_OUTBOX_JOB = "workers.jobs.relay_outbox_job"
 
 MAX_DELIVERY_RETRIES = 5

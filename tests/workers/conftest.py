@@ -11,6 +11,13 @@ from ecom.extensions import db as _db
 from tests.conftest import make_test_app
 
 
+def delivery_job_id(event_id: str) -> str:
+    """The id of the relay's delivery job for an event relayed alone (a batch of one)."""
+    from ecom.notifications.relay import batch_job_id
+
+    return batch_job_id([event_id])
+
+
 def order_data(email: str = "buyer@example.com", **extra) -> dict:
     """An order event payload in the shape ``order_event_data`` produces."""
     data = {
@@ -65,6 +72,7 @@ class RecordingSMTPHandler:
 
     def __init__(self):
         self.messages: list = []
+        self.sessions: set = set()  # client (host, port): one per connection that delivered a message
         self.blocking = False
         self.data_started = threading.Event()
         self.release = threading.Event()
@@ -78,6 +86,7 @@ class RecordingSMTPHandler:
                 await asyncio.sleep(0.05)
             return "451 Aborted"
         self.messages.append(envelope)
+        self.sessions.add(session.peer)
         return "250 OK"
 
 

@@ -30,7 +30,7 @@ from ecom.notifications.queues import (
     redis_connection,
 )
 from ecom.notifications.services import emit
-from tests.workers.conftest import order_data
+from tests.workers.conftest import delivery_job_id, order_data
 from workers.jobs import relay_once
 from workers.worker import RecoverableQueue, make_worker, worker_connection
 
@@ -62,12 +62,12 @@ def where_is(job_id: str, connection) -> list[str]:
 
 def assert_recovered_once(event_id: str, connection, smtp_server) -> None:
     """Run again after one retry: finished, one email, one sent row, in no list or registry."""
-    job = Job.fetch(event_id, connection=connection)
+    job = Job.fetch(delivery_job_id(event_id), connection=connection)
     assert job.get_status() == JobStatus.FINISHED
     assert job.retries_left == MAX_DELIVERY_RETRIES - 1
     assert [envelope.rcpt_tos for envelope in smtp_server.messages] == [["survivor@example.com"]]
     assert sent_rows(event_id) == [("survivor@example.com", "sent")]
-    assert where_is(event_id, connection) == []
+    assert where_is(delivery_job_id(event_id), connection) == []
 
 
 def maintenance_twice(run_pass, monkeypatch) -> None:
@@ -106,14 +106,14 @@ def test_rqs_own_dequeue_from_two_queues_loses_the_job_of_a_worker_killed_after_
 
     # when that worker dequeues the job and is killed before starting it
     job, _ = stock_worker().dequeue_job_and_maintain_ttl(timeout=None)
-    assert job.id == event_id
+    assert job.id == delivery_job_id(event_id)
 
     # then the job is "queued" yet in no list and no registry, and the workers' maintenance never
     # brings it back: nothing is ever delivered (the relay skips it: its job exists)
-    assert Job.fetch(event_id, connection=connection).get_status() == JobStatus.QUEUED
-    assert where_is(event_id, connection) == []
+    assert Job.fetch(delivery_job_id(event_id), connection=connection).get_status() == JobStatus.QUEUED
+    assert where_is(delivery_job_id(event_id), connection) == []
     maintenance_twice(lambda: stock_worker().work(burst=True), monkeypatch)
-    assert where_is(event_id, connection) == []
+    assert where_is(delivery_job_id(event_id), connection) == []
     assert relay_once().dispatched == 0
     assert sent_rows(event_id) == []
 
@@ -129,11 +129,11 @@ def test_a_job_whose_worker_was_killed_right_after_dequeuing_it_is_delivered_exa
 
     # when it dequeues the job and is killed before starting it
     job, _ = worker.dequeue_job_and_maintain_ttl(timeout=None)
-    assert job.id == event_id
+    assert job.id == delivery_job_id(event_id)
     del worker
 
     # then the job is kept in the notifications queue's intermediate list, where rq looks for it
-    assert where_is(event_id, connection) == [f"{NOTIFICATIONS} intermediate list"]
+    assert where_is(delivery_job_id(event_id), connection) == [f"{NOTIFICATIONS} intermediate list"]
 
     # when workers start again, and their maintenance runs twice
     maintenance_twice(lambda: make_worker(smtp_app, connection=worker_connection(smtp_app)).work(burst=True),
@@ -157,12 +157,12 @@ def test_a_starting_job_moves_from_the_intermediate_list_to_the_started_registry
     del worker
 
     # then the job is in the started registry only
-    assert where_is(event_id, connection) == [f"{NOTIFICATIONS} StartedJobRegistry"]
+    assert where_is(delivery_job_id(event_id), connection) == [f"{NOTIFICATIONS} StartedJobRegistry"]
 
     # when the abandoned-job cleanup runs (clock moved past the dead worker's heartbeat), then the
     # workers run, their maintenance twice
     StartedJobRegistry(NOTIFICATIONS, connection=connection).cleanup(timestamp=time.time() + 3600)
-    assert where_is(event_id, connection) == [f"{NOTIFICATIONS} queue"]
+    assert where_is(delivery_job_id(event_id), connection) == [f"{NOTIFICATIONS} queue"]
     maintenance_twice(lambda: make_worker(smtp_app, connection=worker_connection(smtp_app)).work(burst=True),
                       monkeypatch)
 
@@ -180,7 +180,7 @@ def test_a_job_that_starts_leaves_the_intermediate_list(queue_app):
     assert make_worker(queue_app, connection=worker_connection(queue_app)).work(burst=True)
 
     # then both finished and no copy is left in any intermediate list
-    for job_id in (event_id, other.id):
+    for job_id in (delivery_job_id(event_id), other.id):
         assert Job.fetch(job_id, connection=connection).get_status() == JobStatus.FINISHED
         assert where_is(job_id, connection) == []
     assert sent_rows(event_id) == [("buyer@example.com", "sent")]

@@ -10,12 +10,13 @@ from sqlalchemy.orm import Session
 
 from ecom.errors import NotFound
 from ecom.extensions import db
+from ecom.notifications.channels import DeliveryFailed
 from ecom.notifications.models import Notification, OutboxEvent
 from ecom.notifications.queue_stats import failed_jobs, queue_rows, queue_stats, retry_failed_job
 from ecom.notifications.queues import DEFAULT, NOTIFICATIONS, redis_connection
 from ecom.notifications.services import emit
 from tests.conftest import make_test_app
-from tests.workers.conftest import closed_port, order_data
+from tests.workers.conftest import closed_port, delivery_job_id, order_data
 from workers.jobs import relay_once
 
 
@@ -51,11 +52,11 @@ def test_event_emitted_relayed_and_processed_gives_exactly_one_notification(queu
     result = relay_once()
     run_worker(queue_app)
 
-    # then the event became one RQ job (id = event id) that delivered one email
+    # then the event became one RQ delivery job that delivered one email
     assert result.enqueued == 1
     [row] = notifications()
     assert (row.event_id, row.recipient, row.status) == (event_id, "rq@example.com", "sent")
-    job = Job.fetch(event_id, connection=redis_connection(queue_app))
+    job = Job.fetch(delivery_job_id(event_id), connection=redis_connection(queue_app))
     assert job.get_status() == JobStatus.FINISHED
     assert outbox()[0].dispatched_at is not None
 
@@ -80,7 +81,7 @@ def test_the_same_event_relayed_twice_is_enqueued_once_and_notifies_once(queue_a
 
     # then the relay recognised the job and enqueued nothing new
     assert (again.enqueued, again.already_queued) == (0, 1)
-    assert Queue(NOTIFICATIONS, connection=redis_connection(queue_app)).job_ids == [event_id]
+    assert Queue(NOTIFICATIONS, connection=redis_connection(queue_app)).job_ids == [delivery_job_id(event_id)]
     run_worker(queue_app)
     assert len(notifications()) == 1
 
@@ -184,10 +185,10 @@ def test_queue_stats_reports_depths_backlog_and_redis_errors(queue_app, database
     assert before["redis"] == "ok" and before["mode"] == "queue"
     assert before["outbox"]["backlog"] == 2 and before["outbox"]["oldest_age_seconds"] >= 0
     assert before["queues"][DEFAULT]["queued"] == 1  # the after-commit relay request
-    assert after["queues"][NOTIFICATIONS]["queued"] == 2
+    assert after["queues"][NOTIFICATIONS]["queued"] == 1  # one job delivers both events
     assert after["outbox"]["backlog"] == 0
     assert [row["name"] for row in queue_rows(after)] == [NOTIFICATIONS, DEFAULT]
-    assert queue_rows(after)[0]["queued"] == 2
+    assert queue_rows(after)[0]["queued"] == 1
 
     down = make_test_app(database_url, REDIS_URL=f"redis://127.0.0.1:{closed_port()}/0")
     assert queue_stats(down)["redis"].startswith("error")
@@ -207,7 +208,62 @@ def test_concurrent_relays_skip_each_others_locked_rows(postgres, queue_app):
 
         # then it took only the free row, without waiting for the lock
         assert result.enqueued == 1
-        assert Queue(NOTIFICATIONS, connection=redis_connection(queue_app)).job_ids == [free_id]
+        queued = Queue(NOTIFICATIONS, connection=redis_connection(queue_app)).job_ids
+        assert queued == [delivery_job_id(free_id)]
         other_relay.rollback()
 
     assert relay_once().enqueued == 1
+
+
+def test_a_batch_delivers_every_event_and_retries_only_the_one_that_failed_alone(queue_app, monkeypatch):
+    from ecom.notifications import handler
+
+    # given three events relayed together, and mail that fails for one recipient only
+    sent = []
+
+    def send_email(settings, to, content):
+        if to == "bounce@example.com" and not mail_fixed:
+            raise DeliveryFailed("mailbox unavailable")
+        sent.append(to)
+
+    mail_fixed = False
+    monkeypatch.setattr(handler, "send_email", send_email)
+    ids = [emit_committed(email=email) for email in ("a@example.com", "bounce@example.com", "c@example.com")]
+    result = relay_once()
+    connection = redis_connection(queue_app)
+    assert result.enqueued == 3
+    assert Queue(NOTIFICATIONS, connection=connection).count == 1  # one job carries the three events
+
+    # when the worker runs the batch and the failed event's own retries
+    run_worker(queue_app)
+
+    # then the others were sent once each, and only the failed event was retried, as a job of its own
+    assert sent == ["a@example.com", "c@example.com"]
+    [listed] = failed_jobs(queue_app)
+    assert listed["id"] == ids[1] and "mailbox unavailable" in listed["error"]
+    assert listed["func_name"] == "workers.jobs.deliver_event"
+    assert Job.fetch(ids[1], connection=connection).retries_left == 0
+    assert {n.recipient: n.status for n in notifications()} == {
+        "a@example.com": "sent", "bounce@example.com": "failed", "c@example.com": "sent"}
+
+    # when mail works again and the back office retries that one job
+    mail_fixed = True
+    retry_failed_job(queue_app, ids[1])
+    run_worker(queue_app)
+
+    # then it alone is delivered; nothing else is sent again
+    assert sent == ["a@example.com", "c@example.com", "bounce@example.com"]
+    assert {n.status for n in notifications()} == {"sent"}
+
+
+def test_a_relay_round_larger_than_a_batch_becomes_several_jobs(queue_app, monkeypatch):
+    from ecom.notifications import relay
+
+    monkeypatch.setattr(relay, "DELIVERY_BATCH", 2)
+    for n in range(5):
+        emit_committed(email=f"b{n}@example.com")
+
+    assert relay_once().enqueued == 5
+    assert Queue(NOTIFICATIONS, connection=redis_connection(queue_app)).count == 3
+    run_worker(queue_app)
+    assert sorted(n.recipient for n in notifications()) == [f"b{n}@example.com" for n in range(5)]

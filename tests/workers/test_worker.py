@@ -85,7 +85,7 @@ def test_the_worker_log_at_info_shows_deliveries_not_the_routine_relay_and_perio
     import logging
 
     from ecom.notifications.services import emit
-    from tests.workers.conftest import order_data
+    from tests.workers.conftest import delivery_job_id, order_data
     from workers.jobs import run_periodic
 
     # given an event (its commit enqueues a relay job, which enqueues the delivery) and a periodic tick
@@ -103,7 +103,7 @@ def test_the_worker_log_at_info_shows_deliveries_not_the_routine_relay_and_perio
 
     # then the delivery's "Job OK" is there, and nothing at INFO about the relay or the periodic tick
     messages = [record.getMessage() for record in caplog.records if record.name == "rq.worker"]
-    assert any("Job OK" in m and event_id in m for m in messages)
+    assert any("Job OK" in m and delivery_job_id(event_id) in m for m in messages)
     assert not [m for m in messages if "periodic" in m or "relay" in m]
 
 

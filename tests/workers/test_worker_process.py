@@ -18,7 +18,7 @@ from ecom.extensions import db
 from ecom.notifications.models import Notification
 from ecom.notifications.queues import NOTIFICATIONS, redis_connection
 from ecom.notifications.services import emit
-from tests.workers.conftest import order_data
+from tests.workers.conftest import delivery_job_id, order_data
 from workers.jobs import relay_once
 
 pytestmark = pytest.mark.slow
@@ -68,7 +68,8 @@ def test_worker_killed_mid_job_reruns_the_job_and_notifies_once(
     worker = start_worker(env, tmp_path / "worker.log")
     try:
         assert smtp_server.data_started.wait(60), (tmp_path / "worker.log").read_text()
-        wait_for(lambda: event_id in started.get_job_ids(cleanup=False), "the job to be started")
+        job_id = delivery_job_id(event_id)
+        wait_for(lambda: job_id in started.get_job_ids(cleanup=False), "the job to be started")
     finally:
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(30)
@@ -78,7 +79,7 @@ def test_worker_killed_mid_job_reruns_the_job_and_notifies_once(
     db.session.expire_all()
     assert db.session.scalars(select(Notification).where(Notification.event_id == event_id)).all() == []
     assert smtp_server.messages == []
-    assert Job.fetch(event_id, connection=connection).get_status() == JobStatus.STARTED
+    assert Job.fetch(delivery_job_id(event_id), connection=connection).get_status() == JobStatus.STARTED
 
     # when the abandoned-job cleanup runs (as a worker's maintenance does once the job's
     # heartbeat has expired - here with the clock moved forward instead of waiting)
@@ -87,14 +88,14 @@ def test_worker_killed_mid_job_reruns_the_job_and_notifies_once(
     started.cleanup(timestamp=time.time() + 3600)
 
     # then the job was not lost: it is back on the queue (it had retries left)
-    assert event_id in Queue(NOTIFICATIONS, connection=connection).job_ids
+    assert delivery_job_id(event_id) in Queue(NOTIFICATIONS, connection=connection).job_ids
 
     # when a worker runs again
     rerun = start_worker(env, tmp_path / "worker.log", "--burst")
     assert rerun.wait(120) == 0, (tmp_path / "worker.log").read_text()
 
     # then the job finished and the customer got exactly one email
-    assert Job.fetch(event_id, connection=connection).get_status() == JobStatus.FINISHED
+    assert Job.fetch(delivery_job_id(event_id), connection=connection).get_status() == JobStatus.FINISHED
     [envelope] = smtp_server.messages
     assert envelope.rcpt_tos == ["survivor@example.com"]
     db.session.expire_all()
