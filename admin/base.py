@@ -134,8 +134,11 @@ def _filter_value_fits(column, value: str) -> bool:
 def flash_error(exc: EcomError) -> None:
     message = exc.message
     if isinstance(exc, ValidationFailed) and exc.errors:
-        details = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.errors.items())
-        message = f"{message} ({details})"
+        # One message per error: details the message says already are not repeated.
+        details = "; ".join(f"{field}: {' '.join(fresh)}" for field, msgs in exc.errors.items()
+                            if (fresh := [m for m in msgs if m not in message]))
+        if details:
+            message = f"{message} ({details})"
     flash(message, "error")
 
 

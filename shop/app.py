@@ -40,12 +40,14 @@ def create_app(config: dict | None = None) -> Flask:
     from ecom import runtime, unit_of_work
     from ecom.catalog import cache_version
     from ecom.commerce.gateways import choose_gateway
+    from ecom.media import cleanup as media_cleanup
     from ecom.notifications import outbox
 
     runtime.init_app(app, gateway_factory=choose_gateway)
     unit_of_work.init_app(app)
     outbox.init_app(app)
     cache_version.init_app(app)
+    media_cleanup.init_app(app)
 
     from admin import init_admin
     from storefront_api import init_api

@@ -3,7 +3,7 @@
 ``start_thumbnails`` is called by the back office after the upload's commit: with Redis the
 jobs go to the ``default`` queue (the upload answers at once), without it they run right
 there. The job takes an image id, reloads, and makes only what is missing, so a re-run does
-nothing new; ``thumbnail-sweep`` (CLI) catches images whose job was lost.
+nothing new; ``flask make-thumbnails`` catches images whose job was lost.
 """
 
 from __future__ import annotations
@@ -38,6 +38,6 @@ def start_thumbnails(image_ids: list[int], app: Flask) -> str:
     for image_id in image_ids:
         try:
             run_thumbnails(image_id)
-        except Exception:  # noqa: BLE001 - the upload stands; the sweep makes them later
+        except Exception:  # noqa: BLE001 - the upload stands; make-thumbnails makes them later
             log.exception("thumbnails of image %s failed", image_id)
     return "done"

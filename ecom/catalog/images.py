@@ -19,6 +19,7 @@ from ecom.audit.services import record_change
 from ecom.catalog.models import Product, ProductImage
 from ecom.errors import NotFound, ValidationFailed
 from ecom.extensions import db
+from ecom.media.cleanup import forget_on_rollback
 from ecom.media.images import THUMBNAIL_SIZES, CheckedImage, check_image, make_thumbnail
 from ecom.media.storage import storage
 from ecom.runtime import settings
@@ -91,6 +92,7 @@ def add_images(product: Product, uploads: list[Upload], *, actor: Actor) -> list
         for key in written:  # best effort: the files of a failed upload go again
             _delete_quietly(backend, key)
         raise
+    forget_on_rollback(backend, written)
     if not has_primary and images:
         images[0].is_primary = True
     db.session.add_all(images)
@@ -191,10 +193,19 @@ def make_thumbnails(image_id: int) -> dict | None:
 
 
 def images_without_thumbnails(limit: int = 100) -> list[int]:
-    """Uploaded images whose thumbnails are not all made (for a sweep after a lost job)."""
-    rows = db.session.scalars(select(ProductImage).where(ProductImage.storage_key.is_not(None))
-                              .order_by(ProductImage.id)).all()
-    return [i.id for i in rows if any(str(s) not in (i.thumbnails or {}) for s in THUMBNAIL_SIZES)][:limit]
+    """Uploaded images whose thumbnails are not all made (for a sweep after a lost job), oldest
+    first. Read in batches: the thumbnails column is JSON, compared here rather than in SQL."""
+    found: list[int] = []
+    after = 0
+    while len(found) < limit:
+        batch = db.session.execute(select(ProductImage.id, ProductImage.thumbnails)
+                                   .where(ProductImage.storage_key.is_not(None), ProductImage.id > after)
+                                   .order_by(ProductImage.id).limit(500)).all()
+        if not batch:
+            break
+        found += [i for i, thumbs in batch if any(str(s) not in (thumbs or {}) for s in THUMBNAIL_SIZES)]
+        after = batch[-1][0]
+    return found[:limit]
 
 
 def _delete_quietly(backend, key: str) -> None:
