@@ -7,7 +7,7 @@ commit (``workers.media.start_thumbnails``).
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, request, url_for
+from flask import current_app, flash, g, redirect, request, url_for
 from flask_admin import expose
 from wtforms import MultipleFileField
 
@@ -64,12 +64,12 @@ class ProductImagesMixin:
         field = getattr(form, UPLOAD_FIELD, None)
         uploads = uploads_of(field.data if field is not None else None)
         if uploads:
-            self._new_image_ids = [i.id for i in images.add_images(model, uploads, actor=current_actor())]
+            # On g, not the view: one view object serves every request at once.
+            g.new_image_ids = [i.id for i in images.add_images(model, uploads, actor=current_actor())]
 
     def after_model_change(self, form, model, is_created):
         super().after_model_change(form, model, is_created)
-        ids = getattr(self, "_new_image_ids", None)
-        self._new_image_ids = None
+        ids = g.pop("new_image_ids", None)
         if ids:
             start_thumbnails(ids, current_app._get_current_object())
 
