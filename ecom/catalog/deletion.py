@@ -1,7 +1,8 @@
 """Whether a catalog record may be deleted, and why not: history refers to it.
 
 An ordered product (or a variant of one) is named by order lines, reservations and the stock
-ledger; deleting it would orphan or refuse them. A category with products would leave them
+ledger; deleting it would orphan or refuse them. One with units on hand would take its stock
+ledger with it. A category with products would leave them
 uncategorised without a word. Each function returns None when deleting is fine, else a
 ``Refusal``: the reason in the words of the person trying, and the way out.
 """
@@ -15,7 +16,7 @@ from sqlalchemy import func, select
 from ecom.catalog.models import Category, Product, Variant
 from ecom.commerce.models import OrderItem
 from ecom.extensions import db
-from ecom.inventory.models import StockReservation
+from ecom.inventory.models import Inventory, StockReservation
 
 
 @dataclass(frozen=True)
@@ -31,12 +32,22 @@ def product_delete_refusal(product: Product) -> Refusal | None:
             (OrderItem.product_id == product.id) | OrderItem.variant_id.in_(variant_ids))) or 0
     reserved = db.session.scalar(
         select(func.count(StockReservation.id)).where(StockReservation.variant_id.in_(variant_ids))) or 0
-    if not orders and not reserved:
-        return None
-    return Refusal(
-        f"{product.name} cannot be deleted: {orders} order(s) include it, and orders keep what was "
-        "sold. Deactivate it instead: it leaves the shop at once and its history stays intact.",
-        "deactivate")
+    if orders or reserved:
+        return Refusal(
+            f"{product.name} cannot be deleted: {orders} order(s) include it, and orders keep what was "
+            "sold. Deactivate it instead: it leaves the shop at once and its history stays intact.",
+            "deactivate")
+    on_hand = _units_on_hand(variant_ids)
+    if on_hand:
+        return Refusal(
+            f"{product.name} cannot be deleted: {on_hand} unit(s) are in stock, and deleting it would "
+            "erase their stock ledger. Deactivate it instead, or book the stock out first.", "deactivate")
+    return None
+
+
+def _units_on_hand(variant_ids) -> int:
+    return int(db.session.scalar(select(func.coalesce(func.sum(Inventory.quantity), 0))
+                                 .where(Inventory.variant_id.in_(variant_ids))) or 0)
 
 
 def variant_delete_refusal(variant: Variant) -> Refusal | None:
@@ -44,11 +55,16 @@ def variant_delete_refusal(variant: Variant) -> Refusal | None:
                                .where(OrderItem.variant_id == variant.id)) or 0
     reserved = db.session.scalar(select(func.count(StockReservation.id))
                                  .where(StockReservation.variant_id == variant.id)) or 0
-    if not orders and not reserved:
-        return None
-    return Refusal(
-        f"{variant.sku} cannot be deleted: {orders} order(s) include it. Deactivate it instead: "
-        "it can no longer be bought and its history stays intact.", "deactivate")
+    if orders or reserved:
+        return Refusal(
+            f"{variant.sku} cannot be deleted: {orders} order(s) include it. Deactivate it instead: "
+            "it can no longer be bought and its history stays intact.", "deactivate")
+    on_hand = _units_on_hand([variant.id])
+    if on_hand:
+        return Refusal(
+            f"{variant.sku} cannot be deleted: {on_hand} unit(s) are in stock. Deactivate it instead, "
+            "or book the stock out first.", "deactivate")
+    return None
 
 
 def category_delete_refusal(category: Category) -> Refusal | None:

@@ -77,3 +77,16 @@ def test_a_category_with_products_points_to_its_products(as_role, db):
     assert "Lamps cannot be deleted: it holds 1 product(s)" in body
     assert f"/admin/product/?flt0_0={category.id}" in body
     assert db.session.get(Category, category.id) is not None
+
+
+def test_a_product_with_stock_on_hand_is_deactivated_instead(as_role, db):
+    from tests.factories import stocked_variant
+
+    variant = stocked_variant(quantity=4)
+    db.session.commit()
+
+    body = as_role("merchandiser").post("/admin/product/delete/",
+                                        data={"id": str(variant.product_id)}).get_data(as_text=True)
+
+    assert "4 unit(s) are in stock" in body and 'id="deactivate-instead"' in body
+    assert db.session.get(Product, variant.product_id) is not None
