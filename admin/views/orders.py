@@ -51,6 +51,8 @@ class OrderView(StaffModelView):
     column_sortable_list = ["order_number", "status", "total", "created_at", "paid_at"]
     column_default_sort = ("created_at", True)
     count_limit = 10_000  # a million orders are not counted on every page view
+    column_formatters = {"email": lambda v, c, m, n: Markup(
+        f'<a href="{escape(url_for("customer.details_view", id=m.user_id))}">{escape(m.email)}</a>')}
 
     def get_one(self, id):
         return db.session.scalar(

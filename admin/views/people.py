@@ -132,8 +132,20 @@ class UserView(StaffModelView):
         return super().render(template, **kwargs)
 
 
+# Emails whose text holds a one-time password link: not shown to other admins.
+SECRET_LINK_EVENTS = frozenset({"STAFF_INVITED", "PASSWORD_RESET"})
+
+
+def _notification_body(view, context, model, name):
+    if model.event_type in SECRET_LINK_EVENTS:
+        return "(holds a one-time password link; not shown)"
+    return model.body
+
+
 class NotificationView(ReadOnlyModelView):
     area = Area.ADMINISTRATION
+    column_formatters = {"body": _notification_body}
+    column_export_exclude_list = ["body"]
     column_list = ["status", "event_type", "channel", "recipient", "subject", "error", "created_at",
                    "sent_at"]
     column_filters = ["status", "channel", "event_type", "recipient", "created_at"]

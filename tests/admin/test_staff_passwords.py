@@ -124,3 +124,13 @@ def test_a_weak_password_is_refused_and_the_link_still_works(app, db, staff):
 
     assert weak.status_code == 200 and "too common" in weak.get_data(as_text=True)
     assert visitor.get(f"/admin/password/reset/{token}").status_code == 200
+
+
+def test_the_sent_link_is_not_shown_to_other_admins(app, as_role, db, staff):
+    new_client(app).post("/admin/password/forgot", data={"email": "merchandiser@shop.test"})
+    link = _emailed_link(db, "merchandiser@shop.test", "PASSWORD_RESET")
+    sent = db.session.scalar(select(Notification).where(Notification.event_type == "PASSWORD_RESET"))
+
+    page = as_role("admin").get(f"/admin/notification/details/?id={sent.id}").get_data(as_text=True)
+
+    assert "not shown" in page and _path(link) not in page
