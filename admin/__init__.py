@@ -15,6 +15,7 @@ def init_admin(app: Flask) -> None:
     from admin.views.jobs import JobsView
     from admin.views.orders import FulfillmentView, OrderView
     from admin.views.people import AuditLogView, NotificationView, UserView
+    from admin.views.pricing import pricing_views
     from ecom.audit.models import AuditLog
     from ecom.catalog.models import Category, Product, Review, Variant
     from ecom.commerce.models import Order
@@ -55,6 +56,7 @@ def init_admin(app: Flask) -> None:
         JobsView(name="Jobs", endpoint="jobs", category=system),
         AuditLogView(AuditLog, name="Audit log", endpoint="auditlog", category=system),
     )
+    admin.add_views(*pricing_views())
     app.extensions["backoffice"] = admin
     from admin.base import init_guards
 

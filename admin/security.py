@@ -26,6 +26,8 @@ class Area(StrEnum):
     FULFILLMENT = "fulfillment"
     ORDERS = "orders"
     ADMINISTRATION = "administration"  # users and roles, audit log, jobs, notifications
+    TAX_SHIPPING = "tax_shipping"  # tax classes and rates, shipping zones and methods
+    PROMOTIONS = "promotions"  # sales, vouchers and their generated codes
 
 
 ROLE_ACCESS: dict[Area, dict[Role, Access]] = {
@@ -36,6 +38,9 @@ ROLE_ACCESS: dict[Area, dict[Role, Access]] = {
     Area.FULFILLMENT: {Role.ADMIN: Access.EDIT, Role.MERCHANDISER: Access.READ, Role.WAREHOUSE: Access.EDIT},
     Area.ORDERS: {Role.ADMIN: Access.EDIT, Role.MERCHANDISER: Access.READ, Role.WAREHOUSE: Access.READ},
     Area.ADMINISTRATION: {Role.ADMIN: Access.EDIT},
+    # commerce-v2.md section 6
+    Area.TAX_SHIPPING: {Role.ADMIN: Access.EDIT, Role.MERCHANDISER: Access.READ},
+    Area.PROMOTIONS: {Role.ADMIN: Access.EDIT, Role.MERCHANDISER: Access.EDIT},
 }
 
 

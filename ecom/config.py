@@ -97,6 +97,10 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
         "SHIPPING_FLAT_RATE": Decimal(env.str("SHIPPING_FLAT_RATE", "5.99")),
         "FREE_SHIPPING_THRESHOLD": Decimal(env.str("FREE_SHIPPING_THRESHOLD", "50.00")),
         "CURRENCY": env.str("CURRENCY", "usd").lower(),
+        # Pricing (ecom.pricing): shown prices include tax (EU style) or not; the destination the
+        # cart's estimate is priced for when the shopper names none.
+        "PRICES_INCLUDE_TAX": env.bool("PRICES_INCLUDE_TAX"),
+        "DEFAULT_COUNTRY": env.str("DEFAULT_COUNTRY", "US").upper(),
         "SHOP_NAME": env.str("SHOP_NAME", "Ecom Shop"),
         "MAIL_BACKEND": env.str("MAIL_BACKEND", "console"),
         "MAIL_FROM": env.str("MAIL_FROM", "shop@example.com"),

@@ -24,6 +24,7 @@ from ecom.extensions import db
 from ecom.identity.models import Role, User
 from ecom.identity.services import create_user, find_user_by_email
 from ecom.inventory.services import receive_stock
+from ecom.pricing.demo import DEMO_VOUCHER, seed_pricing
 from ecom.stores.models import Store
 
 DEMO_PASSWORD = "demo-password-123"
@@ -67,6 +68,8 @@ def seed_demo() -> dict:
     users = _seed_users()
     _seed_catalog()
     _seed_stores()
+    seed_pricing(stores=db.session.scalars(select(Store).order_by(Store.id)).all(),
+                 categories={c.slug: c for c in db.session.scalars(select(Category))})
     if db.session.scalar(select(func.count(Order.id))) == 0:
         seed_demo_orders(users["customer@example.com"])
     db.session.flush()
@@ -76,6 +79,7 @@ def seed_demo() -> dict:
         "variants": db.session.scalar(select(func.count(Variant.id))),
         "stores": db.session.scalar(select(func.count(Store.id))),
         "orders": db.session.scalar(select(func.count(Order.id))),
+        "voucher": DEMO_VOUCHER,
     }
 
 

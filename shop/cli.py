@@ -31,3 +31,5 @@ def seed_demo_command() -> None:
     click.echo(f"Back office: http://127.0.0.1:{runtime.settings()['PORT']}/admin/  — sign in with any of:")
     for email, role, _ in DEMO_USERS:
         click.echo(f"  {role.value:<13} {email} / {DEMO_PASSWORD}")
+    click.echo(f"Voucher to try at checkout: {summary['voucher']} (10 % off from 30.00); "
+               "jackets are 20 % off.")

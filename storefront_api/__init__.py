@@ -24,6 +24,7 @@ def init_api(app: Flask) -> None:
         checkout,
         docs,
         orders,
+        pricing,
         stores,
     )
     from storefront_api.webhooks import webhooks

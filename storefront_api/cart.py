@@ -7,9 +7,12 @@ from pydantic import Field
 
 from ecom.commerce import cart as carts
 from ecom.commerce.models import Cart
+from ecom.commerce.quoting import estimate_cart
+from ecom.pricing.countries import COUNTRIES
 from storefront_api import api
 from storefront_api.openapi import HeaderParam, endpoint
-from storefront_api.schemas import ApiModel, JsonInt, Money, RequestBody
+from storefront_api.price_schemas import ShippingMethodOut, method_out
+from storefront_api.schemas import ApiModel, JsonInt, Money, Query, RequestBody
 from storefront_api.security import optional_user
 
 CART_TOKEN = "X-Cart-Token"
@@ -25,6 +28,14 @@ class CartItemPatch(RequestBody):
     quantity: JsonInt = Field(ge=0, le=carts.MAX_QUANTITY, description="0 removes the line")
 
 
+class CartQuery(Query):
+    # Documented as the ISO codes; the service refuses any other (422), in any case.
+    country: str | None = Field(None, max_length=64, json_schema_extra={"enum": sorted(COUNTRIES)},
+                                description="ISO 3166-1 alpha-2; default: the shop's DEFAULT_COUNTRY. "
+                                            "Another code is 422")
+    region: str | None = Field(None, max_length=120, description="A state or region, for its tax rate")
+
+
 class CartItemOut(ApiModel):
     id: int
     sku: str
@@ -36,7 +47,15 @@ class CartItemOut(ApiModel):
     unit_price: Money = Field(description="The variant's current price: what the line is charged at")
     added_price: Money = Field(description="The price when the line was added")
     price_changed: bool = Field(description="Whether the price changed since the line was added")
-    line_total: Money
+    compare_at_price: Money | None = Field(description="The former price, shown struck through")
+    line_total: Money = Field(description="unit_price x quantity, before the discount")
+    discount: Money
+    tax: Money
+
+
+class DestinationOut(ApiModel):
+    country: str
+    region: str | None
 
 
 class CartOut(ApiModel):
@@ -46,14 +65,22 @@ class CartOut(ApiModel):
     items: list[CartItemOut]
     item_count: int
     subtotal: Money
-    tax: Money
+    discount_total: Money
+    tax: Money = Field(description="The same as tax_total")
+    tax_total: Money
+    shipping_method: ShippingMethodOut | None = Field(
+        description="The cheapest method for the estimate's destination; null when the cart is empty "
+                    "or nobody ships there")
     shipping_cost: Money
     total: Money
     currency: str
+    prices_include_tax: bool
+    destination: DestinationOut = Field(description="Where the estimate is priced for")
 
 
-def cart_body(cart: Cart) -> CartOut:
-    totals = carts.cart_totals(cart.items)
+def cart_body(cart: Cart, *, country: str | None = None, region: str | None = None) -> CartOut:
+    """The cart with its estimate for ``country``/``region`` (DEFAULT_COUNTRY by default)."""
+    quote = estimate_cart(cart, country=country, region=region)
     items = [
         CartItemOut(
             id=line.id,
@@ -63,29 +90,39 @@ def cart_body(cart: Cart) -> CartOut:
             product_name=line.variant.product.name,
             variant_name=line.variant.name,
             quantity=line.quantity,
-            unit_price=carts.unit_price(line),
+            unit_price=priced.unit_price,
             added_price=line.price,
             price_changed=carts.price_changed(line),
-            line_total=carts.unit_price(line) * line.quantity,
+            compare_at_price=priced.compare_at_price,
+            line_total=priced.line_total,
+            discount=priced.discount,
+            tax=priced.tax,
         )
-        for line in cart.items
+        for line, priced in zip(cart.items, quote.lines, strict=True)
     ]
     return CartOut(
         id=cart.id,
         token=cart.token if cart.user_id is None else None,
         items=items,
-        item_count=totals.item_count,
-        subtotal=totals.subtotal,
-        tax=totals.tax,
-        shipping_cost=totals.shipping_cost,
-        total=totals.total,
-        currency=current_app.config["CURRENCY"],
+        item_count=quote.item_count,
+        subtotal=quote.subtotal,
+        discount_total=quote.discount_total,
+        tax=quote.tax_total,
+        tax_total=quote.tax_total,
+        shipping_method=method_out(quote.shipping_method),
+        shipping_cost=quote.shipping_cost,
+        total=quote.total,
+        currency=quote.currency,
+        prices_include_tax=quote.prices_include_tax,
+        destination=DestinationOut(country=(country or current_app.config["DEFAULT_COUNTRY"]).upper(),
+                                   region=region or None),
     )
 
 
-def _answer(cart: Cart, status: int = 200):
+def _answer(cart: Cart, status: int = 200, query: CartQuery | None = None):
     headers = {CART_TOKEN: cart.token} if cart.user_id is None and cart.token else {}
-    return cart_body(cart), status, headers
+    where = {"country": query.country, "region": query.region} if query else {}
+    return cart_body(cart, **where), status, headers
 
 
 def _request_cart() -> Cart:
@@ -103,12 +140,16 @@ CART_ENDPOINT = {"auth": "optional", "tags": ["cart"], "headers": [CART_TOKEN_HE
 
 
 @api.get("/cart")
-@endpoint(response=CartOut, **CART_ENDPOINT)
-def get_cart():
+@endpoint(query=CartQuery, response=CartOut, **CART_ENDPOINT)
+def get_cart(query: CartQuery):
     """The cart; without a token (and signed out) a new guest cart's token and the empty cart.
     Nothing is stored for a guest until the first line is added: a token we issued names an
-    empty cart until then (and again once an abandoned cart was purged)."""
-    return _answer(carts.view_cart(user=optional_user(), guest_token=request.headers.get(CART_TOKEN)))
+    empty cart until then (and again once an abandoned cart was purged). Its figures are an
+    estimate for `country` and `region` (default: the shop's `DEFAULT_COUNTRY`) with the
+    cheapest shipping method and no voucher, by the same pricing as checkout; an unknown
+    country is 422."""
+    cart = carts.view_cart(user=optional_user(), guest_token=request.headers.get(CART_TOKEN))
+    return _answer(cart, query=query)
 
 
 @api.post("/cart/items")

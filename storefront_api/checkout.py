@@ -38,6 +38,13 @@ def _no_default(schema: dict) -> None:
     schema.pop("default", None)
 
 
+# A voucher code as the shopper typed it (any case); absent for none.
+def voucher_code_field():
+    return Field(None, min_length=1, max_length=64, json_schema_extra=_no_default,
+                 description="A voucher code, in any case; a code that cannot be used is 422 with "
+                             "errors.voucher_code saying why")
+
+
 class CheckoutIn(RequestBody):
     # Absent rather than null; the document says "exactly one shipping field, at most one
     # billing field" so that clients (and schemathesis) know the rule the validator applies.
@@ -50,6 +57,10 @@ class CheckoutIn(RequestBody):
     shipping_address: AddressIn = Field(None, json_schema_extra=_no_default)
     billing_address_id: JsonInt = Field(None, ge=1, le=2**31 - 1, json_schema_extra=_no_default)
     billing_address: AddressIn = Field(None, json_schema_extra=_no_default)
+    shipping_method: str = Field(None, min_length=1, max_length=40, json_schema_extra=_no_default,
+                                 description="A code the quote offered; default: the cheapest that is not "
+                                             "a pickup")
+    voucher_code: str = voucher_code_field()
 
     @model_validator(mode="after")
     def _one_of_each(self):
@@ -92,7 +103,10 @@ def create_payment_intent(body: CheckoutIn):
     The cart is kept until the payment succeeds. A cart has one open unpaid order: the
     previous one is cancelled (its stock released, its intent cancelled) in favour of the
     new one. 409 when the shopper has `MAX_OPEN_UNPAID_ORDERS` other orders waiting for
-    payment."""
+    payment. The order is priced by the same quote as `POST /checkout/quote` (with
+    `shipping_method` and `voucher_code`) and carries the priced fields; the voucher's use
+    is taken with the stock, so a code with uses left for only some of many concurrent
+    checkouts is refused (422, `errors.voucher_code`) to the rest."""
     user = current_user()
     key = request.headers.get("Idempotency-Key")
 
@@ -103,6 +117,8 @@ def create_payment_intent(body: CheckoutIn):
             shipping_address=_address(body.shipping_address),
             billing_address_id=body.billing_address_id,
             billing_address=_address(body.billing_address),
+            shipping_method=body.shipping_method,
+            voucher_code=body.voucher_code,
             idempotency_key=key,
         )
         answer = CheckoutOut(order=render_order(order), payment_intent_id=intent.id,

@@ -16,6 +16,7 @@ from ecom.unit_of_work import commit
 from storefront_api import api
 from storefront_api.openapi import endpoint, parse_body
 from storefront_api.pagination import paginate
+from storefront_api.price_schemas import Rate
 from storefront_api.schemas import ApiModel, Money, PageQuery, RequestBody, UtcDateTime
 from storefront_api.security import current_user
 
@@ -26,7 +27,10 @@ class OrderItemOut(ApiModel):
     variant_name: str
     quantity: int
     price: Money
-    line_total: Money
+    line_total: Money = Field(description="price x quantity, before the discount")
+    discount: Money
+    tax: Money
+    tax_rate: Rate
 
 
 class AddressOut(ApiModel):
@@ -52,15 +56,27 @@ class FulfillmentOut(ApiModel):
     tracking_number: str | None
 
 
+class ShippingMethodRef(ApiModel):
+    code: str
+    name: str
+
+
 class OrderOut(ApiModel):
     order_number: str
     status: str
     items: list[OrderItemOut]
     subtotal: Money
-    tax: Money
+    discount_total: Money
+    tax: Money = Field(description="The same as tax_total")
+    tax_total: Money = Field(description="The lines' tax and the shipping's")
     shipping_cost: Money
-    total: Money
+    total: Money = Field(description="subtotal - discount_total + shipping_cost + tax_total; without "
+                                     "tax_total when prices_include_tax")
     currency: str
+    prices_include_tax: bool
+    shipping_method: ShippingMethodRef | None = None
+    voucher_code: str | None
+    pickup_store_id: int | None = Field(description="The store of a click & collect order")
     shipping_address: AddressOut
     billing_address: AddressOut
     payment: PaymentOut | None
@@ -105,7 +121,11 @@ def load_for_response(order: Order) -> Order:
 
 def render_order(order: Order) -> OrderOut:
     """The API's view of an order loaded by ``load_for_response`` (or with ``RENDERED``)."""
-    return OrderOut.model_validate(order)
+    out = OrderOut.model_validate(order)
+    if order.shipping_method_code:
+        out.shipping_method = ShippingMethodRef(code=order.shipping_method_code,
+                                                name=order.shipping_method_name or order.shipping_method_code)
+    return out
 
 
 @api.get("/orders")

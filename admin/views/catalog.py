@@ -123,12 +123,12 @@ class ProductView(ProductImagesMixin, StaffModelView):
         "variant_count": lambda v, c, m, n: g.get("product_aggregates", {}).get(m.id, (0, 0))[0],
         "stock": lambda v, c, m, n: g.get("product_aggregates", {}).get(m.id, (0, 0))[1],
     }
-    form_columns = ["name", "slug", "category", "description", "base_price", "is_active", "featured",
-                    UPLOAD_FIELD, "variants"]
+    form_columns = ["name", "slug", "category", "tax_class", "description", "base_price", "is_active",
+                    "featured", UPLOAD_FIELD, "variants"]
     form_extra_fields = {"slug": slug_field(220), UPLOAD_FIELD: upload_field()}
     inline_models = [
-        (Variant, {"form_columns": ["id", "sku", "name", "price", "weight", "attributes", "is_active",
-                                    RECEIVE_FIELD],
+        (Variant, {"form_columns": ["id", "sku", "name", "price", "compare_at_price", "weight", "attributes",
+                                    "is_active", RECEIVE_FIELD],
                    "form_extra_fields": {RECEIVE_FIELD: IntegerField(
                        "Receive stock (units)", validators=[Optional(), NumberRange(min=1, max=1_000_000)],
                        description="Units that arrived: booked as a 'received' stock movement.")},
@@ -315,7 +315,8 @@ class VariantView(StaffModelView):
         "stock": lambda v, c, m, n: (f"{m.inventory.available} / {m.inventory.quantity}"
                                      if m.inventory else "—"),
     }
-    form_columns = ["product", "sku", "name", "price", "weight", "attributes", "is_active"]
+    form_columns = ["product", "sku", "name", "price", "compare_at_price", "weight", "attributes",
+                    "is_active"]
     form_args = {"attributes": {"description": 'A JSON object, e.g. {"size": "M", "colour": "red"}'}}
     column_extra_row_actions = [
         EndpointLinkRowAction("fa fa-cubes", "inventory.adjust_view", id_arg="variant_id",

@@ -68,8 +68,11 @@ class Product(TimestampMixin, db.Model):
     max_price: Mapped[Decimal | None] = mapped_column(MONEY)
     rating_average: Mapped[Decimal | None] = mapped_column(db.Numeric(3, 2))
     rating_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Null: the standard tax class (ecom.pricing).
+    tax_class_id: Mapped[int | None] = mapped_column(ForeignKey("tax_classes.id", ondelete="SET NULL"))
 
     category: Mapped[Category | None] = relationship(back_populates="products")
+    tax_class = relationship("TaxClass")
     images: Mapped[list[ProductImage]] = relationship(
         back_populates="product",
         cascade="all, delete-orphan",
@@ -115,7 +118,10 @@ class ProductImage(db.Model):
 
 class Variant(TimestampMixin, db.Model):
     __tablename__ = "variants"
-    __table_args__ = (CheckConstraint("price >= 0", name="price_not_negative"),)
+    __table_args__ = (
+        CheckConstraint("price >= 0", name="price_not_negative"),
+        CheckConstraint("compare_at_price IS NULL OR compare_at_price >= 0", name="compare_at_not_negative"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     product_id: Mapped[int] = mapped_column(
@@ -124,7 +130,9 @@ class Variant(TimestampMixin, db.Model):
     sku: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     price: Mapped[Decimal] = mapped_column(MONEY)
-    weight: Mapped[Decimal | None] = mapped_column(db.Numeric(10, 3))
+    # The "was" price shown struck through beside the price; pricing never charges it.
+    compare_at_price: Mapped[Decimal | None] = mapped_column(MONEY)
+    weight: Mapped[Decimal | None] = mapped_column(db.Numeric(10, 3))  # kg
     attributes: Mapped[dict] = mapped_column(JSON, default=dict)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
 

@@ -14,6 +14,7 @@ from ecom.fulfillment.services import cancel_fulfillment
 from ecom.inventory.services import release_stock, return_stock
 from ecom.notifications.models import EventType
 from ecom.notifications.services import emit
+from ecom.pricing.uses import release_uses
 
 # The reason the expiry job gives; a payment arriving later may revive such an order.
 EXPIRED_REASON = "reservation expired"
@@ -25,7 +26,8 @@ def cancel_order(order: Order, *, actor: Actor, reason: str, expired: bool = Fal
     Under the order's lock: the order moves to ``cancelled`` (history row with
     ``reason``), its fulfillment is cancelled, its stock goes back - held units
     released when it was unpaid (as ``expired`` reservations for the expiry
-    job), sold units returned on hand when it was paid -, ORDER_CANCELLED is
+    job), sold units returned on hand when it was paid -, an unpaid order's
+    promotion and voucher uses are given back, ORDER_CANCELLED is
     emitted and the cancellation audited with ``actor``. Its payment: money
     taken gets a refund of what is left recorded, an unpaid payment is
     cancelled; both gateway calls are made after the commit and retried from
@@ -40,6 +42,8 @@ def cancel_order(order: Order, *, actor: Actor, reason: str, expired: bool = Fal
     if order.fulfillment is not None:
         cancel_fulfillment(order.fulfillment, actor=actor, note=reason)
     if was == OrderStatus.CREATED:
+        # Unpaid: its promotions' uses go back (before the stock: promotion rows lock first).
+        release_uses(order.id)
         release_stock(order, expired=expired)
     else:
         return_stock(order, actor=actor)

@@ -1,8 +1,8 @@
 """Shopping carts: one per signed-in shopper, or a guest cart named by an opaque token.
 
 A line remembers the price it was added at, but is always charged at its variant's
-current price (``unit_price``): ``cart_totals`` computes subtotal, tax, shipping and total
-of any priced lines with it, the cart's view and checkout's order lines alike.
+current price (``unit_price``): ``price_cart`` prices the lines at it through the one pricing
+function (``ecom.pricing.quote.quote_lines``), for the cart's view and checkout alike.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
@@ -28,6 +27,8 @@ from ecom.errors import Conflict, NotFound, OutOfStock, ValidationFailed
 from ecom.extensions import db
 from ecom.identity.models import User
 from ecom.inventory.models import available_units
+from ecom.pricing.engine import LineInput, Quote
+from ecom.pricing.quote import Customer, Destination, quote_lines
 from ecom.runtime import settings
 
 MIN_QUANTITY = 1
@@ -56,37 +57,32 @@ def price_changed(line: CartItem) -> bool:
     return unit_price(line) != money(line.price)
 
 
-@dataclass(frozen=True)
-class Totals:
-    subtotal: Decimal
-    tax: Decimal
-    shipping_cost: Decimal
-    total: Decimal
-    item_count: int
+def line_input(line: CartItem) -> LineInput:
+    """A cart line (its variant and product loaded) as pricing sees it, at the current price."""
+    variant = line.variant
+    product = variant.product
+    return LineInput(sku=line.sku, quantity=line.quantity, unit_price=unit_price(line),
+                     product_id=line.product_id, category_id=product.category_id,
+                     tax_class_id=product.tax_class_id, compare_at_price=variant.compare_at_price,
+                     weight=variant.weight)
 
 
-def cart_totals(items: Iterable[PricedLine], *, config: dict | None = None) -> Totals:
-    """Subtotal, tax, shipping and total of priced lines (anything with ``price`` and ``quantity``),
-    each at its ``unit_price`` (a cart line at its variant's current price).
+def variant_line(variant: Variant, quantity: int) -> LineInput:
+    """``quantity`` of ``variant`` (its product loaded) as pricing sees it."""
+    product = variant.product
+    return LineInput(sku=variant.sku, quantity=quantity, unit_price=money(variant.price),
+                     product_id=variant.product_id, category_id=product.category_id,
+                     tax_class_id=product.tax_class_id, compare_at_price=variant.compare_at_price,
+                     weight=variant.weight)
 
-    ``tax = money(subtotal * TAX_RATE)`` (cents, half up); shipping is SHIPPING_FLAT_RATE
-    unless the subtotal reaches FREE_SHIPPING_THRESHOLD, and nothing for an empty cart.
-    """
-    config = config if config is not None else settings()
-    lines = list(items)
-    subtotal = money(sum((unit_price(line) * line.quantity for line in lines), Decimal("0")))
-    tax = money(subtotal * Decimal(config["TAX_RATE"]))
-    if not lines or subtotal >= Decimal(config["FREE_SHIPPING_THRESHOLD"]):
-        shipping = money("0")
-    else:
-        shipping = money(config["SHIPPING_FLAT_RATE"])
-    return Totals(
-        subtotal=subtotal,
-        tax=tax,
-        shipping_cost=shipping,
-        total=money(subtotal + tax + shipping),
-        item_count=sum(line.quantity for line in lines),
-    )
+
+def price_cart(items: Iterable[CartItem], destination: Destination, *, shipping_method: str | None = None,
+               voucher_code: str | None = None, customer: Customer | None = None,
+               estimate: bool = False) -> Quote:
+    """The quote of cart lines (``ecom.pricing.quote.quote_lines``), each at its variant's
+    current price. Raises what ``quote_lines`` raises."""
+    return quote_lines([line_input(line) for line in items], destination, shipping_method=shipping_method,
+                       voucher_code=voucher_code, customer=customer, estimate=estimate)
 
 
 def _cart_query():

@@ -17,7 +17,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ecom.actor import Actor
 from ecom.catalog.models import Variant
 from ecom.commerce.cancellation import EXPIRED_REASON, cancel_order
-from ecom.commerce.cart import cart_totals, clear_cart, unit_price
+from ecom.commerce.cart import clear_cart, price_cart
 from ecom.commerce.gateways.base import (
     CANCELED,
     DEFAULT_TEST_PAYMENT_METHOD,
@@ -44,6 +44,10 @@ from ecom.inventory.models import ReservationStatus, StockReservation, available
 from ecom.inventory.services import commit_stock, reserve_stock
 from ecom.notifications.models import EventType
 from ecom.notifications.services import emit
+from ecom.pricing.engine import Quote, QuoteLine, VoucherRefused
+from ecom.pricing.models import MethodKind
+from ecom.pricing.quote import Customer, Destination
+from ecom.pricing.uses import claim_uses, release_uses, restore_uses
 from ecom.runtime import payment_gateway, settings
 
 log = logging.getLogger(__name__)
@@ -94,6 +98,8 @@ def start_checkout(
     shipping_address: dict | None = None,
     billing_address_id: int | None = None,
     billing_address: dict | None = None,
+    shipping_method: str | None = None,
+    voucher_code: str | None = None,
     idempotency_key: str | None = None,
 ) -> tuple[Order, Intent]:
     """Place an order from the user's cart, hold its stock and open a payment intent.
@@ -113,9 +119,16 @@ def start_checkout(
     turns out short, the intent is cancelled (best effort, after the reservation's locks
     are let go) and nothing is written: the previous order stays as it was. The cart is
     kept until the payment succeeds.
+
+    The order is priced by the one pricing function (``price_cart``) for the shipping
+    address, ``shipping_method`` (default: the cheapest offered) and ``voucher_code``, and
+    stores what was priced. The uses of its promotions are taken with the stock (the
+    voucher's limits hold under any concurrency; ``ecom.pricing.uses``); a voucher used up
+    meanwhile is refused like a shortage.
     Raises NotFound (an address not the user's), ValidationFailed (no shipping
-    address, an inactive product), Conflict (empty cart, too many open unpaid orders),
-    OutOfStock, GatewayUnavailable. The caller rolls back on any of them.
+    address, an inactive product, an unknown country or one not shipped to,
+    VoucherRefused), Conflict (empty cart, too many open unpaid orders, a sale that ran
+    out meanwhile), OutOfStock, GatewayUnavailable. The caller rolls back on any of them.
     """
     cart = _lock_cart(user)
     lines = _cart_lines(user) if cart is not None else []
@@ -131,20 +144,18 @@ def start_checkout(
     _check_open_order_cap(user)
     _check_lines_in_stock(lines, held=_held_units(replaced))
 
-    totals = cart_totals(lines)
+    customer = Customer(user_id=user.id, email=user.email, replacing=frozenset(o.id for o in replaced))
+    quote = price_cart(lines, Destination.of_address(shipping), shipping_method=shipping_method,
+                       voucher_code=voucher_code, customer=customer)
     order = insert_order(
         user_id=user.id,
         status=OrderStatus.CREATED,
-        subtotal=totals.subtotal,
-        tax=totals.tax,
-        shipping_cost=totals.shipping_cost,
-        total=totals.total,
-        currency=settings()["CURRENCY"],
+        **priced_order_values(quote),
         shipping_address=shipping,
         billing_address=billing,
         email=user.email,
     )
-    items = [_order_item(order, line) for line in lines]
+    items = [_order_item(order, line, priced) for line, priced in zip(lines, quote.lines, strict=True)]
     db.session.add_all(items)
     # The new order's lines are these: saying so spares the query that would look for them.
     set_committed_value(order, "items", items)
@@ -175,13 +186,17 @@ def start_checkout(
     # Stock last: the inventory rows other shoppers wait for stay locked only from here to the
     # commit. The replaced orders' units are released first, so the new order may take them.
     # A shortfall is rolled back to the savepoint first, which lets go of the rows the
-    # reservation locked, so the gateway is not called while they are held.
+    # reservation locked, so the gateway is not called while they are held. The promotions'
+    # uses are taken just before the stock (their rows lock before inventory rows everywhere)
+    # and, like it, only after the replaced orders gave theirs back.
     reservation = db.session.begin_nested()
     try:
         for previous in replaced:
             _replace_order(previous, by=order, actor=actor)
+        if quote.promotions:
+            claim_uses(order.id, quote, customer=customer)
         reserve_stock(order, ttl_seconds=settings()["RESERVATION_TTL_SECONDS"])
-    except OutOfStock:
+    except (OutOfStock, VoucherRefused, Conflict):
         reservation.rollback()
         _cancel_abandoned_intent(payments, intent.id)
         raise
@@ -258,19 +273,41 @@ def _cart_lines(user) -> list[CartItem]:
     ))
 
 
-def _order_item(order: Order, line: CartItem) -> OrderItem:
-    """The order line for a cart line, at the price actually charged: the current one."""
-    price = unit_price(line)
+def priced_order_values(quote: Quote) -> dict:
+    """An order's columns for what ``quote`` priced (kept as they are whatever changes later)."""
+    method = quote.shipping_method
+    return {
+        "subtotal": quote.subtotal,
+        "discount_total": quote.discount_total,
+        "tax": quote.tax_total,
+        "shipping_cost": quote.shipping_cost,
+        "shipping_tax": quote.shipping_tax,
+        "total": quote.total,
+        "currency": quote.currency,
+        "prices_include_tax": quote.prices_include_tax,
+        "shipping_method_code": method.code if method else None,
+        "shipping_method_name": method.name if method else None,
+        "voucher_code": quote.voucher.code if quote.voucher else None,
+        "pickup_store_id": method.store_id if method and method.kind == MethodKind.PICKUP else None,
+    }
+
+
+def priced_item_values(priced: QuoteLine) -> dict:
+    """An order line's columns for its line of the quote."""
+    return {"sku": priced.sku, "quantity": priced.quantity, "price": priced.unit_price,
+            "line_total": priced.line_total, "discount": priced.discount, "tax": priced.tax,
+            "tax_rate": priced.tax_rate}
+
+
+def _order_item(order: Order, line: CartItem, priced: QuoteLine) -> OrderItem:
+    """The order line for a cart line, as priced: at the current price, with its discount and tax."""
     return OrderItem(
         order_id=order.id,
         product_id=line.product_id,
         variant_id=line.variant_id,
-        sku=line.sku,
         product_name=line.product.name,
         variant_name=line.variant.name,
-        quantity=line.quantity,
-        price=price,
-        line_total=price * line.quantity,
+        **priced_item_values(priced),
     )
 
 
@@ -407,9 +444,13 @@ def _revive(order: Order, payment: Payment, intent: Intent, actor: Actor) -> Fin
     payment then succeeded, and its stock could be taken again. Cancelling was our doing,
     not the shopper's, so the order they paid for goes ahead; without the stock, a refund."""
     _take_money(payment, intent, actor)
+    # The uses expiry gave back are taken again, before the stock (promotion rows lock
+    # before inventory rows everywhere); given back once more if the stock is gone.
+    restore_uses(order.id)
     try:
         commit_stock(order)
     except OutOfStock:
+        release_uses(order.id)
         return _refund_everything(order, payment, actor)
     transition(order, OrderStatus.PAID, actor=actor, note="late payment; stock taken again",
                late_payment=True)

@@ -11,17 +11,19 @@ from sqlalchemy.orm.attributes import set_committed_value
 from ecom.actor import SYSTEM, Actor
 from ecom.catalog.models import Variant
 from ecom.commerce.cancellation import cancel_order
-from ecom.commerce.cart import cart_totals
-from ecom.commerce.checkout import insert_order
+from ecom.commerce.cart import variant_line
+from ecom.commerce.checkout import insert_order, priced_item_values, priced_order_values
 from ecom.commerce.models import Order, OrderItem, Payment
 from ecom.commerce.orders import record_creation, transition
 from ecom.commerce.payments import set_payment_status
 from ecom.commerce.status import OrderStatus, PaymentStatus
-from ecom.db import money, utcnow
+from ecom.db import utcnow
 from ecom.extensions import db
 from ecom.fulfillment import services as fulfillment
 from ecom.identity.models import User
 from ecom.inventory.services import commit_stock, reserve_stock
+from ecom.pricing.quote import Customer, Destination, quote_lines
+from ecom.pricing.uses import claim_uses
 from ecom.runtime import settings
 
 DEMO_ADDRESS = {"full_name": "Cora Customer", "street": "12 Analytical Row", "city": "London", "state": "",
@@ -40,25 +42,26 @@ def seed_demo_orders(customer: User) -> None:
 
 
 def create_demo_order(user: User, lines: list[tuple[Variant, int]], *, status: OrderStatus,
-                      actor: Actor = SYSTEM, days_ago: int = 0) -> Order:
+                      actor: Actor = SYSTEM, days_ago: int = 0, address: dict | None = None) -> Order:
     """An order walked to ``status`` through the real services (stock reserved and committed,
     fulfillment steps, history rows; a cancelled one through the one cancel path), paid by
     the simulated gateway. For demos and tests."""
+    address = address or DEMO_ADDRESS
     config = settings()
-    items = [OrderItem(product_id=v.product_id, variant_id=v.id, sku=v.sku, product_name=v.product.name,
-                       variant_name=v.name, quantity=q, price=v.price, line_total=money(v.price * q))
-             for v, q in lines]
-    totals = cart_totals(items)
+    # Priced by the one pricing function, like checkout (the cheapest method, no voucher).
+    quote = quote_lines([variant_line(v, q) for v, q in lines], Destination.of_address(address))
     created_at = utcnow() - timedelta(days=days_ago, hours=1)
-    order = insert_order(user_id=user.id, status=OrderStatus.CREATED, subtotal=totals.subtotal,
-                         tax=totals.tax, shipping_cost=totals.shipping_cost, total=totals.total,
-                         currency=config["CURRENCY"], shipping_address=DEMO_ADDRESS,
-                         billing_address=DEMO_ADDRESS, email=user.email, created_at=created_at)
-    for item in items:
-        item.order_id = order.id
+    order = insert_order(user_id=user.id, status=OrderStatus.CREATED, **priced_order_values(quote),
+                         shipping_address=address, billing_address=address, email=user.email,
+                         created_at=created_at)
+    items = [OrderItem(order_id=order.id, product_id=v.product_id, variant_id=v.id,
+                       product_name=v.product.name, variant_name=v.name, **priced_item_values(priced))
+             for (v, _), priced in zip(lines, quote.lines, strict=True)]
     db.session.add_all(items)
     db.session.flush()
     set_committed_value(order, "items", items)
+    if quote.promotions:
+        claim_uses(order.id, quote, customer=Customer(user_id=user.id, email=user.email))
     record_creation(order, actor=actor)
     reserve_stock(order, ttl_seconds=config["RESERVATION_TTL_SECONDS"])
     if status == OrderStatus.CREATED:

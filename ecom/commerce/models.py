@@ -5,15 +5,18 @@ from decimal import Decimal
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, synonym
 
 from ecom.commerce.status import EventKind, OrderStatus, PaymentStatus, RefundStatus
 from ecom.db import MONEY, Timestamp, TimestampMixin, one_of, utcnow
@@ -65,9 +68,15 @@ class Order(TimestampMixin, db.Model):
         CheckConstraint(
             "subtotal >= 0 AND tax >= 0 AND shipping_cost >= 0", name="amounts_not_negative"
         ),
-        # A tolerance below one cent, because SQLite stores NUMERIC as binary floats.
+        CheckConstraint("discount_total >= 0 AND discount_total <= subtotal",
+                        name="discount_within_subtotal"),
+        CheckConstraint("shipping_tax >= 0 AND shipping_tax <= tax", name="shipping_tax_within_tax"),
+        # A tolerance below one cent, because SQLite stores NUMERIC as binary floats. With prices
+        # that include tax the tax is a part of the amounts, not added to them.
         CheckConstraint(
-            "abs(total - (subtotal + tax + shipping_cost)) < 0.005", name="total_adds_up"
+            "abs(total - (subtotal - discount_total + shipping_cost"
+            " + CASE WHEN prices_include_tax THEN 0 ELSE tax END)) < 0.005",
+            name="total_adds_up",
         ),
         # The back office's list orders; the id makes a deep page's ids an index-only scan.
         Index("ix_orders_created_id", "created_at", "id"),
@@ -81,11 +90,21 @@ class Order(TimestampMixin, db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     order_number: Mapped[str] = mapped_column(String(32), unique=True)
     status: Mapped[str] = mapped_column(String(20), default=OrderStatus.CREATED)
+    # What was priced (ecom.pricing), kept as it was whatever the rules say later.
     subtotal: Mapped[Decimal] = mapped_column(MONEY)
-    tax: Mapped[Decimal] = mapped_column(MONEY)
+    discount_total: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0.00"), server_default="0")
+    tax: Mapped[Decimal] = mapped_column(MONEY)  # tax_total: the lines' tax plus shipping_tax
     shipping_cost: Mapped[Decimal] = mapped_column(MONEY)
+    shipping_tax: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0.00"), server_default="0")
     total: Mapped[Decimal] = mapped_column(MONEY)
     currency: Mapped[str] = mapped_column(String(3), default="usd")
+    prices_include_tax: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    shipping_method_code: Mapped[str | None] = mapped_column(String(40))
+    shipping_method_name: Mapped[str | None] = mapped_column(String(120))
+    voucher_code: Mapped[str | None] = mapped_column(String(64))
+    # Set when the shipping method is a pickup (click & collect) at this store.
+    pickup_store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id", ondelete="SET NULL"),
+                                                        index=True)
     shipping_address: Mapped[dict] = mapped_column(JSON)
     billing_address: Mapped[dict] = mapped_column(JSON)
     email: Mapped[str] = mapped_column(String(255), default="")  # snapshot for notifications
@@ -97,6 +116,7 @@ class Order(TimestampMixin, db.Model):
     cancel_reason: Mapped[str | None] = mapped_column(Text)
 
     user = relationship("User")
+    pickup_store = relationship("Store")
     items: Mapped[list[OrderItem]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderItem.id"
     )
@@ -117,6 +137,9 @@ class Order(TimestampMixin, db.Model):
     )
     fulfillment = relationship("Fulfillment", back_populates="order", uselist=False)
 
+    # The spec's name for the order's tax; the column keeps its first name.
+    tax_total = synonym("tax")
+
     @property
     def payment(self) -> Payment | None:
         """The latest payment attempt."""
@@ -131,6 +154,8 @@ class OrderItem(db.Model):
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint("abs(line_total - price * quantity) < 0.005", name="line_total_adds_up"),
+        CheckConstraint("discount >= 0 AND discount <= line_total", name="discount_within_line"),
+        CheckConstraint("tax >= 0", name="tax_not_negative"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -146,7 +171,10 @@ class OrderItem(db.Model):
     variant_name: Mapped[str] = mapped_column(String(200), default="")
     quantity: Mapped[int] = mapped_column(Integer)
     price: Mapped[Decimal] = mapped_column(MONEY)
-    line_total: Mapped[Decimal] = mapped_column(MONEY)
+    line_total: Mapped[Decimal] = mapped_column(MONEY)  # price * quantity, before the discount
+    discount: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0.00"), server_default="0")
+    tax: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0.00"), server_default="0")
+    tax_rate: Mapped[Decimal] = mapped_column(Numeric(7, 4), default=Decimal("0"), server_default="0")
 
     order: Mapped[Order] = relationship(back_populates="items")
 

@@ -116,6 +116,10 @@ def order_event_data(order: Order) -> dict:
         "customer_name": (order.shipping_address or {}).get("full_name"),
         "status": order.status,
         "total": str(order.total),
+        # What was priced, for the emails (absent in events written before pricing).
+        "discount_total": str(order.discount_total or "0.00"),
+        "voucher_code": order.voucher_code,
+        "shipping_method": order.shipping_method_name,
         "currency": order.currency,
         "items": [
             {"sku": i.sku, "product_name": i.product_name, "variant_name": i.variant_name,

@@ -18,12 +18,19 @@ READERS = {
     "inventory": STAFF, "stockmovement": STAFF, "reservation": STAFF,
     "store": STAFF, "fulfillment": STAFF, "order": STAFF, "customer": STAFF,
     "user": ("admin",), "notification": ("admin",), "jobs": ("admin",), "auditlog": ("admin",),
+    # commerce-v2.md section 6: tax and shipping read by merchandisers, promotions edited by them
+    "taxclass": ("admin", "merchandiser"), "taxrate": ("admin", "merchandiser"),
+    "shippingzone": ("admin", "merchandiser"), "shippingmethod": ("admin", "merchandiser"),
+    "promotion": ("admin", "merchandiser"), "vouchercode": ("admin", "merchandiser"),
+    "pricecheck": ("admin", "merchandiser"),
 }
 # endpoint -> roles that may create/edit/delete or run bulk actions there.
 EDITORS = {
     "category": ("admin", "merchandiser"), "product": ("admin", "merchandiser"),
     "variant": ("admin", "merchandiser"), "store": ("admin", "merchandiser"),
     "inventory": ("admin", "merchandiser"),
+    "taxclass": ("admin",), "taxrate": ("admin",), "shippingzone": ("admin",), "shippingmethod": ("admin",),
+    "promotion": ("admin", "merchandiser"),
 }
 CASES = [(endpoint, role) for endpoint in READERS for role in (*STAFF, "customer")]
 

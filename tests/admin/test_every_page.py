@@ -9,7 +9,7 @@ from tests.admin.test_access import READERS
 
 pytestmark = pytest.mark.slow
 
-MODEL_VIEWS = [e for e in READERS if e != "jobs"]
+MODEL_VIEWS = [e for e in READERS if e not in ("jobs", "pricecheck")]
 
 
 @pytest.fixture
@@ -38,3 +38,5 @@ def test_every_list_details_and_form_page_opens(app, as_role, db, demo, role):
     assert client.get("/admin/fulfillment/picklist").status_code == 200
     if role == "admin":
         assert client.get("/admin/jobs/").status_code == 200
+    if role in READERS["pricecheck"]:
+        assert client.get("/admin/pricecheck/").status_code == 200

@@ -39,14 +39,17 @@ ALLOWED = {
     "catalog": {"audit", "commerce", "identity", "inventory", "media"},
     # Storage backends and image checks: foundation only.
     "media": set(),
-    "commerce": {"audit", "catalog", "fulfillment", "identity", "inventory", "notifications"},
+    "commerce": {"audit", "catalog", "fulfillment", "identity", "inventory", "notifications", "pricing"},
+    # Tax, shipping and promotion rules and the one pricing function: reads only its own tables
+    # (a pickup method names a store by a foreign key, not an import); edits are audited.
+    "pricing": {"audit"},
     # A fulfillment step moves its order (commerce's transition and history).
     "fulfillment": {"audit", "commerce", "notifications"},
     # The registry of every table, for create_app, Alembic and the standalone handler.
     "models": {"audit", "catalog", "commerce", "fulfillment", "identity", "inventory", "notifications",
-               "stores"},
+               "pricing", "stores"},
     # The demo shop composes the packages; nothing in the domain imports it.
-    "demo": {"catalog", "commerce", "identity", "inventory", "stores"},
+    "demo": {"catalog", "commerce", "identity", "inventory", "pricing", "stores"},
 }
 
 # The cycles the domain keeps, each as (importer, imported, the modules allowed to import that

@@ -49,7 +49,8 @@ def test_checkout_creates_a_reserved_order_and_a_pending_payment(client, shopper
     assert order["shipping_cost"] == "5.99" and order["total"] == "49.19"
     assert order["items"] == [{"sku": variant.sku, "product_name": variant.product.name,
                                "variant_name": variant.name, "quantity": 2, "price": "20.00",
-                               "line_total": "40.00"}]
+                               "line_total": "40.00", "discount": "0.00", "tax": "3.20",
+                               "tax_rate": "0.0800"}]
     assert order["shipping_address"]["street"] == address.street
     assert order["billing_address"] == order["shipping_address"]
     assert order["payment"]["status"] == "pending" and order["payment"]["amount"] == "49.19"

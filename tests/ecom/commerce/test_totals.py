@@ -11,6 +11,7 @@ from sqlalchemy import select
 from ecom.commerce.gateways.base import from_minor, to_minor
 from ecom.commerce.models import Order, Payment
 from ecom.extensions import db
+from ecom.pricing.quote import Destination, quote_lines
 from tests.commerce_support import ADDRESS, auth, fill_cart
 from tests.factories import stocked_variant
 
@@ -82,18 +83,18 @@ def test_stripe_receives_the_total_in_minor_units(client, shopper, stripe_mode, 
 @pytest.mark.parametrize(("price", "quantity"), [("49.99", 1), ("0.05", 3), ("16.67", 3)])
 def test_demo_orders_are_priced_and_numbered_like_checkout(db, price, quantity):
     # given a demo order (the seed's and the back office tests' orders)
-    from ecom.commerce.cart import cart_totals
-    from ecom.commerce.demo import create_demo_order
+    from ecom.commerce.cart import variant_line
+    from ecom.commerce.demo import DEMO_ADDRESS, create_demo_order
     from ecom.commerce.status import OrderStatus
     from tests.factories import UserFactory
 
-    order = create_demo_order(UserFactory(), [(stocked_variant(quantity=50, price=price), quantity)],
-                              status=OrderStatus.CREATED)
-    # then its totals are what checkout would charge for the same lines, under an order number
-    # of the same shape
-    totals = cart_totals(order.items)
+    variant = stocked_variant(quantity=50, price=price)
+    order = create_demo_order(UserFactory(), [(variant, quantity)], status=OrderStatus.CREATED)
+    # then its totals are what checkout would charge for the same lines (the one pricing
+    # function), under an order number of the same shape
+    quote = quote_lines([variant_line(variant, quantity)], Destination.of_address(DEMO_ADDRESS))
     assert (order.subtotal, order.tax, order.shipping_cost, order.total) == (
-        totals.subtotal, totals.tax, totals.shipping_cost, totals.total)
+        quote.subtotal, quote.tax_total, quote.shipping_cost, quote.total)
     assert order.total == order.subtotal + order.tax + order.shipping_cost
     assert re.fullmatch(r"ORD-\d{8}-[2-9A-HJKMNP-Z]{6}", order.order_number)
     assert [i.line_total for i in order.items] == [Decimal(price) * quantity]
