@@ -102,4 +102,9 @@ def smtp_server():
     try:
         yield handler
     finally:
+        # The SMTP sessions this thread kept open die with the server: a later test on the
+        # same xdist worker must not find them (test_smtp counts the sessions it opened).
+        from ecom.notifications.channels import close_smtp_sessions
+
+        close_smtp_sessions()
         controller.stop()
