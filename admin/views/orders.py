@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 from flask import flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
+from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
@@ -18,7 +19,7 @@ from wtforms.validators import DataRequired, Length
 
 from admin.base import StaffModelView, unit_of_work
 from admin.formatting import format_money
-from admin.security import Area, can_edit, can_read, current_actor
+from admin.security import Area, can_edit, current_actor
 from ecom.commerce.cancellation import cancel_order
 from ecom.commerce.models import Order, OrderItem, Payment, PaymentRefund
 from ecom.commerce.order_actions import refund_payment
@@ -29,6 +30,29 @@ from ecom.extensions import db
 from ecom.fulfillment import services
 from ecom.fulfillment.models import Fulfillment
 from ecom.fulfillment.status import FulfillmentStatus
+
+
+class GuestOrderFilter(BaseSQLAFilter):
+    """Orders placed without an account (claimed by one since, or not)."""
+
+    def apply(self, query, value, alias=None):
+        guest = Order.order_token_hash.is_not(None)
+        return query.filter(guest if value == "1" else ~guest)
+
+    def operation(self):
+        return "is"
+
+    def get_options(self, view):
+        return [("1", "a guest order"), ("0", "an account's order")]
+
+
+def _customer(view, context, order, name):
+    """The order's email, marked when it was placed as a guest (nobody verified that email)."""
+    if not order.placed_as_guest:
+        return order.email
+    claimed = " (claimed)" if order.user_id is not None else ""
+    badge = f'<span class="badge badge-secondary guest-order">guest{claimed}</span>'
+    return Markup(f"{escape(order.email)} {badge}")
 
 
 class CancelForm(FlaskForm):
@@ -47,12 +71,15 @@ class OrderView(StaffModelView):
     details_template = "admin/order_details.html"
     column_list = ["order_number", "email", "status", "total", "created_at", "paid_at", "shipped_at"]
     column_searchable_list = ["order_number", "email"]
-    column_filters = ["status", "created_at", "paid_at", "total", "email"]
+    column_filters = ["status", "created_at", "paid_at", "total", "email",
+                      GuestOrderFilter(Order.order_token_hash, "Guest")]
+    column_formatters = {"email": _customer}
     column_sortable_list = ["order_number", "status", "total", "created_at", "paid_at"]
     column_default_sort = ("created_at", True)
     count_limit = 10_000  # a million orders are not counted on every page view
     column_formatters = {"email": lambda v, c, m, n: Markup(
-        f'<a href="{escape(url_for("customer.details_view", id=m.user_id))}">{escape(m.email)}</a>')}
+        f'<a href="{escape(url_for("customer.details_view", id=m.user_id))}">{escape(m.email)}</a>')
+        if m.user_id else m.email}  # a guest's order has no customer page
 
     def get_one(self, id):
         return db.session.scalar(
@@ -70,7 +97,7 @@ class OrderView(StaffModelView):
             kwargs.update(payment_attempts=[e for e in (order.history if order else [])
                                             if e.kind == EventKind.PAYMENT],
                           customer_url=url_for("customer.details_view", id=order.user_id)
-                          if order is not None and can_read(Area.ORDERS) else None,
+                          if order is not None and order.user_id else None,
                           cancel_form=CancelForm(), refund_form=RefundForm(),
                           may_change=can_edit(Area.ORDERS),
                           may_cancel=order is not None

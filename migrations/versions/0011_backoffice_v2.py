@@ -1,7 +1,7 @@
 """back office 2: staff invitation and password-reset emails, uploaded product images, audit labels, staff time zones, customer notes
 
 Revision ID: 0011
-Revises: 0007
+Revises: 0009
 Create Date: 2026-12-02
 
 ``product_images`` gains what an upload knows (storage key, type, size, dimensions) and its
@@ -19,7 +19,7 @@ NEW_EVENT_TYPES = ("type IN ('ORDER_PLACED', 'ORDER_PAID', 'ORDER_SHIPPED', 'ORD
                    "'STAFF_INVITED', 'PASSWORD_RESET')")
 
 revision = "0011"
-down_revision = "0007"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -102,9 +102,9 @@ def smtp_server():
     try:
         yield handler
     finally:
-        # The SMTP sessions this thread kept open die with the server: a later test on the
-        # same xdist worker must not find them (test_smtp counts the sessions it opened).
         from ecom.notifications.channels import close_smtp_sessions
 
+        # This thread's sessions with the server go with it: kept, they would be the next
+        # test's (test_smtp counts the sessions it finds).
         close_smtp_sessions()
         controller.stop()
