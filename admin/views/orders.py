@@ -47,12 +47,16 @@ class GuestOrderFilter(BaseSQLAFilter):
 
 
 def _customer(view, context, order, name):
-    """The order's email, marked when it was placed as a guest (nobody verified that email)."""
+    """The order's email, linked to the customer's page when an account placed or claimed it,
+    and marked when it was placed as a guest (nobody verified that email)."""
+    email = escape(order.email)
+    if order.user_id is not None:
+        email = Markup(f'<a href="{escape(url_for("customer.details_view", id=order.user_id))}">{email}</a>')
     if not order.placed_as_guest:
-        return order.email
+        return Markup(email)
     claimed = " (claimed)" if order.user_id is not None else ""
     badge = f'<span class="badge badge-secondary guest-order">guest{claimed}</span>'
-    return Markup(f"{escape(order.email)} {badge}")
+    return Markup(f"{email} {badge}")
 
 
 class CancelForm(FlaskForm):
@@ -77,9 +81,6 @@ class OrderView(StaffModelView):
     column_sortable_list = ["order_number", "status", "total", "created_at", "paid_at"]
     column_default_sort = ("created_at", True)
     count_limit = 10_000  # a million orders are not counted on every page view
-    column_formatters = {"email": lambda v, c, m, n: Markup(
-        f'<a href="{escape(url_for("customer.details_view", id=m.user_id))}">{escape(m.email)}</a>')
-        if m.user_id else m.email}  # a guest's order has no customer page
 
     def get_one(self, id):
         return db.session.scalar(
