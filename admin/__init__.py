@@ -10,6 +10,7 @@ def init_admin(app: Flask) -> None:
     from admin.home import DashboardView
     from admin.security import init_login
     from admin.views.catalog import CategoryView, ProductView, ReviewView, VariantView
+    from admin.views.customers import CustomerView
     from admin.views.inventory import InventoryView, ReservationView, StockMovementView, StoreView
     from admin.views.jobs import JobsView
     from admin.views.locations import PurchaseOrderView, StockLocationView, TransferView
@@ -27,6 +28,9 @@ def init_admin(app: Flask) -> None:
     from ecom.stores.models import Store
 
     init_login(app)
+    from admin.formatting import init_formatting
+
+    init_formatting(app)
     # Registered before Flask-Admin's own blueprint so these templates win on equal names.
     app.register_blueprint(Blueprint("backoffice", __name__, template_folder="templates"))
     admin = Admin(
@@ -51,6 +55,7 @@ def init_admin(app: Flask) -> None:
         PurchaseOrderView(PurchaseOrder, name="Purchase orders", endpoint="purchaseorder", category=stock),
         FulfillmentView(Fulfillment, name="Fulfillment queue", endpoint="fulfillment", category=sales),
         OrderView(Order, name="Orders", endpoint="order", category=sales),
+        CustomerView(User, name="Customers", endpoint="customer", category=sales),
         UserView(User, name="Users", endpoint="user", category=system),
         NotificationView(Notification, name="Notifications", endpoint="notification", category=system),
         JobsView(name="Jobs", endpoint="jobs", category=system),

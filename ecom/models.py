@@ -13,7 +13,7 @@ from ecom.commerce.models import (
     StripeEvent,
 )
 from ecom.fulfillment.models import Fulfillment, FulfillmentLine
-from ecom.identity.models import Address, User
+from ecom.identity.models import Address, CustomerNote, User
 from ecom.inventory.models import Inventory, StockLocation, StockMovement, StockReservation
 from ecom.notifications.models import Notification, OutboxEvent
 from ecom.pricing.models import (
@@ -29,7 +29,7 @@ from ecom.stockroom.models import PurchaseOrder, PurchaseOrderLine, StockTransfe
 from ecom.stores.models import Store
 
 __all__ = [
-    "Address", "AuditLog", "Cart", "CartItem", "Category", "Fulfillment", "FulfillmentLine",
+    "Address", "AuditLog", "Cart", "CartItem", "Category", "CustomerNote", "Fulfillment", "FulfillmentLine",
     "IdempotencyKey", "ImportJob", "Inventory", "Notification", "Order", "OrderEvent", "OrderItem",
     "OutboxEvent", "Payment", "Product", "ProductImage", "Promotion", "PromotionUse", "PurchaseOrder",
     "PurchaseOrderLine", "Review", "ShippingMethod", "ShippingZone", "StockLocation", "StockMovement",

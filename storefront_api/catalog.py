@@ -7,11 +7,11 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from flask import current_app, jsonify
+from flask import current_app, jsonify, request
 from pydantic import Field, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from ecom.catalog import navigation, queries, reviews
+from ecom.catalog import images, navigation, queries, reviews
 from ecom.catalog.models import Category, Product, Review
 from ecom.inventory.models import available_units
 from ecom.inventory.services import pickup_stock
@@ -73,13 +73,35 @@ class CategoryRef(ApiModel):
 
 
 class ImageRef(ApiModel):
-    url: str
+    url: str = Field(description="Absolute URL of the image (local media or the S3 bucket)")
     alt_text: str
+    thumbnail_url: str = Field(description="Absolute URL of the 200 px WebP thumbnail; the "
+                                           "original until the thumbnail is made")
 
 
 class ImageOut(ImageRef):
     is_primary: bool
     display_order: int
+    large_url: str = Field(description="Absolute URL of the 800 px WebP version; the original "
+                                       "until it is made")
+
+
+def _absolute(url: str) -> str:
+    """A path on this site (local media) made absolute; other URLs as they are."""
+    if url.startswith("/") and not url.startswith("//"):
+        return request.url_root.rstrip("/") + url
+    return url
+
+
+def image_ref(image) -> ImageRef:
+    return ImageRef(url=_absolute(images.image_url(image)), alt_text=image.alt_text or "",
+                    thumbnail_url=_absolute(images.thumbnail_url(image, 200)))
+
+
+def image_out(image) -> ImageOut:
+    return ImageOut(**image_ref(image).model_dump(), is_primary=image.is_primary,
+                    display_order=image.display_order,
+                    large_url=_absolute(images.thumbnail_url(image, 800)))
 
 
 class PriceRange(ApiModel):
@@ -292,7 +314,7 @@ def _summary_fields(product: Product) -> dict:
         "base_price": product.base_price,
         "currency": current_app.config["CURRENCY"],
         "category": CategoryRef.model_validate(product.category) if product.category else None,
-        "primary_image": ImageRef.model_validate(image) if image else None,
+        "primary_image": image_ref(image) if image else None,
         "price_range": PriceRange(min=low, max=high),
         "in_stock": queries.product_in_stock(product),
         "rating": Rating(average=float(average) if average is not None else None, count=product.rating_count),
@@ -322,7 +344,7 @@ def product_detail(product: Product, *, pickup: bool = False) -> ProductDetail:
     return ProductDetail(
         **_summary_fields(product),
         description=product.description or "",
-        images=[ImageOut.model_validate(image) for image in product.images],
+        images=[image_out(image) for image in product.images],
         variants=variants,
     )
 

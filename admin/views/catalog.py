@@ -12,13 +12,15 @@ from flask_wtf.file import FileAllowed, FileField, FileRequired
 from markupsafe import Markup, escape
 from sqlalchemy import and_, case, func, or_, select, union_all
 from sqlalchemy.orm import selectinload
-from wtforms import StringField
-from wtforms.validators import Length, Optional
+from wtforms import IntegerField, StringField
+from wtforms.validators import Length, NumberRange, Optional
 
 from admin.base import MAX_IMPORT_BYTES, StaffModelView, unit_of_work
-from admin.security import Area, current_actor
-from ecom.catalog import csv_io, reviews, services
-from ecom.catalog.models import Category, ImportJob, Product, ProductImage, Variant
+from admin.links import list_url
+from admin.security import Area, can_adjust, current_actor
+from admin.views.product_media import UPLOAD_FIELD, ProductImagesMixin, upload_field
+from ecom.catalog import csv_io, deletion, reviews, services
+from ecom.catalog.models import Category, ImportJob, Product, Variant
 from ecom.errors import ValidationFailed
 from ecom.extensions import db
 from ecom.inventory.models import Inventory, StockLocation, available_units
@@ -31,6 +33,10 @@ def slug_field(max_length: int) -> StringField:
     return StringField("Slug", description="Leave empty to generate it from the name.",
                        validators=[Optional(), Length(max=max_length)],
                        filters=[lambda value: (value or "").strip() or None])
+
+
+# The variant inline's box for stock that arrived (not a column: booked as a stock movement).
+RECEIVE_FIELD = "receive_stock"
 
 
 class ImportForm(FlaskForm):
@@ -110,8 +116,14 @@ class CategoryView(StaffModelView):
         return query.order_by(case({category_id: rank for rank, category_id in enumerate(order)},
                                    value=Category.id, else_=len(order)), Category.id), joins
 
+    def delete_refusal(self, model):
+        return deletion.category_delete_refusal(model)
 
-class ProductView(StaffModelView):
+    def way_out_url(self, model, refusal):
+        return list_url("product", [("category_id", "IntEqualFilter", str(model.id))])
+
+
+class ProductView(ProductImagesMixin, StaffModelView):
     area = Area.CATALOG
     list_template = "admin/product_list.html"
     # Stock per variant and location, each cell adjustable by the roles that may (inventory).
@@ -139,12 +151,14 @@ class ProductView(StaffModelView):
         "stock": lambda v, c, m, n: g.get("product_aggregates", {}).get(m.id, (0, 0))[1],
     }
     form_columns = ["name", "slug", "category", "tax_class", "description", "base_price", "is_active",
-                    "featured", "images", "variants"]
-    form_extra_fields = {"slug": slug_field(220)}
+                    "featured", UPLOAD_FIELD, "variants"]
+    form_extra_fields = {"slug": slug_field(220), UPLOAD_FIELD: upload_field()}
     inline_models = [
-        (ProductImage, {"form_columns": ["id", "url", "alt_text", "is_primary", "display_order"]}),
         (Variant, {"form_columns": ["id", "sku", "name", "price", "compare_at_price", "weight", "attributes",
-                                    "is_active"],
+                                    "is_active", RECEIVE_FIELD],
+                   "form_extra_fields": {RECEIVE_FIELD: IntegerField(
+                       "Receive stock (units)", validators=[Optional(), NumberRange(min=1, max=1_000_000)],
+                       description="Units that arrived: booked as a 'received' stock movement.")},
                    "form_args": {"attributes": {"description": 'A JSON object, e.g. {"size": "M"}'}}}),
     ]
     column_details_list = ["name", "slug", "category", "description", "base_price", "min_price",
@@ -194,6 +208,41 @@ class ProductView(StaffModelView):
     def prepare_model(self, model, is_created):
         services.prepare_product(model)
         services.finish_product(model)
+
+    def on_model_change(self, form, model, is_created):
+        super().on_model_change(form, model, is_created)
+        self._receive_stock(model)
+        self.upload_from_form(form, model)
+
+    def _receive_stock(self, model) -> None:
+        """Units typed in a variant's "Receive stock" box, booked through the adjust service."""
+        from ecom.inventory.services import receive_stock
+
+        for variant in model.variants:
+            units = getattr(variant, RECEIVE_FIELD, None)
+            if units:
+                if not can_adjust(Area.INVENTORY):
+                    raise ValidationFailed("Your role may not change stock.")
+                receive_stock(variant, int(units), actor=current_actor(), note="from the product form")
+                setattr(variant, RECEIVE_FIELD, None)
+
+    def delete_refusal(self, model):
+        return deletion.product_delete_refusal(model)
+
+    def way_out_url(self, model, refusal):
+        return url_for(".deactivate_view", product_id=model.id)
+
+    @expose("/deactivate/<int:product_id>", methods=["POST"])
+    def deactivate_view(self, product_id: int):
+        if not self.may_write():
+            return _forbidden()
+        product = db.get_or_404(Product, product_id)
+        with unit_of_work() as work:
+            services.set_products_active([product.id], False, actor=current_actor())
+        if work.ok:
+            flash(f"{product.name} was deactivated: it is no longer in the shop; its orders keep it.",
+                  "success")
+        return redirect(url_for(".edit_view", id=product_id))
 
     def _audit_snapshot(self, model) -> dict:
         # Inline rows are part of the product's record: changes to them show in its audit entry.
@@ -311,6 +360,23 @@ class VariantView(StaffModelView):
         db.session.flush()
         services.ensure_variant_inventory(model)
         services.refresh_price_range(model.product)
+
+    def delete_refusal(self, model):
+        return deletion.variant_delete_refusal(model)
+
+    def way_out_url(self, model, refusal):
+        return url_for(".deactivate_view", variant_id=model.id)
+
+    @expose("/deactivate/<int:variant_id>", methods=["POST"])
+    def deactivate_view(self, variant_id: int):
+        if not self.may_write():
+            return _forbidden()
+        variant = db.get_or_404(Variant, variant_id)
+        with unit_of_work() as work:
+            deletion.deactivate_variant(variant, actor=current_actor())
+        if work.ok:
+            flash(f"{variant.sku} was deactivated: it can no longer be bought.", "success")
+        return redirect(url_for(".index_view"))
 
     def remove_model(self, model):
         # The service drops the row, recomputes the product's price range and audits it,

@@ -10,6 +10,7 @@ from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_wtf import FlaskForm
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 from sqlalchemy import case, select
 from sqlalchemy.orm import joinedload, selectinload
@@ -17,12 +18,13 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
 from admin.base import StaffModelView, unit_of_work
+from admin.formatting import format_money
 from admin.security import Area, can_edit, current_actor
 from admin.views.locations import LocationFilter
 from ecom.commerce.cancellation import cancel_order
 from ecom.commerce.models import Order, Payment, PaymentRefund
 from ecom.commerce.order_actions import refund_payment
-from ecom.commerce.status import ALLOWED, REFUNDABLE, OrderStatus, RefundStatus
+from ecom.commerce.status import ALLOWED, REFUNDABLE, EventKind, OrderStatus, RefundStatus
 from ecom.db import money
 from ecom.errors import ValidationFailed
 from ecom.extensions import db
@@ -48,12 +50,16 @@ class GuestOrderFilter(BaseSQLAFilter):
 
 
 def _customer(view, context, order, name):
-    """The order's email, marked when it was placed as a guest (nobody verified that email)."""
+    """The order's email, linked to the customer's page when an account placed or claimed it,
+    and marked when it was placed as a guest (nobody verified that email)."""
+    email = escape(order.email)
+    if order.user_id is not None:
+        email = Markup(f'<a href="{escape(url_for("customer.details_view", id=order.user_id))}">{email}</a>')
     if not order.placed_as_guest:
-        return order.email
+        return Markup(email)
     claimed = " (claimed)" if order.user_id is not None else ""
     badge = f'<span class="badge badge-secondary guest-order">guest{claimed}</span>'
-    return Markup(f"{escape(order.email)} {badge}")
+    return Markup(f"{email} {badge}")
 
 
 class CancelForm(FlaskForm):
@@ -70,8 +76,7 @@ class OrderView(StaffModelView):
     _can_edit = False
     _can_delete = False
     details_template = "admin/order_details.html"
-    column_list = ["order_number", "email", "status", "total", "currency", "created_at", "paid_at",
-                   "shipped_at"]
+    column_list = ["order_number", "email", "status", "total", "created_at", "paid_at", "shipped_at"]
     column_searchable_list = ["order_number", "email"]
     column_filters = ["status", "created_at", "paid_at", "total", "email",
                       GuestOrderFilter(Order.order_token_hash, "Guest")]
@@ -93,7 +98,11 @@ class OrderView(StaffModelView):
             order = kwargs.get("model")
             payment = order.payment if order is not None else None
             # The buttons follow the state machines; the services have the last word.
-            kwargs.update(cancel_form=CancelForm(), refund_form=RefundForm(),
+            kwargs.update(payment_attempts=[e for e in (order.history if order else [])
+                                            if e.kind == EventKind.PAYMENT],
+                          customer_url=url_for("customer.details_view", id=order.user_id)
+                          if order is not None and order.user_id else None,
+                          cancel_form=CancelForm(), refund_form=RefundForm(),
                           may_change=can_edit(Area.ORDERS),
                           may_cancel=order is not None
                           and OrderStatus.CANCELLED in ALLOWED[OrderStatus(order.status)],
@@ -143,7 +152,7 @@ def _flash_refunds_waiting(order: Order, refund_ids: list[int] | None = None) ->
     if refund_ids is not None:
         query = query.where(PaymentRefund.id.in_(refund_ids))
     for refund in db.session.scalars(query):
-        flash(f"The payment provider has not made the refund of {refund.amount} yet "
+        flash(f"The payment provider has not made the refund of {format_money(refund.amount)} yet "
               f"({refund.last_error or 'no answer'}); it is retried automatically.", "warning")
 
 
@@ -181,9 +190,9 @@ class FulfillmentView(StaffModelView):
     _can_edit = False
     _can_delete = False
     list_template = "admin/fulfillment_list.html"
-    column_list = ["order_number", "location.name", "status", "order.email", "carrier", "tracking_number",
-                   "created_at", "packed_at", "shipped_at"]
-    column_labels = {"order.email": "Customer", "location.name": "From"}
+    column_list = ["order_number", "location.name", "status", "next_step", "order.email", "carrier",
+                   "tracking_number", "created_at", "packed_at", "shipped_at"]
+    column_labels = {"order.email": "Customer", "location.name": "From", "next_step": "Next step"}
     # A clerk filters the queue by their own location (the pick list follows the filter).
     column_filters = [LocationFilter(Fulfillment.location_id, "Location"), "status", "created_at", "carrier",
                       "is_pickup"]
@@ -195,6 +204,7 @@ class FulfillmentView(StaffModelView):
     column_formatters = {
         "order_number": lambda v, c, m, n: Markup(
             f'<a href="{url_for("order.details_view", id=m.order_id)}">{escape(m.order_number)}</a>'),
+        "next_step": lambda v, c, m, n: _next_step_button(v, m),
     }
 
     def get_query(self):
@@ -255,18 +265,35 @@ class FulfillmentView(StaffModelView):
     def _ids_arg(self) -> list[int]:
         return [int(i) for i in (request.args.get("ids") or "").split(",") if i.strip().isdigit()]
 
+    @expose("/step/<int:fulfillment_id>", methods=["POST"])
+    def step_view(self, fulfillment_id: int):
+        """The row's one next step (processing, packed, delivered); shipping has its own form."""
+        if not self.may_write():
+            return _forbidden()
+        fulfillment = db.get_or_404(Fulfillment, fulfillment_id)
+        step = NEXT_STEPS.get(FulfillmentStatus(fulfillment.status))
+        if step is None or step[0] == "ship":
+            flash(f"{fulfillment.order_number} is {fulfillment.status}: there is no such step for it now.",
+                  "error")
+            return redirect(url_for(".index_view"))
+        self._step([str(fulfillment.id)], step[0], step[2])
+        return redirect(url_for(".index_view"))
+
     @expose("/ship", methods=["GET", "POST"])
     def ship_view(self):
         if not self.may_write():
             return _forbidden()
-        fulfillments = self._fulfillments(self._ids_arg())
+        selected = self._fulfillments(self._ids_arg())
+        # Only packed fulfillments can ship: the others are named, with what they need first.
+        fulfillments = [f for f in selected if f.status == FulfillmentStatus.PACKED]
+        not_ready = [f for f in selected if f.status != FulfillmentStatus.PACKED]
         form = ShipForm()
-        if request.method == "POST" and form.validate_on_submit():
+        if request.method == "POST" and fulfillments and form.validate_on_submit():
             self._ship(fulfillments, form.carrier.data)
             return redirect(url_for(".index_view"))
-        if request.method == "POST":
+        if request.method == "POST" and fulfillments:
             flash("Enter the carrier.", "error")
-        return self.render("admin/ship.html", form=form, fulfillments=fulfillments)
+        return self.render("admin/ship.html", form=form, fulfillments=fulfillments, not_ready=not_ready)
 
     def _ship(self, fulfillments, carrier: str):
         tracking = {f.id: (request.form.get(f"tracking_{f.id}") or "").strip() for f in fulfillments}
@@ -314,6 +341,32 @@ class FulfillmentView(StaffModelView):
         order = db.session.scalar(select(Order).where(Order.id == fulfillment.order_id)
                                   .options(selectinload(Order.items)))
         return self.render("admin/packing_slip.html", fulfillment=fulfillment, order=order)
+
+
+# Each status's one next step in the workflow: (service or "ship", button label, past tense).
+NEXT_STEPS = {
+    FulfillmentStatus.PENDING: ("mark_processing", "Start picking", "marked processing"),
+    FulfillmentStatus.PROCESSING: ("mark_packed", "Mark packed", "marked packed"),
+    FulfillmentStatus.PACKED: ("ship", "Ship…", "shipped"),
+    FulfillmentStatus.SHIPPED: ("mark_delivered", "Mark delivered", "marked delivered"),
+}
+
+
+def _next_step_button(view, fulfillment: Fulfillment):
+    """The one button a row offers: the step that can succeed from its status, if any."""
+    step = NEXT_STEPS.get(FulfillmentStatus(fulfillment.status))
+    if step is None or not view.may_write():
+        return ""
+    name, label, _ = step
+    if name == "ship":
+        href = url_for(".ship_view", ids=str(fulfillment.id))
+        return Markup(f'<a class="btn btn-sm btn-primary next-step" id="ship-{fulfillment.id}" '
+                      f'href="{escape(href)}">{label}</a>')
+    action = url_for(".step_view", fulfillment_id=fulfillment.id)
+    return Markup(f'<form method="post" action="{escape(action)}" class="d-inline">'
+                  f'<input type="hidden" name="csrf_token" value="{escape(generate_csrf())}">'
+                  f'<button class="btn btn-sm btn-outline-primary next-step" id="step-{fulfillment.id}" '
+                  f'type="submit">{label}</button></form>')
 
 
 def _flash_bulk(result: services.BulkResult, done: str) -> None:

@@ -98,10 +98,19 @@ class ProductImage(db.Model):
     product_id: Mapped[int] = mapped_column(
         ForeignKey("products.id", ondelete="CASCADE"), index=True
     )
+    # An uploaded image: its storage key's URL (``ecom.media``); a URL given by hand otherwise.
     url: Mapped[str] = mapped_column(String(500))
     alt_text: Mapped[str] = mapped_column(String(300), default="")
     is_primary: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     display_order: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Uploaded images only: where the original is stored, what it is, and its thumbnails
+    # ({"200": key, "800": key}, WebP, made by a worker job after the upload).
+    storage_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+    content_type: Mapped[str | None] = mapped_column(String(40))
+    byte_size: Mapped[int | None] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    thumbnails: Mapped[dict] = mapped_column(JSON, default=dict)
 
     product: Mapped[Product] = relationship(back_populates="images")
 

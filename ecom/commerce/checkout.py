@@ -36,7 +36,7 @@ from ecom.commerce.guest_orders import (
     token_opens,
 )
 from ecom.commerce.models import Cart, CartItem, Order, OrderItem, Payment
-from ecom.commerce.orders import lock_order, order_event_data, record_creation, transition
+from ecom.commerce.orders import lock_order, order_event_data, record_creation, record_history, transition
 from ecom.commerce.payments import (
     cancel_payment,
     refundable_amount,
@@ -44,7 +44,7 @@ from ecom.commerce.payments import (
     set_payment_status,
 )
 from ecom.commerce.sql import insert_or_nothing
-from ecom.commerce.status import MONEY_TAKEN, OrderStatus, PaymentStatus
+from ecom.commerce.status import MONEY_TAKEN, EventKind, OrderStatus, PaymentStatus
 from ecom.db import utcnow
 from ecom.errors import Conflict, EcomError, NotFound, OutOfStock, ValidationFailed
 from ecom.extensions import db
@@ -643,6 +643,7 @@ def confirm_payment(user, intent_id: str, payment_method: str | None = None, *,
     actor = Actor.of_user(user) if user is not None else guest_actor(order.email)
     payments = payment_gateway(intent_id)
     intent = payments.retrieve_intent(intent_id)
+    attempted = False
     if intent.status in ("requires_payment_method", "requires_confirmation"):
         # The simulator's default card; but a failed authentication stands until the shopper
         # gives another payment method (confirming again tells them 402, as at Stripe).
@@ -650,6 +651,8 @@ def confirm_payment(user, intent_id: str, payment_method: str | None = None, *,
         method = payment_method or (DEFAULT_TEST_PAYMENT_METHOD if defaulted else None)
         if method:
             intent = payments.confirm_intent(intent_id, method, return_url=return_url)
+            attempted = True
+    was_declined = payment.status == PaymentStatus.FAILED
     result = finalize_payment(intent_id, actor=actor, intent=intent)
     if result.outcome == Finalized.PENDING and intent.status == REQUIRES_ACTION:
         # Under the order's lock (the finaliser took it): noted for the back office and polling.
@@ -657,4 +660,16 @@ def confirm_payment(user, intent_id: str, payment_method: str | None = None, *,
         db.session.flush()
         return Finalized(result.order, result.outcome, action_required=True,
                          next_action_url=intent.next_action_url)
+    if attempted and was_declined and result.outcome == Finalized.DECLINED:
+        _record_another_decline(payment, intent, actor)
     return result
+
+
+def _record_another_decline(payment: Payment, intent: Intent, actor: Actor) -> None:
+    """A failed payment declined once more, on a card the shopper just tried: its status does not
+    move (failed stays failed), but the attempt is history the back office shows. Only the
+    confirm call knows a new card was tried; a webhook repeating a decline adds nothing."""
+    message = intent.failure_message or intent.status
+    payment.failure_message = message
+    record_history(payment.order_id, EventKind.PAYMENT, PaymentStatus.FAILED, PaymentStatus.FAILED,
+                   actor=actor, note=f"declined again: {message}")

@@ -21,6 +21,9 @@ class EventType(StrEnum):
     PAYMENT_FAILED = "PAYMENT_FAILED"
     PAYMENT_REFUNDED = "PAYMENT_REFUNDED"
     LOW_STOCK = "LOW_STOCK"
+    # Staff accounts: the one-time link to set a first password, and a forgotten-password link.
+    STAFF_INVITED = "STAFF_INVITED"
+    PASSWORD_RESET = "PASSWORD_RESET"
 
 
 class Channel(StrEnum):

@@ -16,7 +16,7 @@ STAFF = ("admin", "merchandiser", "warehouse")
 READERS = {
     "category": STAFF, "product": STAFF, "variant": STAFF, "review": STAFF,
     "inventory": STAFF, "stockmovement": STAFF, "reservation": STAFF,
-    "store": STAFF, "fulfillment": STAFF, "order": STAFF,
+    "store": STAFF, "fulfillment": STAFF, "order": STAFF, "customer": STAFF,
     "stocklocation": STAFF, "transfer": STAFF, "purchaseorder": STAFF,
     "user": ("admin",), "notification": ("admin",), "jobs": ("admin",), "auditlog": ("admin",),
     # commerce-v2.md section 6: tax and shipping read by merchandisers, promotions edited by them

@@ -26,7 +26,8 @@ FOUNDATION = {"actor", "config", "db", "errors", "extensions", "runtime", "unit_
 ALLOWED = {
     "audit": set(),
     "stores": set(),
-    "identity": {"audit"},
+    # invitations: the set-password link is emailed through the outbox.
+    "identity": {"audit", "notifications"},
     # Stock changes emit LOW_STOCK through the outbox.
     "inventory": {"audit", "notifications"},
     # The handler finds staff recipients (identity) and, run without the app, registers every
@@ -34,7 +35,10 @@ ALLOWED = {
     "notifications": {"identity", "models"},
     # reviews: a verified purchase is a delivered order line (commerce); csv_io names the
     # importing user as the actor (identity).
-    "catalog": {"audit", "commerce", "identity", "inventory"},
+    # images: uploads are stored and checked through media.
+    "catalog": {"audit", "commerce", "identity", "inventory", "media"},
+    # Storage backends and image checks: foundation only.
+    "media": set(),
     "commerce": {"audit", "catalog", "fulfillment", "identity", "inventory", "notifications", "pricing"},
     # Tax, shipping and promotion rules and the one pricing function: reads only its own tables
     # (a pickup method names a store by a foreign key, not an import); edits are audited.
@@ -59,11 +63,14 @@ DOCUMENTED_CYCLES = {
     # fulfillment step (packed, shipped, delivered) moves the order through commerce's transitions.
     ("fulfillment", "commerce"): {"ecom/fulfillment/services.py", "ecom/fulfillment/status.py"},
     # catalog <-> commerce: carts and orders read products, and a review's verified purchase
-    # reads the reviewer's delivered orders.
-    ("catalog", "commerce"): {"ecom/catalog/reviews.py"},
+    # reads the reviewer's delivered orders; a product that was ordered is not deleted (deletion).
+    ("catalog", "commerce"): {"ecom/catalog/reviews.py", "ecom/catalog/deletion.py"},
     # ecom.models <-> notifications: the registry imports every package's models, and the
     # handler, which runs without a Flask app, imports the registry so every mapper is known.
     ("notifications", "models"): {"ecom/notifications/handler.py"},
+    # identity -> notifications: staff invitations and password resets emit their email events;
+    # the handler reads staff recipients from identity.
+    ("identity", "notifications"): {"ecom/identity/invitations.py"},
 }
 
 

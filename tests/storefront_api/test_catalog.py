@@ -111,7 +111,8 @@ def test_list_shows_only_active_products_with_the_summary_shape(client, shop):
         "base_price": "15.00",
         "currency": "usd",
         "category": {"slug": "shirts", "name": "Shirts"},
-        "primary_image": {"url": "https://img.example.com/cotton-tee.jpg", "alt_text": "Cotton Tee"},
+        "primary_image": {"url": "https://img.example.com/cotton-tee.jpg", "alt_text": "Cotton Tee",
+                          "thumbnail_url": "https://img.example.com/cotton-tee.jpg"},
         "price_range": {"min": "15.00", "max": "15.00"},
         "in_stock": True,
         "rating": {"average": 4.5, "count": 2},
@@ -267,7 +268,8 @@ def test_product_detail_adds_description_images_and_variants(client, db, shop):
     assert body["description"].startswith("Waterproof")
     assert body["images"] == [
         {"url": "https://img.example.com/rain-jacket.jpg", "alt_text": "Rain Jacket",
-         "is_primary": True, "display_order": 0}
+         "thumbnail_url": "https://img.example.com/rain-jacket.jpg",
+         "large_url": "https://img.example.com/rain-jacket.jpg", "is_primary": True, "display_order": 0}
     ]
     variants = {v["sku"]: v for v in body["variants"]}
     assert set(variants) == {jacket.variants[0].sku, "JACKET-L"}
