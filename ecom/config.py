@@ -93,6 +93,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
         "CORS_ORIGINS": [o.strip() for o in (env.str("CORS_ORIGINS", "") or "").split(",") if o.strip()],
         "RESERVATION_TTL_SECONDS": env.int("RESERVATION_TTL_SECONDS", 900),
         "MAX_OPEN_UNPAID_ORDERS": env.int("MAX_OPEN_UNPAID_ORDERS", 3),
+        # A delivered order's units may be asked back this many days after its delivery.
+        "RETURN_WINDOW_DAYS": env.int("RETURN_WINDOW_DAYS", 30),
         # Guest orders waiting for payment (holding stock) from one client address at once.
         "MAX_OPEN_GUEST_ORDERS_PER_IP": env.int("MAX_OPEN_GUEST_ORDERS_PER_IP", 5),
         # Proxies in front of the app (load balancer...) whose X-Forwarded-For/-Proto/-Host

@@ -18,7 +18,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship, synonym
 
-from ecom.commerce.status import EventKind, OrderStatus, PaymentStatus, RefundStatus
+from ecom.commerce.status import (
+    EventKind,
+    OrderStatus,
+    PaymentStatus,
+    RefundStatus,
+    ReturnCondition,
+    ReturnStatus,
+)
 from ecom.db import MONEY, Timestamp, TimestampMixin, one_of, utcnow
 from ecom.extensions import db
 
@@ -311,3 +318,78 @@ class IdempotencyKey(db.Model):
     response_status: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), default=utcnow)
+
+
+class RefundLine(db.Model):
+    """What a refund paid back for: ``quantity`` units of an order line, or (no order line)
+    the shipping. A line's units refunded so far drive its next share
+    (``ecom.pricing.shares.refundable_share``), so line refunds add up to what was paid."""
+
+    __tablename__ = "refund_lines"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id", ondelete="CASCADE"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    # None: the shipping.
+    order_item_id: Mapped[int | None] = mapped_column(ForeignKey("order_items.id", ondelete="CASCADE"),
+                                                      index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    created_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), default=utcnow)
+
+    refund: Mapped[PaymentRefund | None] = relationship()
+    order_item: Mapped[OrderItem | None] = relationship()
+
+
+class Return(TimestampMixin, db.Model):
+    """A shopper's return (RMA) of some units of a delivered order (ecom.commerce.returns)."""
+
+    __tablename__ = "returns"
+    __table_args__ = (
+        one_of("status", ReturnStatus),
+        Index("ix_returns_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rma_number: Mapped[str] = mapped_column(String(40), unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(20), default=ReturnStatus.REQUESTED)
+    requested_by: Mapped[str] = mapped_column(String(255))
+    note: Mapped[str] = mapped_column(Text, default="")  # why rejected or closed
+    refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id", ondelete="SET NULL"))
+    refund_amount: Mapped[Decimal | None] = mapped_column(MONEY)
+    approved_at: Mapped[datetime | None] = Timestamp(nullable=True)
+    received_at: Mapped[datetime | None] = Timestamp(nullable=True)
+    refunded_at: Mapped[datetime | None] = Timestamp(nullable=True)
+
+    order: Mapped[Order] = relationship()
+    refund: Mapped[PaymentRefund | None] = relationship()
+    lines: Mapped[list[ReturnLine]] = relationship(
+        back_populates="return_", cascade="all, delete-orphan", order_by="ReturnLine.id")
+
+
+class ReturnLine(db.Model):
+    __tablename__ = "return_lines"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        one_of("condition", ReturnCondition),
+        # Received lines know what happened to them: restocked or written off, and where.
+        UniqueConstraint("return_id", "order_item_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    return_id: Mapped[int] = mapped_column(ForeignKey("returns.id", ondelete="CASCADE"), index=True)
+    order_item_id: Mapped[int] = mapped_column(ForeignKey("order_items.id", ondelete="CASCADE"), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    condition: Mapped[str | None] = mapped_column(String(20))
+    location_id: Mapped[int | None] = mapped_column(ForeignKey("stock_locations.id"))
+    refund_amount: Mapped[Decimal | None] = mapped_column(MONEY)
+
+    return_: Mapped[Return] = relationship(back_populates="lines")
+    order_item: Mapped[OrderItem] = relationship()
+    location = relationship("StockLocation")

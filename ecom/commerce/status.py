@@ -12,6 +12,7 @@ class OrderStatus(StrEnum):
     READY_FOR_PICKUP = "ready_for_pickup"  # click & collect: waiting at the store
     DELIVERED = "delivered"  # carrier confirmed delivery
     CANCELLED = "cancelled"  # never shipped; stock released or returned, money refunded
+    RETURNED = "returned"  # delivered, then every unit came back and was refunded (ecom.commerce.returns)
 
 
 ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
@@ -22,8 +23,9 @@ ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.SHIPPED: frozenset({OrderStatus.DELIVERED}),
     # Collected (delivered), or never collected and cancelled with a refund.
     OrderStatus.READY_FOR_PICKUP: frozenset({OrderStatus.DELIVERED, OrderStatus.CANCELLED}),
-    OrderStatus.DELIVERED: frozenset(),
+    OrderStatus.DELIVERED: frozenset({OrderStatus.RETURNED}),
     OrderStatus.CANCELLED: frozenset(),
+    OrderStatus.RETURNED: frozenset(),
 }
 
 
@@ -83,3 +85,27 @@ REFUND_ALLOWED: dict[RefundStatus, frozenset[RefundStatus]] = {
     RefundStatus.SUCCEEDED: frozenset(),
     RefundStatus.FAILED: frozenset(),
 }
+
+
+class ReturnStatus(StrEnum):
+    REQUESTED = "requested"  # the shopper asked; staff to approve or reject
+    APPROVED = "approved"  # the goods may come back
+    REJECTED = "rejected"  # refused; its units may be asked for again
+    RECEIVED = "received"  # the goods arrived: each line restocked or written off
+    REFUNDED = "refunded"  # the lines' shares were refunded (through the gateway)
+    CLOSED = "closed"  # ended without a refund (withdrawn, never sent back)
+
+
+RETURN_ALLOWED: dict[ReturnStatus, frozenset[ReturnStatus]] = {
+    ReturnStatus.REQUESTED: frozenset({ReturnStatus.APPROVED, ReturnStatus.REJECTED, ReturnStatus.CLOSED}),
+    ReturnStatus.APPROVED: frozenset({ReturnStatus.RECEIVED, ReturnStatus.CLOSED}),
+    ReturnStatus.RECEIVED: frozenset({ReturnStatus.REFUNDED, ReturnStatus.CLOSED}),
+    ReturnStatus.REJECTED: frozenset(),
+    ReturnStatus.REFUNDED: frozenset(),
+    ReturnStatus.CLOSED: frozenset(),
+}
+
+
+class ReturnCondition(StrEnum):
+    RESTOCK = "restock"  # back on the shelf at a location (a `return` movement)
+    DAMAGED = "damaged"  # written off (a `return` and a `damage` movement: no stock)

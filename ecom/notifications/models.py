@@ -24,6 +24,11 @@ class EventType(StrEnum):
     # Staff accounts: the one-time link to set a first password, and a forgotten-password link.
     STAFF_INVITED = "STAFF_INVITED"
     PASSWORD_RESET = "PASSWORD_RESET"
+    # Returns (ecom.commerce.returns): the customer hears of each step.
+    RETURN_REQUESTED = "RETURN_REQUESTED"
+    RETURN_APPROVED = "RETURN_APPROVED"
+    RETURN_REJECTED = "RETURN_REJECTED"
+    RETURN_REFUNDED = "RETURN_REFUNDED"
 
 
 class Channel(StrEnum):

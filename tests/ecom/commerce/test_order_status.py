@@ -23,6 +23,8 @@ def test_the_table_is_the_documented_machine():
         ("packed", "partially_shipped"), ("partially_shipped", "shipped"),
         # click & collect
         ("paid", "ready_for_pickup"), ("ready_for_pickup", "delivered"), ("ready_for_pickup", "cancelled"),
+        # returns: every unit came back and was refunded
+        ("delivered", "returned"),
     }
 
 
