@@ -181,7 +181,8 @@ def request_return(order: Order, lines: list[LineRequest], *, actor: Actor, now=
             errors[f"lines.{item.sku}"] = [f"{item.sku}: {quantity} asked, {left} of {item.quantity} "
                                            "left to return."]
     if errors:
-        raise ValidationFailed("The return cannot be accepted.", errors)
+        raise ValidationFailed("The return cannot be accepted: "
+                               + " ".join(m for messages in errors.values() for m in messages), errors)
     sequence = db.session.scalar(select(func.count(Return.id)).where(Return.order_id == order.id)) + 1
     ret = Return(rma_number=f"RMA-{order.order_number}-{sequence}", order_id=order.id,
                  status=ReturnStatus.REQUESTED, requested_by=actor.label, note="")
