@@ -25,6 +25,7 @@ def init_api(app: Flask) -> None:
         docs,
         orders,
         pricing,
+        returns,
         stores,
     )
     from storefront_api.simulated_gateway import init_simulated_gateway

@@ -147,7 +147,7 @@ def list_orders(query: PageQuery):
     return paginate(statement, page=query.page, per_page=query.per_page, render=render_order)
 
 
-def _requested_order(order_number: str) -> Order:
+def requested_order(order_number: str) -> Order:
     """The order the request names: the signed-in shopper's own, or the one its X-Order-Token
     opens. Raises AuthenticationFailed (neither credential), NotFound (also for a wrong token
     or another shopper's order)."""
@@ -163,7 +163,7 @@ def _requested_order(order_number: str) -> Order:
 def get_order(order_number: str):
     """A signed-in shopper's own order, or, with `X-Order-Token` instead of a bearer token,
     the guest order it opens. 404 for anything else (another's order, a wrong token)."""
-    return render_order(load_for_response(_requested_order(order_number)))
+    return render_order(load_for_response(requested_order(order_number)))
 
 
 @api.post("/orders/<order_number>/cancel")
@@ -176,7 +176,7 @@ def cancel_my_order(order_number: str):
     made (the payment reads `completed` until then). Any later status is 409. An optional
     JSON body may give a `reason` (stored as the order's cancel reason). A guest cancels
     with the order's `X-Order-Token`."""
-    order = _requested_order(order_number)
+    order = requested_order(order_number)
     user = optional_user()
     reason = _optional_reason() or "cancelled by the customer"
     actor = Actor.of_user(user) if user is not None else guest_actor(order.email)
