@@ -17,9 +17,10 @@ def init_admin(app: Flask) -> None:
     from admin.views.orders import FulfillmentView, OrderView
     from admin.views.people import AuditLogView, NotificationView, UserView
     from admin.views.pricing import pricing_views
+    from admin.views.returns import ReturnView
     from ecom.audit.models import AuditLog
     from ecom.catalog.models import Category, Product, Review, Variant
-    from ecom.commerce.models import Order
+    from ecom.commerce.models import Order, Return
     from ecom.fulfillment.models import Fulfillment
     from ecom.identity.models import User
     from ecom.inventory.models import Inventory, StockLocation, StockMovement, StockReservation
@@ -55,6 +56,7 @@ def init_admin(app: Flask) -> None:
         PurchaseOrderView(PurchaseOrder, name="Purchase orders", endpoint="purchaseorder", category=stock),
         FulfillmentView(Fulfillment, name="Fulfillment queue", endpoint="fulfillment", category=sales),
         OrderView(Order, name="Orders", endpoint="order", category=sales),
+        ReturnView(Return, name="Returns", endpoint="return", category=sales),
         CustomerView(User, name="Customers", endpoint="customer", category=sales),
         UserView(User, name="Users", endpoint="user", category=system),
         NotificationView(Notification, name="Notifications", endpoint="notification", category=system),

@@ -29,7 +29,7 @@ from ecom.inventory.services import location_totals
 
 # Orders whose money was taken and kept.
 REVENUE_STATUSES = (OrderStatus.PAID, OrderStatus.PACKED, OrderStatus.PARTIALLY_SHIPPED, OrderStatus.SHIPPED,
-                    OrderStatus.READY_FOR_PICKUP, OrderStatus.DELIVERED)
+                    OrderStatus.READY_FOR_PICKUP, OrderStatus.DELIVERED, OrderStatus.RETURNED)
 BACKLOG_STATUSES = (FulfillmentStatus.PENDING, FulfillmentStatus.PROCESSING, FulfillmentStatus.PACKED,
                     FulfillmentStatus.READY_FOR_PICKUP)
 DEFAULT_DAYS = 30

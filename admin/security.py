@@ -30,6 +30,9 @@ class Area(StrEnum):
     ADMINISTRATION = "administration"  # users and roles, audit log, jobs, notifications
     TAX_SHIPPING = "tax_shipping"  # tax classes and rates, shipping zones and methods
     PROMOTIONS = "promotions"  # sales, vouchers and their generated codes
+    RETURNS = "returns"  # the returns queue; approve/reject (commerce-v2 §6)
+    RETURNS_RECEIVE = "returns_receive"  # receive a return: restock or write off (commerce-v2 §6)
+    REFUNDS = "refunds"  # refund a return, goodwill refunds (commerce-v2 §6)
 
 
 ROLE_ACCESS: dict[Area, dict[Role, Access]] = {
@@ -45,6 +48,9 @@ ROLE_ACCESS: dict[Area, dict[Role, Access]] = {
     # commerce-v2.md section 6
     Area.TAX_SHIPPING: {Role.ADMIN: Access.EDIT, Role.MERCHANDISER: Access.READ},
     Area.PROMOTIONS: {Role.ADMIN: Access.EDIT, Role.MERCHANDISER: Access.EDIT},
+    Area.RETURNS: {Role.ADMIN: Access.EDIT, Role.MERCHANDISER: Access.READ, Role.WAREHOUSE: Access.READ},
+    Area.RETURNS_RECEIVE: {Role.ADMIN: Access.EDIT, Role.WAREHOUSE: Access.EDIT},
+    Area.REFUNDS: {Role.ADMIN: Access.EDIT},
 }
 
 

@@ -275,7 +275,8 @@ def receive_return(ret: Return, receipts: dict[int, Receipt], *, actor: Actor) -
             continue
         plan.append((line, receipt))
     if errors:
-        raise ValidationFailed("The return cannot be received as given.", errors)
+        raise ValidationFailed("The return cannot be received as given: "
+                               + " ".join(m for messages in errors.values() for m in messages), errors)
     for line, receipt in plan:
         location = (get_location(receipt.location_id) if receipt.location_id is not None
                     else default_location())

@@ -18,6 +18,7 @@ READERS = {
     "inventory": STAFF, "stockmovement": STAFF, "reservation": STAFF,
     "store": STAFF, "fulfillment": STAFF, "order": STAFF, "customer": STAFF,
     "stocklocation": STAFF, "transfer": STAFF, "purchaseorder": STAFF,
+    "return": STAFF,  # commerce-v2 §6: every role reads the returns queue
     "user": ("admin",), "notification": ("admin",), "jobs": ("admin",), "auditlog": ("admin",),
     # commerce-v2.md section 6: tax and shipping read by merchandisers, promotions edited by them
     "taxclass": ("admin", "merchandiser"), "taxrate": ("admin", "merchandiser"),
