@@ -24,6 +24,7 @@ from admin.views.locations import LocationFilter
 from ecom.commerce.cancellation import cancel_order
 from ecom.commerce.models import Order, Payment, PaymentRefund
 from ecom.commerce.order_actions import refund_payment
+from ecom.commerce.returns import goodwill_refund, line_refundables, shipping_refundable
 from ecom.commerce.status import ALLOWED, REFUNDABLE, EventKind, OrderStatus, RefundStatus
 from ecom.db import money
 from ecom.errors import ValidationFailed
@@ -107,6 +108,11 @@ class OrderView(StaffModelView):
                           may_cancel=order is not None
                           and OrderStatus.CANCELLED in ALLOWED[OrderStatus(order.status)],
                           may_refund=payment is not None and payment.status in REFUNDABLE)
+            # Goodwill refunds by line (commerce-v2 §5): the refunds area, admins only (§6).
+            may_goodwill = kwargs["may_refund"] and can_edit(Area.REFUNDS)
+            kwargs.update(may_goodwill=may_goodwill,
+                          goodwill_lines=line_refundables(order) if may_goodwill else [],
+                          goodwill_shipping=shipping_refundable(order) if may_goodwill else None)
         return super().render(template, **kwargs)
 
     def _order_or_none(self, order_id: int) -> Order | None:
@@ -143,6 +149,37 @@ class OrderView(StaffModelView):
                 flash(f"Refund recorded for order {order.order_number}.", "success")
                 _flash_refunds_waiting(order, [refund.id])
         return redirect(url_for(".details_view", id=order_id))
+
+
+    @expose("/goodwill/<int:order_id>", methods=["POST"])
+    def goodwill_view(self, order_id: int):
+        """A goodwill refund of units of lines (and the shipping), without a return."""
+        if not can_edit(Area.REFUNDS):
+            return _forbidden()
+        form = RefundForm()
+        order = self._order_or_none(order_id)
+        if order is not None and form.validate_on_submit():
+            with unit_of_work() as work:
+                units = _goodwill_units(order)
+                refund = goodwill_refund(order, units, shipping=request.form.get("goodwill-shipping") == "1",
+                                         actor=current_actor(), reason="goodwill")
+            if work.ok:
+                flash(f"Goodwill refund recorded for order {order.order_number}.", "success")
+                _flash_refunds_waiting(order, [refund.id] if refund is not None else [])
+        return redirect(url_for(".details_view", id=order_id))
+
+
+def _goodwill_units(order: Order) -> dict[int, int]:
+    """order item id -> units typed on the order page (empty or 0: none)."""
+    units = {}
+    for item in order.items:
+        text = (request.form.get(f"goodwill-{item.id}") or "").strip()
+        if not text or text == "0":
+            continue
+        if not text.isdigit() or len(text) > 6:
+            raise ValidationFailed(f"{item.sku}: units are a whole number.")
+        units[item.id] = int(text)
+    return units
 
 
 def _flash_refunds_waiting(order: Order, refund_ids: list[int] | None = None) -> None:

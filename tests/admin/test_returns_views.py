@@ -72,3 +72,24 @@ def test_a_receipt_without_a_condition_is_refused_with_a_message(as_role, db):
     answer = as_role("warehouse").post(f"/admin/return/receive/{ret.id}", data={}, follow_redirects=True)
     assert answer.status_code == 200 and "Must be restock or damaged" in answer.get_data(as_text=True)
     assert status_of(db, ret) == "approved"
+
+
+def test_the_admin_refunds_lines_as_goodwill_from_the_order_page(as_role, db):
+    order = delivered_order([(None, "19.99", 3, "2.00", "1.44"), (None, "7.33", 2, "0.00", "0.59")])
+    db.session.commit()
+    page = as_role("merchandiser").get(f"/admin/order/details/?id={order.id}").get_data(as_text=True)
+    assert 'id="goodwill-refund"' not in page
+    assert as_role("merchandiser").post(f"/admin/order/goodwill/{order.id}",
+                                        data={f"goodwill-{order.items[0].id}": "1"}).status_code == 403
+    page = as_role("admin").get(f"/admin/order/details/?id={order.id}").get_data(as_text=True)
+    assert 'id="goodwill-refund"' in page and "$59.41 (3)" in page
+    answer = as_role("admin").post(f"/admin/order/goodwill/{order.id}",
+                                   data={f"goodwill-{order.items[0].id}": "1"})
+    assert answer.status_code == 302
+    refund = db.session.scalar(select(PaymentRefund))
+    assert str(refund.amount) == "19.80"  # a third of 59.41, rounded half up
+    # more units than are left: refused with a message, nothing more refunded
+    refused = as_role("admin").post(f"/admin/order/goodwill/{order.id}",
+                                    data={f"goodwill-{order.items[0].id}": "3"}, follow_redirects=True)
+    assert "2 units left to refund" in refused.get_data(as_text=True)
+    assert len(db.session.scalars(select(PaymentRefund)).all()) == 1
