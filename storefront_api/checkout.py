@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from flask import jsonify, request
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from ecom.commerce.checkout import Finalized, confirm_payment, start_checkout
 from ecom.commerce.idempotency import request_fingerprint, run_idempotently
@@ -12,6 +14,7 @@ from ecom.unit_of_work import commit
 from storefront_api import api
 from storefront_api.openapi import HeaderParam, endpoint
 from storefront_api.orders import OrderEnvelope, OrderOut, load_for_response, render_order
+from storefront_api.price_schemas import COUNTRY_CODES, known_country
 from storefront_api.schemas import ApiModel, JsonInt, RequestBody
 from storefront_api.security import current_user
 
@@ -29,7 +32,8 @@ class AddressIn(RequestBody):
     city: str = Field(min_length=1, max_length=120)
     state: str = Field("", max_length=120)
     postal_code: str = Field(min_length=1, max_length=20)
-    country: str = Field(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2")
+    country: Annotated[str, AfterValidator(known_country)] = Field(
+        pattern=r"^[A-Za-z]{2}$", json_schema_extra={"enum": COUNTRY_CODES}, description="ISO 3166-1 alpha-2")
     phone: str | None = Field(None, max_length=40)
 
 

@@ -153,7 +153,7 @@ def test_an_unknown_country_and_one_not_shipped_to_are_clear_422s(client, shoppe
     nowhere = pay(client, shopper, shipping_address=dict(US_ADDRESS, country="JP"))
     bad_method = pay(client, shopper, shipping_method="teleport")
 
-    assert unknown.status_code == 422 and "country" in unknown.get_json()["errors"]
+    assert unknown.status_code == 422 and "shipping_address.country" in unknown.get_json()["errors"]
     assert nowhere.status_code == 422 and nowhere.get_json()["errors"] == {
         "country": ["We do not ship to this country."]
     }
@@ -380,3 +380,15 @@ def test_a_late_payment_of_an_expired_order_takes_its_use_back(client, shopper, 
     db.session.expire_all()
     assert db.session.scalar(select(Promotion.times_used)) == 1
     assert db.session.scalar(select(PromotionUse.released_at)) is None
+
+
+def test_a_saved_address_in_an_unknown_country_is_a_422_too(client, shopper, cart):
+    from tests.factories import AddressFactory
+
+    saved = AddressFactory(user=shopper, country="QQ")
+    response = client.post(QUOTE, json={"shipping_address_id": saved.id}, headers=auth(shopper))
+    assert response.status_code == 422 and response.get_json()["errors"] == {
+        "country": ["Not an ISO 3166-1 alpha-2 country code."]
+    }
+    mixed = client.get("/api/v1/cart?country=dE", headers=auth(shopper))
+    assert mixed.status_code == 422
