@@ -47,6 +47,11 @@ def claim_uses(order_id: int, quote: Quote, *, customer: Customer) -> list[Promo
             raise VoucherRefused(USED_UP, "This code has been used up.")
     for applied in sorted(quote.promotions, key=lambda p: p.promotion_id):
         is_voucher = voucher is not None and applied.promotion_id == voucher.promotion_id
+        if not applied.limited:
+            # Nothing to hold: recorded, not counted, and no row of the promotion locked.
+            code_id = generated_id if is_voucher else None
+            uses.append(_use(order_id, applied, customer, code_id, counted=False))
+            continue
         taken = db.session.execute(
             update(Promotion)
             .where(Promotion.id == applied.promotion_id, Promotion.is_active.is_(True),
@@ -71,10 +76,11 @@ def claim_uses(order_id: int, quote: Quote, *, customer: Customer) -> list[Promo
     return uses
 
 
-def _use(order_id: int, applied: AppliedPromotion, customer: Customer, code_id: int | None) -> PromotionUse:
+def _use(order_id: int, applied: AppliedPromotion, customer: Customer, code_id: int | None, *,
+         counted: bool = True) -> PromotionUse:
     return PromotionUse(promotion_id=applied.promotion_id, voucher_code_id=code_id, order_id=order_id,
                         user_id=customer.user_id, email=customer.email or "", code=applied.code,
-                        discount=applied.discount)
+                        discount=applied.discount, counted=counted)
 
 
 def release_uses(order_id: int) -> int:
@@ -90,9 +96,11 @@ def release_uses(order_id: int) -> int:
                                .values(times_used=VoucherCode.times_used - 1)
                                .execution_options(synchronize_session=False))
     for use in sorted(uses, key=lambda u: u.promotion_id):
-        db.session.execute(update(Promotion).where(Promotion.id == use.promotion_id, Promotion.times_used > 0)
-                           .values(times_used=Promotion.times_used - 1)
-                           .execution_options(synchronize_session=False))
+        if use.counted:
+            db.session.execute(update(Promotion)
+                               .where(Promotion.id == use.promotion_id, Promotion.times_used > 0)
+                               .values(times_used=Promotion.times_used - 1)
+                               .execution_options(synchronize_session=False))
         use.released_at = utcnow()
     db.session.flush()
     return len(uses)
@@ -113,6 +121,10 @@ def restore_uses(order_id: int) -> int:
                 .values(times_used=VoucherCode.times_used + 1).returning(VoucherCode.id)
                 .execution_options(synchronize_session=False)) is None:
             log.info("order %s: the use of code %s could not be taken back (used up)", order_id, use.code)
+            continue
+        if not use.counted:
+            use.released_at = None
+            restored += 1
             continue
         taken = db.session.scalar(
             update(Promotion).where(Promotion.id == use.promotion_id,

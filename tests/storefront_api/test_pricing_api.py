@@ -129,7 +129,9 @@ def test_the_payment_intent_is_priced_by_the_same_quote(client, shopper, cart):
     assert order["shipping_method"] == {"code": "express", "name": "Express"}
     assert order["voucher_code"] == "TEN" and order["payment"]["amount"] == "53.87"
     assert order["items"][0]["discount"] == "4.00" and order["items"][0]["tax"] == "2.88"
-    assert db.session.scalar(select(Promotion.times_used).where(Promotion.code == "TEN")) == 1
+    # a voucher without limits: its use is recorded, not counted (no counter row to lock)
+    use = db.session.scalar(select(PromotionUse))
+    assert (use.code, use.discount, use.counted, use.released_at) == ("TEN", Decimal("4.00"), False, None)
 
 
 def test_a_pickup_order_names_its_store(client, shopper, cart, shop):
@@ -392,3 +394,38 @@ def test_a_saved_address_in_an_unknown_country_is_a_422_too(client, shopper, car
     }
     mixed = client.get("/api/v1/cart?country=dE", headers=auth(shopper))
     assert mixed.status_code == 422
+
+
+def test_an_unlimited_sale_locks_no_promotion_row_but_a_limited_voucher_does(client, shopper, cart):
+    from tests.commerce_support import statements_during
+
+    promotion("Everything 10 % off", value="10")
+    promotion("Limited", code="LIMITED", kind="fixed", value="1.00", usage_limit=100)
+    headers = auth(shopper)
+
+    response, sql = statements_during(
+        lambda: client.post(INTENT, json={"shipping_address": US_ADDRESS, "voucher_code": "limited"},
+                            headers=headers))
+
+    assert response.status_code == 201, response.get_json()
+    counter_updates = [s for s in sql if s.startswith("UPDATE promotions")]
+    assert len(counter_updates) == 1  # the voucher's, not the sale's
+    db.session.expire_all()
+    uses = {u.code: u.counted for u in db.session.scalars(select(PromotionUse))}
+    assert uses == {None: False, "LIMITED": True}
+
+
+def test_giving_an_unlimited_promotion_a_limit_counts_the_uses_it_holds(client, shopper, cart):
+    from ecom.pricing.services import prepare_promotion
+
+    sale = promotion("Sale", value="10")
+    assert pay(client, shopper).status_code == 201
+    db.session.expire_all()
+    sale = db.session.get(Promotion, sale.id)
+    assert sale.times_used == 0
+
+    sale.usage_limit = 5
+    prepare_promotion(sale)
+    db.session.flush()
+
+    assert sale.times_used == 1 and db.session.scalar(select(PromotionUse.counted)) is True
