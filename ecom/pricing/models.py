@@ -182,8 +182,9 @@ class Promotion(TimestampMixin, db.Model):
     ends_at: Mapped[datetime | None] = Timestamp(nullable=True)
     usage_limit: Mapped[int | None] = mapped_column(Integer)
     per_customer_limit: Mapped[int | None] = mapped_column(Integer)
-    # Orders holding a use now (uses given back are not counted); kept only while the promotion
-    # has a limit (usage_limit or per_customer_limit): see PromotionUse.counted.
+    # Orders holding a use now (uses given back are not counted). Kept only while the promotion
+    # has a limit (usage_limit or per_customer_limit), recounted from its uses when it gets one:
+    # an unlimited sale's uses are only recorded, so it locks no row of its own at checkout.
     times_used: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
 
@@ -247,10 +248,6 @@ class PromotionUse(db.Model):
     email: Mapped[str] = mapped_column(String(255), default="")
     code: Mapped[str | None] = mapped_column(String(64))
     discount: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0.00"))
-    # Whether this use is in the promotion's ``times_used``: only a promotion with a limit keeps
-    # that counter (and its row lock); an unlimited sale's uses are only recorded, so a site-wide
-    # sale does not line every checkout up behind one row.
-    counted: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), default=utcnow)
     released_at: Mapped[datetime | None] = Timestamp(nullable=True)
 

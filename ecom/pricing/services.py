@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from ecom.actor import Actor
 from ecom.audit.services import record_change
@@ -131,12 +131,9 @@ def prepare_promotion(promotion: Promotion) -> None:
 
 
 def _count_uses(promotion: Promotion) -> None:
-    """A promotion given a limit counts every use it holds from now on, including those taken
-    while it had none (which were only recorded)."""
+    """A limited promotion's counter is the uses its orders hold: recounted on every save, as
+    the uses taken while it had no limit were only recorded."""
     with db.session.no_autoflush:
-        db.session.execute(update(PromotionUse).where(
-            PromotionUse.promotion_id == promotion.id, PromotionUse.released_at.is_(None),
-            PromotionUse.counted.is_(False)).values(counted=True).execution_options(synchronize_session=False))
         promotion.times_used = db.session.scalar(select(func.count(PromotionUse.id)).where(
             PromotionUse.promotion_id == promotion.id, PromotionUse.released_at.is_(None)))
 

@@ -49,8 +49,7 @@ def claim_uses(order_id: int, quote: Quote, *, customer: Customer) -> list[Promo
         is_voucher = voucher is not None and applied.promotion_id == voucher.promotion_id
         if not applied.limited:
             # Nothing to hold: recorded, not counted, and no row of the promotion locked.
-            code_id = generated_id if is_voucher else None
-            uses.append(_use(order_id, applied, customer, code_id, counted=False))
+            uses.append(_use(order_id, applied, customer, generated_id if is_voucher else None))
             continue
         taken = db.session.execute(
             update(Promotion)
@@ -76,11 +75,10 @@ def claim_uses(order_id: int, quote: Quote, *, customer: Customer) -> list[Promo
     return uses
 
 
-def _use(order_id: int, applied: AppliedPromotion, customer: Customer, code_id: int | None, *,
-         counted: bool = True) -> PromotionUse:
+def _use(order_id: int, applied: AppliedPromotion, customer: Customer, code_id: int | None) -> PromotionUse:
     return PromotionUse(promotion_id=applied.promotion_id, voucher_code_id=code_id, order_id=order_id,
                         user_id=customer.user_id, email=customer.email or "", code=applied.code,
-                        discount=applied.discount, counted=counted)
+                        discount=applied.discount)
 
 
 def release_uses(order_id: int) -> int:
@@ -96,11 +94,11 @@ def release_uses(order_id: int) -> int:
                                .values(times_used=VoucherCode.times_used - 1)
                                .execution_options(synchronize_session=False))
     for use in sorted(uses, key=lambda u: u.promotion_id):
-        if use.counted:
-            db.session.execute(update(Promotion)
-                               .where(Promotion.id == use.promotion_id, Promotion.times_used > 0)
-                               .values(times_used=Promotion.times_used - 1)
-                               .execution_options(synchronize_session=False))
+        # Only a limited promotion keeps the counter (an unlimited one's row is not even locked).
+        db.session.execute(update(Promotion)
+                           .where(Promotion.id == use.promotion_id, Promotion.times_used > 0, _limited())
+                           .values(times_used=Promotion.times_used - 1)
+                           .execution_options(synchronize_session=False))
         use.released_at = utcnow()
     db.session.flush()
     return len(uses)
@@ -122,16 +120,12 @@ def restore_uses(order_id: int) -> int:
                 .execution_options(synchronize_session=False)) is None:
             log.info("order %s: the use of code %s could not be taken back (used up)", order_id, use.code)
             continue
-        if not use.counted:
-            use.released_at = None
-            restored += 1
-            continue
         taken = db.session.scalar(
-            update(Promotion).where(Promotion.id == use.promotion_id,
+            update(Promotion).where(Promotion.id == use.promotion_id, _limited(),
                                     _fits(Promotion))
             .values(times_used=Promotion.times_used + 1).returning(Promotion.id)
             .execution_options(synchronize_session=False))
-        if taken is None:
+        if taken is None and _is_limited(use.promotion_id):
             log.info("order %s: the use of promotion %s could not be taken back (used up)", order_id,
                      use.promotion_id)
             continue
@@ -139,6 +133,15 @@ def restore_uses(order_id: int) -> int:
         restored += 1
     db.session.flush()
     return restored
+
+
+def _limited():
+    """The promotion keeps a use counter: it has a usage or a per-customer limit."""
+    return or_(Promotion.usage_limit.is_not(None), Promotion.per_customer_limit.is_not(None))
+
+
+def _is_limited(promotion_id: int) -> bool:
+    return db.session.scalar(select(Promotion.id).where(Promotion.id == promotion_id, _limited())) is not None
 
 
 def _fits(model):

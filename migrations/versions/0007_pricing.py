@@ -144,7 +144,6 @@ def upgrade():
     sa.Column('email', sa.String(length=255), nullable=False),
     sa.Column('code', sa.String(length=64), nullable=True),
     sa.Column('discount', sa.Numeric(precision=12, scale=2), nullable=False),
-    sa.Column('counted', sa.Boolean(), server_default=sa.text('true'), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('released_at', sa.DateTime(timezone=True), nullable=True),
     sa.CheckConstraint('discount >= 0', name=op.f('ck_promotion_uses_discount_not_negative')),
