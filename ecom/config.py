@@ -93,6 +93,11 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
         "CORS_ORIGINS": [o.strip() for o in (env.str("CORS_ORIGINS", "") or "").split(",") if o.strip()],
         "RESERVATION_TTL_SECONDS": env.int("RESERVATION_TTL_SECONDS", 900),
         "MAX_OPEN_UNPAID_ORDERS": env.int("MAX_OPEN_UNPAID_ORDERS", 3),
+        # Guest orders waiting for payment (holding stock) from one client address at once.
+        "MAX_OPEN_GUEST_ORDERS_PER_IP": env.int("MAX_OPEN_GUEST_ORDERS_PER_IP", 5),
+        # Proxies in front of the app (load balancer...) whose X-Forwarded-For/-Proto/-Host
+        # are believed: 0 believes none, so a client cannot pick its own address.
+        "TRUSTED_PROXY_COUNT": env.int("TRUSTED_PROXY_COUNT", 0),
         "TAX_RATE": Decimal(env.str("TAX_RATE", "0.08")),
         "SHIPPING_FLAT_RATE": Decimal(env.str("SHIPPING_FLAT_RATE", "5.99")),
         "FREE_SHIPPING_THRESHOLD": Decimal(env.str("FREE_SHIPPING_THRESHOLD", "50.00")),

@@ -22,6 +22,7 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.update(config)
     check_production_settings(app.config)
+    _trust_proxies(app)
 
     from shop.logging import configure_logging, init_request_logging
 
@@ -64,6 +65,21 @@ def create_app(config: dict | None = None) -> Flask:
     register_cli(app)
     _register_ops_routes(app)
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind TRUSTED_PROXY_COUNT proxies (a load balancer...), read the client's address,
+    scheme and host from their X-Forwarded-For/-Proto/-Host through exactly that many hops
+    (werkzeug's ProxyFix): the rate limits and the guest-order cap then see each shopper,
+    not the balancer, and a client's own X-Forwarded-For entries are never believed. With
+    0 (the default) the headers are ignored. Raises ValueError for a negative count."""
+    count = int(app.config.get("TRUSTED_PROXY_COUNT") or 0)
+    if count < 0:
+        raise ValueError(f"TRUSTED_PROXY_COUNT must be 0 or more, not {count}.")
+    if count:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
 
 def _init_limiter(app: Flask) -> None:

@@ -7,7 +7,8 @@ need, in one after-request hook:
   ``frame-ancestors 'none'``), ``Referrer-Policy``; HSTS in production only (development
   and tests run on plain HTTP).
 * A Content-Security-Policy per kind of page. The JSON API, /health and /metrics load
-  nothing: ``default-src 'none'``. The Swagger UI (/api/v1/docs) loads its own scripts and
+  nothing: ``default-src 'none'``. The simulated gateway's 3-D Secure page runs no script
+  and has its inline style by nonce. The Swagger UI (/api/v1/docs) loads its own scripts and
   styles from this origin. The back office is strict: scripts only from this origin, inline
   ``<script>`` only with this response's nonce (Flask-Admin puts it on its own), and inline
   event handlers (Flask-Admin's ``onclick="return modelActions.execute('ship');"``, our
@@ -41,6 +42,10 @@ API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-act
 DOCS_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
             "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
             "frame-ancestors 'none'")
+# The simulated gateway's 3-D Secure page: no script at all, its inline style by nonce, its
+# two forms posting to itself.
+SIMULATOR_CSP = ("default-src 'none'; style-src 'nonce-{nonce}'; form-action 'self'; base-uri 'none'; "
+                 "frame-ancestors 'none'")
 # Product images may live on any HTTPS host (the catalog stores their URLs).
 ADMIN_CSP = ("default-src 'self'; script-src 'self' 'nonce-{nonce}' 'unsafe-hashes' {handlers}; "
              "style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; font-src 'self' data:; "
@@ -62,6 +67,7 @@ STATIC_ADMIN_HANDLERS = (
 )
 PRIVATE_API_PATHS = ("/api/v1/auth/", "/api/v1/me", "/api/v1/orders", "/api/v1/cart", "/api/v1/checkout")
 DOCS_PATH = "/api/v1/docs"
+SIMULATOR_PATH = "/simulated-gateway/"
 ADMIN_PATH = "/admin"
 
 
@@ -116,6 +122,9 @@ def init_security_headers(app: Flask) -> None:
             csp = ADMIN_CSP.format(nonce=csp_nonce(), handlers=handlers)
             headers.setdefault("Content-Security-Policy", csp)
             private = request.endpoint != "admin.static"
+        elif path.startswith(SIMULATOR_PATH):
+            headers.setdefault("Content-Security-Policy", SIMULATOR_CSP.format(nonce=csp_nonce()))
+            private = True
         elif path.startswith(DOCS_PATH):
             headers.setdefault("Content-Security-Policy", DOCS_CSP)
             private = False

@@ -27,6 +27,7 @@ def init_api(app: Flask) -> None:
         pricing,
         stores,
     )
+    from storefront_api.simulated_gateway import init_simulated_gateway
     from storefront_api.webhooks import webhooks
 
     csrf.exempt(api)  # token-authenticated JSON API; no cookies, no CSRF
@@ -35,6 +36,7 @@ def init_api(app: Flask) -> None:
     _init_cors(app)
     app.register_blueprint(api)
     app.register_blueprint(webhooks)
+    init_simulated_gateway(app)
 
 
 def _init_cors(app: Flask) -> None:
@@ -47,6 +49,7 @@ def _init_cors(app: Flask) -> None:
         app,
         resources={r"/api/*": {"origins": list(origins)}},
         expose_headers=EXPOSED_HEADERS,
-        allow_headers=["Authorization", "Content-Type", "X-Cart-Token", "X-Request-ID", "Idempotency-Key"],
+        allow_headers=["Authorization", "Content-Type", "X-Cart-Token", "X-Order-Token", "X-Request-ID",
+                       "Idempotency-Key"],
         supports_credentials=False,
     )

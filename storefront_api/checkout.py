@@ -2,21 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
+from urllib.parse import urljoin
 
 from flask import jsonify, request
-from pydantic import AfterValidator, ConfigDict, Field, model_validator
+from flask_limiter.util import get_remote_address
+from pydantic import AfterValidator, ConfigDict, EmailStr, Field, model_validator
+from sqlalchemy import select
 
+from ecom.commerce import guest_orders
+from ecom.commerce.cart import issued_token
 from ecom.commerce.checkout import Finalized, confirm_payment, start_checkout
+from ecom.commerce.guest_orders import Guest
 from ecom.commerce.idempotency import request_fingerprint, run_idempotently
-from ecom.errors import Conflict, PaymentDeclined
+from ecom.commerce.models import Order
+from ecom.errors import AuthenticationFailed, Conflict, NotFound, PaymentDeclined, ValidationFailed
+from ecom.extensions import db
 from ecom.unit_of_work import commit
 from storefront_api import api
+from storefront_api.cart import CART_TOKEN, CART_TOKEN_HEADER
 from storefront_api.openapi import HeaderParam, endpoint
-from storefront_api.orders import OrderEnvelope, OrderOut, load_for_response, render_order
+from storefront_api.orders import (
+    ORDER_TOKEN,
+    ORDER_TOKEN_HEADER,
+    OrderEnvelope,
+    OrderOut,
+    load_for_response,
+    render_order,
+)
 from storefront_api.price_schemas import COUNTRY_CODES, known_country
 from storefront_api.schemas import ApiModel, JsonInt, RequestBody
-from storefront_api.security import current_user
+from storefront_api.security import optional_user
 
 IDEMPOTENCY_KEY = HeaderParam(
     "Idempotency-Key",
@@ -65,6 +81,11 @@ class CheckoutIn(RequestBody):
                                  description="A code the quote offered; default: the cheapest that is not "
                                              "a pickup")
     voucher_code: str = voucher_code_field()
+    email: EmailStr = Field(None, max_length=254, json_schema_extra=_no_default,
+                            description="Required for a guest checkout (no bearer token, the guest "
+                                        "cart's X-Cart-Token): where the order's emails go; a guest "
+                                        "gives the addresses in full (no saved-address ids). Ignored "
+                                        "for a signed-in shopper, whose order uses the account's email.")
 
     @model_validator(mode="after")
     def _one_of_each(self):
@@ -79,6 +100,11 @@ class CheckoutOut(ApiModel):
     order: OrderOut
     payment_intent_id: str
     client_secret: str
+    order_token: str | None = Field(
+        None, description="Guest orders only (null for a signed-in shopper's): the order's token, "
+                          "shown this once (and again to a retry with the same Idempotency-Key). "
+                          "Send it as X-Order-Token to read, confirm or cancel the order, and to "
+                          "claim it once signed in.")
 
 
 class ConfirmIn(RequestBody):
@@ -87,6 +113,29 @@ class ConfirmIn(RequestBody):
     # else names no payment method. No \w: it is Unicode in Python, ASCII in JSON Schema.
     payment_method: str | None = Field(None, min_length=1, max_length=255, pattern=r"^pm_[A-Za-z0-9_]+$",
                                        examples=["pm_card_visa"])
+    return_url: str | None = Field(None, max_length=2000, pattern=r"^https?://[^\s]+$",
+                                   description="Where Stripe's 3-D Secure page sends the customer back")
+
+
+class PaymentActionOut(ApiModel):
+    status: Literal["requires_action"]
+
+
+class NextActionOut(ApiModel):
+    type: Literal["redirect_to_url", "use_stripe_sdk"] = Field(
+        description="`redirect_to_url`: send the customer to `url`. `use_stripe_sdk` (Stripe, confirmed "
+                    "without a `return_url`): Stripe.js handles it with the intent's client secret.")
+    url: str | None = Field(description="The page where the customer authenticates the payment "
+                                        "(3-D Secure); null for `use_stripe_sdk`")
+
+
+class ConfirmPendingOut(ApiModel):
+    """The payment needs the customer (3-D Secure): send them to ``next_action.url``, then
+    confirm again (or read the order) to see it paid or declined."""
+
+    order: OrderOut
+    payment: PaymentActionOut
+    next_action: NextActionOut
 
 
 def _address(fields: AddressIn | None) -> dict | None:
@@ -98,8 +147,8 @@ def _address(fields: AddressIn | None) -> dict | None:
 
 
 @api.post("/checkout/payment-intent")
-@endpoint(body=CheckoutIn, response=CheckoutOut, status=201, auth="required", tags=["checkout"],
-          headers=[IDEMPOTENCY_KEY], errors=[409, 502, 503],
+@endpoint(body=CheckoutIn, response=CheckoutOut, status=201, auth="optional", tags=["checkout"],
+          headers=[IDEMPOTENCY_KEY, CART_TOKEN_HEADER], errors=[409, 502, 503],
           summary="Place an order from the cart and open its payment intent")
 def create_payment_intent(body: CheckoutIn):
     """Creates the order (`created`), reserves every line's stock (all or nothing; 409 naming
@@ -110,13 +159,20 @@ def create_payment_intent(body: CheckoutIn):
     payment. The order is priced by the same quote as `POST /checkout/quote` (with
     `shipping_method` and `voucher_code`) and carries the priced fields; the voucher's use
     is taken with the stock, so a code with uses left for only some of many concurrent
-    checkouts is refused (422, `errors.voucher_code`) to the rest."""
-    user = current_user()
+    checkouts is refused (422, `errors.voucher_code`) to the rest.
+
+    **Guest checkout**: without a bearer token, send the guest cart's `X-Cart-Token` and an
+    `email` with a full `shipping_address`. The order has no account; the answer's
+    `order_token` (shown once) opens it (`X-Order-Token`). 409 when
+    `MAX_OPEN_GUEST_ORDERS_PER_IP` guest orders from the same client address wait for
+    payment. A guest's `Idempotency-Key` belongs to the cart token."""
+    user = optional_user()
+    buyer = user if user is not None else _guest(body)
     key = request.headers.get("Idempotency-Key")
 
     def produce() -> tuple[int, dict]:
         order, intent = start_checkout(
-            user,
+            buyer,
             shipping_address_id=body.shipping_address_id,
             shipping_address=_address(body.shipping_address),
             billing_address_id=body.billing_address_id,
@@ -126,30 +182,77 @@ def create_payment_intent(body: CheckoutIn):
             idempotency_key=key,
         )
         answer = CheckoutOut(order=render_order(order), payment_intent_id=intent.id,
-                             client_secret=intent.client_secret or "")
+                             client_secret=intent.client_secret or "",
+                             order_token=guest_orders.order_token(order) if user is None else None)
         return 201, answer.model_dump(mode="json")
 
     if key is None:
         status, answer = produce()
     else:
         fingerprint = request_fingerprint("checkout.payment-intent", body.model_dump(mode="json"))
-        stored = run_idempotently(user.id, key, fingerprint, produce)
-        status, answer = stored.status, stored.body
+        if user is not None:
+            stored = run_idempotently(user.id, key, fingerprint, produce)
+        else:
+            # The token is not stored with the answer: a replay derives it again.
+            stored = run_idempotently(None, key, fingerprint, produce, cart_token=buyer.cart_token,
+                                      stored_form=guest_orders.strip_order_token)
+        status, answer = stored.status, _with_order_token(stored.body, user)
     # Already rendered JSON (possibly the stored first answer): send it as it is.
     response = jsonify(answer)
     response.status_code = status
     return response
 
 
+def _guest(body: CheckoutIn) -> Guest:
+    """The guest checking out: their cart token, email and client address. Raises
+    AuthenticationFailed (neither a bearer token nor a cart token), ValidationFailed."""
+    cart_token = request.headers.get(CART_TOKEN)
+    if not cart_token:
+        raise AuthenticationFailed("Authentication required (or, for a guest checkout, the guest "
+                                   "cart's X-Cart-Token and an email).")
+    if not issued_token(cart_token):
+        raise NotFound("Cart not found.")  # as the cart's own endpoints answer a token we never issued
+    errors: dict[str, list[str]] = {}
+    if body.email is None:
+        errors["email"] = ["Required for a guest checkout."]
+    for field in ("shipping_address_id", "billing_address_id"):
+        if getattr(body, field) is not None:
+            errors[field] = ["A guest has no saved addresses: give the address itself."]
+    if errors:
+        raise ValidationFailed("A guest checkout needs an email and the addresses in full.", errors)
+    return Guest.checking_out(cart_token, body.email, get_remote_address())
+
+
+def _with_order_token(answer: dict, user) -> dict:
+    """A guest's answer as shown: with the order token (a stored answer has it taken out)."""
+    if user is not None or answer.get("order_token") or "order" not in answer:
+        return answer
+    order = db.session.scalar(select(Order).where(Order.order_number == answer["order"]["order_number"]))
+    return {**answer, "order_token": guest_orders.order_token(order)} if order is not None else answer
+
+
 @api.post("/checkout/confirm")
-@endpoint(body=ConfirmIn, response=OrderEnvelope, auth="required", tags=["checkout"],
+@endpoint(body=ConfirmIn, response=OrderEnvelope, auth="optional", tags=["checkout"],
+          headers=[ORDER_TOKEN_HEADER], responses={202: ConfirmPendingOut},
           errors=[402, 404, 409, 502, 503], summary="Confirm the payment and finalise the order")
 def confirm_checkout(body: ConfirmIn):
     """Asks the gateway for the intent's true status (confirming it with `payment_method`
     when it still needs one; the simulated gateway defaults to `pm_card_visa`).
     Success: the order is paid (200; again 200 on a repeat). Decline: 402, the order stays
-    `created` with its stock held. A cancelled order: 409 (refunded if the money arrived)."""
-    result = confirm_payment(current_user(), body.payment_intent_id, body.payment_method)
+    `created` with its stock held. A cancelled order: 409 (refunded if the money arrived).
+    A guest confirms with the order's `X-Order-Token` instead of a bearer token.
+
+    **3-D Secure** (`pm_card_threeDSecure2Required`, `pm_card_authenticationRequired`): 202
+    with `next_action.url`, the page where the customer authenticates (the simulated
+    gateway's own page, or Stripe's, which returns to `return_url`); the order stays
+    `created` with its stock held. Once the customer has answered there, confirm again (or
+    read the order): 200 paid, or 402 when the authentication failed."""
+    user = optional_user()
+    token = request.headers.get(ORDER_TOKEN)
+    if user is None and not token:
+        raise AuthenticationFailed("Authentication required (or the order's X-Order-Token).")
+    result = confirm_payment(user, body.payment_intent_id, body.payment_method, order_token=token,
+                             return_url=body.return_url)
     if result.outcome == Finalized.DECLINED:
         payment = result.order.payment
         reason = (payment.failure_message if payment else None) or "declined"
@@ -164,6 +267,13 @@ def confirm_checkout(body: ConfirmIn):
         # The refund is booked and must stay booked; the shopper hears why it was not accepted.
         commit()
         raise Conflict(f"Order {number} was cancelled before the payment arrived; it has been refunded.")
+    if result.outcome == Finalized.PENDING and result.action_required:
+        url = result.next_action_url
+        # The simulator's page is a path of this app: absolute, as Stripe's url is.
+        action = (NextActionOut(type="redirect_to_url", url=urljoin(request.url_root, url)) if url
+                  else NextActionOut(type="use_stripe_sdk", url=None))
+        return ConfirmPendingOut(order=render_order(load_for_response(result.order)),
+                                 payment=PaymentActionOut(status="requires_action"), next_action=action), 202
     if result.outcome == Finalized.PENDING:
         raise Conflict("The payment has not completed yet; confirm it with the payment provider first.")
     return {"order": render_order(load_for_response(result.order))}

@@ -40,6 +40,8 @@ What ``@endpoint`` does, so handlers stay thin:
 - The handler returns a pydantic instance, a dict or an ORM object (validated
   against ``response``), ``None`` (204), a ``(result, status)`` or
   ``(result, status, headers)`` tuple, or a ready ``flask.Response``.
+  ``responses={202: OtherOut}`` documents other successful answers, which the
+  handler returns ready-made as ``(OtherOut(...), 202)``.
 - After the handler it renders, then commits the session once (rolled back by
   the error handlers on any exception). ``commit=False`` skips the commit.
 - Paginated lists: ``query=PageQuery`` (or a subclass), ``response=Page[ItemOut]``
@@ -120,6 +122,7 @@ def endpoint(
     headers: Iterable[HeaderParam] = (),
     summary: str | None = None,
     commit: bool = True,
+    responses: dict[int, type[BaseModel] | None] | None = None,
 ) -> Callable:
     """Declare, validate and render an API endpoint (see the module docstring)."""
     if auth not in {"none", "required", "optional"}:
@@ -140,6 +143,7 @@ def endpoint(
             headers=tuple(headers),
             raw_body=raw_body,
             operation_id=view.__name__,
+            extra_responses=dict(responses or {}),
         )
 
         @wraps(view)
@@ -349,6 +353,7 @@ def build_openapi(app: Flask) -> dict:
     for _, op in operations:
         if op.response is not None:
             models.add((op.response, "serialization"))
+        models.update((model, "serialization") for model in op.extra_responses.values() if model is not None)
         for model in (op.body, op.query):
             if model is not None:
                 models.add((model, "validation"))
@@ -418,6 +423,12 @@ def _operation_object(op: Operation, path_params, key_map, component) -> dict:
             "description": HTTPStatus(op.status).phrase,
             "content": {"application/json": {"schema": key_map[(op.response, "serialization")]}},
         }
+    # Other successful answers (``responses=`` of ``@endpoint``): 202 for a payment in progress.
+    for code, model in sorted(op.extra_responses.items()):
+        responses[str(code)] = {"description": HTTPStatus(code).phrase}
+        if model is not None:
+            responses[str(code)]["content"] = {
+                "application/json": {"schema": key_map[(model, "serialization")]}}
     error_codes = set(op.errors)
     if op.query is not None or op.body is not None or op.headers:
         error_codes.add(400)

@@ -9,16 +9,22 @@ from sqlalchemy.orm import selectinload
 
 from ecom.actor import Actor
 from ecom.commerce.cancellation import cancel_order
+from ecom.commerce.guest_orders import MAX_ORDER_TOKEN_LENGTH, claim_order, find_order_for, guest_actor
 from ecom.commerce.models import Order
-from ecom.commerce.order_actions import find_user_order
+from ecom.errors import AuthenticationFailed
 from ecom.extensions import db
 from ecom.unit_of_work import commit
 from storefront_api import api
-from storefront_api.openapi import endpoint, parse_body
+from storefront_api.openapi import HeaderParam, endpoint, parse_body
 from storefront_api.pagination import paginate
 from storefront_api.price_schemas import Rate
 from storefront_api.schemas import ApiModel, Money, PageQuery, RequestBody, UtcDateTime
-from storefront_api.security import current_user
+from storefront_api.security import current_user, optional_user
+
+ORDER_TOKEN = "X-Order-Token"
+ORDER_TOKEN_HEADER = HeaderParam(
+    ORDER_TOKEN, "A guest order's token (the `order_token` its checkout answered with): opens that "
+    "order without a bearer token.", MAX_ORDER_TOKEN_LENGTH)
 
 
 class OrderItemOut(ApiModel):
@@ -138,27 +144,56 @@ def list_orders(query: PageQuery):
     return paginate(statement, page=query.page, per_page=query.per_page, render=render_order)
 
 
+def _requested_order(order_number: str) -> Order:
+    """The order the request names: the signed-in shopper's own, or the one its X-Order-Token
+    opens. Raises AuthenticationFailed (neither credential), NotFound (also for a wrong token
+    or another shopper's order)."""
+    user, token = optional_user(), request.headers.get(ORDER_TOKEN)
+    if user is None and not token:
+        raise AuthenticationFailed("Authentication required (or the order's X-Order-Token).")
+    return find_order_for(user, order_number, token)
+
+
 @api.get("/orders/<order_number>")
-@endpoint(response=OrderOut, auth="required", tags=["orders"], summary="One of the shopper's orders")
+@endpoint(response=OrderOut, auth="optional", headers=[ORDER_TOKEN_HEADER], tags=["orders"],
+          summary="One of the shopper's orders, or a guest order by its token")
 def get_order(order_number: str):
-    return render_order(load_for_response(find_user_order(current_user(), order_number)))
+    """A signed-in shopper's own order, or, with `X-Order-Token` instead of a bearer token,
+    the guest order it opens. 404 for anything else (another's order, a wrong token)."""
+    return render_order(load_for_response(_requested_order(order_number)))
 
 
 @api.post("/orders/<order_number>/cancel")
-@endpoint(response=OrderOut, auth="required", tags=["orders"], errors=[409],
-          summary="Cancel an order that has not been packed")
+@endpoint(response=OrderOut, auth="optional", headers=[ORDER_TOKEN_HEADER], tags=["orders"],
+          errors=[409], summary="Cancel an order that has not been packed")
 def cancel_my_order(order_number: str):
     """`created`: the reservation is released and the payment `cancelled`. `paid`: stock is
     returned and the payment refunded in full (`refunded`). If the payment provider cannot
     be reached, the order is cancelled all the same and the refund is retried until it is
     made (the payment reads `completed` until then). Any later status is 409. An optional
-    JSON body may give a `reason`."""
-    user = current_user()
-    order = find_user_order(user, order_number)
+    JSON body may give a `reason` (stored as the order's cancel reason). A guest cancels
+    with the order's `X-Order-Token`."""
+    order = _requested_order(order_number)
+    user = optional_user()
     reason = _optional_reason() or "cancelled by the customer"
-    cancel_order(order, actor=Actor.of_user(user), reason=reason)
+    actor = Actor.of_user(user) if user is not None else guest_actor(order.email)
+    cancel_order(order, actor=actor, reason=reason)
     # Committed before rendering: the refund (or intent cancellation) runs right after the
     # commit, outside the locks, and the answer shows where it got to.
+    commit()
+    return render_order(load_for_response(order))
+
+
+@api.post("/orders/<order_number>/claim")
+@endpoint(response=OrderOut, auth="required", headers=[HeaderParam(
+    ORDER_TOKEN, ORDER_TOKEN_HEADER.description, MAX_ORDER_TOKEN_LENGTH, required=True)],
+    tags=["orders"], errors=[409], summary="Adopt a guest order into the signed-in account")
+def claim_guest_order(order_number: str):
+    """The signed-in shopper presents a guest order's `X-Order-Token`: the order becomes
+    theirs (listed under `GET /orders`). Never by matching the email, which nobody verified.
+    Claiming it again is 200; an order another account claimed is 409; a wrong token 404.
+    The token keeps opening the order."""
+    order = claim_order(current_user(), order_number, request.headers.get(ORDER_TOKEN))
     commit()
     return render_order(load_for_response(order))
 

@@ -59,7 +59,7 @@ class FakeStripe:
             if method == "GET" and len(parts) == 3:
                 return 200, intent
             if method == "POST" and parts[3:] == ["confirm"]:
-                return self.confirm(intent, form.get("payment_method", ""))
+                return self.confirm(intent, form.get("payment_method", ""), form.get("return_url"))
             if method == "POST" and parts[3:] == ["cancel"]:
                 if intent["status"] in ("canceled", "succeeded"):
                     # As Stripe answers it: only an open intent can be cancelled.
@@ -92,7 +92,26 @@ class FakeStripe:
         self.intents[intent_id] = intent
         return 200, intent
 
-    def confirm(self, intent: dict, payment_method: str) -> tuple[int, dict]:
+    def authenticate(self, intent_id: str, *, approve: bool) -> None:
+        """The customer's answer on Stripe's 3-D Secure page (which this fake does not serve)."""
+        with self._lock:
+            intent = self.intents[intent_id]
+            intent["next_action"] = None
+            if approve:
+                intent["status"] = "succeeded"
+            else:
+                intent["status"] = "requires_payment_method"
+                intent["last_payment_error"] = {
+                    "code": "payment_intent_authentication_failure",
+                    "message": "The provided PaymentMethod has failed authentication."}
+
+    def confirm(self, intent: dict, payment_method: str, return_url: str | None = None) -> tuple[int, dict]:
+        if payment_method in ("pm_card_threeDSecure2Required", "pm_card_authenticationRequired"):
+            # As Stripe answers a card that needs 3-D Secure when given a return_url.
+            intent["status"] = "requires_action"
+            intent["next_action"] = {"type": "redirect_to_url", "redirect_to_url": {
+                "url": f"{self.url}/3ds/{intent['id']}", "return_url": return_url}}
+            return 200, intent
         if payment_method == "pm_does_not_exist":
             error = _error("invalid_request_error", f"No such PaymentMethod: '{payment_method}'",
                            "resource_missing")

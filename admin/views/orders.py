@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 from flask import flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.actions import action
+from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
 from sqlalchemy import case, select
@@ -29,6 +30,29 @@ from ecom.fulfillment.models import Fulfillment
 from ecom.fulfillment.status import FulfillmentStatus
 
 
+class GuestOrderFilter(BaseSQLAFilter):
+    """Orders placed without an account (claimed by one since, or not)."""
+
+    def apply(self, query, value, alias=None):
+        guest = Order.order_token_hash.is_not(None)
+        return query.filter(guest if value == "1" else ~guest)
+
+    def operation(self):
+        return "is"
+
+    def get_options(self, view):
+        return [("1", "a guest order"), ("0", "an account's order")]
+
+
+def _customer(view, context, order, name):
+    """The order's email, marked when it was placed as a guest (nobody verified that email)."""
+    if not order.placed_as_guest:
+        return order.email
+    claimed = " (claimed)" if order.user_id is not None else ""
+    badge = f'<span class="badge badge-secondary guest-order">guest{claimed}</span>'
+    return Markup(f"{escape(order.email)} {badge}")
+
+
 class CancelForm(FlaskForm):
     reason = StringField("Reason", validators=[DataRequired(), Length(max=500)])
 
@@ -46,7 +70,9 @@ class OrderView(StaffModelView):
     column_list = ["order_number", "email", "status", "total", "currency", "created_at", "paid_at",
                    "shipped_at"]
     column_searchable_list = ["order_number", "email"]
-    column_filters = ["status", "created_at", "paid_at", "total", "email"]
+    column_filters = ["status", "created_at", "paid_at", "total", "email",
+                      GuestOrderFilter(Order.order_token_hash, "Guest")]
+    column_formatters = {"email": _customer}
     column_sortable_list = ["order_number", "status", "total", "created_at", "paid_at"]
     column_default_sort = ("created_at", True)
     count_limit = 10_000  # a million orders are not counted on every page view

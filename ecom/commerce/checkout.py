@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 from collections import defaultdict
@@ -19,11 +20,20 @@ from ecom.catalog.models import Variant
 from ecom.commerce.cancellation import EXPIRED_REASON, cancel_order
 from ecom.commerce.cart import clear_cart, price_cart
 from ecom.commerce.gateways.base import (
+    AUTHENTICATION_FAILED,
     CANCELED,
     DEFAULT_TEST_PAYMENT_METHOD,
+    REQUIRES_ACTION,
     Intent,
     PaymentGateway,
     to_minor,
+)
+from ecom.commerce.guest_orders import (
+    Guest,
+    check_guest_order_cap,
+    guest_actor,
+    issue_order_token,
+    token_opens,
 )
 from ecom.commerce.models import Cart, CartItem, Order, OrderItem, Payment
 from ecom.commerce.orders import lock_order, order_event_data, record_creation, transition
@@ -77,9 +87,10 @@ def insert_order(**values) -> Order:
 
 
 def _resolve_address(user, address_id: int | None, fields: dict | None, label: str) -> dict | None:
+    """``user`` is None for a guest, who has no saved addresses."""
     if address_id is not None:
         address = db.session.get(Address, address_id)
-        if address is None or address.user_id != user.id:
+        if address is None or user is None or address.user_id != user.id:
             raise NotFound(f"{label.capitalize()} address not found.")
         return address.snapshot()
     if fields is not None:
@@ -89,6 +100,18 @@ def _resolve_address(user, address_id: int | None, fields: dict | None, label: s
 
 def _user_cart(user) -> Cart | None:
     return db.session.scalar(select(Cart).where(Cart.user_id == user.id))
+
+
+def _cart_of(buyer):
+    """What picks the buyer's cart: a guest's by its token, a signed-in shopper's by user."""
+    if isinstance(buyer, Guest):
+        return (Cart.token == buyer.cart_token, Cart.user_id.is_(None))
+    return (Cart.user_id == buyer.id,)
+
+
+def _account(buyer):
+    """The buyer's user, or None for a guest."""
+    return None if isinstance(buyer, Guest) else buyer
 
 
 def start_checkout(
@@ -125,36 +148,49 @@ def start_checkout(
     stores what was priced. The uses of its promotions are taken with the stock (the
     voucher's limits hold under any concurrency; ``ecom.pricing.uses``); a voucher used up
     meanwhile is refused like a shortage.
-    Raises NotFound (an address not the user's), ValidationFailed (no shipping
-    address, an inactive product, an unknown country or one not shipped to,
+    ``user`` may be a ``Guest`` (guest_orders): their guest cart (by its token) becomes an
+    order with no user, their email and client address, and the cart's previous open
+    unpaid order is replaced the same way; the cap is then per client address
+    (MAX_OPEN_GUEST_ORDERS_PER_IP), and ``issue_order_token`` gives the order its token.
+    Raises NotFound (an address not the user's, or any saved address for a guest),
+    ValidationFailed (no shipping address, an inactive product, an unknown country or one not shipped to,
     VoucherRefused), Conflict (empty cart, too many open unpaid orders, a sale that ran
     out meanwhile), OutOfStock, GatewayUnavailable. The caller rolls back on any of them.
     """
+    account = _account(user)
     cart = _lock_cart(user)
-    lines = _cart_lines(user) if cart is not None else []
+    lines = _cart_lines(cart) if cart is not None else []
     if not lines:
         raise Conflict("Your cart is empty.")
-    shipping = _resolve_address(user, shipping_address_id, shipping_address, "shipping")
+    shipping = _resolve_address(account, shipping_address_id, shipping_address, "shipping")
     if shipping is None:
         raise ValidationFailed("A shipping address is required.",
                                {"shipping_address": ["Give shipping_address_id or shipping_address."]})
-    billing = _resolve_address(user, billing_address_id, billing_address, "billing") or shipping
+    billing = _resolve_address(account, billing_address_id, billing_address, "billing") or shipping
     _check_lines_sellable(lines)
-    replaced = _open_checkout_orders(user)
-    _check_open_order_cap(user)
+    replaced = _open_checkout_orders(user, cart)
+    if account is None:
+        check_guest_order_cap(user.client_ip, replaced=replaced)
+    else:
+        _check_open_order_cap(user)
     _check_lines_in_stock(lines, held=_held_units(replaced))
 
-    customer = Customer(user_id=user.id, email=user.email, replacing=frozenset(o.id for o in replaced))
+    customer = Customer(user_id=account.id if account else None, email=user.email,
+                        replacing=frozenset(o.id for o in replaced))
     quote = price_cart(lines, Destination.of_address(shipping), shipping_method=shipping_method,
                        voucher_code=voucher_code, customer=customer)
     order = insert_order(
-        user_id=user.id,
+        user_id=account.id if account else None,
+        cart_id=cart.id,
+        client_ip=None if account else user.client_ip,
         status=OrderStatus.CREATED,
         **priced_order_values(quote),
         shipping_address=shipping,
         billing_address=billing,
         email=user.email,
     )
+    if account is None:
+        issue_order_token(order)
     items = [_order_item(order, line, priced) for line, priced in zip(lines, quote.lines, strict=True)]
     db.session.add_all(items)
     # The new order's lines are these: saying so spares the query that would look for them.
@@ -164,8 +200,9 @@ def start_checkout(
     intent = payments.create_intent(
         to_minor(order.total),
         order.currency,
-        {"order_number": order.order_number, "order_id": order.id, "user_id": user.id},
-        idempotency_key=f"checkout-{user.id}-{idempotency_key}" if idempotency_key
+        {"order_number": order.order_number, "order_id": order.id,
+         **({"user_id": account.id} if account else {"guest": "true"})},
+        idempotency_key=f"checkout-{_idempotency_owner(user)}-{idempotency_key}" if idempotency_key
         else f"checkout-{order.order_number}",
     )
     payment = Payment(
@@ -180,7 +217,7 @@ def start_checkout(
     # Likewise its one payment and its missing fulfillment, which its events and rendering ask for.
     set_committed_value(order, "payments", [payment])
     set_committed_value(order, "fulfillment", None)
-    actor = Actor.of_user(user)
+    actor = Actor.of_user(user) if account else user.actor
     record_creation(order, actor=actor)
     emit(EventType.ORDER_PLACED, order_event_data(order))
     # Stock last: the inventory rows other shoppers wait for stay locked only from here to the
@@ -208,17 +245,29 @@ REPLACED_REASON = "replaced by a new checkout of the same cart"
 
 
 def _lock_cart(user) -> Cart | None:
-    """The user's cart, its row locked until the commit: one checkout of a cart at a time.
-    FOR NO KEY UPDATE, so adding a line (whose foreign key takes a KEY SHARE lock on the
-    cart) does not wait for a checkout."""
-    return db.session.scalar(select(Cart).where(Cart.user_id == user.id).with_for_update(key_share=True))
+    """The user's (or guest's) cart, its row locked until the commit: one checkout of a cart
+    at a time. FOR NO KEY UPDATE, so adding a line (whose foreign key takes a KEY SHARE lock
+    on the cart) does not wait for a checkout."""
+    return db.session.scalar(select(Cart).where(*_cart_of(user)).with_for_update(key_share=True))
 
 
-def _open_checkout_orders(user) -> list[Order]:
-    """The open unpaid orders the user's cart placed: ``created`` ones with a payment intent."""
+def _idempotency_owner(buyer) -> str:
+    """Whose Idempotency-Key it is, for the gateway's key: the user, or the guest cart (by a
+    hash: the cart token is a secret and goes to no one)."""
+    if isinstance(buyer, Guest):
+        return "cart-" + hashlib.sha256(buyer.cart_token.encode()).hexdigest()[:32]
+    return str(buyer.id)
+
+
+def _open_checkout_orders(user, cart: Cart) -> list[Order]:
+    """The open unpaid orders the user's cart placed: ``created`` ones with a payment intent
+    (not a guest order the user claimed: their own cart did not place it). A guest's are
+    those of their guest cart, still without a user."""
+    owner = ((Order.user_id == user.id, Order.order_token_hash.is_(None)) if _account(user)
+             else (Order.cart_id == cart.id, Order.user_id.is_(None)))
     return list(db.session.scalars(
         select(Order)
-        .where(Order.user_id == user.id, Order.status == OrderStatus.CREATED, _has_payment())
+        .where(*owner, Order.status == OrderStatus.CREATED, _has_payment())
         .order_by(Order.id)
     ))
 
@@ -262,12 +311,11 @@ def _replace_order(previous: Order, *, by: Order, actor: Actor) -> None:
     cancel_order(previous, actor=actor, reason=f"{REPLACED_REASON} ({by.order_number})")
 
 
-def _cart_lines(user) -> list[CartItem]:
-    """The user's cart lines with their variants, stock and products, in one query."""
+def _cart_lines(cart: Cart) -> list[CartItem]:
+    """The cart's lines with their variants, stock and products, in one query."""
     return list(db.session.scalars(
         select(CartItem)
-        .join(Cart, Cart.id == CartItem.cart_id)
-        .where(Cart.user_id == user.id)
+        .where(CartItem.cart_id == cart.id)
         .options(joinedload(CartItem.variant).joinedload(Variant.inventory), joinedload(CartItem.product))
         .order_by(CartItem.id)
     ))
@@ -347,6 +395,10 @@ class Finalized:
 
     order: Order
     outcome: str
+    # PENDING because the customer must act (3-D Secure), and where they go to do it (None:
+    # Stripe's own SDK handles it in the page, when no return_url was given).
+    action_required: bool = False
+    next_action_url: str | None = None
 
     PAID = "paid"  # this call moved the order to paid
     ALREADY_PAID = "already_paid"  # someone else got there first; nothing changed
@@ -512,7 +564,9 @@ def _refund_everything(order: Order, payment: Payment, actor: Actor) -> Finalize
 
 
 def _mark_paid(order: Order, payment: Payment) -> Finalized:
-    cart = _user_cart(order.user)
+    # The cart that placed it (a guest's, too); orders from before carts were noted: the user's.
+    cart = (db.session.get(Cart, order.cart_id) if order.cart_id is not None
+            else _user_cart(order.user) if order.user is not None else None)
     if cart is not None:
         clear_cart(cart)
     create_fulfillment(order)
@@ -559,19 +613,36 @@ def finaliser_action(verdict: Verdict, payment: PaymentStatus, order: OrderState
                 if v == verdict and payment in payments and order in orders)
 
 
-def confirm_payment(user, intent_id: str, payment_method: str | None = None) -> Finalized:
+def confirm_payment(user, intent_id: str, payment_method: str | None = None, *,
+                    order_token: str | None = None, return_url: str | None = None) -> Finalized:
     """The shopper says they paid: ask the gateway, confirming with ``payment_method``
     if the intent still needs one, then finalise.
 
-    Raises NotFound (not the user's intent), GatewayUnavailable.
+    ``user`` is the signed-in shopper, or None for a guest presenting the order's
+    ``order_token``. An intent that requires action (3-D Secure) is PENDING with the
+    ``next_action_url`` the customer must visit (Stripe's redirect comes back to
+    ``return_url``); it is settled there, and the finaliser runs when the gateway says so.
+    Raises NotFound (not the user's intent, nor the token's), GatewayUnavailable.
     """
     payment = payment_for_intent(intent_id)
-    if payment.order.user_id != user.id:
+    order = payment.order
+    if not ((user is not None and order.user_id == user.id) or token_opens(order, order_token)):
         raise NotFound("Payment intent not found.")
+    actor = Actor.of_user(user) if user is not None else guest_actor(order.email)
     payments = payment_gateway(intent_id)
     intent = payments.retrieve_intent(intent_id)
     if intent.status in ("requires_payment_method", "requires_confirmation"):
-        method = payment_method or (DEFAULT_TEST_PAYMENT_METHOD if payments.name == "simulated" else None)
+        # The simulator's default card; but a failed authentication stands until the shopper
+        # gives another payment method (confirming again tells them 402, as at Stripe).
+        defaulted = payments.name == "simulated" and intent.failure_message != AUTHENTICATION_FAILED
+        method = payment_method or (DEFAULT_TEST_PAYMENT_METHOD if defaulted else None)
         if method:
-            intent = payments.confirm_intent(intent_id, method)
-    return finalize_payment(intent_id, actor=Actor.of_user(user), intent=intent)
+            intent = payments.confirm_intent(intent_id, method, return_url=return_url)
+    result = finalize_payment(intent_id, actor=actor, intent=intent)
+    if result.outcome == Finalized.PENDING and intent.status == REQUIRES_ACTION:
+        # Under the order's lock (the finaliser took it): noted for the back office and polling.
+        payment.next_action_url = intent.next_action_url
+        db.session.flush()
+        return Finalized(result.order, result.outcome, action_required=True,
+                         next_action_url=intent.next_action_url)
+    return result

@@ -13,6 +13,7 @@ from ecom.catalog.models import Variant
 from ecom.commerce.cancellation import cancel_order
 from ecom.commerce.cart import variant_line
 from ecom.commerce.checkout import insert_order, priced_item_values, priced_order_values
+from ecom.commerce.guest_orders import issue_order_token
 from ecom.commerce.models import Order, OrderItem, Payment
 from ecom.commerce.orders import record_creation, transition
 from ecom.commerce.payments import set_payment_status
@@ -29,6 +30,7 @@ from ecom.runtime import settings
 DEMO_ADDRESS = {"full_name": "Cora Customer", "street": "12 Analytical Row", "city": "London", "state": "",
                 "postal_code": "N1 1AA", "country": "GB", "phone": None}
 DEMO_CANCEL_REASON = "demo: changed their mind"
+DEMO_GUEST_EMAIL = "guest.shopper@example.com"
 
 
 def seed_demo_orders(customer: User) -> None:
@@ -39,6 +41,10 @@ def seed_demo_orders(customer: User) -> None:
     for n, status in enumerate(plan):
         lines = [(variants[(2 * n) % len(variants)], 1 + n % 2), (variants[(2 * n + 1) % len(variants)], 1)]
         create_demo_order(customer, lines, status=status, days_ago=n * 3)
+    # And a guest's paid order (no account, an order token), as guest checkout places them.
+    guest = create_demo_order(customer, [(variants[0], 1)], status=OrderStatus.PAID, days_ago=1)
+    guest.user_id, guest.email = None, DEMO_GUEST_EMAIL
+    issue_order_token(guest)
 
 
 def create_demo_order(user: User, lines: list[tuple[Variant, int]], *, status: OrderStatus,

@@ -34,9 +34,14 @@ def request_fingerprint(scope: str, body: object) -> str:
     return hashlib.sha256(f"{scope}\n{canonical}".encode()).hexdigest()
 
 
-def run_idempotently(user_id: int, key: str, fingerprint: str,
-                     produce: Callable[[], tuple[int, dict]]) -> StoredAnswer:
+def run_idempotently(user_id: int | None, key: str, fingerprint: str,
+                     produce: Callable[[], tuple[int, dict]], *, cart_token: str | None = None,
+                     stored_form: Callable[[dict], dict] | None = None) -> StoredAnswer:
     """Answer with the stored response for ``key``, or produce, store and return a new one.
+
+    Keys belong to the signed-in ``user_id``, or (a guest, ``user_id`` None) to the guest
+    cart's ``cart_token``. ``stored_form`` turns the answer into what is stored (say,
+    without a secret shown once); the caller puts back what a replay must show.
 
     The key row is inserted in the caller's transaction before ``produce`` runs:
     a concurrent request with the same key waits on the unique index (PostgreSQL)
@@ -50,16 +55,18 @@ def run_idempotently(user_id: int, key: str, fingerprint: str,
     if not key or len(key) > MAX_KEY_LENGTH:
         raise ValidationFailed("Idempotency-Key must be 1 to 255 characters.",
                                {"Idempotency-Key": ["Must be 1 to 255 characters."]})
-    if _claim(user_id, key, fingerprint):
+    owner = (IdempotencyKey.user_id == user_id if user_id is not None
+             else IdempotencyKey.cart_token == cart_token)
+    if _claim(user_id, cart_token, key, fingerprint):
         status, body = produce()
         db.session.execute(
             IdempotencyKey.__table__.update()
-            .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
-            .values(response_status=status, response_body=body)
+            .where(owner, IdempotencyKey.key == key)
+            .values(response_status=status, response_body=stored_form(body) if stored_form else body)
         )
         return StoredAnswer(status, body)
     stored = db.session.scalar(
-        select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+        select(IdempotencyKey).where(owner, IdempotencyKey.key == key)
         .execution_options(populate_existing=True)
     )
     if stored.request_hash != fingerprint:
@@ -72,6 +79,8 @@ def run_idempotently(user_id: int, key: str, fingerprint: str,
     return StoredAnswer(stored.response_status, stored.response_body)
 
 
-def _claim(user_id: int, key: str, fingerprint: str) -> bool:
-    return insert_unless_exists(IdempotencyKey, user_id=user_id, key=key, request_hash=fingerprint,
-                                created_at=utcnow())
+def _claim(user_id: int | None, cart_token: str | None, key: str, fingerprint: str) -> bool:
+    if (user_id is None) == (cart_token is None):
+        raise ValueError("An idempotency key belongs to a user or to a guest cart's token.")
+    return insert_unless_exists(IdempotencyKey, user_id=user_id, cart_token=cart_token, key=key,
+                                request_hash=fingerprint, created_at=utcnow())

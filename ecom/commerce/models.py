@@ -84,10 +84,13 @@ class Order(TimestampMixin, db.Model):
         Index("ix_orders_total_id", "total", "id"),
         Index("ix_orders_paid_id", "paid_at", "id"),
         Index("ix_orders_user_created", "user_id", "created_at"),
+        # The per-address cap on open unpaid guest orders counts these.
+        Index("ix_orders_client_ip_status", "client_ip", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # None for a guest order (until a signed-in shopper claims it with its order token).
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     order_number: Mapped[str] = mapped_column(String(32), unique=True)
     status: Mapped[str] = mapped_column(String(20), default=OrderStatus.CREATED)
     # What was priced (ecom.pricing), kept as it was whatever the rules say later.
@@ -114,6 +117,12 @@ class Order(TimestampMixin, db.Model):
     delivered_at: Mapped[datetime | None] = Timestamp(nullable=True)
     cancelled_at: Mapped[datetime | None] = Timestamp(nullable=True)
     cancel_reason: Mapped[str | None] = mapped_column(Text)
+    # A guest order's token, as its SHA-256 (hex): the token itself is shown once, never stored.
+    order_token_hash: Mapped[str | None] = mapped_column(String(64))
+    # The cart whose checkout placed it (a guest's cart is found by it; the paid order clears it).
+    cart_id: Mapped[int | None] = mapped_column(ForeignKey("carts.id", ondelete="SET NULL"))
+    # Where a guest order was placed from (the per-address cap on open unpaid guest orders).
+    client_ip: Mapped[str | None] = mapped_column(String(45))
 
     user = relationship("User")
     pickup_store = relationship("Store")
@@ -139,6 +148,11 @@ class Order(TimestampMixin, db.Model):
 
     # The spec's name for the order's tax; the column keeps its first name.
     tax_total = synonym("tax")
+
+    @property
+    def placed_as_guest(self) -> bool:
+        """Placed without an account (it may have been claimed by one since)."""
+        return self.order_token_hash is not None
 
     @property
     def payment(self) -> Payment | None:
@@ -222,6 +236,9 @@ class Payment(TimestampMixin, db.Model):
     intent_cancelled_at: Mapped[datetime | None] = Timestamp(nullable=True)
     intent_cancel_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     intent_cancel_error: Mapped[str | None] = mapped_column(Text)
+    # Where the customer must go to finish paying (3-D Secure) while the intent requires
+    # action: the simulated gateway keeps its intent's state here, a Stripe intent's is noted.
+    next_action_url: Mapped[str | None] = mapped_column(Text)
 
     order: Mapped[Order] = relationship(back_populates="payments")
     refunds: Mapped[list[PaymentRefund]] = relationship(
@@ -270,13 +287,19 @@ class StripeEvent(db.Model):
 
 
 class IdempotencyKey(db.Model):
-    """The first answer to a request sent with an ``Idempotency-Key`` header."""
+    """The first answer to a request sent with an ``Idempotency-Key`` header: a signed-in
+    shopper's keys are theirs (``user_id``), a guest's belong to the guest cart's token."""
 
     __tablename__ = "idempotency_keys"
-    __table_args__ = (UniqueConstraint("user_id", "key"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "key"),
+        UniqueConstraint("cart_token", "key"),
+        CheckConstraint("(user_id IS NULL) <> (cart_token IS NULL)", name="one_owner"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    cart_token: Mapped[str | None] = mapped_column(String(64))
     key: Mapped[str] = mapped_column(String(255))
     request_hash: Mapped[str] = mapped_column(String(64))
     response_status: Mapped[int | None] = mapped_column(Integer)

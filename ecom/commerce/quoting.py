@@ -44,7 +44,7 @@ def quote_checkout(cart: Cart | None, *, user=None, shipping_address_id: int | N
                                {"shipping_address": ["Give shipping_address_id or shipping_address."]})
     customer = None
     if user is not None:
-        replacing = frozenset(order.id for order in _open_checkout_orders(user))
+        replacing = frozenset(order.id for order in _open_checkout_orders(user, cart))
         customer = Customer(user_id=user.id, email=user.email, replacing=replacing)
     return price_cart(cart.items, Destination.of_address(address), shipping_method=shipping_method,
                       voucher_code=voucher_code, customer=customer)

@@ -33,6 +33,7 @@ def test_seed_demo_builds_a_shop_and_is_idempotent(app, db):
     assert _count(db, Inventory, Inventory.quantity > 0) == counts[Variant]
     statuses = set(db.session.scalars(select(Order.status)))
     assert {"created", "paid", "packed", "shipped", "delivered", "cancelled"} <= statuses
+    assert _count(db, Order, Order.user_id.is_(None), Order.order_token_hash.is_not(None)) == 1  # a guest's
     roles = dict(db.session.execute(select(User.email, User.role)).all())
     assert roles["merch@example.com"] == "merchandiser" and roles["warehouse@example.com"] == "warehouse"
     admin = db.session.scalar(select(User).where(User.email == "admin@example.com"))

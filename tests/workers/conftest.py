@@ -102,4 +102,9 @@ def smtp_server():
     try:
         yield handler
     finally:
+        from ecom.notifications.channels import close_smtp_sessions
+
+        # This thread's sessions with the server go with it: kept, they would be the next
+        # test's (test_smtp counts the sessions it finds).
+        close_smtp_sessions()
         controller.stop()

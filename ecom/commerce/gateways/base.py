@@ -17,10 +17,17 @@ from ecom.db import money
 SUCCEEDED = "succeeded"
 CANCELED = "canceled"
 REQUIRES_PAYMENT_METHOD = "requires_payment_method"
+# The customer must do something (3-D Secure): ``Intent.next_action_url`` says where.
+REQUIRES_ACTION = "requires_action"
 DEFAULT_TEST_PAYMENT_METHOD = "pm_card_visa"
 DECLINING_TEST_PAYMENT_METHODS = frozenset(
     {"pm_card_chargeDeclined", "pm_card_visa_chargeDeclined", "pm_card_chargeDeclinedInsufficientFunds"}
 )
+# Stripe's test cards that ask the customer to authenticate (3-D Secure) before paying.
+AUTHENTICATION_TEST_PAYMENT_METHODS = frozenset(
+    {"pm_card_threeDSecure2Required", "pm_card_threeDSecureRequired", "pm_card_authenticationRequired"}
+)
+AUTHENTICATION_FAILED = "The customer failed to authenticate the payment (3-D Secure)."
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,7 @@ class Intent:
     currency: str = "usd"
     failure_message: str | None = None
     metadata: dict = field(default_factory=dict)
+    next_action_url: str | None = None  # where the customer goes while it requires_action
 
     @property
     def succeeded(self) -> bool:
@@ -86,7 +94,17 @@ def intent_from_dict(obj) -> Intent:
         currency=obj.get("currency") or "usd",
         failure_message=(error.get("message") or error.get("code") or "declined") if error else None,
         metadata=dict(obj.get("metadata") or {}),
+        next_action_url=_redirect_url(obj.get("next_action")),
     )
+
+
+def _redirect_url(next_action) -> str | None:
+    """The page Stripe sends the customer to (``next_action.redirect_to_url.url``), if any."""
+    if not isinstance(next_action, dict):
+        return None
+    redirect = next_action.get("redirect_to_url")
+    url = redirect.get("url") if isinstance(redirect, dict) else None
+    return url if isinstance(url, str) else None
 
 
 class PaymentGateway(Protocol):
@@ -98,7 +116,9 @@ class PaymentGateway(Protocol):
 
     def retrieve_intent(self, intent_id: str) -> Intent: ...
 
-    def confirm_intent(self, intent_id: str, payment_method: str) -> Intent: ...
+    def confirm_intent(self, intent_id: str, payment_method: str, return_url: str | None = None) -> Intent:
+        """Confirm with ``payment_method``; a redirect for authentication comes back to ``return_url``."""
+        ...
 
     def cancel_intent(self, intent_id: str) -> Intent:
         """Cancel the intent; one cancelled already is answered as it is (not an error)."""

@@ -7,9 +7,12 @@ import secrets
 import time
 
 from ecom.commerce.gateways.base import (
+    AUTHENTICATION_FAILED,
+    AUTHENTICATION_TEST_PAYMENT_METHODS,
     CANCELED,
     DECLINING_TEST_PAYMENT_METHODS,
     DEFAULT_TEST_PAYMENT_METHOD,
+    REQUIRES_ACTION,
     REQUIRES_PAYMENT_METHOD,
     SUCCEEDED,
     Intent,
@@ -20,6 +23,8 @@ from ecom.commerce.gateways.webhooks import sign_webhook, verify_stripe_signatur
 from ecom.errors import NotFound
 
 SIMULATED_INTENT_PREFIX = "pi_sim_"
+# The simulator's authentication page (a page of the app: storefront_api.simulated_gateway).
+AUTHENTICATION_PATH = "/simulated-gateway/authenticate/{intent_id}"
 # Stripe's test payment methods that succeed (https://docs.stripe.com/testing): the only ones
 # this gateway takes money with. Anything else, "pm_free_stuff" included, is declined.
 SUCCEEDING_TEST_PAYMENT_METHODS = frozenset({
@@ -34,13 +39,16 @@ class SimulatedGateway:
     Intents live in the ``payments`` table (their id is the payment's
     ``stripe_payment_intent_id``), so every process sees the same state: an
     intent is ``succeeded`` once its payment took the money (refunded or not),
-    ``canceled`` when its payment or order was cancelled unpaid, otherwise it
-    waits for a payment method, carrying the last decline if there was one.
-    Confirming is a pure function of the test payment method, like Stripe's
-    test mode: SUCCEEDING_TEST_PAYMENT_METHODS succeed, the declining ones
-    (``DECLINING_TEST_PAYMENT_METHODS``) and every other method are declined,
-    and the shopper may try again. Webhooks are signed with the same secret and checked by the
-    same code as Stripe's.
+    ``canceled`` when its payment or order was cancelled unpaid, ``requires_action``
+    while the customer is asked to authenticate (the payment's ``next_action_url``
+    says where), otherwise it waits for a payment method, carrying the last decline
+    if there was one. Confirming is a pure function of the test payment method,
+    like Stripe's test mode: SUCCEEDING_TEST_PAYMENT_METHODS succeed, the
+    declining ones (``DECLINING_TEST_PAYMENT_METHODS``) and every other method
+    are declined, and the shopper may try again;
+    AUTHENTICATION_TEST_PAYMENT_METHODS (3-D Secure) require action, which the
+    customer settles on the simulator's page (``authenticate``). Webhooks are
+    signed with the same secret and checked by the same code as Stripe's.
     """
 
     name = "simulated"
@@ -67,13 +75,16 @@ class SimulatedGateway:
         payment = db.session.query(Payment).filter_by(stripe_payment_intent_id=intent_id).one_or_none()
         if payment is None:
             raise NotFound("Unknown payment intent.")
+        action = None
         if payment.status in MONEY_TAKEN:
             status = SUCCEEDED
         elif payment.status == PaymentStatus.CANCELLED or payment.order.status == OrderStatus.CANCELLED:
             status = CANCELED
+        elif payment.next_action_url:
+            status, action = REQUIRES_ACTION, payment.next_action_url
         else:
             status = REQUIRES_PAYMENT_METHOD
-        failure = payment.failure_message if payment.status == PaymentStatus.FAILED else None
+        failure = payment.failure_message if payment.status == PaymentStatus.FAILED and not action else None
         return Intent(
             id=intent_id,
             client_secret=None,
@@ -81,17 +92,44 @@ class SimulatedGateway:
             amount_minor=to_minor(payment.amount),
             currency=payment.currency,
             failure_message=failure,
+            next_action_url=action,
         )
 
-    def confirm_intent(self, intent_id, payment_method) -> Intent:
+    def confirm_intent(self, intent_id, payment_method, return_url=None) -> Intent:
         current = self.retrieve_intent(intent_id)
-        if current.status in (SUCCEEDED, CANCELED):
+        if current.status in (SUCCEEDED, CANCELED, REQUIRES_ACTION):
             return current
+        if payment_method in AUTHENTICATION_TEST_PAYMENT_METHODS:
+            # The intent's state is the payment's: it now waits for the customer's answer.
+            url = AUTHENTICATION_PATH.format(intent_id=intent_id)
+            self._payment(intent_id).next_action_url = url
+            return current.but(status=REQUIRES_ACTION, failure_message=None, next_action_url=url)
         if payment_method in DECLINING_TEST_PAYMENT_METHODS:
             return current.but(status=REQUIRES_PAYMENT_METHOD, failure_message="Your card was declined.")
         if payment_method not in SUCCEEDING_TEST_PAYMENT_METHODS:
             return current.but(status=REQUIRES_PAYMENT_METHOD, failure_message="Unknown payment method.")
         return current.but(status=SUCCEEDED, failure_message=None)
+
+    def authenticate(self, intent_id: str, *, approve: bool) -> Intent:
+        """The customer's answer on the authentication page: the intent succeeds, or goes back
+        to needing a payment method with the failure (Stripe's
+        ``payment_intent_authentication_failure``). An intent not waiting for it is answered
+        as it is. Raises NotFound."""
+        current = self.retrieve_intent(intent_id)
+        if current.status != REQUIRES_ACTION:
+            return current
+        self._payment(intent_id).next_action_url = None
+        if approve:
+            return current.but(status=SUCCEEDED, next_action_url=None)
+        return current.but(status=REQUIRES_PAYMENT_METHOD, failure_message=AUTHENTICATION_FAILED,
+                           next_action_url=None)
+
+    @staticmethod
+    def _payment(intent_id: str):
+        from ecom.commerce.models import Payment
+        from ecom.extensions import db
+
+        return db.session.query(Payment).filter_by(stripe_payment_intent_id=intent_id).one()
 
     def cancel_intent(self, intent_id) -> Intent:
         return self.retrieve_intent(intent_id).but(status=CANCELED)

@@ -38,11 +38,13 @@ class StripeGateway:
     def retrieve_intent(self, intent_id) -> Intent:
         return self._call(self._client.v1.payment_intents.retrieve, intent_id)
 
-    def confirm_intent(self, intent_id, payment_method) -> Intent:
+    def confirm_intent(self, intent_id, payment_method, return_url=None) -> Intent:
+        params = {"payment_method": payment_method}
+        if return_url:
+            # A card that needs 3-D Secure then answers next_action redirect_to_url (Stripe's page).
+            params["return_url"] = return_url
         try:
-            return self._call(
-                self._client.v1.payment_intents.confirm, intent_id, {"payment_method": payment_method}
-            )
+            return self._call(self._client.v1.payment_intents.confirm, intent_id, params)
         except _Declined:
             # Stripe answers a declined card with an error; the intent itself tells the story.
             return self.retrieve_intent(intent_id)

@@ -46,6 +46,8 @@ def test_state_is_shared_by_every_gateway_instance(client, app, shopper, variant
     ("not-a-method", "requires_payment_method", True),
     ("pm_free_stuff", "requires_payment_method", True),
     ("pm_card_visa_typo", "requires_payment_method", True),
+    ("pm_card_threeDSecure2Required", "requires_action", False),
+    ("pm_card_authenticationRequired", "requires_action", False),
 ])
 def test_confirm_follows_stripes_test_payment_methods(client, shopper, variant, simulated, method, status,
                                                       declined):
@@ -73,3 +75,22 @@ def test_a_made_up_payment_method_is_a_decline_the_shopper_can_retry(client, sho
     paid = client.post("/api/v1/checkout/confirm", json={**confirm, "payment_method": "pm_card_visa"},
                        headers=auth(shopper))
     assert paid.get_json()["order"]["status"] == "paid"
+
+
+def test_an_intent_requiring_action_stays_so_for_every_process_until_answered(app, client, shopper, variant,
+                                                                                simulated):
+    # given an intent confirmed with a 3-D Secure card
+    fill_cart(shopper, [(variant, 1)])
+    body = client.post("/api/v1/checkout/payment-intent", json={"shipping_address": ADDRESS},
+                       headers=auth(shopper)).get_json()
+    intent_id = body["payment_intent_id"]
+    waiting = simulated.confirm_intent(intent_id, "pm_card_threeDSecure2Required")
+    assert waiting.next_action_url == f"/simulated-gateway/authenticate/{intent_id}"
+    # then another instance (process) sees it waiting, and confirming again changes nothing
+    other = SimulatedGateway(app.config["STRIPE_WEBHOOK_SECRET"])
+    assert other.retrieve_intent(intent_id).status == "requires_action"
+    assert other.confirm_intent(intent_id, "pm_card_visa").status == "requires_action"
+    # when the customer fails, it goes back to needing a payment method, with the failure
+    failed = other.authenticate(intent_id, approve=False)
+    assert failed.declined and "authenticate" in failed.failure_message
+    assert other.retrieve_intent(intent_id).status == "requires_payment_method"
