@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # Where `make run` serves; exported so that seed-demo prints the same address.
 export PORT ?= 8000
 
-.PHONY: run test test-fast install install-dev migrate seed lint worker bench reliability clean
+.PHONY: run test test-fast install install-dev migrate seed lint worker bench bench-peer reliability clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,20 @@ worker: install
 bench: install-dev
 	$(BIN)/python -m bench.run_all
 
+# The peer bench's own virtualenv: django-oscar + oscarapi, never installed anywhere else.
+PEER_VENV ?= .venv-peer
+PEER_ARGS ?=
+
+$(PEER_VENV)/.installed: requirements-peer.txt
+	test -x $(PEER_VENV)/bin/python || $(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/pip install -q -r requirements-peer.txt
+	touch $@
+
+## The app against django-oscar 4.2 + oscarapi 3.3 on the same catalog (figures: bench/RESULTS.md);
+## PEER_ARGS="--seconds 3 --rounds 1" for a short run
+bench-peer: install-dev $(PEER_VENV)/.installed
+	$(BIN)/python -m bench.peer_bench $(PEER_ARGS)
+
 ## The reliability suite: bounded, loopback only; non-zero exit if anything is lost
 reliability: install-dev
 	@# The multi-node scenario puts two web nodes behind Debian's HAProxy.
@@ -62,4 +76,4 @@ reliability: install-dev
 	$(BIN)/python -m reliability.run
 
 clean:
-	rm -rf $(VENV) instance/*.sqlite3 test-artifacts
+	rm -rf $(VENV) $(PEER_VENV) instance/*.sqlite3 test-artifacts

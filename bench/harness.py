@@ -106,7 +106,10 @@ class Gunicorn:
 
     def __init__(self, app_spec: str, port: int, env: dict[str, str], *, name: str,
                  health_path: str = "/health", workers: int = GUNICORN_WORKERS,
-                 threads: int = GUNICORN_THREADS):
+                 threads: int = GUNICORN_THREADS, python: str = sys.executable, cwd: Path = ROOT):
+        # ``python``/``cwd``: another virtualenv's gunicorn and app (the peer bench's Oscar).
+        self.python = python
+        self.cwd = cwd
         self.app_spec = app_spec
         self.port = port
         self.env = env
@@ -128,14 +131,14 @@ class Gunicorn:
     def start(self, timeout: float = 60.0) -> Gunicorn:
         log = open(self.log_path, "wb")  # noqa: SIM115 - closed with the process
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", self.app_spec,
+            [self.python, "-m", "gunicorn", self.app_spec,
              "--bind", f"127.0.0.1:{self.port}",
              "--workers", str(self.workers), "--threads", str(self.threads),
              "--worker-class", "gthread", "--keep-alive", "30",
              "--graceful-timeout", "10", "--timeout", "60",
              # gunicorn 27 otherwise opens one shared ~/.gunicorn/gunicorn.ctl for every instance.
              "--no-control-socket"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         log.close()

@@ -3,8 +3,12 @@
 The load runs in separate processes (spawned, so they share nothing with the
 harness) with a few threads each; every thread owns one keep-alive
 ``http.client`` connection and loops over its share of the paths until the
-deadline or the request cap, whichever comes first. Only requests that start
-after the warm-up and finish before the deadline are measured.
+deadline or the request cap, whichever comes first. A request is measured when
+it finishes inside the measured window (after the warm-up, before the deadline),
+whenever it started: completions per second is the server's throughput even when
+each request takes seconds (counting only requests that also *started* in the
+window would miss up to one request per connection at each end, and so
+understate a slow server's rate and overstate its CPU per request).
 
 Imports stay light on purpose: each spawned process imports this module.
 """
@@ -24,6 +28,8 @@ from dataclasses import dataclass, field
 # Hard upper bounds, whatever the caller asks for.
 MAX_DURATION_SECONDS = 120.0
 MAX_REQUESTS = 1_000_000
+# Time for the spawned processes to import before sending starts.
+SPAWN_SECONDS = 1.5
 
 
 def percentile(sorted_values: Sequence[float], pct: float) -> float:
@@ -72,6 +78,19 @@ class LoadResult:
 
 
 @dataclass(frozen=True)
+class Session:
+    """What a stateful load keeps per connection: a value the server hands out in a response
+    header (a guest cart's token, or cookies when ``cookies``), sent back on each later request
+    of that connection, and forgotten every ``renew_every`` requests so that the next request
+    starts a new one (a new cart, a new session) - as a stream of new visitors would."""
+
+    response_header: str  # e.g. "X-Cart-Token", or "Set-Cookie"
+    request_header: str  # e.g. "X-Cart-Token", or "Cookie"
+    renew_every: int = 0  # 0: never
+    cookies: bool = False  # keep a jar of the Set-Cookie name=value pairs
+
+
+@dataclass(frozen=True)
 class _Plan:
     host: str
     port: int
@@ -84,6 +103,29 @@ class _Plan:
     duration: float
     max_requests: int  # for this process
     timeout: float
+    method: str = "GET"
+    bodies: tuple[bytes, ...] | None = None  # one per path
+    session: Session | None = None
+
+
+def _remember(session: Session, response: http.client.HTTPResponse, jar: dict[str, str]) -> None:
+    """Keep what ``response`` hands out for ``session`` in ``jar``."""
+    if session.cookies:
+        for header in response.headers.get_all("Set-Cookie") or ():
+            name, _, value = header.split(";", 1)[0].partition("=")
+            jar[name.strip()] = value.strip()
+        return
+    value = response.getheader(session.response_header)
+    if value:
+        jar[session.response_header] = value
+
+
+def _session_value(session: Session, jar: dict[str, str]) -> str | None:
+    if not jar:
+        return None
+    if session.cookies:
+        return "; ".join(f"{name}={value}" for name, value in jar.items())
+    return jar.get(session.response_header)
 
 
 def _thread_loop(plan: _Plan, index: int, out: list, stop: threading.Event) -> None:
@@ -98,27 +140,42 @@ def _thread_loop(plan: _Plan, index: int, out: list, stop: threading.Event) -> N
     size = 0
     last_end = 0.0
     capped = False
+    session, jar, sent = plan.session, {}, 0
     conn = http.client.HTTPConnection(plan.host, plan.port, timeout=plan.timeout)
     try:
         while not stop.is_set():
             started_wall = time.time()
             if started_wall >= deadline:
                 break
-            path = paths[position % len(paths)]
+            index_now = position % len(paths)
+            path = paths[index_now]
+            payload = plan.bodies[index_now] if plan.bodies else None
             position += 1
+            if session is not None:
+                if session.renew_every and sent % session.renew_every == 0:
+                    jar.clear()
+                sent += 1
+                value = _session_value(session, jar)
+                if value is None:
+                    headers.pop(session.request_header, None)
+                else:
+                    headers[session.request_header] = value
             started = time.perf_counter()
             try:
-                conn.request("GET", path, headers=headers)
+                conn.request(plan.method, path, body=payload, headers=headers)
                 response = conn.getresponse()
                 body = response.read()
                 status = response.status
+                if session is not None:
+                    _remember(session, response, jar)
             except (OSError, http.client.HTTPException):
                 conn.close()
                 conn = http.client.HTTPConnection(plan.host, plan.port, timeout=plan.timeout)
                 status = None
                 body = b""
             elapsed_ms = (time.perf_counter() - started) * 1000
-            if started_wall < measure_from or time.time() > deadline:
+            finished_wall = time.time()
+            if finished_wall < measure_from or finished_wall > deadline:
                 continue
             if status is None:
                 errors += 1
@@ -176,22 +233,35 @@ def run_load(
     processes: int = 2,
     headers: dict[str, str] | None = None,
     timeout: float = 10.0,
+    method: str = "GET",
+    bodies: Sequence[bytes] | None = None,
+    session: Session | None = None,
+    start_at: float | None = None,
 ) -> LoadResult:
-    """GET ``paths`` round-robin at ``concurrency`` for ``duration`` seconds after ``warmup``."""
+    """``method`` ``paths`` round-robin at ``concurrency`` for ``duration`` seconds after ``warmup``.
+
+    ``bodies`` (one per path) are sent with the requests; with ``session``, each connection
+    carries its own state from response to request (see ``Session``). ``start_at`` (wall
+    clock, at least ``SPAWN_SECONDS`` ahead) is when sending starts, so that a caller can
+    sample something over exactly the measured window."""
     if not paths:
         raise ValueError("no paths to request")
+    if bodies is not None and len(bodies) != len(paths):
+        raise ValueError("one body per path")
     duration = min(duration, MAX_DURATION_SECONDS)
     max_requests = min(max_requests, MAX_REQUESTS)
     processes = max(1, min(processes, concurrency))
     per_process = [concurrency // processes + (1 if i < concurrency % processes else 0)
                    for i in range(processes)]
-    start_at = time.time() + 1.5  # time for the spawned processes to import
+    if start_at is None:
+        start_at = time.time() + SPAWN_SECONDS
     plans = []
     offset = 0
     for threads in per_process:
         plans.append(_Plan(host, port, tuple(paths), tuple((headers or {}).items()), threads, offset,
                            start_at, warmup, duration,
-                           max(threads, max_requests * threads // concurrency), timeout))
+                           max(threads, max_requests * threads // concurrency), timeout,
+                           method, tuple(bodies) if bodies is not None else None, session))
         offset += threads
     result = LoadResult(seconds=duration)
     context = multiprocessing.get_context("spawn")

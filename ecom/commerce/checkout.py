@@ -148,14 +148,17 @@ def start_checkout(
     stores what was priced. The uses of its promotions are taken with the stock (the
     voucher's limits hold under any concurrency; ``ecom.pricing.uses``); a voucher used up
     meanwhile is refused like a shortage.
+
     ``user`` may be a ``Guest`` (guest_orders): their guest cart (by its token) becomes an
     order with no user, their email and client address, and the cart's previous open
     unpaid order is replaced the same way; the cap is then per client address
-    (MAX_OPEN_GUEST_ORDERS_PER_IP), and ``issue_order_token`` gives the order its token.
+    (MAX_OPEN_GUEST_ORDERS_PER_IP), a voucher's per-customer limit counts the guest's
+    email, and ``issue_order_token`` gives the order its token.
     Raises NotFound (an address not the user's, or any saved address for a guest),
-    ValidationFailed (no shipping address, an inactive product, an unknown country or one not shipped to,
-    VoucherRefused), Conflict (empty cart, too many open unpaid orders, a sale that ran
-    out meanwhile), OutOfStock, GatewayUnavailable. The caller rolls back on any of them.
+    ValidationFailed (no shipping address, an inactive product, an unknown country or one
+    not shipped to, VoucherRefused), Conflict (empty cart, too many open unpaid orders, a
+    sale that ran out meanwhile), OutOfStock, GatewayUnavailable. The caller rolls back on
+    any of them.
     """
     account = _account(user)
     cart = _lock_cart(user)
@@ -259,7 +262,7 @@ def _idempotency_owner(buyer) -> str:
     return str(buyer.id)
 
 
-def _open_checkout_orders(user, cart: Cart) -> list[Order]:
+def _open_checkout_orders(user, cart: Cart | None = None) -> list[Order]:
     """The open unpaid orders the user's cart placed: ``created`` ones with a payment intent
     (not a guest order the user claimed: their own cart did not place it). A guest's are
     those of their guest cart, still without a user."""

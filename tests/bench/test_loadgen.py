@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from bench.ceiling import payload
-from bench.loadgen import LoadResult, percentile, run_load
+from bench.loadgen import LoadResult, Session, percentile, run_load
 
 pytestmark = pytest.mark.slow
 
@@ -81,3 +81,66 @@ def test_run_load_stops_at_the_request_cap_and_counts_statuses():
     assert set(result.statuses) == {200, 404}
     assert sum(result.statuses.values()) == 40
     assert result.latencies_ms == sorted(result.latencies_ms)
+
+
+class _SessionHandler(BaseHTTPRequestHandler):
+    """Hands out a token (header or cookie) to a request that brought none; records each request."""
+
+    protocol_version = "HTTP/1.1"
+    seen: list = []
+    issued = 0
+
+    def do_POST(self):  # noqa: N802 - the stdlib's name
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        brought = self.headers.get("X-Token") or self.headers.get("Cookie")
+        type(self).seen.append((self.command, self.path, body, brought))
+        self.send_response(201)
+        if brought is None:
+            type(self).issued += 1
+            self.send_header("X-Token", f"t{self.issued}")
+            self.send_header("Set-Cookie", f"sid=s{self.issued}; Path=/; HttpOnly")
+            self.send_header("Set-Cookie", "basket=b; Path=/")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+def _run_session_load(session: Session) -> list:
+    _SessionHandler.seen, _SessionHandler.issued = [], 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SessionHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        result = run_load("127.0.0.1", server.server_port, ["/cart/items"] * 3, concurrency=1,
+                          duration=20, warmup=0.0, max_requests=7, processes=1, method="POST",
+                          bodies=[b'{"sku": "A"}', b'{"sku": "B"}', b'{"sku": "C"}'], session=session)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.requests == 7
+    assert result.statuses == {201: 7}
+    return _SessionHandler.seen
+
+
+def test_a_session_load_sends_back_the_token_and_starts_a_new_one_every_few_requests():
+    seen = _run_session_load(Session("X-Token", "X-Token", renew_every=3))
+
+    assert [brought for _, _, _, brought in seen] == [None, "t1", "t1", None, "t2", "t2", None]
+    assert {(method, path) for method, path, _, _ in seen} == {("POST", "/cart/items")}
+    assert {body for _, _, body, _ in seen} == {b'{"sku": "A"}', b'{"sku": "B"}', b'{"sku": "C"}'}
+
+
+def test_a_cookie_session_sends_back_every_cookie_it_was_given():
+    seen = _run_session_load(Session("Set-Cookie", "Cookie", renew_every=4, cookies=True))
+
+    assert [brought for _, _, _, brought in seen] == [
+        None, "sid=s1; basket=b", "sid=s1; basket=b", "sid=s1; basket=b", None, "sid=s2; basket=b",
+        "sid=s2; basket=b"]
+
+
+def test_bodies_must_match_the_paths():
+    with pytest.raises(ValueError):
+        run_load("127.0.0.1", 1, ["/a", "/b"], bodies=[b"x"])

@@ -358,3 +358,25 @@ def test_a_claimed_unpaid_guest_order_is_not_replaced_by_the_shoppers_own_checko
     paid = client.post(CONFIRM, json={"payment_intent_id": placed["payment_intent_id"]},
                        headers=bearer(shopper))
     assert paid.status_code == 200 and paid.get_json()["order"]["status"] == "paid"
+
+
+def test_a_guest_s_voucher_limit_per_customer_counts_their_email(client, db, stock):
+    from tests.pricing_support import promotion, us_shop
+
+    # given a voucher each customer may use once, and a guest who paid with it
+    us_shop()
+    promotion("Once", code="ONCE", per_customer_limit=1)
+    db.session.commit()
+    body = {"email": GUEST_EMAIL, "shipping_address": US_ADDRESS, "voucher_code": "once"}
+    placed = guest_checkout(client, guest_cart(client, (stock, 1)), body)
+    assert placed.status_code == 201, placed.get_json()
+    assert placed.get_json()["order"]["discount_total"] != "0.00"
+    client.post(CONFIRM, json={"payment_intent_id": placed.get_json()["payment_intent_id"]},
+                headers=order_headers(placed.get_json()["order_token"]))
+    # when the same email checks out another guest cart with it (in another letter case)
+    again = guest_checkout(client, guest_cart(client, (stock, 1)),
+                           {**body, "email": GUEST_EMAIL.upper()})
+    # then the voucher is refused; another email may still use it
+    assert again.status_code == 422 and "voucher_code" in again.get_json()["errors"]
+    other = guest_checkout(client, guest_cart(client, (stock, 1)), {**body, "email": "other@example.com"})
+    assert other.status_code == 201, other.get_json()
