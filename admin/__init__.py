@@ -10,8 +10,10 @@ def init_admin(app: Flask) -> None:
     from admin.home import DashboardView
     from admin.security import init_login
     from admin.views.catalog import CategoryView, ProductView, ReviewView, VariantView
+    from admin.views.customers import CustomerView
     from admin.views.inventory import InventoryView, ReservationView, StockMovementView, StoreView
     from admin.views.jobs import JobsView
+    from admin.views.locations import PurchaseOrderView, StockLocationView, TransferView
     from admin.views.orders import FulfillmentView, OrderView
     from admin.views.people import AuditLogView, NotificationView, UserView
     from admin.views.pricing import pricing_views
@@ -20,11 +22,15 @@ def init_admin(app: Flask) -> None:
     from ecom.commerce.models import Order
     from ecom.fulfillment.models import Fulfillment
     from ecom.identity.models import User
-    from ecom.inventory.models import Inventory, StockMovement, StockReservation
+    from ecom.inventory.models import Inventory, StockLocation, StockMovement, StockReservation
     from ecom.notifications.models import Notification
+    from ecom.stockroom.models import PurchaseOrder, StockTransfer
     from ecom.stores.models import Store
 
     init_login(app)
+    from admin.formatting import init_formatting
+
+    init_formatting(app)
     # Registered before Flask-Admin's own blueprint so these templates win on equal names.
     app.register_blueprint(Blueprint("backoffice", __name__, template_folder="templates"))
     admin = Admin(
@@ -44,8 +50,12 @@ def init_admin(app: Flask) -> None:
         StockMovementView(StockMovement, name="Stock movements", endpoint="stockmovement", category=stock),
         ReservationView(StockReservation, name="Reservations", endpoint="reservation", category=stock),
         StoreView(Store, name="Stores", endpoint="store", category=stock),
+        StockLocationView(StockLocation, name="Stock locations", endpoint="stocklocation", category=stock),
+        TransferView(StockTransfer, name="Transfers", endpoint="transfer", category=stock),
+        PurchaseOrderView(PurchaseOrder, name="Purchase orders", endpoint="purchaseorder", category=stock),
         FulfillmentView(Fulfillment, name="Fulfillment queue", endpoint="fulfillment", category=sales),
         OrderView(Order, name="Orders", endpoint="order", category=sales),
+        CustomerView(User, name="Customers", endpoint="customer", category=sales),
         UserView(User, name="Users", endpoint="user", category=system),
         NotificationView(Notification, name="Notifications", endpoint="notification", category=system),
         JobsView(name="Jobs", endpoint="jobs", category=system),

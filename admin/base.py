@@ -9,14 +9,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from flask import Flask, abort, flash, request
-from flask_admin import BaseView
+from flask import Flask, abort, flash, g, request
+from flask_admin import BaseView, expose
 from flask_admin.actions import action
 from flask_admin.babel import gettext, lazy_gettext, ngettext
 from flask_admin.contrib.sqla import ModelView, tools
 from sqlalchemy import Integer, Numeric, func, select
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
+from admin.formatting import DETAIL_FORMATTERS, LIST_FORMATTERS
 from admin.security import Access, Area, access_of, current_actor, refuse
 from ecom.audit.services import record_change
 from ecom.catalog.services import snapshot
@@ -75,6 +76,13 @@ def init_guards(app: Flask, view_endpoints: set[str]) -> None:
 def _allow_import_upload():
     if request.endpoint == IMPORT_ENDPOINT:
         request.max_content_length = MAX_IMPORT_BYTES + MULTIPART_OVERHEAD_BYTES
+    else:
+        from admin.views.product_media import UPLOAD_ENDPOINTS, upload_request_limit
+
+        if request.endpoint in UPLOAD_ENDPOINTS:
+            from flask import current_app
+
+            request.max_content_length = upload_request_limit(current_app)
 
 
 def refuse_unusable_input() -> None:
@@ -126,8 +134,11 @@ def _filter_value_fits(column, value: str) -> bool:
 def flash_error(exc: EcomError) -> None:
     message = exc.message
     if isinstance(exc, ValidationFailed) and exc.errors:
-        details = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.errors.items())
-        message = f"{message} ({details})"
+        # One message per error: details the message says already are not repeated.
+        details = "; ".join(f"{field}: {' '.join(fresh)}" for field, msgs in exc.errors.items()
+                            if (fresh := [m for m in msgs if m not in message]))
+        if details:
+            message = f"{message} ({details})"
     flash(message, "error")
 
 
@@ -194,6 +205,9 @@ class StaffModelView(RoleWalled, ModelView):
 
     page_size = 20
     can_set_page_size = True
+    # Money with its currency sign, times to the minute in the user's zone (admin.formatting).
+    column_type_formatters = LIST_FORMATTERS
+    column_type_formatters_detail = DETAIL_FORMATTERS
     can_view_details = True
     # Read-only unless the role may edit this area (see the properties below).
     _can_create = True
@@ -352,7 +366,30 @@ class StaffModelView(RoleWalled, ModelView):
         self.after_model_change(form, model, False)
         return True
 
+    # -- deleting what history refers to: explained, with the way out, never a database error
+    def delete_refusal(self, model):
+        """Hook: an ``ecom.catalog.deletion.Refusal`` when ``model`` must not be deleted."""
+        return None
+
+    def way_out_url(self, model, refusal) -> str | None:
+        """Hook: where the refusal page's way out (deactivate, move) is done."""
+        return None
+
+    @expose("/delete/", methods=("POST",))
+    def delete_view(self):
+        response = super().delete_view()
+        refused = g.pop("delete_refused", None)
+        if refused is None:
+            return response
+        model, refusal = refused
+        return self.render("admin/cannot_delete.html", model=model, refusal=refusal,
+                           way_out_url=self.way_out_url(model, refusal))
+
     def delete_model(self, model):
+        refusal = self.delete_refusal(model)
+        if refusal is not None:
+            g.delete_refused = (model, refusal)
+            return False
         if not self._save(lambda: self.remove_model(model), "Failed to delete record. %(error)s"):
             return False
         self.after_model_delete(model)
@@ -379,6 +416,13 @@ class StaffModelView(RoleWalled, ModelView):
     def action_delete(self, ids):
         """The bulk delete: every selected row or, when one cannot go, none of them."""
         deleted: list = []
+        refusals = [refusal for model in self._rows_of(ids)
+                    if (refusal := self.delete_refusal(model)) is not None]
+        if refusals:
+            for refusal in refusals:
+                flash(refusal.message, "error")
+            flash("Nothing was deleted.", "error")
+            return
 
         def remove_all():
             for model in self._rows_of(ids):
@@ -397,14 +441,14 @@ class StaffModelView(RoleWalled, ModelView):
         db.session.flush()
         before = None if is_created else getattr(self, "_before", None)
         record_change(current_actor(), "create" if is_created else "update", self.entity_name,
-                      model.id, before, self._audit_snapshot(model))
+                      model.id, before, self._audit_snapshot(model), label=str(model))
 
     def prepare_model(self, model, is_created: bool) -> None:
         """Hook: run the domain's normalisation (slugs, SKUs, price range) before the save."""
 
     def on_model_delete(self, model):
         record_change(current_actor(), "delete", self.entity_name, model.id,
-                      self._audit_snapshot(model), None)
+                      self._audit_snapshot(model), None, label=str(model))
 
 
 class ReadOnlyModelView(StaffModelView):

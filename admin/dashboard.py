@@ -1,25 +1,41 @@
-"""The figures on the dashboard: a handful of aggregate queries, no per-row loading."""
+"""The figures on the dashboard: a handful of aggregate queries, no per-row loading.
+
+A date range (the last 30 days by default; ``?start=YYYY-MM-DD&end=YYYY-MM-DD``, both days
+included, in the user's time zone) drives the range figures, the chart and the top products.
+Revenue is money kept: taken less refunded (``ecom.commerce.revenue``). Every figure carries
+the link to the list behind it (``admin.links``).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from admin.formatting import format_money, user_zone
+from admin.links import between, list_url
 from ecom.catalog.models import Variant
 from ecom.commerce.models import Order, OrderItem
+from ecom.commerce.revenue import net_revenue, net_revenue_by_day, refunded_total
 from ecom.commerce.status import OrderStatus
 from ecom.db import money, utcnow
 from ecom.extensions import db
 from ecom.fulfillment.models import Fulfillment
 from ecom.fulfillment.status import FulfillmentStatus
-from ecom.inventory.models import Inventory
+from ecom.inventory.models import Inventory, StockLocation
+from ecom.inventory.services import location_totals
 
 # Orders whose money was taken and kept.
-REVENUE_STATUSES = (OrderStatus.PAID, OrderStatus.PACKED, OrderStatus.SHIPPED, OrderStatus.DELIVERED)
-BACKLOG_STATUSES = (FulfillmentStatus.PENDING, FulfillmentStatus.PROCESSING, FulfillmentStatus.PACKED)
+REVENUE_STATUSES = (OrderStatus.PAID, OrderStatus.PACKED, OrderStatus.PARTIALLY_SHIPPED, OrderStatus.SHIPPED,
+                    OrderStatus.READY_FOR_PICKUP, OrderStatus.DELIVERED)
+BACKLOG_STATUSES = (FulfillmentStatus.PENDING, FulfillmentStatus.PROCESSING, FulfillmentStatus.PACKED,
+                    FulfillmentStatus.READY_FOR_PICKUP)
+DEFAULT_DAYS = 30
+MAX_DAYS = 366
+# The chart's drawing area inside its SVG viewBox (room on the left and below for the axes).
+CHART = {"width": 660, "height": 220, "left": 70, "top": 10, "bottom": 30}
 
 
 @dataclass
@@ -29,26 +45,76 @@ class Bar:
     x: float
     y: float
     height: float
+    width: float
+    url: str = ""
+
+
+@dataclass
+class DateRange:
+    start: date  # first day, included
+    end: date  # last day, included
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        """[start, end) as UTC instants: the days' midnights in the user's zone."""
+        zone = user_zone()
+        first = datetime.combine(self.start, time.min, tzinfo=zone).astimezone(UTC)
+        after = datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=zone).astimezone(UTC)
+        return first, after
+
+
+def parse_range(start: str | None, end: str | None) -> tuple[DateRange, str | None]:
+    """The range asked for, or the last 30 days; a message when what was asked made no sense."""
+    today = utcnow().astimezone(user_zone()).date()
+    default = DateRange(today - timedelta(days=DEFAULT_DAYS - 1), today)
+    if not start and not end:
+        return default, None
+    try:
+        first = date.fromisoformat(start) if start else default.start
+        last = date.fromisoformat(end) if end else today
+    except ValueError:
+        return default, "Dates are written YYYY-MM-DD; showing the last 30 days."
+    if last < first:
+        return default, "The range ends before it starts; showing the last 30 days."
+    if (last - first).days + 1 > MAX_DAYS:
+        return DateRange(last - timedelta(days=MAX_DAYS - 1), last), "A range is at most a year; shortened."
+    return DateRange(first, last), None
 
 
 def _start_of_day(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=utcnow().tzinfo)
+    return datetime.combine(day, time.min, tzinfo=UTC)
 
 
 def today_figures() -> dict:
-    start = _start_of_day(utcnow().date())
+    today = utcnow().astimezone(user_zone()).date()
+    start, end = DateRange(today, today).bounds()
     count = db.session.scalar(select(func.count(Order.id)).where(Order.created_at >= start)) or 0
-    revenue = db.session.scalar(
-        select(func.coalesce(func.sum(Order.total), 0)).where(
-            Order.paid_at >= start, Order.status.in_(REVENUE_STATUSES)
-        )
-    )
-    return {"orders": count, "revenue": money(revenue or 0)}
+    return {"orders": count, "revenue": net_revenue(start, end),
+            "orders_url": list_url("order", [("created_at", "DateTimeBetweenFilter", between(start, end))]),
+            "revenue_url": list_url("order", [("paid_at", "DateTimeBetweenFilter", between(start, end))])}
 
 
-def orders_by_status() -> list[tuple[str, int]]:
-    rows = dict(db.session.execute(select(Order.status, func.count(Order.id)).group_by(Order.status)).all())
-    return [(str(status), rows.get(status, 0)) for status in OrderStatus]
+def range_figures(period: DateRange) -> dict:
+    start, end = period.bounds()
+    count = db.session.scalar(select(func.count(Order.id))
+                              .where(Order.created_at >= start, Order.created_at < end)) or 0
+    return {"orders": count, "revenue": net_revenue(start, end), "refunded": refunded_total(start, end),
+            "orders_url": list_url("order", [("created_at", "DateTimeBetweenFilter", between(start, end))]),
+            "revenue_url": list_url("order", [("paid_at", "DateTimeBetweenFilter", between(start, end))])}
+
+
+def orders_by_status(period: DateRange) -> list[tuple[str, int, str]]:
+    start, end = period.bounds()
+    rows = dict(db.session.execute(select(Order.status, func.count(Order.id))
+                                   .where(Order.created_at >= start, Order.created_at < end)
+                                   .group_by(Order.status)).all())
+    return [(str(status), rows.get(status, 0),
+             list_url("order", [("status", "FilterEqual", str(status)),
+                                ("created_at", "DateTimeBetweenFilter", between(start, end))]))
+            for status in OrderStatus]
 
 
 def fulfillment_backlog() -> dict:
@@ -62,15 +128,20 @@ def fulfillment_backlog() -> dict:
     oldest = db.session.scalar(
         select(func.min(Fulfillment.created_at)).where(Fulfillment.status.in_(BACKLOG_STATUSES))
     )
-    return {"by_status": [(str(s), rows.get(s, 0)) for s in BACKLOG_STATUSES],
-            "total": sum(rows.values()), "oldest": oldest}
+    return {"by_status": [(str(s), rows.get(s, 0),
+                           list_url("fulfillment", [("status", "FilterEqual", str(s))]))
+                          for s in BACKLOG_STATUSES],
+            "total": sum(rows.values()), "oldest": oldest,
+            "url": list_url("fulfillment", [("status", "FilterInList", ",".join(BACKLOG_STATUSES))])}
 
 
 def low_stock_variants(limit: int = 10) -> list[dict]:
+    """Inventory rows (a variant at a location) at or below their threshold."""
     rows = db.session.execute(
         select(Variant.id, Variant.sku, Variant.name, Inventory.available.label("available"),
-               Inventory.low_stock_threshold)
+               Inventory.low_stock_threshold, Inventory.location_id, StockLocation.name.label("location"))
         .join(Inventory, Inventory.variant_id == Variant.id)
+        .join(StockLocation, StockLocation.id == Inventory.location_id)
         .where(Inventory.is_low, Variant.is_active.is_(True))
         .order_by(Inventory.available, Variant.sku)
         .limit(limit)
@@ -78,53 +149,74 @@ def low_stock_variants(limit: int = 10) -> list[dict]:
     return [dict(row._mapping) for row in rows]
 
 
-def revenue_by_day(days: int = 30) -> list[tuple[date, Decimal]]:
-    first = utcnow().date() - timedelta(days=days - 1)
-    day = func.date(Order.paid_at)
-    rows = db.session.execute(
-        select(day.label("day"), func.sum(Order.total))
-        .where(Order.paid_at >= _start_of_day(first), Order.status.in_(REVENUE_STATUSES))
-        .group_by(day)
-    ).all()
-    totals = {str(d): money(total or 0) for d, total in rows}
-    return [(first + timedelta(days=i), totals.get(str(first + timedelta(days=i)), money(0)))
-            for i in range(days)]
+def revenue_by_day(period: DateRange) -> list[tuple[date, Decimal]]:
+    start, end = period.bounds()
+    totals = net_revenue_by_day(start, end)
+    days = [period.start + timedelta(days=i) for i in range(period.days)]
+    return [(day, totals.get(str(day), money(0))) for day in days]
 
 
-def chart_bars(series: list[tuple[date, Decimal]], *, width: int = 600, height: int = 160) -> list[Bar]:
-    """Bar geometry for the inline SVG chart (no JavaScript, nothing fetched)."""
-    peak = max((amount for _, amount in series), default=Decimal(0)) or Decimal(1)
+def chart(series: list[tuple[date, Decimal]]) -> dict:
+    """Bars and axes for the inline SVG chart (no JavaScript, nothing fetched)."""
+    width, height = CHART["width"] - CHART["left"], CHART["height"] - CHART["top"] - CHART["bottom"]
+    peak = max((amount for _, amount in series), default=Decimal(0))
+    scale_top = _nice_ceiling(peak)
     slot = width / max(len(series), 1)
+    baseline = CHART["top"] + height
     bars = []
     for index, (day, amount) in enumerate(series):
-        bar_height = float(amount / peak) * (height - 10)
-        bars.append(Bar(day, amount, round(index * slot + 1, 1), round(height - bar_height, 1),
-                        round(bar_height, 1)))
-    return bars
+        bar_height = float(amount / scale_top) * height if scale_top else 0.0
+        start = _start_of_day(day)
+        bars.append(Bar(day, amount, round(CHART["left"] + index * slot + 1, 1),
+                        round(baseline - bar_height, 1), round(bar_height, 1), round(max(slot - 2, 1), 1),
+                        list_url("order", [("paid_at", "DateTimeBetweenFilter",
+                                            between(start, start + timedelta(days=1)))])))
+    ticks = [(round(baseline - height * i / 4, 1), format_money(scale_top * i / 4)) for i in range(5)]
+    label_every = max(1, len(series) // 6)
+    x_labels = [(bar.x, bar.day.strftime("%b %d")) for i, bar in enumerate(bars) if i % label_every == 0]
+    return {"bars": bars, "y_ticks": ticks, "x_labels": x_labels, "baseline": baseline,
+            "left": CHART["left"], "right": CHART["width"], "height": CHART["height"]}
 
 
-def top_products(days: int = 30, limit: int = 5) -> list[dict]:
-    since = utcnow() - timedelta(days=days)
+def _nice_ceiling(value: Decimal) -> Decimal:
+    """A round number at or above ``value`` for the y axis (1, 2, 2.5 or 5 times a power of ten)."""
+    if value <= 0:
+        return Decimal(100)
+    magnitude = Decimal(10) ** (len(str(int(value))) - 1)
+    for step in (1, 2, Decimal("2.5"), 5, 10):
+        if value <= magnitude * step:
+            return magnitude * step
+    return magnitude * 10
+
+
+def top_products(period: DateRange, limit: int = 5) -> list[dict]:
+    start, end = period.bounds()
     units = func.sum(OrderItem.quantity)
     rows = db.session.execute(
         select(OrderItem.product_name, units.label("units"), func.sum(OrderItem.line_total).label("revenue"))
         .join(Order, Order.id == OrderItem.order_id)
-        .where(Order.created_at >= since, Order.status.in_(REVENUE_STATUSES))
+        .where(Order.created_at >= start, Order.created_at < end, Order.status.in_(REVENUE_STATUSES))
         .group_by(OrderItem.product_name)
         .order_by(units.desc())
         .limit(limit)
     ).all()
-    return [{"name": name, "units": int(n or 0), "revenue": money(r or 0)} for name, n, r in rows]
+    return [{"name": name, "units": int(n or 0), "revenue": money(r or 0),
+             "url": list_url("product", search=name)} for name, n, r in rows]
 
 
-def dashboard_context() -> dict:
-    series = revenue_by_day()
+def dashboard_context(start: str | None = None, end: str | None = None) -> dict:
+    period, problem = parse_range(start, end)
+    series = revenue_by_day(period)
     return {
+        "period": period,
+        "range_problem": problem,
         "today": today_figures(),
-        "by_status": orders_by_status(),
+        "in_range": range_figures(period),
+        "by_status": orders_by_status(period),
         "backlog": fulfillment_backlog(),
         "low_stock": low_stock_variants(),
-        "bars": chart_bars(series),
-        "revenue_30d": money(sum((a for _, a in series), Decimal(0))),
-        "top_products": top_products(),
+        "low_stock_url": list_url("inventory", [("id", "LowStockFilter", "1")]),
+        "chart": chart(series),
+        "top_products": top_products(period),
+        "stock_by_location": location_totals(),
     }

@@ -12,6 +12,7 @@ from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
 from admin.dashboard import dashboard_context
+from admin.passwords import PUBLIC_PASSWORD_VIEWS, PasswordPagesMixin
 from admin.security import Area, access_of, end_session, refuse, start_session
 from ecom.errors import AuthenticationFailed
 from ecom.identity.models import User
@@ -19,7 +20,7 @@ from ecom.identity.services import BAD_CREDENTIALS, authenticate, end_sessions
 from ecom.identity.throttle import SignInThrottle
 from ecom.unit_of_work import unit_of_work
 
-PUBLIC_VIEWS = frozenset({"login_view", "logout_view"})
+PUBLIC_VIEWS = frozenset({"login_view", "logout_view", *PUBLIC_PASSWORD_VIEWS})
 # One answer for an unknown email, a wrong password, a deactivated account and a customer's
 # right password: anything else would tell a password guesser they found one.
 WRONG_CREDENTIALS = "Wrong email or password."
@@ -52,7 +53,7 @@ def _authenticate_staff(email: str, password: str) -> User:
     return user
 
 
-class DashboardView(AdminIndexView):
+class DashboardView(PasswordPagesMixin, AdminIndexView):
     def is_accessible(self) -> bool:
         return access_of(Area.DASHBOARD) is not None
 
@@ -66,7 +67,8 @@ class DashboardView(AdminIndexView):
 
     @expose("/")
     def index(self):
-        return self.render("admin/dashboard.html", **dashboard_context())
+        return self.render("admin/dashboard.html",
+                           **dashboard_context(request.args.get("start"), request.args.get("end")))
 
     @expose("/login", methods=["GET", "POST"])
     def login_view(self):

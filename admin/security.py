@@ -23,6 +23,8 @@ class Area(StrEnum):
     CATALOG = "catalog"  # categories, products, images, variants, reviews
     INVENTORY = "inventory"  # inventory, stock movements, reservations
     STORES = "stores"
+    LOCATIONS = "locations"  # stock locations (commerce-v2 §6)
+    STOCKROOM = "stockroom"  # transfers, purchase orders, receiving (commerce-v2 §6)
     FULFILLMENT = "fulfillment"
     ORDERS = "orders"
     ADMINISTRATION = "administration"  # users and roles, audit log, jobs, notifications
@@ -35,6 +37,8 @@ ROLE_ACCESS: dict[Area, dict[Role, Access]] = {
     Area.CATALOG: {Role.ADMIN: Access.EDIT, Role.MERCHANDISER: Access.EDIT, Role.WAREHOUSE: Access.READ},
     Area.INVENTORY: {Role.ADMIN: Access.EDIT, Role.MERCHANDISER: Access.EDIT, Role.WAREHOUSE: Access.ADJUST},
     Area.STORES: {Role.ADMIN: Access.EDIT, Role.MERCHANDISER: Access.EDIT, Role.WAREHOUSE: Access.READ},
+    Area.LOCATIONS: {Role.ADMIN: Access.EDIT, Role.MERCHANDISER: Access.READ, Role.WAREHOUSE: Access.READ},
+    Area.STOCKROOM: {Role.ADMIN: Access.EDIT, Role.MERCHANDISER: Access.EDIT, Role.WAREHOUSE: Access.EDIT},
     Area.FULFILLMENT: {Role.ADMIN: Access.EDIT, Role.MERCHANDISER: Access.READ, Role.WAREHOUSE: Access.EDIT},
     Area.ORDERS: {Role.ADMIN: Access.EDIT, Role.MERCHANDISER: Access.READ, Role.WAREHOUSE: Access.READ},
     Area.ADMINISTRATION: {Role.ADMIN: Access.EDIT},

@@ -2,6 +2,9 @@
 
     python -m bench.checkout_bench [--shoppers 32] [--skus 30] [--stock 20]
 
+Each SKU's stock is spread over LOCATIONS (3) shipping warehouses, so reservations
+allocate over them (and split lines where one runs short).
+
 Phase 1, the whole flow: shoppers sign up and sign in (untimed setup), then
 race: add a scarce SKU to the cart, POST /api/v1/checkout/payment-intent (the
 reservation), confirm with the simulated gateway; again until the stock is
@@ -36,6 +39,7 @@ RESERVATIONS_TARGET = 100.0
 RACE_SECONDS_LIMIT = 90.0
 RACE_SHOPPERS = 400
 RACE_UNITS = 10  # per SKU, for RACE_SHOPPERS / SKUs shoppers each
+LOCATIONS = 3  # shipping warehouses each SKU's stock is spread over
 GIVE_UP_AFTER = 8  # consecutive refusals after which a shopper believes stock is gone
 
 
@@ -60,14 +64,20 @@ class Tally:
         return sum(n for c in self.statuses.values() for s, n in c.items() if s >= 500 or s == 0)
 
 
-def prepare(skus: int, stock: int) -> str:
+def prepare(skus: int, stock: int, locations: int = LOCATIONS) -> str:
+    """The catalog, each SKU's ``stock`` spread over ``locations`` shipping warehouses (the
+    first takes the remainder), so reservations allocate over them and split lines."""
     url = harness.ensure_database(DATABASE)
     harness.migrate(url)
     engine = harness.engine_for(url)
     with engine.begin() as conn:
         datagen.reset(conn)
-        datagen.generate_catalog(conn, products=max(1, skus // 3))
-        conn.execute(text("UPDATE inventory SET quantity = :q, reserved = 0"), {"q": stock})
+        datagen.generate_catalog(conn, products=max(1, skus // 3), locations=locations)
+        first, *_ = datagen.ensure_locations(conn, locations)
+        share = stock // locations
+        conn.execute(text("UPDATE inventory SET reserved = 0, quantity = CASE WHEN location_id = :first "
+                          "THEN :q - :share * (:n - 1) ELSE :share END"),
+                     {"q": stock, "share": share, "n": locations, "first": first})
         conn.execute(text("TRUNCATE outbox_events, notifications"))
     engine.dispose()
     return url
@@ -136,11 +146,14 @@ def prepare_race(url: str, codes: list[str]) -> tuple[list[int], int]:
     """Phase 2's shoppers (their carts filled) and how many reservations the stock allows."""
     engine = harness.engine_for(url)
     with engine.begin() as conn:
-        conn.execute(text("UPDATE inventory SET quantity = quantity + :n"), {"n": RACE_UNITS})
+        # The race's units arrive at the last warehouse: shoppers' lines split to reach them.
+        last = datagen.ensure_locations(conn, LOCATIONS)[-1]
+        conn.execute(text("UPDATE inventory SET quantity = quantity + :n WHERE location_id = :last"),
+                     {"n": RACE_UNITS, "last": last})
         users = datagen.seed_shoppers(conn, RACE_SHOPPERS, prefix=f"racer-{uuid.uuid4().hex[:6]}-")
         available = dict(conn.execute(text(
-            "SELECT v.sku, i.quantity - i.reserved FROM inventory i JOIN variants v ON v.id = i.variant_id"
-        )).all())
+            "SELECT v.sku, sum(i.quantity - i.reserved) FROM inventory i "
+            "JOIN variants v ON v.id = i.variant_id GROUP BY v.sku")).all())
         possible = 0
         for index, sku in enumerate(codes):
             wanting = users[index::len(codes)]
@@ -187,16 +200,20 @@ def verify(url: str, stock: int) -> dict:
     engine = harness.engine_for(url)
     with engine.connect() as conn:
         rows = conn.execute(text("""
-            SELECT v.sku, i.quantity, i.reserved,
+            SELECT v.sku, i.quantity, i.reserved, i.each_within,
                    coalesce(sum(r.quantity) FILTER (WHERE r.status = 'committed'), 0) AS committed,
                    coalesce(sum(r.quantity) FILTER (WHERE r.status = 'active'), 0) AS active,
                    (SELECT coalesce(sum(oi.quantity), 0)
                     FROM order_items oi JOIN orders o ON o.id = oi.order_id
-                    WHERE oi.variant_id = v.id AND o.status IN ('paid', 'packed', 'shipped', 'delivered'))
+                    WHERE oi.variant_id = v.id AND o.status IN ('paid', 'packed', 'partially_shipped',
+                                                                'shipped', 'ready_for_pickup', 'delivered'))
                      AS sold
-            FROM variants v JOIN inventory i ON i.variant_id = v.id
+            FROM variants v
+            JOIN (SELECT variant_id, sum(quantity) AS quantity, sum(reserved) AS reserved,
+                         bool_and(reserved <= quantity) AS each_within
+                  FROM inventory GROUP BY variant_id) i ON i.variant_id = v.id
             LEFT JOIN stock_reservations r ON r.variant_id = v.id
-            GROUP BY v.id, v.sku, i.quantity, i.reserved""")).all()
+            GROUP BY v.id, v.sku, i.quantity, i.reserved, i.each_within""")).all()
         orders = dict(conn.execute(text("SELECT status, count(*) FROM orders GROUP BY status")).all())
         paid_without_commit = conn.execute(text("""
             SELECT count(*) FROM orders o WHERE o.status = 'paid' AND NOT EXISTS (
@@ -206,7 +223,7 @@ def verify(url: str, stock: int) -> dict:
     oversold = sum(max(0, row.sold - stock) + max(0, row.committed + row.active - stock) for row in rows)
     books_wrong = [row.sku for row in rows
                    if row.quantity != stock - row.committed or row.reserved != row.active
-                   or row.sold != row.committed]
+                   or row.sold != row.committed or not row.each_within]
     return {"oversold_units": oversold, "units_sold": sum(r.sold for r in rows),
             "units_still_reserved": sum(r.active for r in rows), "stock_units": stock * len(rows),
             "orders_by_status": orders, "inventory_mismatches": books_wrong,

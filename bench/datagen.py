@@ -43,9 +43,25 @@ def reset(conn) -> None:
     _run(conn, f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
 
 
-def generate_catalog(conn, products: int, variants_per_product: int = 3) -> None:
+def ensure_locations(conn, count: int) -> list[int]:
+    """Ids of ``count`` active shipping locations, allocation order: migration 0008's MAIN
+    warehouse, then BENCH-2, BENCH-3, ... (created when missing)."""
+    for n in range(2, count + 1):
+        _run(conn, """
+            INSERT INTO stock_locations (code, name, kind, address, ships_orders, accepts_pickup, priority,
+                                         is_active, created_at, updated_at)
+            VALUES (:code, :name, 'warehouse', '', true, false, :priority, true, now(), now())
+            ON CONFLICT (code) DO NOTHING""", code=f"BENCH-{n}", name=f"Bench warehouse {n}", priority=10 * n)
+    codes = ["MAIN"] + [f"BENCH-{n}" for n in range(2, count + 1)]
+    ids = dict(conn.execute(text("SELECT code, id FROM stock_locations WHERE code = ANY(:codes)"),
+                            {"codes": codes}).all())
+    return [ids[code] for code in codes]
+
+
+def generate_catalog(conn, products: int, variants_per_product: int = 3, locations: int = 1) -> None:
     """``products`` active products in 20 categories, each with one primary image,
-    ``variants_per_product`` variants and their inventory rows."""
+    ``variants_per_product`` variants and their inventory rows: the stock at the MAIN
+    warehouse, and an empty row at each of ``locations - 1`` more."""
     if variants_per_product != 3:
         raise ValueError("the deterministic naming assumes 3 variants per product")
     _run(conn, """
@@ -78,12 +94,18 @@ def generate_catalog(conn, products: int, variants_per_product: int = 3) -> None
         FROM generate_series(1, CAST(:n AS integer)) p CROSS JOIN generate_series(1, 3) v
         ORDER BY p, v""", n=products)
     # Every 17th variant sold out; some with units held by reservations.
+    main, *others = ensure_locations(conn, locations)
     _run(conn, """
-        INSERT INTO inventory (variant_id, quantity, reserved, low_stock_threshold, low_stock_alerted,
-                               updated_at)
-        SELECT id, CASE WHEN id % 17 = 0 THEN 0 ELSE 5 + id % 95 END,
+        INSERT INTO inventory (variant_id, location_id, quantity, reserved, low_stock_threshold,
+                               low_stock_alerted, updated_at)
+        SELECT id, :main, CASE WHEN id % 17 = 0 THEN 0 ELSE 5 + id % 95 END,
                CASE WHEN id % 17 = 0 THEN 0 ELSE id % 3 END, 5, false, now()
-        FROM variants""")
+        FROM variants""", main=main)
+    for location in others:
+        _run(conn, """
+            INSERT INTO inventory (variant_id, location_id, quantity, reserved, low_stock_threshold,
+                                   low_stock_alerted, updated_at)
+            SELECT id, :location, 0, 0, 5, false, now() FROM variants""", location=location)
 
 
 def generate_users(conn, customers: int = CUSTOMERS) -> None:

@@ -138,6 +138,16 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
         "CART_PURGE_INTERVAL_SECONDS": env.int("CART_PURGE_INTERVAL_SECONDS", 3600),
         "GATEWAY_RETRY_INTERVAL_SECONDS": env.int("GATEWAY_RETRY_INTERVAL_SECONDS", 60),
         "CATALOG_CACHE_SECONDS": float(env.str("CATALOG_CACHE_SECONDS", "30")),
+        # Uploaded images: the largest file taken, and where files live (ecom.media.storage):
+        # the local disk under MEDIA_ROOT unless MEDIA_S3_BUCKET names an S3-compatible bucket.
+        "MAX_IMAGE_BYTES": env.int("MAX_IMAGE_BYTES", 10 * 1024 * 1024),
+        "MEDIA_ROOT": env.str("MEDIA_ROOT") or str(PROJECT_ROOT / "instance" / "media"),
+        "MEDIA_S3_BUCKET": env.str("MEDIA_S3_BUCKET"),
+        "MEDIA_S3_ENDPOINT_URL": env.str("MEDIA_S3_ENDPOINT_URL"),
+        "MEDIA_S3_REGION": env.str("MEDIA_S3_REGION"),
+        "MEDIA_S3_ACCESS_KEY_ID": env.str("MEDIA_S3_ACCESS_KEY_ID"),
+        "MEDIA_S3_SECRET_ACCESS_KEY": env.str("MEDIA_S3_SECRET_ACCESS_KEY"),
+        "MEDIA_S3_PUBLIC_URL": env.str("MEDIA_S3_PUBLIC_URL"),
         # /metrics: a bearer token; without one it is served only in development and test.
         "METRICS_TOKEN": env.str("METRICS_TOKEN"),
         # Business gauges (orders and payments by status, outbox, queues) are read at most

@@ -61,9 +61,9 @@ class InvalidTransition(Conflict):
 class OutOfStock(Conflict):
     """Not enough available stock. ``shortages`` maps SKU to units available."""
 
-    def __init__(self, shortages: dict[str, int]):
+    def __init__(self, shortages: dict[str, int], *, where: str = ""):
         parts = ", ".join(f"{sku} (available: {n})" for sku, n in sorted(shortages.items()))
-        super().__init__(f"Insufficient stock for: {parts}.")
+        super().__init__(f"Insufficient stock{' ' + where if where else ''} for: {parts}.")
         self.shortages = shortages
 
 

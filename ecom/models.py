@@ -12,9 +12,9 @@ from ecom.commerce.models import (
     Payment,
     StripeEvent,
 )
-from ecom.fulfillment.models import Fulfillment
-from ecom.identity.models import Address, User
-from ecom.inventory.models import Inventory, StockMovement, StockReservation
+from ecom.fulfillment.models import Fulfillment, FulfillmentLine
+from ecom.identity.models import Address, CustomerNote, User
+from ecom.inventory.models import Inventory, StockLocation, StockMovement, StockReservation
 from ecom.notifications.models import Notification, OutboxEvent
 from ecom.pricing.models import (
     Promotion,
@@ -25,12 +25,14 @@ from ecom.pricing.models import (
     TaxRate,
     VoucherCode,
 )
+from ecom.stockroom.models import PurchaseOrder, PurchaseOrderLine, StockTransfer, StockTransferLine
 from ecom.stores.models import Store
 
 __all__ = [
-    "Address", "AuditLog", "Cart", "CartItem", "Category", "Fulfillment", "IdempotencyKey",
-    "ImportJob", "Inventory", "Notification", "Order", "OrderEvent", "OrderItem", "OutboxEvent",
-    "Payment", "Product", "ProductImage", "Promotion", "PromotionUse", "Review", "ShippingMethod",
-    "ShippingZone", "StockMovement", "StockReservation", "Store", "StripeEvent", "TaxClass", "TaxRate",
+    "Address", "AuditLog", "Cart", "CartItem", "Category", "CustomerNote", "Fulfillment", "FulfillmentLine",
+    "IdempotencyKey", "ImportJob", "Inventory", "Notification", "Order", "OrderEvent", "OrderItem",
+    "OutboxEvent", "Payment", "Product", "ProductImage", "Promotion", "PromotionUse", "PurchaseOrder",
+    "PurchaseOrderLine", "Review", "ShippingMethod", "ShippingZone", "StockLocation", "StockMovement",
+    "StockReservation", "StockTransfer", "StockTransferLine", "Store", "StripeEvent", "TaxClass", "TaxRate",
     "User", "Variant", "VoucherCode",
 ]

@@ -41,12 +41,14 @@ def create_app(config: dict | None = None) -> Flask:
     from ecom import runtime, unit_of_work
     from ecom.catalog import cache_version
     from ecom.commerce.gateways import choose_gateway
+    from ecom.media import cleanup as media_cleanup
     from ecom.notifications import outbox
 
     runtime.init_app(app, gateway_factory=choose_gateway)
     unit_of_work.init_app(app)
     outbox.init_app(app)
     cache_version.init_app(app)
+    media_cleanup.init_app(app)
 
     from admin import init_admin
     from storefront_api import init_api
@@ -109,5 +111,24 @@ def _register_ops_routes(app: Flask) -> None:
         body, healthy = check_health(app)
         return jsonify(body), (200 if healthy else 503)
 
+    @app.get("/media/<path:key>")
+    def media(key: str):
+        """Uploaded files of the local storage backend (an S3 bucket serves its own)."""
+        from flask import abort, send_from_directory
+
+        from ecom.media.storage import LocalStorage, check_key, storage
+
+        backend = storage(app)
+        try:
+            check_key(key)
+        except ValueError:
+            abort(404)
+        if not isinstance(backend, LocalStorage):
+            abort(404)
+        response = send_from_directory(backend.root, key, max_age=31536000)
+        response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        return response
+
     csrf.exempt(index)
     csrf.exempt(health)
+    csrf.exempt(media)

@@ -102,8 +102,15 @@ def _page_name(operation) -> str:
     query_model = operation.query if operation is not None else None
     if query_model is None:
         return request.path
-    query = parse_query(query_model).model_dump(mode="json")
-    return f"{request.path}?{urlencode(sorted(query.items()))}"
+    parsed = parse_query(query_model)
+    # A model whose dump leaves out what it parsed (ProductQuery's attr.* filters) names it itself.
+    # Otherwise defaults are left out: a page asked for without (or with the default of) a newer
+    # parameter, such as the product detail's ?pickup=false, is the page it always was.
+    if hasattr(parsed, "cache_key"):
+        query = parsed.cache_key()
+    else:
+        query = parsed.model_dump(mode="json", exclude_defaults=True)
+    return f"{request.path}?{urlencode(sorted(query.items()))}" if query else request.path
 
 
 def _finish(response: Response, etag: str, *, hit: bool) -> Response:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from flask import current_app
-from pydantic import Field, StringConstraints
+from flask import current_app, jsonify, request
+from pydantic import Field, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
-from ecom.catalog import queries, reviews
+from ecom.catalog import images, navigation, queries, reviews
 from ecom.catalog.models import Category, Product, Review
 from ecom.inventory.models import available_units
+from ecom.inventory.services import pickup_stock
 from storefront_api import api
 from storefront_api.caching import cached_page
 from storefront_api.openapi import endpoint
@@ -22,6 +26,7 @@ from storefront_api.schemas import (
     Money,
     Page,
     PageQuery,
+    Query,
     RequestBody,
     UtcDateTime,
 )
@@ -31,13 +36,35 @@ from storefront_api.security import current_user
 PriceParam = Annotated[str, StringConstraints(pattern=r"^\d{1,10}(\.\d{1,2})?$")]
 
 
+class CategoryLink(ApiModel):
+    id: int
+    slug: str
+    name: str
+
+
 class CategoryOut(ApiModel):
     id: int
     name: str
     slug: str
     description: str
     image_url: str | None
-    product_count: int
+    product_count: int = Field(description="Active products, subcategories included")
+    parent: CategoryLink | None
+    children: list[CategoryLink] = Field(description="Direct subcategories, in display order")
+
+
+class CategoryTreeNode(CategoryOut):
+    children: list[CategoryTreeNode] = Field(description="Direct subcategories, each with its own")
+
+
+class CategoryList(ApiModel):
+    items: list[CategoryOut | CategoryTreeNode] = Field(
+        description="Every category in display order; with tree=true the root categories, "
+        "their subcategories nested in children")
+
+
+class CategoryQuery(Query):
+    tree: bool = Field(False, description="Nest the categories: roots, each with its children")
 
 
 class CategoryRef(ApiModel):
@@ -46,13 +73,35 @@ class CategoryRef(ApiModel):
 
 
 class ImageRef(ApiModel):
-    url: str
+    url: str = Field(description="Absolute URL of the image (local media or the S3 bucket)")
     alt_text: str
+    thumbnail_url: str = Field(description="Absolute URL of the 200 px WebP thumbnail; the "
+                                           "original until the thumbnail is made")
 
 
 class ImageOut(ImageRef):
     is_primary: bool
     display_order: int
+    large_url: str = Field(description="Absolute URL of the 800 px WebP version; the original "
+                                       "until it is made")
+
+
+def _absolute(url: str) -> str:
+    """A path on this site (local media) made absolute; other URLs as they are."""
+    if url.startswith("/") and not url.startswith("//"):
+        return request.url_root.rstrip("/") + url
+    return url
+
+
+def image_ref(image) -> ImageRef:
+    return ImageRef(url=_absolute(images.image_url(image)), alt_text=image.alt_text or "",
+                    thumbnail_url=_absolute(images.thumbnail_url(image, 200)))
+
+
+def image_out(image) -> ImageOut:
+    return ImageOut(**image_ref(image).model_dump(), is_primary=image.is_primary,
+                    display_order=image.display_order,
+                    large_url=_absolute(images.thumbnail_url(image, 800)))
 
 
 class PriceRange(ApiModel):
@@ -79,14 +128,25 @@ class ProductSummary(ApiModel):
     featured: bool
 
 
+class PickupStock(ApiModel):
+    store_id: int
+    available: int = Field(ge=0)
+
+
 class VariantOut(ApiModel):
     id: int
     sku: str
     name: str
     price: Money
     attributes: dict[str, Any]
-    available: int = Field(ge=0)
+    available: int = Field(ge=0, description="Units for shipping: every active location that ships orders")
     in_stock: bool
+    pickup: list[PickupStock] | None = Field(
+        None, description="Only with ?pickup=true: units to collect at each click & collect store")
+
+
+class ProductDetailQuery(Query):
+    pickup: bool = Field(False, description="Add each variant's stock per click & collect store")
 
 
 class ProductDetail(ProductSummary):
@@ -95,14 +155,100 @@ class ProductDetail(ProductSummary):
     variants: list[VariantOut]
 
 
+ATTRIBUTE_PARAM = re.compile(r"^attr\.(?P<name>[A-Za-z0-9_\-]{1,40})$")
+MAX_ATTRIBUTE_FILTERS = 10
+MAX_ATTRIBUTE_VALUES = 20
+
+
 class ProductQuery(PageQuery):
     category: str | None = Field(None, max_length=140, description="slug; includes subcategories")
-    q: str | None = Field(None, max_length=200, description="full-text search over name and description")
+    q: str | None = Field(None, max_length=200, description=(
+        "full-text search over name and description; when it finds fewer than "
+        f"{queries.TYPO_FALLBACK_BELOW} products, names that look like the text match too (typos)"))
     min_price: PriceParam | None = None
     max_price: PriceParam | None = None
     featured: bool | None = None
     in_stock: bool | None = None
     sort: Literal["relevance", "price_asc", "price_desc", "newest", "name", "rating"] = "relevance"
+    facets: bool = Field(False, description="Also count the matching products by category, price "
+                         "and attribute (facets in the answer; null without)")
+    # attr.<name>=<value>[,<value>...]: not a declared parameter (OpenAPI cannot name a family
+    # of parameters); collected here from the raw query, sorted, so the cache key is stable.
+    attributes: SkipJsonSchema[tuple[tuple[str, tuple[str, ...]], ...]] = Field((), exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_attributes(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            return raw
+        found: dict[str, tuple[str, ...]] = {}
+        for key, value in raw.items():
+            if not isinstance(key, str) or not key.startswith("attr."):
+                continue
+            match = ATTRIBUTE_PARAM.match(key)
+            if match is None:
+                raise ValueError(f"{key}: filter by attribute as attr.<name>=<value>, the name in "
+                                 "letters, digits, _ and - (at most 40)")
+            values = tuple(sorted({part.strip() for part in str(value).split(",") if part.strip()}))
+            if not values or len(values) > MAX_ATTRIBUTE_VALUES or any(len(v) > 100 for v in values):
+                raise ValueError(f"{key}: 1 to {MAX_ATTRIBUTE_VALUES} comma-separated values of at most "
+                                 "100 characters")
+            found[match.group("name")] = values
+        if len(found) > MAX_ATTRIBUTE_FILTERS:
+            raise ValueError(f"At most {MAX_ATTRIBUTE_FILTERS} attribute filters")
+        rest = {key: value for key, value in raw.items()
+                if not (isinstance(key, str) and key.startswith("attr."))}
+        return {**rest, "attributes": tuple(sorted(found.items()))}
+
+    def cache_key(self) -> dict:
+        """The parsed query as the catalog cache names the page: attribute filters included."""
+        return {**self.model_dump(mode="json"),
+                "attr": ";".join(f"{name}={','.join(values)}" for name, values in self.attributes)}
+
+
+class CategoryCount(ApiModel):
+    slug: str
+    name: str
+    count: int
+
+
+class PriceBucketOut(ApiModel):
+    min: Money
+    max: Money | None = Field(description="Exclusive upper end; null: no upper end")
+    count: int
+
+
+class AttributeCount(ApiModel):
+    value: str
+    count: int
+
+
+class FacetsOut(ApiModel):
+    category: list[CategoryCount] = Field(
+        description="By the product's own category, under the other filters")
+    price: list[PriceBucketOut] = Field(description="By lowest price, under the other filters; empty "
+                                        "buckets left out")
+    attributes: dict[str, list[AttributeCount]] = Field(
+        description="Per variant attribute (active variants), the values and how many products have "
+        "them; each attribute counted under every filter but its own")
+
+
+class ProductPage(Page[ProductSummary]):
+    facets: FacetsOut | None = Field(description="Only when asked for with facets=true; null otherwise")
+    search: Literal["fulltext", "fuzzy"] | None = Field(
+        description="How q matched: fulltext, or fuzzy when names that look like it were added; "
+        "null without q")
+
+
+class SuggestQuery(Query):
+    q: str = Field(min_length=1, max_length=100, description="What the shopper has typed so far")
+    limit: int = Field(8, ge=1, le=navigation.MAX_SUGGESTIONS)
+
+
+class SuggestionOut(ApiModel):
+    text: str
+    kind: Literal["category", "product"]
+    slug: str = Field(description="The category's or product's slug")
 
 
 class ReviewIn(RequestBody):
@@ -121,14 +267,39 @@ class ReviewOut(ApiModel):
     created_at: UtcDateTime
 
 
-def category_out(category: Category, product_count: int) -> CategoryOut:
-    return CategoryOut(
-        id=category.id,
-        name=category.name,
-        slug=category.slug,
-        description=category.description or "",
-        image_url=category.image_url,
-        product_count=product_count,
+def _link(category: Category) -> CategoryLink:
+    return CategoryLink(id=category.id, slug=category.slug, name=category.name)
+
+
+def _category_fields(category: Category, product_count: int, parent: Category | None) -> dict:
+    return {
+        "id": category.id,
+        "name": category.name,
+        "slug": category.slug,
+        "description": category.description or "",
+        "image_url": category.image_url,
+        "product_count": product_count,
+        "parent": _link(parent) if parent is not None else None,
+    }
+
+
+def category_out(category: Category, product_count: int, parent: Category | None,
+                 children: list[Category]) -> CategoryOut:
+    return CategoryOut(**_category_fields(category, product_count, parent),
+                       children=[_link(child) for child in children])
+
+
+def tree_node_out(node: navigation.CategoryNode, parent: Category | None = None) -> CategoryTreeNode:
+    return CategoryTreeNode(**_category_fields(node.category, node.product_count, parent),
+                            children=[tree_node_out(child, node.category) for child in node.children])
+
+
+def facets_out(facets: navigation.Facets) -> FacetsOut:
+    return FacetsOut(
+        category=[CategoryCount(slug=slug, name=name, count=count) for slug, name, count in facets.category],
+        price=[PriceBucketOut(min=b.min, max=b.max, count=b.count) for b in facets.price],
+        attributes={name: [AttributeCount(value=value, count=count) for value, count in values]
+                    for name, values in facets.attributes.items()},
     )
 
 
@@ -143,7 +314,7 @@ def _summary_fields(product: Product) -> dict:
         "base_price": product.base_price,
         "currency": current_app.config["CURRENCY"],
         "category": CategoryRef.model_validate(product.category) if product.category else None,
-        "primary_image": ImageRef.model_validate(image) if image else None,
+        "primary_image": image_ref(image) if image else None,
         "price_range": PriceRange(min=low, max=high),
         "in_stock": queries.product_in_stock(product),
         "rating": Rating(average=float(average) if average is not None else None, count=product.rating_count),
@@ -155,7 +326,8 @@ def product_summary(product: Product) -> ProductSummary:
     return ProductSummary(**_summary_fields(product))
 
 
-def product_detail(product: Product) -> ProductDetail:
+def product_detail(product: Product, *, pickup: bool = False) -> ProductDetail:
+    at_stores = pickup_stock(v.id for v in queries.active_variants(product)) if pickup else {}
     variants = [
         VariantOut(
             id=variant.id,
@@ -165,13 +337,14 @@ def product_detail(product: Product) -> ProductDetail:
             attributes=variant.attributes or {},
             available=available_units(variant),
             in_stock=available_units(variant) > 0,
+            pickup=at_stores.get(variant.id, []) if pickup else None,
         )
         for variant in queries.active_variants(product)
     ]
     return ProductDetail(
         **_summary_fields(product),
         description=product.description or "",
-        images=[ImageOut.model_validate(image) for image in product.images],
+        images=[image_out(image) for image in product.images],
         variants=variants,
     )
 
@@ -190,25 +363,41 @@ def review_out(review: Review) -> ReviewOut:
 
 @api.get("/categories")
 @cached_page
-@endpoint(response=ItemList[CategoryOut], tags=["catalog"])
-def list_categories():
-    """All categories with their number of active products."""
-    return {"items": [category_out(c, n) for c, n in queries.list_categories()]}
+@endpoint(query=CategoryQuery, response=CategoryList, tags=["catalog"])
+def list_categories(query: CategoryQuery):
+    """All categories with their number of active products, parent and children.
+
+    With `tree=true` the answer is the tree: the root categories, each with its
+    subcategories nested in `children` to any depth."""
+    if query.tree:
+        return CategoryList(items=[tree_node_out(node) for node in navigation.category_tree()])
+    listed = queries.list_categories()
+    by_id = {category.id: category for category, _ in listed}
+    children = navigation.children_of([category for category, _ in listed])
+    return CategoryList(items=[category_out(c, n, by_id.get(c.parent_id), children.get(c.id, []))
+                               for c, n in listed])
 
 
 @api.get("/categories/<slug>")
 @cached_page
 @endpoint(response=CategoryOut, tags=["catalog"])
 def get_category(slug: str):
-    """One category."""
-    return category_out(*queries.get_category(slug))
+    """One category, with its parent and its direct subcategories."""
+    category, count = queries.get_category(slug)
+    return category_out(category, count, category.parent, queries.subcategories(category))
 
 
 @api.get("/products")
 @cached_page
-@endpoint(query=ProductQuery, response=Page[ProductSummary], tags=["catalog"])
+@endpoint(query=ProductQuery, response=ProductPage, tags=["catalog"])
 def list_products(query: ProductQuery):
-    """Active products: filter, search, sort, paginate."""
+    """Active products: filter, search, sort, paginate, with facets.
+
+    Filter by variant attribute with `attr.<name>=<value>` (e.g. `attr.colour=red`;
+    `attr.size=M,L` for either; several attributes must all match; values compare
+    case-insensitively): a product matches when one of its active variants does.
+    With `facets=true` the answer's `facets` counts the matching products by category, price
+    bucket and attribute value, each dimension under all the other filters."""
     filters = queries.ProductFilters(
         category=query.category,
         q=query.q,
@@ -217,17 +406,42 @@ def list_products(query: ProductQuery):
         featured=query.featured,
         in_stock=query.in_stock,
         sort=query.sort,
+        attributes=query.attributes,
     )
+    mode = queries.search_mode(filters)
+    filters = replace(filters, search=mode)
     products, total = queries.list_products(filters, page=query.page, per_page=query.per_page)
-    return page_of(products, page=query.page, per_page=query.per_page, total=total, render=product_summary)
+    page = page_of(products, page=query.page, per_page=query.per_page, total=total, render=product_summary)
+    facets = facets_out(navigation.product_facets(filters)) if query.facets else None
+    return ProductPage(**page, facets=facets, search=mode)
+
+
+@api.get("/search/suggest")
+@cached_page
+@endpoint(query=SuggestQuery, response=ItemList[SuggestionOut], tags=["catalog"])
+def suggest_search(query: SuggestQuery):
+    """Completions for a search box: categories and products whose name (or a word of it)
+    starts with `q`, shortest first; names that look like `q` when none does (typos)."""
+    found = navigation.suggest(query.q, limit=query.limit)
+    return {"items": [SuggestionOut(text=s.text, kind=s.kind, slug=s.slug) for s in found]}
 
 
 @api.get("/products/<slug>")
 @cached_page
-@endpoint(response=ProductDetail, tags=["catalog"])
-def get_product(slug: str):
-    """One active product with images and variants."""
-    return product_detail(queries.get_product(slug))
+@endpoint(query=ProductDetailQuery, response=ProductDetail, tags=["catalog"])
+def get_product(slug: str, query: ProductDetailQuery):
+    """One active product with images and variants.
+
+    With ``?pickup=true`` each variant adds ``pickup: [{store_id, available}]``, its units
+    at every click & collect store; without it the variants carry no ``pickup`` key.
+    """
+    detail = product_detail(queries.get_product(slug), pickup=query.pickup)
+    if query.pickup:
+        return detail
+    shown = detail.model_dump(mode="json")
+    for variant in shown["variants"]:
+        del variant["pickup"]
+    return jsonify(shown)
 
 
 @api.get("/products/<slug>/reviews")

@@ -59,6 +59,7 @@ What ``@endpoint`` does, so handlers stay thin:
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -76,6 +77,7 @@ from ecom.db import storable_text
 from ecom.errors import NotFound, ValidationFailed
 from shop.input_guard import MAX_DB_INTEGER, all_storable, json_depth_exceeds
 from storefront_api.errors import BadRequest
+from storefront_api.openapi_guide import OVERVIEW, TAGS
 from storefront_api.schemas import ErrorOut
 from storefront_api.security import authenticate_request
 
@@ -90,6 +92,7 @@ class HeaderParam:
     max_length: int = 128
     pattern: str | None = None  # JSON Schema regex (unanchored) the value must match
     required: bool = False
+    answered: str = ""  # set when the success response carries the header too: what it holds there
 
 
 @dataclass
@@ -129,7 +132,8 @@ def endpoint(
         raise ValueError(f"auth must be none, required or optional, not {auth!r}")
 
     def decorate(view: Callable) -> Callable:
-        doc = (view.__doc__ or "").strip()
+        # Dedented: the document's descriptions are Markdown, where an indented line is code.
+        doc = inspect.cleandoc(view.__doc__ or "")
         operation = Operation(
             summary=summary or (doc.splitlines()[0] if doc else view.__name__.replace("_", " ")),
             description=doc,
@@ -379,19 +383,30 @@ def build_openapi(app: Flask) -> dict:
             paths.setdefault(path, {})[method.lower()] = operation
     return {
         "openapi": "3.1.0",
-        "info": {
-            "title": "Storefront API",
-            "version": __version__,
-            "description": "The shop's public JSON API. Money is a two-place decimal string; "
-            'errors are `{"detail": ...}`.',
-        },
+        "info": {"title": "Storefront API", "version": __version__, "description": OVERVIEW},
         "servers": [{"url": "/"}],
+        "tags": TAGS,
         "paths": paths,
         "components": {
             "schemas": components,
+            "headers": RESPONSE_HEADERS,
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         },
     }
+
+
+RESPONSE_HEADERS = {
+    "X-Request-ID": {
+        "description": "This request's id (a well-formed incoming X-Request-ID is echoed).",
+        "schema": {"type": "string", "maxLength": 128},
+    },
+    "Retry-After": {"description": "Seconds to wait before trying again.",
+                    "schema": {"type": "string", "pattern": "^[0-9]+$"}},
+}
+
+
+def _headers(*names: str) -> dict:
+    return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
 
 
 def _operation_object(op: Operation, path_params, key_map, component) -> dict:
@@ -416,16 +431,18 @@ def _operation_object(op: Operation, path_params, key_map, component) -> dict:
             }
         )
     responses: dict[str, dict] = {}
-    if op.status == 204 or op.response is None:
-        responses[str(op.status)] = {"description": HTTPStatus(op.status).phrase}
-    else:
-        responses[str(op.status)] = {
-            "description": HTTPStatus(op.status).phrase,
-            "content": {"application/json": {"schema": key_map[(op.response, "serialization")]}},
-        }
+    success: dict[str, Any] = {"description": HTTPStatus(op.status).phrase,
+                               "headers": _headers("X-Request-ID")}
+    for header in op.headers:
+        if header.answered:
+            success["headers"][header.name] = {"description": header.answered,
+                                               "schema": {"type": "string", "maxLength": header.max_length}}
+    if op.status != 204 and op.response is not None:
+        success["content"] = {"application/json": {"schema": key_map[(op.response, "serialization")]}}
+    responses[str(op.status)] = success
     # Other successful answers (``responses=`` of ``@endpoint``): 202 for a payment in progress.
     for code, model in sorted(op.extra_responses.items()):
-        responses[str(code)] = {"description": HTTPStatus(code).phrase}
+        responses[str(code)] = {"description": HTTPStatus(code).phrase, "headers": _headers("X-Request-ID")}
         if model is not None:
             responses[str(code)]["content"] = {
                 "application/json": {"schema": key_map[(model, "serialization")]}}
@@ -443,6 +460,7 @@ def _operation_object(op: Operation, path_params, key_map, component) -> dict:
     for code in sorted(error_codes):
         responses[str(code)] = {
             "description": HTTPStatus(code).phrase,
+            "headers": _headers("X-Request-ID", "Retry-After") if code == 429 else _headers("X-Request-ID"),
             "content": {"application/json": {"schema": error_ref}},
         }
     result: dict[str, Any] = {

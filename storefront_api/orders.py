@@ -60,6 +60,7 @@ class FulfillmentOut(ApiModel):
     status: str
     carrier: str | None
     tracking_number: str | None
+    is_pickup: bool = False
 
 
 class ShippingMethodRef(ApiModel):
@@ -86,7 +87,9 @@ class OrderOut(ApiModel):
     shipping_address: AddressOut
     billing_address: AddressOut
     payment: PaymentOut | None
-    fulfillment: FulfillmentOut | None
+    fulfillment: FulfillmentOut | None = Field(
+        description="The first shipment; a split order has more, in `fulfillments`.")
+    fulfillments: list[FulfillmentOut] = Field(description="One per stock location the order ships from.")
     created_at: UtcDateTime
     paid_at: UtcDateTime | None
     shipped_at: UtcDateTime | None
@@ -111,7 +114,7 @@ class CancelIn(RequestBody):
 
 
 # What an order response shows besides the order's own columns.
-RENDERED = (selectinload(Order.items), selectinload(Order.payments), selectinload(Order.fulfillment))
+RENDERED = (selectinload(Order.items), selectinload(Order.payments), selectinload(Order.fulfillments))
 
 
 def load_for_response(order: Order) -> Order:

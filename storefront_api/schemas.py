@@ -82,8 +82,13 @@ class Page(ApiModel, Generic[T]):
 
 
 class ErrorOut(BaseModel):
+    """Every error: ``detail``, and the extensions some errors carry."""
+
     detail: str
-    errors: dict[str, list[str]] | None = None
+    errors: dict[str, list[str]] | None = Field(
+        None, description="Validation errors (400, 422): messages per field, query parameter or header")
+    shortages: dict[str, int] | None = Field(
+        None, description="409 when stock is short: the units available of each short SKU")
 
 
 class ItemList(ApiModel, Generic[T]):

@@ -246,3 +246,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "committed_db" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("committed_db"))
+
+
+@pytest.fixture
+def media_root(app, tmp_path, monkeypatch):
+    """Uploaded files go to a directory of this test's own (the local storage backend)."""
+    root = tmp_path / "media"
+    monkeypatch.setitem(app.config, "MEDIA_ROOT", str(root))
+    monkeypatch.setitem(app.config, "MEDIA_S3_BUCKET", None)
+    return root

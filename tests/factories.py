@@ -14,6 +14,7 @@ from ecom.models import (
     Inventory,
     Product,
     ProductImage,
+    StockLocation,
     Store,
     User,
     Variant,
@@ -120,9 +121,29 @@ class InventoryFactory(Base):
         model = Inventory
 
     variant = factory.SubFactory(VariantFactory)
+    location = factory.LazyFunction(lambda: _default_location())
     quantity = 10
     reserved = 0
     low_stock_threshold = 2
+
+
+def _default_location():
+    from ecom.inventory.services import default_location
+
+    return default_location()
+
+
+class StockLocationFactory(Base):
+    class Meta:
+        model = StockLocation
+
+    code = factory.Sequence(lambda n: f"LOC{n}")
+    name = factory.Sequence(lambda n: f"Location {n}")
+    kind = "warehouse"
+    ships_orders = True
+    accepts_pickup = False
+    priority = factory.Sequence(lambda n: 100 + n)
+    is_active = True
 
 
 def stocked_variant(quantity: int = 10, price: str = "20.00", **kwargs) -> Variant:

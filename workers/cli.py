@@ -23,6 +23,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(purge_guest_carts_command)
     app.cli.add_command(retry_gateway_calls_command)
     app.cli.add_command(import_products_command)
+    app.cli.add_command(make_thumbnails_command)
 
 
 @click.command("worker")
@@ -112,3 +113,16 @@ def import_products_command(path: str) -> None:
         click.echo(f"  line {error['line']}: {'; '.join(error['errors'])}", err=True)
     if job.status == "failed" or job.errors:
         raise SystemExit(1)
+
+
+@click.command("make-thumbnails")
+@click.option("--limit", default=500, show_default=True, help="At most this many images per run.")
+def make_thumbnails_command(limit: int) -> None:
+    """Make the missing WebP thumbnails of uploaded product images (after a lost worker job)."""
+    from ecom.catalog.images import images_without_thumbnails
+    from workers.media import run_thumbnails
+
+    ids = images_without_thumbnails(limit)
+    for image_id in ids:
+        run_thumbnails(image_id)
+    click.echo(f"{len(ids)} image(s) thumbnailed.")

@@ -202,3 +202,12 @@ def run_periodic(name: str):
         schedule_periodic(app, name, connection=job.connection if job else None)
         _, func = PERIODIC[name]
         return func()
+
+
+def make_thumbnails_job(image_id: int) -> dict | None:
+    """The 200 and 800 px WebP thumbnails of an uploaded product image (enqueued by
+    ``workers.media.start_thumbnails``): takes an id, reloads, makes only what is missing."""
+    from workers.media import run_thumbnails
+
+    with app_context():
+        return run_thumbnails(image_id)

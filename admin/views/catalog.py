@@ -10,18 +10,20 @@ from flask_admin.model.template import EndpointLinkRowAction
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from markupsafe import Markup, escape
-from sqlalchemy import func, or_, select, union_all
+from sqlalchemy import and_, case, func, or_, select, union_all
 from sqlalchemy.orm import selectinload
-from wtforms import StringField
-from wtforms.validators import Length, Optional
+from wtforms import IntegerField, StringField
+from wtforms.validators import Length, NumberRange, Optional
 
 from admin.base import MAX_IMPORT_BYTES, StaffModelView, unit_of_work
-from admin.security import Area, current_actor
-from ecom.catalog import csv_io, reviews, services
-from ecom.catalog.models import Category, ImportJob, Product, ProductImage, Variant
+from admin.links import list_url
+from admin.security import Area, can_adjust, current_actor
+from admin.views.product_media import UPLOAD_FIELD, ProductImagesMixin, upload_field
+from ecom.catalog import csv_io, deletion, reviews, services
+from ecom.catalog.models import Category, ImportJob, Product, Variant
 from ecom.errors import ValidationFailed
 from ecom.extensions import db
-from ecom.inventory.models import Inventory
+from ecom.inventory.models import Inventory, StockLocation, available_units
 from workers.imports import start_import
 
 
@@ -31,6 +33,10 @@ def slug_field(max_length: int) -> StringField:
     return StringField("Slug", description="Leave empty to generate it from the name.",
                        validators=[Optional(), Length(max=max_length)],
                        filters=[lambda value: (value or "").strip() or None])
+
+
+# The variant inline's box for stock that arrived (not a column: booked as a stock movement).
+RECEIVE_FIELD = "receive_stock"
 
 
 class ImportForm(FlaskForm):
@@ -60,21 +66,34 @@ def _like(term: str) -> str:
     return f"%{escaped}%"
 
 
+def _category_path(view, context, model, name) -> Markup:
+    """The category's place in the tree: its ancestors, then its name, indented by depth."""
+    names = g.get("category_paths", {}).get(model.id) or [model.name]
+    ancestors = "".join(f"{escape(ancestor)} › " for ancestor in names[:-1])
+    return Markup('<span class="category-path" data-depth="{depth}" style="padding-left: {indent}em">'
+                  '<span class="text-muted">{ancestors}</span><strong>{name}</strong></span>').format(
+        depth=len(names) - 1, indent=1.5 * (len(names) - 1), ancestors=Markup(ancestors), name=names[-1])
+
+
 class CategoryView(StaffModelView):
     area = Area.CATALOG
+    # "name" shows the category's path in the tree (_category_path); sorting by it sorts by name.
     column_list = ["name", "slug", "parent", "display_order", "product_count", "updated_at"]
     column_searchable_list = ["name", "slug"]
     column_sortable_list = ["name", "slug", "display_order", "updated_at"]
-    column_default_sort = ("display_order", False)
-    column_labels = {"product_count": "Products"}
+    # Unsorted, the list is in tree order (each category under its parent): _apply_sorting.
+    column_labels = {"product_count": "Products", "name": "Category"}
+    column_descriptions = {"name": "Where the category sits in the tree: its parents, then its name"}
     form_columns = ["name", "slug", "parent", "description", "image_url", "display_order"]
     form_extra_fields = {"slug": slug_field(140)}
-    column_formatters = {"product_count": lambda v, c, m, n: g.get("category_counts", {}).get(m.id, 0)}
+    column_formatters = {"product_count": lambda v, c, m, n: g.get("category_counts", {}).get(m.id, 0),
+                         "name": _category_path}
 
     def get_list(self, *args, **kwargs):
         count, rows = super().get_list(*args, **kwargs)
         if not kwargs.get("execute", True):
             return count, rows  # a query for the caller to run (the CSV export)
+        g.category_paths = services.category_paths()
         ids = _page_ids(rows)
         g.category_counts = dict(
             db.session.execute(
@@ -88,10 +107,30 @@ class CategoryView(StaffModelView):
     def prepare_model(self, model, is_created):
         services.prepare_category(model)
 
+    def _apply_sorting(self, query, joins, sort_column, sort_desc):
+        if sort_column is not None:
+            return super()._apply_sorting(query, joins, sort_column, sort_desc)
+        order = services.category_tree_order()
+        if not order:
+            return query, joins
+        return query.order_by(case({category_id: rank for rank, category_id in enumerate(order)},
+                                   value=Category.id, else_=len(order)), Category.id), joins
 
-class ProductView(StaffModelView):
+    def delete_refusal(self, model):
+        return deletion.category_delete_refusal(model)
+
+    def way_out_url(self, model, refusal):
+        return list_url("product", [("category_id", "IntEqualFilter", str(model.id))])
+
+
+class ProductView(ProductImagesMixin, StaffModelView):
     area = Area.CATALOG
     list_template = "admin/product_list.html"
+    # Stock per variant and location, each cell adjustable by the roles that may (inventory).
+    column_extra_row_actions = [
+        EndpointLinkRowAction("fa fa-cubes", "inventory.product_stock_view", id_arg="product_id",
+                              title="Stock by location"),
+    ]
     column_list = ["name", "slug", "category", "base_price", "min_price", "max_price",
                    "variant_count", "stock", "is_active", "featured", "updated_at"]
     column_searchable_list = ["name", "slug"]
@@ -112,12 +151,14 @@ class ProductView(StaffModelView):
         "stock": lambda v, c, m, n: g.get("product_aggregates", {}).get(m.id, (0, 0))[1],
     }
     form_columns = ["name", "slug", "category", "tax_class", "description", "base_price", "is_active",
-                    "featured", "images", "variants"]
-    form_extra_fields = {"slug": slug_field(220)}
+                    "featured", UPLOAD_FIELD, "variants"]
+    form_extra_fields = {"slug": slug_field(220), UPLOAD_FIELD: upload_field()}
     inline_models = [
-        (ProductImage, {"form_columns": ["id", "url", "alt_text", "is_primary", "display_order"]}),
         (Variant, {"form_columns": ["id", "sku", "name", "price", "compare_at_price", "weight", "attributes",
-                                    "is_active"],
+                                    "is_active", RECEIVE_FIELD],
+                   "form_extra_fields": {RECEIVE_FIELD: IntegerField(
+                       "Receive stock (units)", validators=[Optional(), NumberRange(min=1, max=1_000_000)],
+                       description="Units that arrived: booked as a 'received' stock movement.")},
                    "form_args": {"attributes": {"description": 'A JSON object, e.g. {"size": "M"}'}}}),
     ]
     column_details_list = ["name", "slug", "category", "description", "base_price", "min_price",
@@ -154,7 +195,9 @@ class ProductView(StaffModelView):
             available = func.coalesce(func.sum(Inventory.available), 0)
             for product_id, n, stock in db.session.execute(
                 select(Variant.product_id, func.count(Variant.id), available)
-                .outerjoin(Inventory, Inventory.variant_id == Variant.id)
+                .outerjoin(Inventory, and_(Inventory.variant_id == Variant.id,
+                                           Inventory.location_id.in_(select(StockLocation.id)
+                                                                     .where(StockLocation.ships))))
                 .where(Variant.product_id.in_(ids))
                 .group_by(Variant.product_id)
             ).all():
@@ -165,6 +208,41 @@ class ProductView(StaffModelView):
     def prepare_model(self, model, is_created):
         services.prepare_product(model)
         services.finish_product(model)
+
+    def on_model_change(self, form, model, is_created):
+        super().on_model_change(form, model, is_created)
+        self._receive_stock(model)
+        self.upload_from_form(form, model)
+
+    def _receive_stock(self, model) -> None:
+        """Units typed in a variant's "Receive stock" box, booked through the adjust service."""
+        from ecom.inventory.services import receive_stock
+
+        for variant in model.variants:
+            units = getattr(variant, RECEIVE_FIELD, None)
+            if units:
+                if not can_adjust(Area.INVENTORY):
+                    raise ValidationFailed("Your role may not change stock.")
+                receive_stock(variant, int(units), actor=current_actor(), note="from the product form")
+                setattr(variant, RECEIVE_FIELD, None)
+
+    def delete_refusal(self, model):
+        return deletion.product_delete_refusal(model)
+
+    def way_out_url(self, model, refusal):
+        return url_for(".deactivate_view", product_id=model.id)
+
+    @expose("/deactivate/<int:product_id>", methods=["POST"])
+    def deactivate_view(self, product_id: int):
+        if not self.may_write():
+            return _forbidden()
+        product = db.get_or_404(Product, product_id)
+        with unit_of_work() as work:
+            services.set_products_active([product.id], False, actor=current_actor())
+        if work.ok:
+            flash(f"{product.name} was deactivated: it is no longer in the shop; its orders keep it.",
+                  "success")
+        return redirect(url_for(".edit_view", id=product_id))
 
     def _audit_snapshot(self, model) -> dict:
         # Inline rows are part of the product's record: changes to them show in its audit entry.
@@ -263,25 +341,42 @@ class VariantView(StaffModelView):
     column_labels = {"stock": "Available / on hand", "is_active": "Active"}
     column_formatters = {
         "attributes": _attributes_text,
-        "stock": lambda v, c, m, n: (f"{m.inventory.available} / {m.inventory.quantity}"
-                                     if m.inventory else "—"),
+        "stock": lambda v, c, m, n: (f"{available_units(m)} / {sum(i.quantity for i in m.inventories)}"
+                                     if m.inventories else "—"),
     }
     form_columns = ["product", "sku", "name", "price", "compare_at_price", "weight", "attributes",
                     "is_active"]
     form_args = {"attributes": {"description": 'A JSON object, e.g. {"size": "M", "colour": "red"}'}}
     column_extra_row_actions = [
         EndpointLinkRowAction("fa fa-cubes", "inventory.adjust_view", id_arg="variant_id",
-                              title="Adjust stock"),
+                              title="Adjust stock by location"),
     ]
 
     def get_query(self):
-        return super().get_query().options(selectinload(Variant.inventory))
+        return super().get_query().options(selectinload(Variant.inventories))
 
     def prepare_model(self, model, is_created):
         services.prepare_variant(model)
         db.session.flush()
         services.ensure_variant_inventory(model)
         services.refresh_price_range(model.product)
+
+    def delete_refusal(self, model):
+        return deletion.variant_delete_refusal(model)
+
+    def way_out_url(self, model, refusal):
+        return url_for(".deactivate_view", variant_id=model.id)
+
+    @expose("/deactivate/<int:variant_id>", methods=["POST"])
+    def deactivate_view(self, variant_id: int):
+        if not self.may_write():
+            return _forbidden()
+        variant = db.get_or_404(Variant, variant_id)
+        with unit_of_work() as work:
+            deletion.deactivate_variant(variant, actor=current_actor())
+        if work.ok:
+            flash(f"{variant.sku} was deactivated: it can no longer be bought.", "success")
+        return redirect(url_for(".index_view"))
 
     def remove_model(self, model):
         # The service drops the row, recomputes the product's price range and audits it,

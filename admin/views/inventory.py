@@ -1,4 +1,5 @@
-"""Inventory (adjusted only through stock movements), the movement ledger, reservations, stores."""
+"""Inventory per location (adjusted only through stock movements), the movement ledger, reservations,
+stores."""
 
 from __future__ import annotations
 
@@ -8,17 +9,20 @@ from flask import flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_wtf import FlaskForm
-from markupsafe import Markup
+from markupsafe import Markup, escape
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from wtforms import FloatField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
 from admin.base import ReadOnlyModelView, StaffModelView, unit_of_work
 from admin.security import Access, Area, current_actor
-from ecom.catalog.models import Variant
+from admin.views.locations import LocationFilter
+from ecom.catalog.models import Product, Variant
+from ecom.errors import ValidationFailed
 from ecom.extensions import db
-from ecom.inventory.models import Inventory, StockMovement, StockReservation
-from ecom.inventory.services import MANUAL_REASONS, adjust_stock
+from ecom.inventory.models import Inventory, StockLocation, StockMovement, StockReservation
+from ecom.inventory.services import MANUAL_REASONS, adjust_stock, default_location
 
 
 class LowStockFilter(BaseSQLAFilter):
@@ -33,6 +37,8 @@ class LowStockFilter(BaseSQLAFilter):
 
 
 class AdjustStockForm(FlaskForm):
+    # Left out (a form or script of before locations), the location in the URL or the default one.
+    location = SelectField("Location", coerce=int, validate_choice=False)
     delta = IntegerField("Change (+/- units)", validators=[
         DataRequired(message="Enter a non-zero number of units."),
         NumberRange(min=-1_000_000, max=1_000_000)])
@@ -46,9 +52,22 @@ def _available(view, context, model, name):
 
 
 def _adjust_link(view, context, model, name):
-    # Keyed by variant: the row's own id is the inventory row's.
-    url = url_for(".adjust_view", variant_id=model.variant_id)
+    # Keyed by variant and location: the row's own id is the inventory row's.
+    url = url_for(".adjust_view", variant_id=model.variant_id, location_id=model.location_id)
     return Markup(f'<a class="btn btn-sm btn-outline-primary" href="{url}">Adjust stock</a>')
+
+
+def _product_link(view, context, model, name):
+    variant = model.variant
+    url = url_for("inventory.product_stock_view", product_id=variant.product_id)
+    return Markup(f'<a href="{url}" title="Stock by location">{escape(variant.product.name)}</a>')
+
+
+def _order_link(view, context, model, name):
+    if model.order is None:
+        return ""
+    url = url_for("order.details_view", id=model.order_id)
+    return Markup(f'<a href="{url}">{escape(model.order.order_number)}</a>')
 
 
 class InventoryView(StaffModelView):
@@ -56,20 +75,26 @@ class InventoryView(StaffModelView):
     list_template = "admin/inventory_list.html"
     _can_create = False
     _can_delete = False
-    column_list = ["variant.sku", "variant.name", "quantity", "reserved", "available",
+    column_list = ["location.name", "product", "variant.sku", "variant.name", "quantity", "reserved",
+                   "available",
                    "low_stock_threshold", "updated_at", "adjust"]
-    column_labels = {"variant.sku": "SKU", "variant.name": "Variant", "low_stock_threshold": "Threshold"}
+    column_labels = {"variant.sku": "SKU", "variant.name": "Variant", "low_stock_threshold": "Threshold",
+                     "location.name": "Location"}
     column_sortable_list = [("variant.sku", "variant.sku"), "quantity", "reserved", "low_stock_threshold",
                             "updated_at"]
     column_default_sort = ("id", True)
     column_searchable_list = ["variant.sku", "variant.name"]
-    column_filters = [LowStockFilter(Inventory.id, "Low stock"), "quantity", "reserved"]
-    column_formatters = {"available": _available, "adjust": _adjust_link}
+    # Low stock keeps the first place (flt0_0 in links), the location the second (flt0_1).
+    column_filters = [LowStockFilter(Inventory.id, "Low stock"),
+                      LocationFilter(Inventory.location_id, "Location"),
+                      "quantity", "reserved"]
+    column_formatters = {"available": _available, "adjust": _adjust_link, "product": _product_link}
     # Counts change only through stock movements: quantity and reserved are never form fields.
     form_columns = ["low_stock_threshold"]
     form_args = {"low_stock_threshold": {"validators": [NumberRange(min=0)]}}
     def get_query(self):
-        return super().get_query().options(joinedload(Inventory.variant))
+        return super().get_query().options(joinedload(Inventory.variant).joinedload(Variant.product),
+                                           joinedload(Inventory.location))
 
     @expose("/adjust/<int:variant_id>", methods=["GET", "POST"])
     def adjust_view(self, variant_id: int):
@@ -80,18 +105,38 @@ class InventoryView(StaffModelView):
             flash("No such variant.", "error")
             return redirect(url_for(".index_view"))
         form = AdjustStockForm()
+        form.location.choices = [(loc.id, f"{loc.name} ({loc.code})") for loc in db.session.scalars(
+            select(StockLocation).order_by(StockLocation.priority, StockLocation.id))]
+        if not form.location.data:
+            wanted = request.args.get("location_id", "")
+            form.location.data = int(wanted) if wanted.isdigit() else default_location().id
         if form.validate_on_submit():
             with unit_of_work() as work:
-                self._adjust(variant, form)
+                movement = self._adjust(variant, form)
+                where = movement.location.name
             if work.ok:
-                flash(f"Stock of {variant.sku} changed by {form.delta.data:+d}.", "success")
+                flash(f"Stock of {variant.sku} at {where} changed by {form.delta.data:+d}.", "success")
                 return redirect(_local_backoffice_path(request.args.get("url")) or url_for(".index_view"))
         elif request.method == "POST":
             for errors in form.errors.values():
                 for message in errors:
                     flash(message, "error")
-        inventory = db.session.get(Variant, variant_id).inventory
-        return self.render("admin/adjust_stock.html", form=form, variant=variant, inventory=inventory)
+        rows = list(db.session.scalars(select(Inventory).where(Inventory.variant_id == variant_id)
+                                       .options(joinedload(Inventory.location)).order_by(Inventory.location_id)))
+        return self.render("admin/adjust_stock.html", form=form, variant=variant, rows=rows,
+                           inventory=next((r for r in rows if r.location_id == form.location.data), None))
+
+    @expose("/product/<int:product_id>")
+    def product_stock_view(self, product_id: int):
+        """Stock per variant and location of one product, each cell adjustable."""
+        product = db.get_or_404(Product, product_id)
+        locations = list(db.session.scalars(select(StockLocation).order_by(StockLocation.priority,
+                                                                           StockLocation.id)))
+        rows = {(row.variant_id, row.location_id): row for row in db.session.scalars(
+            select(Inventory).join(Variant).where(Variant.product_id == product_id))}
+        return self.render("admin/product_stock.html", product=product, locations=locations, rows=rows,
+                           may_adjust=not self._adjust_refused(), variants=sorted(product.variants,
+                                                                                   key=lambda v: v.sku))
 
     def _adjust_refused(self) -> bool:
         from admin.security import access_of
@@ -99,8 +144,11 @@ class InventoryView(StaffModelView):
         return access_of(self.area) not in (Access.EDIT, Access.ADJUST)
 
     def _adjust(self, variant: Variant, form: AdjustStockForm):
+        location = db.session.get(StockLocation, form.location.data)
+        if location is None:
+            raise ValidationFailed("Choose a location.", {"location": ["Unknown location."]})
         return adjust_stock(variant, form.delta.data, form.reason.data, actor=current_actor(),
-                            note=form.note.data or "")
+                            note=form.note.data or "", location=location)
 
 
 def _local_backoffice_path(url: str | None) -> str | None:
@@ -120,28 +168,36 @@ def _local_backoffice_path(url: str | None) -> str | None:
 
 class StockMovementView(ReadOnlyModelView):
     area = Area.INVENTORY
-    column_list = ["created_at", "variant.sku", "delta", "reason", "note", "user", "order_id"]
-    column_labels = {"variant.sku": "SKU", "order_id": "Order", "user": "By"}
+    column_list = ["created_at", "location.name", "product", "variant.sku", "variant.name", "delta", "reason",
+                   "note", "user", "order"]
+    column_labels = {"variant.sku": "SKU", "variant.name": "Variant", "order": "Order", "user": "By",
+                     "location.name": "Location"}
     column_default_sort = ("created_at", True)
     column_sortable_list = ["created_at", "delta", "reason"]
-    column_filters = ["variant.sku", "reason", "user.email", "created_at", "order_id"]
+    column_filters = [LocationFilter(StockMovement.location_id, "Location"), "variant.sku", "reason",
+                      "user.email", "created_at", "order.order_number"]
     column_searchable_list = ["variant.sku", "note"]
+    column_formatters = {"product": _product_link, "order": _order_link}
 
     def get_query(self):
-        return super().get_query().options(joinedload(StockMovement.variant), joinedload(StockMovement.user))
+        return super().get_query().options(joinedload(StockMovement.variant).joinedload(Variant.product),
+                                           joinedload(StockMovement.user), joinedload(StockMovement.order),
+                                           joinedload(StockMovement.location))
 
 
 class ReservationView(ReadOnlyModelView):
     area = Area.INVENTORY
-    column_list = ["order", "variant.sku", "quantity", "status", "expires_at", "created_at"]
-    column_labels = {"variant.sku": "SKU"}
+    column_list = ["order", "location.name", "variant.sku", "quantity", "status", "expires_at", "created_at"]
+    column_labels = {"variant.sku": "SKU", "location.name": "Location"}
     column_default_sort = ("expires_at", True)
-    column_filters = ["status", "expires_at", "variant.sku"]
+    column_filters = ["status", "expires_at", "variant.sku",
+                      LocationFilter(StockReservation.location_id, "Location")]
     column_sortable_list = ["status", "expires_at", "created_at", "quantity"]
 
     def get_query(self):
         return super().get_query().options(joinedload(StockReservation.variant),
-                                           joinedload(StockReservation.order))
+                                           joinedload(StockReservation.order),
+                                           joinedload(StockReservation.location))
 
 
 class StoreView(StaffModelView):

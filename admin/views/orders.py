@@ -10,6 +10,7 @@ from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_wtf import FlaskForm
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 from sqlalchemy import case, select
 from sqlalchemy.orm import joinedload, selectinload
@@ -17,17 +18,21 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
 from admin.base import StaffModelView, unit_of_work
+from admin.formatting import format_money
 from admin.security import Area, can_edit, current_actor
+from admin.views.locations import LocationFilter
 from ecom.commerce.cancellation import cancel_order
-from ecom.commerce.models import Order, OrderItem, Payment, PaymentRefund
+from ecom.commerce.models import Order, Payment, PaymentRefund
 from ecom.commerce.order_actions import refund_payment
-from ecom.commerce.status import ALLOWED, REFUNDABLE, OrderStatus, RefundStatus
+from ecom.commerce.status import ALLOWED, REFUNDABLE, EventKind, OrderStatus, RefundStatus
 from ecom.db import money
 from ecom.errors import ValidationFailed
 from ecom.extensions import db
 from ecom.fulfillment import services
 from ecom.fulfillment.models import Fulfillment
 from ecom.fulfillment.status import FulfillmentStatus
+from ecom.inventory.models import StockLocation
+from ecom.inventory.services import active_locations
 
 
 class GuestOrderFilter(BaseSQLAFilter):
@@ -45,12 +50,16 @@ class GuestOrderFilter(BaseSQLAFilter):
 
 
 def _customer(view, context, order, name):
-    """The order's email, marked when it was placed as a guest (nobody verified that email)."""
+    """The order's email, linked to the customer's page when an account placed or claimed it,
+    and marked when it was placed as a guest (nobody verified that email)."""
+    email = escape(order.email)
+    if order.user_id is not None:
+        email = Markup(f'<a href="{escape(url_for("customer.details_view", id=order.user_id))}">{email}</a>')
     if not order.placed_as_guest:
-        return order.email
+        return Markup(email)
     claimed = " (claimed)" if order.user_id is not None else ""
     badge = f'<span class="badge badge-secondary guest-order">guest{claimed}</span>'
-    return Markup(f"{escape(order.email)} {badge}")
+    return Markup(f"{email} {badge}")
 
 
 class CancelForm(FlaskForm):
@@ -67,8 +76,7 @@ class OrderView(StaffModelView):
     _can_edit = False
     _can_delete = False
     details_template = "admin/order_details.html"
-    column_list = ["order_number", "email", "status", "total", "currency", "created_at", "paid_at",
-                   "shipped_at"]
+    column_list = ["order_number", "email", "status", "total", "created_at", "paid_at", "shipped_at"]
     column_searchable_list = ["order_number", "email"]
     column_filters = ["status", "created_at", "paid_at", "total", "email",
                       GuestOrderFilter(Order.order_token_hash, "Guest")]
@@ -82,7 +90,7 @@ class OrderView(StaffModelView):
             select(Order).where(Order.id == int(id)).options(
                 selectinload(Order.items), selectinload(Order.payments).selectinload(Payment.refunds),
                 selectinload(Order.history),
-                joinedload(Order.fulfillment), joinedload(Order.user))
+                selectinload(Order.fulfillments), joinedload(Order.user))
         )
 
     def render(self, template, **kwargs):
@@ -90,7 +98,11 @@ class OrderView(StaffModelView):
             order = kwargs.get("model")
             payment = order.payment if order is not None else None
             # The buttons follow the state machines; the services have the last word.
-            kwargs.update(cancel_form=CancelForm(), refund_form=RefundForm(),
+            kwargs.update(payment_attempts=[e for e in (order.history if order else [])
+                                            if e.kind == EventKind.PAYMENT],
+                          customer_url=url_for("customer.details_view", id=order.user_id)
+                          if order is not None and order.user_id else None,
+                          cancel_form=CancelForm(), refund_form=RefundForm(),
                           may_change=can_edit(Area.ORDERS),
                           may_cancel=order is not None
                           and OrderStatus.CANCELLED in ALLOWED[OrderStatus(order.status)],
@@ -140,7 +152,7 @@ def _flash_refunds_waiting(order: Order, refund_ids: list[int] | None = None) ->
     if refund_ids is not None:
         query = query.where(PaymentRefund.id.in_(refund_ids))
     for refund in db.session.scalars(query):
-        flash(f"The payment provider has not made the refund of {refund.amount} yet "
+        flash(f"The payment provider has not made the refund of {format_money(refund.amount)} yet "
               f"({refund.last_error or 'no answer'}); it is retried automatically.", "warning")
 
 
@@ -165,7 +177,7 @@ def _parse_amount(text: str | None) -> Decimal | None:
 
 
 OPEN_FIRST = {FulfillmentStatus.PENDING: 0, FulfillmentStatus.PROCESSING: 1, FulfillmentStatus.PACKED: 2,
-              FulfillmentStatus.SHIPPED: 3}
+              FulfillmentStatus.READY_FOR_PICKUP: 2, FulfillmentStatus.SHIPPED: 3}
 
 
 class ShipForm(FlaskForm):
@@ -178,10 +190,12 @@ class FulfillmentView(StaffModelView):
     _can_edit = False
     _can_delete = False
     list_template = "admin/fulfillment_list.html"
-    column_list = ["order_number", "status", "order.email", "carrier", "tracking_number", "created_at",
-                   "packed_at", "shipped_at"]
-    column_labels = {"order.email": "Customer"}
-    column_filters = ["status", "created_at", "carrier"]
+    column_list = ["order_number", "location.name", "status", "next_step", "order.email", "carrier",
+                   "tracking_number", "created_at", "packed_at", "shipped_at"]
+    column_labels = {"order.email": "Customer", "location.name": "From", "next_step": "Next step"}
+    # A clerk filters the queue by their own location (the pick list follows the filter).
+    column_filters = [LocationFilter(Fulfillment.location_id, "Location"), "status", "created_at", "carrier",
+                      "is_pickup"]
     column_searchable_list = ["order_number", "tracking_number"]
     column_sortable_list = ["order_number", "status", "created_at", "shipped_at"]
     # The warehouse works the oldest first.
@@ -190,10 +204,11 @@ class FulfillmentView(StaffModelView):
     column_formatters = {
         "order_number": lambda v, c, m, n: Markup(
             f'<a href="{url_for("order.details_view", id=m.order_id)}">{escape(m.order_number)}</a>'),
+        "next_step": lambda v, c, m, n: _next_step_button(v, m),
     }
 
     def get_query(self):
-        return super().get_query().options(joinedload(Fulfillment.order))
+        return super().get_query().options(joinedload(Fulfillment.order), joinedload(Fulfillment.location))
 
     def _apply_sorting(self, query, joins, sort_column, sort_desc):
         if sort_column is None:
@@ -230,6 +245,14 @@ class FulfillmentView(StaffModelView):
     def action_delivered(self, ids):
         self._step(ids, "mark_delivered", "marked delivered")
 
+    @action("ready_for_pickup", "Ready for pickup (tells the customer)")
+    def action_ready_for_pickup(self, ids):
+        self._step(ids, "mark_ready_for_pickup", "ready for pickup")
+
+    @action("picked_up", "Picked up")
+    def action_picked_up(self, ids):
+        self._step(ids, "mark_picked_up", "picked up")
+
     @action("picklist", "Print pick list")
     def action_picklist(self, ids):
         return redirect(url_for(".picklist_view", ids=",".join(ids)))
@@ -242,18 +265,35 @@ class FulfillmentView(StaffModelView):
     def _ids_arg(self) -> list[int]:
         return [int(i) for i in (request.args.get("ids") or "").split(",") if i.strip().isdigit()]
 
+    @expose("/step/<int:fulfillment_id>", methods=["POST"])
+    def step_view(self, fulfillment_id: int):
+        """The row's one next step (processing, packed, delivered); shipping has its own form."""
+        if not self.may_write():
+            return _forbidden()
+        fulfillment = db.get_or_404(Fulfillment, fulfillment_id)
+        step = NEXT_STEPS.get(FulfillmentStatus(fulfillment.status))
+        if step is None or step[0] == "ship":
+            flash(f"{fulfillment.order_number} is {fulfillment.status}: there is no such step for it now.",
+                  "error")
+            return redirect(url_for(".index_view"))
+        self._step([str(fulfillment.id)], step[0], step[2])
+        return redirect(url_for(".index_view"))
+
     @expose("/ship", methods=["GET", "POST"])
     def ship_view(self):
         if not self.may_write():
             return _forbidden()
-        fulfillments = self._fulfillments(self._ids_arg())
+        selected = self._fulfillments(self._ids_arg())
+        # Only packed fulfillments can ship: the others are named, with what they need first.
+        fulfillments = [f for f in selected if f.status == FulfillmentStatus.PACKED]
+        not_ready = [f for f in selected if f.status != FulfillmentStatus.PACKED]
         form = ShipForm()
-        if request.method == "POST" and form.validate_on_submit():
+        if request.method == "POST" and fulfillments and form.validate_on_submit():
             self._ship(fulfillments, form.carrier.data)
             return redirect(url_for(".index_view"))
-        if request.method == "POST":
+        if request.method == "POST" and fulfillments:
             flash("Enter the carrier.", "error")
-        return self.render("admin/ship.html", form=form, fulfillments=fulfillments)
+        return self.render("admin/ship.html", form=form, fulfillments=fulfillments, not_ready=not_ready)
 
     def _ship(self, fulfillments, carrier: str):
         tracking = {f.id: (request.form.get(f"tracking_{f.id}") or "").strip() for f in fulfillments}
@@ -271,21 +311,29 @@ class FulfillmentView(StaffModelView):
 
     @expose("/picklist")
     def picklist_view(self):
+        """What to pick for the selected fulfillments, or the open queue of one location
+        (``?location_id=``; else every location's): each fulfillment's own lines, so a split
+        order's pick list at one warehouse holds only what leaves from there."""
+        location = db.session.get(StockLocation, request.args.get("location_id", type=int) or 0)
+        open_queue = select(Fulfillment).where(Fulfillment.status.in_(
+            [FulfillmentStatus.PENDING, FulfillmentStatus.PROCESSING]))
+        if location is not None:
+            open_queue = open_queue.where(Fulfillment.location_id == location.id)
         fulfillments = self._fulfillments(self._ids_arg()) or list(db.session.scalars(
-            select(Fulfillment).where(Fulfillment.status.in_(
-                [FulfillmentStatus.PENDING, FulfillmentStatus.PROCESSING])).order_by(Fulfillment.created_at)
-            .limit(100)))
-        order_ids = [f.order_id for f in fulfillments]
-        lines: dict[str, dict] = defaultdict(lambda: {"quantity": 0, "orders": []})
-        for item in db.session.scalars(
-                select(OrderItem).where(OrderItem.order_id.in_(order_ids)).order_by(OrderItem.sku)):
-            line = lines[item.sku]
-            line.update(sku=item.sku, name=f"{item.product_name} — {item.variant_name}")
-            line["quantity"] += item.quantity
-            line["orders"].append(item.order_id)
+            open_queue.order_by(Fulfillment.created_at).limit(100)))
+        lines: dict[tuple[str, str], dict] = defaultdict(lambda: {"quantity": 0, "orders": []})
+        for fulfillment in fulfillments:
+            for fline in fulfillment.lines:
+                item = fline.order_item
+                line = lines[(fulfillment.location.name, item.sku)]
+                line.update(sku=item.sku, name=f"{item.product_name} — {item.variant_name}",
+                            location=fulfillment.location.name)
+                line["quantity"] += fline.quantity
+                line["orders"].append(fulfillment.order_id)
         numbers = {f.order_id: f.order_number for f in fulfillments}
-        return self.render("admin/picklist.html", fulfillments=fulfillments,
-                           lines=sorted(lines.values(), key=lambda x: x["sku"]), numbers=numbers)
+        return self.render("admin/picklist.html", fulfillments=fulfillments, location=location,
+                           lines=[lines[key] for key in sorted(lines)], numbers=numbers,
+                           locations=active_locations())
 
     @expose("/slip/<int:fulfillment_id>")
     def slip_view(self, fulfillment_id: int):
@@ -293,6 +341,32 @@ class FulfillmentView(StaffModelView):
         order = db.session.scalar(select(Order).where(Order.id == fulfillment.order_id)
                                   .options(selectinload(Order.items)))
         return self.render("admin/packing_slip.html", fulfillment=fulfillment, order=order)
+
+
+# Each status's one next step in the workflow: (service or "ship", button label, past tense).
+NEXT_STEPS = {
+    FulfillmentStatus.PENDING: ("mark_processing", "Start picking", "marked processing"),
+    FulfillmentStatus.PROCESSING: ("mark_packed", "Mark packed", "marked packed"),
+    FulfillmentStatus.PACKED: ("ship", "Ship…", "shipped"),
+    FulfillmentStatus.SHIPPED: ("mark_delivered", "Mark delivered", "marked delivered"),
+}
+
+
+def _next_step_button(view, fulfillment: Fulfillment):
+    """The one button a row offers: the step that can succeed from its status, if any."""
+    step = NEXT_STEPS.get(FulfillmentStatus(fulfillment.status))
+    if step is None or not view.may_write():
+        return ""
+    name, label, _ = step
+    if name == "ship":
+        href = url_for(".ship_view", ids=str(fulfillment.id))
+        return Markup(f'<a class="btn btn-sm btn-primary next-step" id="ship-{fulfillment.id}" '
+                      f'href="{escape(href)}">{label}</a>')
+    action = url_for(".step_view", fulfillment_id=fulfillment.id)
+    return Markup(f'<form method="post" action="{escape(action)}" class="d-inline">'
+                  f'<input type="hidden" name="csrf_token" value="{escape(generate_csrf())}">'
+                  f'<button class="btn btn-sm btn-outline-primary next-step" id="step-{fulfillment.id}" '
+                  f'type="submit">{label}</button></form>')
 
 
 def _flash_bulk(result: services.BulkResult, done: str) -> None:

@@ -4,25 +4,35 @@ from __future__ import annotations
 
 import json
 
-from flask import flash, redirect, url_for
+from flask import flash, g, redirect, url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
 from sqlalchemy import case
-from wtforms import PasswordField, SelectField
+from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
+from admin.audit_records import ENTITY_NAMES, audit_labels, record_url
 from admin.base import ReadOnlyModelView, StaffModelView, unit_of_work
+from admin.passwords import set_password_link
 from admin.security import Area, current_actor
 from ecom.extensions import db
-from ecom.identity.models import Role, User
+from ecom.identity.invitations import Purpose, invite_staff, resend_invitation
+from ecom.identity.models import STAFF_ROLES, Role, User
 from ecom.identity.services import reset_password, set_user_role, set_users_active
 from ecom.notifications.models import Notification
 
 
 class RoleForm(FlaskForm):
     role = SelectField("Role", choices=[(r.value, r.value) for r in Role])
+
+
+class InviteForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=255)])
+    full_name = StringField("Full name", validators=[Length(max=200)])
+    role = SelectField("Role", choices=[(r.value, r.value) for r in Role if r in STAFF_ROLES],
+                       default=Role.MERCHANDISER.value)
 
 
 class PasswordForm(FlaskForm):
@@ -36,6 +46,7 @@ class UserView(StaffModelView):
     _can_edit = False
     _can_delete = False
     details_template = "admin/user_details.html"
+    list_template = "admin/user_list.html"
     # The password hash is never listed, shown, exported or editable.
     column_list = ["email", "full_name", "role", "is_active", "last_login_at", "created_at"]
     column_details_list = ["email", "full_name", "role", "is_active", "last_login_at", "created_at",
@@ -72,6 +83,34 @@ class UserView(StaffModelView):
                 flash(f"{user.email} is now {user.role}.", "success")
         return redirect(url_for(".details_view", id=user_id))
 
+    @expose("/invite", methods=["GET", "POST"])
+    def invite_view(self):
+        """A new staff account: the person sets their own password from the emailed link."""
+        if not self.may_write():
+            return self.inaccessible_callback("invite_view")
+        form = InviteForm()
+        if form.validate_on_submit():
+            with unit_of_work() as work:
+                user = invite_staff(form.email.data, full_name=form.full_name.data or "", role=form.role.data,
+                                    actor=current_actor(), link_for=set_password_link(Purpose.INVITE))
+            if work.ok:
+                flash(f"{user.email} was invited as {user.role}: they were emailed a link to set their "
+                      "password (valid for 72 hours).", "success")
+                return redirect(url_for(".details_view", id=user.id))
+        for errors in form.errors.values():
+            for message in errors:
+                flash(message, "error")
+        return self.render("admin/user_invite.html", form=form)
+
+    @expose("/send-link/<int:user_id>", methods=["POST"])
+    def send_link_view(self, user_id: int):
+        user = db.get_or_404(User, user_id)
+        with unit_of_work() as work:
+            resend_invitation(user, actor=current_actor(), link_for=set_password_link(Purpose.INVITE))
+        if work.ok:
+            flash(f"{user.email} was emailed a link to set their password.", "success")
+        return redirect(url_for(".details_view", id=user_id))
+
     @expose("/password/<int:user_id>", methods=["GET", "POST"])
     def password_view(self, user_id: int):
         user = db.get_or_404(User, user_id)
@@ -93,8 +132,20 @@ class UserView(StaffModelView):
         return super().render(template, **kwargs)
 
 
+# Emails whose text holds a one-time password link: not shown to other admins.
+SECRET_LINK_EVENTS = frozenset({"STAFF_INVITED", "PASSWORD_RESET"})
+
+
+def _notification_body(view, context, model, name):
+    if model.event_type in SECRET_LINK_EVENTS:
+        return "(holds a one-time password link; not shown)"
+    return model.body
+
+
 class NotificationView(ReadOnlyModelView):
     area = Area.ADMINISTRATION
+    column_formatters = {"body": _notification_body}
+    column_export_exclude_list = ["body"]
     column_list = ["status", "event_type", "channel", "recipient", "subject", "error", "created_at",
                    "sent_at"]
     column_filters = ["status", "channel", "event_type", "recipient", "created_at"]
@@ -123,12 +174,33 @@ def _changes(view, context, model, name):
 
 class AuditLogView(ReadOnlyModelView):
     area = Area.ADMINISTRATION
-    column_list = ["created_at", "actor", "action", "entity", "entity_id", "changes"]
-    column_filters = ["actor", "action", "entity", "entity_id", "created_at"]
-    column_searchable_list = ["actor", "entity", "entity_id"]
+    column_list = ["created_at", "actor", "action", "record", "changes"]
+    column_details_list = ["created_at", "actor", "action", "record", "entity", "entity_id", "changes"]
+    column_labels = {"record": "Record"}
+    column_filters = ["actor", "action", "entity", "entity_id", "label", "created_at"]
+    column_searchable_list = ["actor", "entity", "entity_id", "label"]
     column_default_sort = ("created_at", True)
     column_sortable_list = ["created_at", "actor", "action", "entity"]
-    column_formatters = {"changes": _changes}
-    column_formatters_detail = {"changes": _changes}
+    column_formatters = {"changes": _changes, "record": lambda v, c, m, n: _record_link(m)}
+    column_formatters_detail = column_formatters
+
+    def get_list(self, *args, **kwargs):
+        count, rows = super().get_list(*args, **kwargs)
+        if kwargs.get("execute", True):
+            g.audit_labels = audit_labels(rows)
+        return count, rows
+
+    def get_one(self, id):
+        entry = super().get_one(id)
+        if entry is not None:
+            g.audit_labels = audit_labels([entry])
+        return entry
 
 
+def _record_link(entry) -> Markup:
+    """The record as people know it (order number, SKU, email), linked to its page."""
+    label = entry.label or g.get("audit_labels", {}).get((entry.entity, entry.entity_id)) or ""
+    kind = ENTITY_NAMES.get(entry.entity, entry.entity)
+    shown = escape(f"{kind} {label}" if label else f"{kind} #{entry.entity_id}")
+    url = record_url(entry.entity, entry.entity_id)
+    return Markup(f'<a href="{escape(url)}" class="audit-record">{shown}</a>') if url else Markup(shown)

@@ -21,6 +21,8 @@ class AuditLog(db.Model):
     action: Mapped[str] = mapped_column(String(40))
     entity: Mapped[str] = mapped_column(String(60))
     entity_id: Mapped[str] = mapped_column(String(60))
+    # The record as people know it (order number, SKU, email), kept when the record is gone.
+    label: Mapped[str] = mapped_column(String(255), default="", server_default="")
     changes: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(
         db.DateTime(timezone=True), default=utcnow, index=True

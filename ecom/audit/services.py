@@ -8,9 +8,13 @@ from ecom.extensions import db
 
 
 def record_change(
-    actor: Actor, action: str, entity: str, entity_id, before: dict | None, after: dict | None
+    actor: Actor, action: str, entity: str, entity_id, before: dict | None, after: dict | None,
+    *, label: str = "",
 ) -> AuditLog:
-    """Write one audit row with the before/after values of the fields that changed."""
+    """Write one audit row with the before/after values of the fields that changed.
+
+    ``label`` names the record as people know it (an order number, a SKU, an email); it is
+    kept with the entry, so the log still says what it was after the record is gone."""
     before, after = before or {}, after or {}
     keys = sorted(set(before) | set(after))
     changes = {
@@ -24,6 +28,7 @@ def record_change(
         action=action,
         entity=entity,
         entity_id=str(entity_id),
+        label=str(label or "")[:255],
         changes=_jsonable(changes),
     )
     db.session.add(entry)

@@ -50,7 +50,11 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
 # ---------------------------------------------------------------- export
 
 def export_rows(products: Iterable[Product]) -> Iterator[dict]:
-    """One dict per variant (a product without variants gives one row with empty variant fields)."""
+    """One dict per variant (a product without variants gives one row with empty variant fields).
+    ``stock`` is the on-hand quantity at the default location, the one the import sets."""
+    from ecom.inventory.services import default_location
+
+    home = default_location().id
     for product in products:
         shared = {
             "product_slug": product.slug,
@@ -73,7 +77,7 @@ def export_rows(products: Iterable[Product]) -> Iterator[dict]:
                 "weight": "" if variant.weight is None else str(variant.weight),
                 "attributes": json.dumps(variant.attributes or {}, sort_keys=True),
                 "variant_active": _flag(variant.is_active),
-                "stock": str(variant.inventory.quantity if variant.inventory else 0),
+                "stock": str(sum(row.quantity for row in variant.inventories if row.location_id == home)),
             }
 
 
@@ -82,7 +86,7 @@ def export_products_csv(query=None, *, batch: int = 500) -> Iterator[str]:
     query = query if query is not None else select(Product)
     query = query.order_by(Product.id).options(
         selectinload(Product.category), selectinload(Product.images),
-        selectinload(Product.variants).selectinload(Variant.inventory),
+        selectinload(Product.variants).selectinload(Variant.inventories),
     )
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
@@ -195,11 +199,12 @@ def _stock(row: dict) -> int | None:
 def import_row(row: dict, *, actor: Actor) -> str:
     """Create or update one product/variant from a CSV row; 'created' or 'updated'.
 
-    Stock: a new variant receives its ``stock``; an existing one is corrected to it
-    through a ``correction`` stock movement. Raises ValidationFailed, DuplicateError,
+    Stock (at the default location, ``ecom.inventory.services.default_location``): a new
+    variant receives its ``stock``; an existing one is corrected to it through a
+    ``correction`` stock movement. Raises ValidationFailed, DuplicateError,
     NotFound (unknown category), Conflict (stock below what is reserved).
     """
-    from ecom.inventory.services import adjust_stock, receive_stock
+    from ecom.inventory.services import adjust_stock, ensure_inventory, receive_stock
 
     _check_cells(row)
     for field in REQUIRED:
@@ -239,7 +244,7 @@ def import_row(row: dict, *, actor: Actor) -> str:
     if variant.product_id != product.id:
         raise ValidationFailed(f"SKU '{variant.sku}' belongs to another product ({variant.product.slug}).")
     services.update_variant(variant, actor=actor, **variant_fields)
-    current = variant.inventory.quantity if variant.inventory else 0
+    current = ensure_inventory(variant).quantity
     if stock is not None and stock != current:
         adjust_stock(variant, stock - current, "correction", actor=actor, note="CSV import")
     return "updated"

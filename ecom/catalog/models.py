@@ -23,6 +23,8 @@ from ecom.extensions import db
 
 class Category(TimestampMixin, db.Model):
     __tablename__ = "categories"
+    # The service also refuses a parent among the category's descendants (ecom.catalog.services).
+    __table_args__ = (CheckConstraint("parent_id IS NULL OR parent_id <> id", name="not_own_parent"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     parent_id: Mapped[int | None] = mapped_column(
@@ -96,10 +98,19 @@ class ProductImage(db.Model):
     product_id: Mapped[int] = mapped_column(
         ForeignKey("products.id", ondelete="CASCADE"), index=True
     )
+    # An uploaded image: its storage key's URL (``ecom.media``); a URL given by hand otherwise.
     url: Mapped[str] = mapped_column(String(500))
     alt_text: Mapped[str] = mapped_column(String(300), default="")
     is_primary: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     display_order: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Uploaded images only: where the original is stored, what it is, and its thumbnails
+    # ({"200": key, "800": key}, WebP, made by a worker job after the upload).
+    storage_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+    content_type: Mapped[str | None] = mapped_column(String(40))
+    byte_size: Mapped[int | None] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    thumbnails: Mapped[dict] = mapped_column(JSON, default=dict)
 
     product: Mapped[Product] = relationship(back_populates="images")
 
@@ -128,9 +139,16 @@ class Variant(TimestampMixin, db.Model):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
 
     product: Mapped[Product] = relationship(back_populates="variants")
-    inventory: Mapped[Inventory | None] = relationship(  # noqa: F821
-        "Inventory", back_populates="variant", uselist=False, cascade="all, delete-orphan"
+    # One row per stock location (ecom.inventory.models.available_units sums them).
+    inventories: Mapped[list[Inventory]] = relationship(  # noqa: F821
+        "Inventory", back_populates="variant", cascade="all, delete-orphan", order_by="Inventory.location_id"
     )
+
+    @property
+    def inventory(self) -> Inventory | None:  # noqa: F821
+        """The row at its first location by id (the default warehouse, for a variant stocked
+        in one place): what the one-location CSV format reads. Sums use available_units."""
+        return self.inventories[0] if self.inventories else None
 
     def __str__(self) -> str:
         return f"{self.sku} — {self.name}"

@@ -10,19 +10,40 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
+from difflib import SequenceMatcher
 
-from sqlalchemy import case, exists, false, func, literal_column, or_, select
+from sqlalchemy import (
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.orm import joinedload, selectinload
 
 from ecom.catalog.models import Category, Product, Variant
 from ecom.errors import NotFound
 from ecom.extensions import db
-from ecom.inventory.models import Inventory, available_units
+from ecom.inventory.models import Inventory, StockLocation, available_units
 
 SORTS = ("relevance", "price_asc", "price_desc", "newest", "name", "rating")
 MAX_SEARCH_TERMS = 12
+# Full-text search finding fewer products than this widens to names that look like the query
+# (a typo: "hikng boots"). PostgreSQL: pg_trgm's similarity operators on products.name, which
+# its trigram index (migration 0003) serves, at pg_trgm's default thresholds (0.3 whole-name
+# similarity, 0.6 word similarity). SQLite: every query word must look like a word of the name.
+TYPO_FALLBACK_BELOW = 3
+SQLITE_WORD_SIMILARITY = 0.75
+
+FULLTEXT, FUZZY = "fulltext", "fuzzy"
 
 
 @dataclass(frozen=True)
@@ -34,6 +55,21 @@ class ProductFilters:
     featured: bool | None = None
     in_stock: bool | None = None
     sort: str = "relevance"
+    # (name, accepted values): a product matches when one of its active variants has the
+    # attribute at one of the values (compared case-insensitively); several names all apply.
+    attributes: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # How ``q`` is matched: FULLTEXT or FUZZY; None lets search_mode() decide.
+    search: str | None = None
+
+    def without(self, dimension: str) -> ProductFilters:
+        """These filters less one dimension ("category", "price" or "attr.<name>"): facets count
+        each dimension's values under every other filter."""
+        if dimension == "category":
+            return replace(self, category=None)
+        if dimension == "price":
+            return replace(self, min_price=None, max_price=None)
+        name = dimension.removeprefix("attr.")
+        return replace(self, attributes=tuple(item for item in self.attributes if item[0] != name))
 
 
 # --- categories --------------------------------------------------------------
@@ -90,6 +126,13 @@ def get_category(slug: str) -> tuple[Category, int]:
     return category, sum(counts.get(i, 0) for i in category_ids_with_descendants(category))
 
 
+def subcategories(category: Category) -> list[Category]:
+    """The category's direct children, in display order."""
+    return list(db.session.scalars(
+        select(Category).where(Category.parent_id == category.id)
+        .order_by(Category.display_order, Category.name)))
+
+
 # --- products ----------------------------------------------------------------
 
 
@@ -102,33 +145,103 @@ def highest_price():
 
 
 def in_stock_clause():
+    """Some active variant of the product has a unit available at a location that ships."""
     return exists().where(
         Variant.product_id == Product.id,
         Variant.is_active.is_(True),
         Inventory.variant_id == Variant.id,
         Inventory.available > 0,
+        StockLocation.id == Inventory.location_id,
+        StockLocation.ships,
     )
 
 
-def _is_postgres() -> bool:
+def is_postgres() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
 
 
-def _search(statement, q: str):
-    """Filter by the search text; returns the statement and a relevance expression."""
-    if _is_postgres():
+def _search_terms(q: str) -> list[str]:
+    return re.findall(r"\w+", q.lower())[:MAX_SEARCH_TERMS]
+
+
+def _search(statement, q: str, mode: str):
+    """Filter by the search text; returns the statement and a relevance expression.
+
+    FULLTEXT: PostgreSQL full-text search with ranking (every term, stemmed), or on SQLite
+    every term somewhere in the name or description. FUZZY: the full-text matches plus the
+    products whose name looks like the query (see TYPO_FALLBACK_BELOW).
+    """
+    if is_postgres():
         # products.search_vector is a generated tsvector created by the migration only.
         vector = literal_column("products.search_vector")
         query = func.websearch_to_tsquery(literal_column("'english'::regconfig"), q)
-        return statement.where(vector.op("@@")(query)), func.ts_rank(vector, query)
-    terms = re.findall(r"\w+", q.lower())[:MAX_SEARCH_TERMS]
+        matches, rank = vector.op("@@")(query), func.ts_rank(vector, query)
+        if mode != FUZZY:
+            return statement.where(matches), rank
+        # name % q: whole-name similarity; q <% name: q is like a part of the name.
+        text = literal(q, String)
+        looks_like = or_(Product.name.op("%")(text), text.op("<%")(Product.name))
+        similarity = func.greatest(func.similarity(Product.name, text),
+                                   func.word_similarity(text, Product.name))
+        return statement.where(or_(matches, looks_like)), rank + similarity
+    terms = _search_terms(q)
     if not terms:
         return statement.where(false()), None
-    for term in terms:
-        pattern = f"%{term}%"
-        statement = statement.where(or_(Product.name.ilike(pattern), Product.description.ilike(pattern)))
+    contained = [or_(Product.name.ilike(f"%{term}%"), Product.description.ilike(f"%{term}%"))
+                 for term in terms]
     name_hits = sum(case((Product.name.ilike(f"%{term}%"), 1), else_=0) for term in terms)
-    return statement, name_hits
+    if mode != FUZZY:
+        return statement.where(*contained), name_hits
+    alike = _names_alike(terms)
+    if not alike:
+        return statement.where(*contained), name_hits
+    score = case(alike, value=Product.id, else_=0.0)
+    return statement.where(or_(and_(*contained), Product.id.in_(alike))), name_hits + score
+
+
+def _names_alike(terms: list[str]) -> dict[int, float]:
+    """SQLite's stand-in for trigram similarity: the visible products each of whose query words
+    is close (difflib ratio) to some word of the name, with the mean closeness. Reads every
+    visible name, which suits SQLite's small development catalogs."""
+    found: dict[int, float] = {}
+    rows = db.session.execute(select(Product.id, Product.name).where(Product.is_active.is_(True)))
+    for product_id, name in rows:
+        words = re.findall(r"\w+", name.lower())
+        if not words:
+            continue
+        scores = [max(SequenceMatcher(None, term, word).ratio() for word in words) for term in terms]
+        if min(scores) >= SQLITE_WORD_SIMILARITY:
+            found[product_id] = sum(scores) / len(scores)
+    return found
+
+
+def attribute_pairs():
+    """(variant id, key, value as text) of every variant's attributes: a table-valued function
+    joined to variants (implicitly lateral on both databases)."""
+    name = "json_each_text" if is_postgres() else "json_each"
+    return getattr(func, name)(Variant.attributes).table_valued("key", "value")
+
+
+def _attribute_clause(name: str, values: tuple[str, ...]):
+    # variants.attributes ->> name (JSON_EXTRACT on SQLite, cast: a number is compared as text):
+    # one hashed semi-join, where a json_each per product cost 15 times as much (10 000 products).
+    value = cast(Variant.attributes[name].as_string(), String)
+    return Product.id.in_(
+        select(Variant.product_id).where(Variant.is_active.is_(True),
+                                         func.lower(value).in_([v.lower() for v in values])))
+
+
+def search_mode(filters: ProductFilters) -> str | None:
+    """FULLTEXT, or FUZZY when full-text search finds fewer than TYPO_FALLBACK_BELOW products
+    under the other filters; None without a search text."""
+    if not (filters.q and filters.q.strip()):
+        return None
+    if filters.search is not None:
+        return filters.search
+    strict = filtered_products(replace(filters, search=FULLTEXT))[0]
+    found = db.session.scalar(
+        select(func.count()).select_from(strict.limit(TYPO_FALLBACK_BELOW).subquery())) or 0
+    return FULLTEXT if found >= TYPO_FALLBACK_BELOW else FUZZY
 
 
 def _order(statement, sort: str, relevance):
@@ -147,6 +260,12 @@ def _order(statement, sort: str, relevance):
 
 def product_listing(filters: ProductFilters):
     """The select of visible products matching ``filters``, sorted."""
+    statement, relevance = filtered_products(filters)
+    return _order(statement, filters.sort, relevance)
+
+
+def filtered_products(filters: ProductFilters):
+    """The unordered select of visible products matching ``filters``, and the search relevance."""
     statement = select(Product).where(Product.is_active.is_(True))
     if filters.category:
         category = db.session.scalar(select(Category).where(Category.slug == filters.category))
@@ -156,7 +275,7 @@ def product_listing(filters: ProductFilters):
             statement = statement.where(Product.category_id.in_(category_ids_with_descendants(category)))
     relevance = None
     if filters.q and filters.q.strip():
-        statement, relevance = _search(statement, filters.q.strip())
+        statement, relevance = _search(statement, filters.q.strip(), filters.search or FULLTEXT)
     if filters.min_price is not None:
         statement = statement.where(lowest_price() >= filters.min_price)
     if filters.max_price is not None:
@@ -167,7 +286,9 @@ def product_listing(filters: ProductFilters):
         statement = statement.where(in_stock_clause())
     elif filters.in_stock is False:
         statement = statement.where(~in_stock_clause())
-    return _order(statement, filters.sort, relevance)
+    for name, values in filters.attributes:
+        statement = statement.where(_attribute_clause(name, values))
+    return statement, relevance
 
 
 def with_listing_relations(statement):
@@ -175,7 +296,7 @@ def with_listing_relations(statement):
     return statement.options(
         selectinload(Product.category),
         selectinload(Product.images),
-        selectinload(Product.variants).selectinload(Variant.inventory),
+        selectinload(Product.variants).selectinload(Variant.inventories).joinedload(Inventory.location),
     )
 
 
@@ -197,10 +318,12 @@ def list_products(filters: ProductFilters, *, page: int, per_page: int) -> tuple
         with_summary_relations(statement).limit(per_page).offset((page - 1) * per_page)
     ).all()
     stocked = set(db.session.scalars(
-        select(Variant.product_id).distinct().join(Inventory, Inventory.variant_id == Variant.id).where(
+        select(Variant.product_id).distinct().join(Inventory, Inventory.variant_id == Variant.id)
+        .join(StockLocation, StockLocation.id == Inventory.location_id).where(
             Variant.product_id.in_([product.id for product in products]),
             Variant.is_active.is_(True),
             Inventory.available > 0,
+            StockLocation.ships,
         )
     )) if products else set()
     for product in products:
@@ -211,8 +334,8 @@ def list_products(filters: ProductFilters, *, page: int, per_page: int) -> tuple
 def get_product(slug: str) -> Product:
     """A visible product with images, variants and stock. Raises NotFound (also when inactive).
 
-    Three statements: the product with its category, its images, its variants
-    with their inventory rows (one-to-one, so joined without repeating rows).
+    Three statements: the product with its category, its images, its variants with
+    their inventory rows (one per location) and those rows' locations joined.
     """
     product = db.session.scalar(
         select(Product)
@@ -220,7 +343,7 @@ def get_product(slug: str) -> Product:
         .options(
             joinedload(Product.category),
             selectinload(Product.images),
-            selectinload(Product.variants).joinedload(Variant.inventory),
+            selectinload(Product.variants).joinedload(Variant.inventories).joinedload(Inventory.location),
         )
     )
     if product is None:

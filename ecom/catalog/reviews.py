@@ -23,7 +23,8 @@ from ecom.extensions import db
 from ecom.identity.models import User
 
 # An order in any of these has been paid for, so its items count as purchased.
-PURCHASED_STATUSES = (OrderStatus.PAID, OrderStatus.PACKED, OrderStatus.SHIPPED, OrderStatus.DELIVERED)
+PURCHASED_STATUSES = (OrderStatus.PAID, OrderStatus.PACKED, OrderStatus.PARTIALLY_SHIPPED,
+                      OrderStatus.SHIPPED, OrderStatus.READY_FOR_PICKUP, OrderStatus.DELIVERED)
 
 
 VERIFIED_BUYER = "Verified buyer"

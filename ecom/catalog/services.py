@@ -152,9 +152,43 @@ def prepare_category(category: Category) -> Category:
     # The row being prepared may be pending and incomplete: no autoflush while checking.
     with db.session.no_autoflush:
         category.slug = _checked_slug(Category, category.slug, category.name, exclude_id=category.id)
-    if category.parent_id is not None and category.id is not None and category.parent_id == category.id:
-        raise ValidationFailed("A category cannot be its own parent.", {"parent": ["Pick another."]})
+        _refuse_ancestry_cycle(category)
     return category
+
+
+# pg_advisory_xact_lock key serialising moves within the category tree (any fixed number
+# no other lock in the app uses).
+CATEGORY_TREE_LOCK = 0x0CA7_0001
+
+
+def _refuse_ancestry_cycle(category: Category) -> None:
+    """A category can't sit under itself or under one of its own subcategories.
+
+    Walks up from the new parent. On PostgreSQL the walk holds one transaction-scoped
+    advisory lock for the tree's shape, so two concurrent moves (A under B, B under A)
+    can't both pass: the second waits for the first to commit, then sees its parent and
+    is refused (row locks on the ancestors would deadlock instead). Raises ValidationFailed.
+    """
+    node = category.parent
+    if node is None and category.parent_id is not None:
+        node = db.session.get(Category, category.parent_id)
+    # The part of the chain not in the database yet (new categories) is walked in memory.
+    while node is not None and node.id is None:
+        if node is category:
+            break
+        node = node.parent
+    current = node.id if node is not None and node is not category else None
+    if current is not None and category.id is not None and db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(select(func.pg_advisory_xact_lock(CATEGORY_TREE_LOCK)))
+    seen: set[int] = set()
+    while current is not None and current not in seen and current != category.id:
+        seen.add(current)
+        current = db.session.scalar(select(Category.parent_id).where(Category.id == current))
+    if node is category or (current is not None and current == category.id):
+        raise ValidationFailed(
+            "A category can't be placed under itself or under one of its own subcategories.",
+            {"parent": [f"{category.parent or 'That category'} is {category.name} or inside it; "
+                        "pick a parent outside it."]})
 
 
 def create_category(*, name: str, slug: str | None = None, parent: Category | None = None,
@@ -187,6 +221,46 @@ def delete_category(category: Category, *, actor: Actor | None = None) -> None:
     db.session.delete(category)
     db.session.flush()
     _audit(actor, "delete", category, before)
+
+
+def category_paths() -> dict[int, list[str]]:
+    """Every category's names from its root down to itself (a broken, cyclic ancestry stops
+    where it repeats). One statement, for the back office's tree column."""
+    rows = {category_id: (name, parent_id)
+            for category_id, name, parent_id in db.session.execute(
+                select(Category.id, Category.name, Category.parent_id))}
+    paths: dict[int, list[str]] = {}
+    for category_id in rows:
+        names, seen, current = [], set(), category_id
+        while current in rows and current not in seen:
+            seen.add(current)
+            name, parent_id = rows[current]
+            names.append(name)
+            current = parent_id
+        paths[category_id] = names[::-1]
+    return paths
+
+
+def category_tree_order() -> list[int]:
+    """Every category id in tree order: each root (by display order, then name) followed by its
+    subcategories, depth first; categories caught in a hand-made parent cycle come last."""
+    rows = db.session.execute(select(Category.id, Category.parent_id)
+                              .order_by(Category.display_order, Category.name, Category.id)).all()
+    known = {category_id for category_id, _ in rows}
+    children: dict[int | None, list[int]] = {}
+    for category_id, parent_id in rows:
+        children.setdefault(parent_id if parent_id in known else None, []).append(category_id)
+    order: list[int] = []
+    placed: set[int] = set()
+    stack = list(reversed(children.get(None, [])))
+    while stack:
+        current = stack.pop()
+        if current in placed:
+            continue
+        order.append(current)
+        placed.add(current)
+        stack.extend(reversed(children.get(current, [])))
+    return order + [category_id for category_id, _ in rows if category_id not in placed]
 
 
 def get_category_by_slug(slug: str) -> Category | None:

@@ -24,7 +24,7 @@ def cancel_order(order: Order, *, actor: Actor, reason: str, expired: bool = Fal
     """Cancel an order that has not been packed.
 
     Under the order's lock: the order moves to ``cancelled`` (history row with
-    ``reason``), its fulfillment is cancelled, its stock goes back - held units
+    ``reason``), its fulfillments are cancelled, its stock goes back - held units
     released when it was unpaid (as ``expired`` reservations for the expiry
     job), sold units returned on hand when it was paid -, an unpaid order's
     promotion and voucher uses are given back, ORDER_CANCELLED is
@@ -39,8 +39,8 @@ def cancel_order(order: Order, *, actor: Actor, reason: str, expired: bool = Fal
     was = OrderStatus(order.status)
     transition(order, OrderStatus.CANCELLED, actor=actor, note=reason)
     order.cancel_reason = reason or None
-    if order.fulfillment is not None:
-        cancel_fulfillment(order.fulfillment, actor=actor, note=reason)
+    for fulfillment in order.fulfillments:
+        cancel_fulfillment(fulfillment, actor=actor, note=reason)
     if was == OrderStatus.CREATED:
         # Unpaid: its promotions' uses go back (before the stock: promotion rows lock first).
         release_uses(order.id)

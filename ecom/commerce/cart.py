@@ -197,7 +197,7 @@ def _sellable_variant(sku: str) -> Variant:
         select(Variant)
         .join(Product)
         .where(Variant.sku == sku, Variant.is_active.is_(True), Product.is_active.is_(True))
-        .options(selectinload(Variant.inventory), selectinload(Variant.product))
+        .options(selectinload(Variant.inventories), selectinload(Variant.product))
     )
     if variant is None:
         raise NotFound(f"No product with SKU '{sku}'.")

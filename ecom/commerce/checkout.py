@@ -36,7 +36,7 @@ from ecom.commerce.guest_orders import (
     token_opens,
 )
 from ecom.commerce.models import Cart, CartItem, Order, OrderItem, Payment
-from ecom.commerce.orders import lock_order, order_event_data, record_creation, transition
+from ecom.commerce.orders import lock_order, order_event_data, record_creation, record_history, transition
 from ecom.commerce.payments import (
     cancel_payment,
     refundable_amount,
@@ -44,14 +44,14 @@ from ecom.commerce.payments import (
     set_payment_status,
 )
 from ecom.commerce.sql import insert_or_nothing
-from ecom.commerce.status import MONEY_TAKEN, OrderStatus, PaymentStatus
+from ecom.commerce.status import MONEY_TAKEN, EventKind, OrderStatus, PaymentStatus
 from ecom.db import utcnow
 from ecom.errors import Conflict, EcomError, NotFound, OutOfStock, ValidationFailed
 from ecom.extensions import db
-from ecom.fulfillment.services import create_fulfillment
+from ecom.fulfillment.services import create_fulfillments
 from ecom.identity.models import Address
-from ecom.inventory.models import ReservationStatus, StockReservation, available_units
-from ecom.inventory.services import commit_stock, reserve_stock
+from ecom.inventory.models import Inventory, ReservationStatus, StockReservation, available_units
+from ecom.inventory.services import commit_stock, pickup_location, reserve_stock
 from ecom.notifications.models import EventType
 from ecom.notifications.services import emit
 from ecom.pricing.engine import Quote, QuoteLine, VoucherRefused
@@ -176,12 +176,13 @@ def start_checkout(
         check_guest_order_cap(user.client_ip, replaced=replaced)
     else:
         _check_open_order_cap(user)
-    _check_lines_in_stock(lines, held=_held_units(replaced))
-
     customer = Customer(user_id=account.id if account else None, email=user.email,
                         replacing=frozenset(o.id for o in replaced))
     quote = price_cart(lines, Destination.of_address(shipping), shipping_method=shipping_method,
                        voucher_code=voucher_code, customer=customer)
+    # A pickup order's stock is its store's only (reserve_stock reads order.pickup_store_id).
+    _check_lines_in_stock(lines, held=_held_units(replaced),
+                          pickup_store_id=priced_order_values(quote)["pickup_store_id"])
     order = insert_order(
         user_id=account.id if account else None,
         cart_id=cart.id,
@@ -217,9 +218,9 @@ def start_checkout(
         gateway=payments.name,
     )
     db.session.add(payment)
-    # Likewise its one payment and its missing fulfillment, which its events and rendering ask for.
+    # Likewise its one payment and its missing fulfillments, which its events and rendering ask for.
     set_committed_value(order, "payments", [payment])
-    set_committed_value(order, "fulfillment", None)
+    set_committed_value(order, "fulfillments", [])
     actor = Actor.of_user(user) if account else user.actor
     record_creation(order, actor=actor)
     emit(EventType.ORDER_PLACED, order_event_data(order))
@@ -319,9 +320,10 @@ def _cart_lines(cart: Cart) -> list[CartItem]:
     return list(db.session.scalars(
         select(CartItem)
         .where(CartItem.cart_id == cart.id)
-        .options(joinedload(CartItem.variant).joinedload(Variant.inventory), joinedload(CartItem.product))
+        .options(joinedload(CartItem.variant).joinedload(Variant.inventories).joinedload(Inventory.location),
+                 joinedload(CartItem.product))
         .order_by(CartItem.id)
-    ))
+    ).unique())
 
 
 def priced_order_values(quote: Quote) -> dict:
@@ -369,18 +371,25 @@ def _check_lines_sellable(lines: list[CartItem]) -> None:
         raise ValidationFailed(f"No longer for sale: {', '.join(dead)}.", {"items": dead})
 
 
-def _check_lines_in_stock(lines: list[CartItem], *, held: dict[int, int] | None = None) -> None:
+def _check_lines_in_stock(lines: list[CartItem], *, held: dict[int, int] | None = None,
+                          pickup_store_id: int | None = None) -> None:
     """Refuse a cart already short of stock when it was read, before any order or payment
-    intent exists, counting the units ``held`` by the orders it replaces as available.
+    intent exists, counting the units ``held`` by the orders it replaces as available: for
+    shipping, over the shipping locations; for a pickup, at the store's location (a store
+    without click & collect is refused here, ValidationFailed).
     Only a shortcut for the refusal: ``reserve_stock`` has the last word."""
     held = held or {}
+    pickup = pickup_location(pickup_store_id) if pickup_store_id is not None else None
+    location_id = pickup.id if pickup is not None else None
     wanted: dict[int, int] = defaultdict(int)
     for line in lines:
         wanted[line.variant_id] += line.quantity
-    short = {line.sku: available_units(line.variant) + held.get(line.variant_id, 0) for line in lines
-             if available_units(line.variant) + held.get(line.variant_id, 0) < wanted[line.variant_id]}
+    short = {line.sku: available_units(line.variant, location_id=location_id) + held.get(line.variant_id, 0)
+             for line in lines
+             if available_units(line.variant, location_id=location_id) + held.get(line.variant_id, 0)
+             < wanted[line.variant_id]}
     if short:
-        raise OutOfStock(short)
+        raise OutOfStock(short, where=f"at {pickup.name}" if pickup is not None else "")
 
 
 def _cancel_abandoned_intent(payments: PaymentGateway, intent_id: str) -> None:
@@ -572,7 +581,7 @@ def _mark_paid(order: Order, payment: Payment) -> Finalized:
             else _user_cart(order.user) if order.user is not None else None)
     if cart is not None:
         clear_cart(cart)
-    create_fulfillment(order)
+    create_fulfillments(order)
     emit(EventType.ORDER_PAID, order_event_data(order))
     db.session.flush()
     return Finalized(order, Finalized.PAID)
@@ -634,6 +643,7 @@ def confirm_payment(user, intent_id: str, payment_method: str | None = None, *,
     actor = Actor.of_user(user) if user is not None else guest_actor(order.email)
     payments = payment_gateway(intent_id)
     intent = payments.retrieve_intent(intent_id)
+    attempted = False
     if intent.status in ("requires_payment_method", "requires_confirmation"):
         # The simulator's default card; but a failed authentication stands until the shopper
         # gives another payment method (confirming again tells them 402, as at Stripe).
@@ -641,6 +651,8 @@ def confirm_payment(user, intent_id: str, payment_method: str | None = None, *,
         method = payment_method or (DEFAULT_TEST_PAYMENT_METHOD if defaulted else None)
         if method:
             intent = payments.confirm_intent(intent_id, method, return_url=return_url)
+            attempted = True
+    was_declined = payment.status == PaymentStatus.FAILED
     result = finalize_payment(intent_id, actor=actor, intent=intent)
     if result.outcome == Finalized.PENDING and intent.status == REQUIRES_ACTION:
         # Under the order's lock (the finaliser took it): noted for the back office and polling.
@@ -648,4 +660,16 @@ def confirm_payment(user, intent_id: str, payment_method: str | None = None, *,
         db.session.flush()
         return Finalized(result.order, result.outcome, action_required=True,
                          next_action_url=intent.next_action_url)
+    if attempted and was_declined and result.outcome == Finalized.DECLINED:
+        _record_another_decline(payment, intent, actor)
     return result
+
+
+def _record_another_decline(payment: Payment, intent: Intent, actor: Actor) -> None:
+    """A failed payment declined once more, on a card the shopper just tried: its status does not
+    move (failed stays failed), but the attempt is history the back office shows. Only the
+    confirm call knows a new card was tried; a webhook repeating a decline adds nothing."""
+    message = intent.failure_message or intent.status
+    payment.failure_message = message
+    record_history(payment.order_id, EventKind.PAYMENT, PaymentStatus.FAILED, PaymentStatus.FAILED,
+                   actor=actor, note=f"declined again: {message}")

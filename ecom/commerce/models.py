@@ -144,7 +144,13 @@ class Order(TimestampMixin, db.Model):
     reservations = relationship(
         "StockReservation", back_populates="order", order_by="StockReservation.variant_id"
     )
-    fulfillment = relationship("Fulfillment", back_populates="order", uselist=False)
+    # One per stock location the order's units come from (a split shipment has several).
+    fulfillments = relationship("Fulfillment", back_populates="order", order_by="Fulfillment.id")
+
+    @property
+    def fulfillment(self):
+        """The first fulfillment: the only one unless the order ships from several locations."""
+        return self.fulfillments[0] if self.fulfillments else None
 
     # The spec's name for the order's tax; the column keeps its first name.
     tax_total = synonym("tax")

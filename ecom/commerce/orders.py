@@ -21,7 +21,7 @@ from ecom.extensions import db
 STAMPS: dict[OrderStatus, str] = {
     OrderStatus.PAID: "paid_at",
     OrderStatus.PACKED: "packed_at",
-    OrderStatus.SHIPPED: "shipped_at",
+    OrderStatus.SHIPPED: "shipped_at",  # when the last shipment left
     OrderStatus.DELIVERED: "delivered_at",
     OrderStatus.CANCELLED: "cancelled_at",
 }
@@ -105,9 +105,11 @@ def record_history(order_id: int, kind: EventKind, from_status: str | None, to_s
     return event
 
 
-def order_event_data(order: Order) -> dict:
-    """The ``data`` part of an order event's payload (the notification templates read it)."""
-    fulfillment = order.fulfillment
+def order_event_data(order: Order, fulfillment=None) -> dict:
+    """The ``data`` part of an order event's payload (the notification templates read it).
+    Carrier and tracking are ``fulfillment``'s, else the latest shipment's."""
+    if fulfillment is None:
+        fulfillment = next((f for f in reversed(order.fulfillments) if f.tracking_number), None)
     return {
         "order_id": order.id,
         "order_number": order.order_number,

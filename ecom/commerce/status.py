@@ -6,17 +6,22 @@ from enum import StrEnum
 class OrderStatus(StrEnum):
     CREATED = "created"  # placed, stock reserved, awaiting payment
     PAID = "paid"  # payment captured, stock committed, fulfillment pending
-    PACKED = "packed"  # warehouse packed it
-    SHIPPED = "shipped"  # handed to the carrier, tracking known
+    PACKED = "packed"  # warehouse packed it (a split order: one of its shipments)
+    PARTIALLY_SHIPPED = "partially_shipped"  # a split order: some shipments sent, some not yet
+    SHIPPED = "shipped"  # every shipment handed to the carrier, tracking known
+    READY_FOR_PICKUP = "ready_for_pickup"  # click & collect: waiting at the store
     DELIVERED = "delivered"  # carrier confirmed delivery
     CANCELLED = "cancelled"  # never shipped; stock released or returned, money refunded
 
 
 ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.CREATED: frozenset({OrderStatus.PAID, OrderStatus.CANCELLED}),
-    OrderStatus.PAID: frozenset({OrderStatus.PACKED, OrderStatus.CANCELLED}),
-    OrderStatus.PACKED: frozenset({OrderStatus.SHIPPED}),
+    OrderStatus.PAID: frozenset({OrderStatus.PACKED, OrderStatus.READY_FOR_PICKUP, OrderStatus.CANCELLED}),
+    OrderStatus.PACKED: frozenset({OrderStatus.PARTIALLY_SHIPPED, OrderStatus.SHIPPED}),
+    OrderStatus.PARTIALLY_SHIPPED: frozenset({OrderStatus.SHIPPED}),
     OrderStatus.SHIPPED: frozenset({OrderStatus.DELIVERED}),
+    # Collected (delivered), or never collected and cancelled with a refund.
+    OrderStatus.READY_FOR_PICKUP: frozenset({OrderStatus.DELIVERED, OrderStatus.CANCELLED}),
     OrderStatus.DELIVERED: frozenset(),
     OrderStatus.CANCELLED: frozenset(),
 }

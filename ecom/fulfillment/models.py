@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ecom.db import Timestamp, TimestampMixin, one_of
@@ -11,6 +11,9 @@ from ecom.fulfillment.status import FulfillmentStatus
 
 
 class Fulfillment(TimestampMixin, db.Model):
+    """One shipment (or pickup) of an order from one stock location: an order whose units
+    come from two warehouses has two (a split shipment)."""
+
     __tablename__ = "fulfillments"
     __table_args__ = (
         one_of("status", FulfillmentStatus),
@@ -19,11 +22,21 @@ class Fulfillment(TimestampMixin, db.Model):
             "OR (carrier IS NOT NULL AND tracking_number IS NOT NULL)",
             name="shipped_has_tracking",
         ),
+        # A pickup never ships; a shipment is never ready for pickup.
+        CheckConstraint(
+            "(is_pickup AND status NOT IN ('packed', 'shipped', 'delivered')) "
+            "OR (NOT is_pickup AND status NOT IN ('ready_for_pickup', 'picked_up'))",
+            name="pickup_steps_match_kind",
+        ),
+        UniqueConstraint("order_id", "location_id"),
         Index("ix_fulfillments_status_created", "status", "created_at"),
+        Index("ix_fulfillments_location_status", "location_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    location_id: Mapped[int] = mapped_column(ForeignKey("stock_locations.id"))
+    is_pickup: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     order_number: Mapped[str] = mapped_column(String(32), index=True)
     status: Mapped[str] = mapped_column(String(20), default=FulfillmentStatus.PENDING)
     carrier: Mapped[str | None] = mapped_column(String(100))
@@ -32,5 +45,29 @@ class Fulfillment(TimestampMixin, db.Model):
     packed_at: Mapped[datetime | None] = Timestamp(nullable=True)
     shipped_at: Mapped[datetime | None] = Timestamp(nullable=True)
     delivered_at: Mapped[datetime | None] = Timestamp(nullable=True)
+    ready_for_pickup_at: Mapped[datetime | None] = Timestamp(nullable=True)
+    picked_up_at: Mapped[datetime | None] = Timestamp(nullable=True)
 
-    order = relationship("Order", back_populates="fulfillment")
+    order = relationship("Order", back_populates="fulfillments")
+    location = relationship("StockLocation")
+    lines: Mapped[list[FulfillmentLine]] = relationship(
+        back_populates="fulfillment", cascade="all, delete-orphan", order_by="FulfillmentLine.id"
+    )
+
+
+class FulfillmentLine(db.Model):
+    """Units of one order line that one fulfillment sends (or hands over)."""
+
+    __tablename__ = "fulfillment_lines"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        UniqueConstraint("fulfillment_id", "order_item_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fulfillment_id: Mapped[int] = mapped_column(ForeignKey("fulfillments.id", ondelete="CASCADE"))
+    order_item_id: Mapped[int] = mapped_column(ForeignKey("order_items.id", ondelete="CASCADE"), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+
+    fulfillment: Mapped[Fulfillment] = relationship(back_populates="lines")
+    order_item = relationship("OrderItem")

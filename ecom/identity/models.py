@@ -4,10 +4,10 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, text
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ecom.db import TimestampMixin, one_of
+from ecom.db import TimestampMixin, one_of, utcnow
 from ecom.extensions import db
 
 
@@ -46,6 +46,8 @@ class User(UserMixin, TimestampMixin, db.Model):
     # deactivation): back-office sessions and API tokens carry the value they were issued
     # with, and a stale one is refused (identity.services.end_sessions).
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # IANA name ("Europe/Berlin"): the back office shows this user's dates in it; UTC when unset.
+    time_zone: Mapped[str | None] = mapped_column(String(64))
 
     addresses: Mapped[list[Address]] = relationship(
         back_populates="user", cascade="all, delete-orphan", order_by="Address.id"
@@ -65,6 +67,20 @@ class User(UserMixin, TimestampMixin, db.Model):
 
     def __str__(self) -> str:
         return self.email
+
+
+class CustomerNote(db.Model):
+    """A staff note on a customer's page (who wrote it, when); never shown to the customer."""
+
+    __tablename__ = "customer_notes"
+    __table_args__ = (CheckConstraint("length(body) > 0", name="body_not_empty"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    author: Mapped[str] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(db.DateTime(timezone=True), default=utcnow)
 
 
 class Address(TimestampMixin, db.Model):

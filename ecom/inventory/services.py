@@ -1,59 +1,120 @@
-"""Stock: two-phase reservation, the movement ledger, low-stock alerts.
+"""Stock: allocation over locations, two-phase reservation, the movement ledger,
+low-stock alerts.
 
-Concurrency: every function that changes ``inventory`` locks the rows it
-touches, always in ascending variant id order, so two orders sharing variants
-can never deadlock: with SELECT ... FOR UPDATE, or (``reserve_stock``) with
-the conditional UPDATE that takes the units. Callers that also lock the
-order lock it first (see ``ecom.commerce.orders.lock_order``). The check
-constraints on ``inventory`` are the last line of defence against oversell.
+Stock lives in ``inventory`` rows, one per (variant, location). Concurrency:
+every function that changes inventory locks the rows it touches with one
+SELECT ... FOR UPDATE OF inventory, always in ascending (variant id, location
+id) order, so two operations sharing rows can never deadlock. Callers that also
+lock the order lock it first (see ``ecom.commerce.orders.lock_order``). The
+check constraints on ``inventory`` (reserved <= quantity, both >= 0, per row)
+are the last line of defence against oversell.
+
+Allocation policy (``reserve_stock``): each variant's units are taken from the
+locations that may serve the order - for shipping, every active location that
+ships orders; for a pickup, only the store's own location - in ascending
+``priority``, then location id, filling the first before touching the next and
+splitting a line over several locations only when one cannot cover it. All
+lines or none.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import case, func, select, tuple_
 
 from ecom.actor import SYSTEM, Actor
 from ecom.audit.services import record_change
 from ecom.db import as_utc, utcnow
-from ecom.errors import Conflict, OutOfStock, ValidationFailed
+from ecom.errors import Conflict, NotFound, OutOfStock, ValidationFailed
 from ecom.extensions import db
 from ecom.inventory.models import (
     Inventory,
+    LocationKind,
     MovementReason,
     ReservationStatus,
+    StockLocation,
     StockMovement,
     StockReservation,
 )
 from ecom.notifications.models import EventType
 from ecom.notifications.services import emit
 
+DEFAULT_LOCATION_CODE = "MAIN"  # the warehouse migration 0008 moved the single stock pool into
 
-def ensure_inventory(variant) -> Inventory:
-    """The variant's inventory row, created empty if it has none."""
-    inventory = db.session.scalar(select(Inventory).where(Inventory.variant_id == variant.id))
+
+# --- locations ---------------------------------------------------------------
+
+
+def default_location() -> StockLocation:
+    """Where stock goes when nobody names a location (the CSV import, a bare adjustment):
+    the first active shipping location by priority. A database with no location at all
+    (a fresh test schema emptied) gets the ``MAIN`` warehouse migration 0008 creates."""
+    location = db.session.scalar(
+        select(StockLocation)
+        .order_by(~StockLocation.ships, StockLocation.priority, StockLocation.id).limit(1))
+    if location is None:
+        location = StockLocation(code=DEFAULT_LOCATION_CODE, name="Main warehouse",
+                                 kind=LocationKind.WAREHOUSE, ships_orders=True, accepts_pickup=False,
+                                 priority=10, is_active=True)
+        db.session.add(location)
+        db.session.flush()
+    return location
+
+
+def get_location(location_id: int) -> StockLocation:
+    """Raises NotFound."""
+    location = db.session.get(StockLocation, location_id)
+    if location is None:
+        raise NotFound("Stock location not found.")
+    return location
+
+
+def pickup_location(store_id: int) -> StockLocation:
+    """The store's own location, when it serves click & collect.
+    Raises ValidationFailed when the store offers no pickup."""
+    location = db.session.scalar(select(StockLocation).where(StockLocation.store_id == store_id))
+    if location is None or not location.serves_pickup:
+        raise ValidationFailed(f"Store {store_id} offers no click & collect.",
+                               {"pickup_store_id": ["This store offers no click & collect."]})
+    return location
+
+
+def ensure_inventory(variant, location: StockLocation | None = None) -> Inventory:
+    """The variant's inventory row at ``location`` (default: ``default_location()``), created
+    empty if it has none."""
+    location = location or default_location()
+    inventory = db.session.scalar(select(Inventory).where(
+        Inventory.variant_id == variant.id, Inventory.location_id == location.id))
     if inventory is None:
-        inventory = Inventory(variant_id=variant.id, quantity=0, reserved=0)
+        inventory = Inventory(variant_id=variant.id, location_id=location.id, quantity=0, reserved=0)
         db.session.add(inventory)
         db.session.flush()
     return inventory
 
 
-def _lock_inventories(variant_ids) -> dict[int, Inventory]:
-    """Lock the inventory rows of ``variant_ids`` in ascending id order."""
-    ids = sorted(set(variant_ids))
-    if not ids:
-        return {}
-    rows = db.session.scalars(
-        select(Inventory)
-        .where(Inventory.variant_id.in_(ids))
-        .order_by(Inventory.variant_id)
-        .with_for_update()
+# --- locking -----------------------------------------------------------------
+
+
+def _locked(statement) -> list[Inventory]:
+    """Run ``statement`` (a select of Inventory) locking its rows in the one fixed order."""
+    return list(db.session.scalars(
+        statement
+        .order_by(Inventory.variant_id, Inventory.location_id)
+        .with_for_update(of=Inventory)
         .execution_options(populate_existing=True)
-    ).all()
-    return {row.variant_id: row for row in rows}
+    ))
+
+
+def _lock_pairs(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], Inventory]:
+    """Lock the inventory rows of these (variant id, location id) pairs."""
+    pairs = sorted(set(pairs))
+    if not pairs:
+        return {}
+    rows = _locked(select(Inventory).where(tuple_(Inventory.variant_id, Inventory.location_id).in_(pairs)))
+    return {(row.variant_id, row.location_id): row for row in rows}
 
 
 def _lines_of(order) -> dict[int, int]:
@@ -70,17 +131,16 @@ def _reservations(order, status: ReservationStatus | None = None) -> list[StockR
     query = select(StockReservation).where(StockReservation.order_id == order.id)
     if status is not None:
         query = query.where(StockReservation.status == status)
-    return list(
-        db.session.scalars(
-            query.order_by(StockReservation.variant_id).execution_options(populate_existing=True)
-        )
-    )
+    return list(db.session.scalars(
+        query.order_by(StockReservation.variant_id, StockReservation.location_id)
+        .execution_options(populate_existing=True)
+    ))
 
 
-def _record(variant_id: int, delta: int, reason: MovementReason, *, actor: Actor,
+def _record(variant_id: int, location_id: int, delta: int, reason: MovementReason, *, actor: Actor,
             note: str = "", order_id: int | None = None) -> StockMovement:
     movement = StockMovement(
-        variant_id=variant_id, delta=delta, reason=reason, note=note,
+        variant_id=variant_id, location_id=location_id, delta=delta, reason=reason, note=note,
         user_id=actor.user_id, order_id=order_id,
     )
     db.session.add(movement)
@@ -88,14 +148,18 @@ def _record(variant_id: int, delta: int, reason: MovementReason, *, actor: Actor
 
 
 def _check_low_stock(inventory: Inventory) -> None:
-    """Emit LOW_STOCK once per crossing of the threshold, and re-arm when stock recovers."""
+    """Emit LOW_STOCK once per crossing of the threshold at a location, and re-arm when
+    stock recovers."""
     if inventory.is_low and not inventory.low_stock_alerted:
         inventory.low_stock_alerted = True
         variant = inventory.variant
+        location = inventory.location
         emit(EventType.LOW_STOCK, {
             "variant_id": inventory.variant_id,
             "sku": variant.sku if variant else None,
             "product_name": variant.product.name if variant else None,
+            "location_id": inventory.location_id,
+            "location": location.name if location else None,
             "available": inventory.available,
             "quantity": inventory.quantity,
             "threshold": inventory.low_stock_threshold,
@@ -108,65 +172,72 @@ def _sku_of(variant_id: int, order) -> str:
     return next((i.sku for i in order.items if i.variant_id == variant_id), str(variant_id))
 
 
-def reserve_stock(order, *, ttl_seconds: int) -> list[StockReservation]:
+# --- reservation -------------------------------------------------------------
+
+
+def reserve_stock(order, *, ttl_seconds: int, pickup_store_id: int | None = None) -> list[StockReservation]:
     """Hold stock for every line of ``order``: all lines or none.
 
-    Each variant's units are taken by one conditional UPDATE (only while enough
-    are available), in ascending variant id order like every lock here, so the
-    check and the change are one atomic step and no unit is held twice.
+    Allocation (module docstring): for shipping over the active locations that
+    ship orders, for a pickup (``pickup_store_id``, else the order's own
+    ``pickup_store_id`` when it has one) only at that store's location, in
+    priority order, splitting a line where one location cannot cover it. One
+    statement locks every candidate row of the order's variants (those with a
+    unit available) in the fixed order; the plan is made on the locked rows and
+    written back in one batch, so no unit is held twice.
     Raises OutOfStock (naming every short SKU and its available units) and
-    changes nothing when any line cannot be held.
+    ValidationFailed (a store without click & collect), having changed nothing
+    (the rows it locked stay locked until the caller rolls back).
     """
     needed = _lines_of(order)
-    taken: list[tuple[Inventory, int]] = []
-    for variant_id, qty in sorted(needed.items()):
-        inventory = _shift_reserved(variant_id, qty)
-        if inventory is None:
-            for held, units in taken:
-                _shift_reserved(held.variant_id, -units)
-            raise OutOfStock(_shortages(order, needed))
-        taken.append((inventory, qty))
+    store_id = pickup_store_id if pickup_store_id is not None else getattr(order, "pickup_store_id", None)
+    pickup = pickup_location(store_id) if store_id is not None else None
+    served_here = (Inventory.location_id == pickup.id) if pickup is not None else StockLocation.ships
+    rows = db.session.execute(
+        select(Inventory, StockLocation.priority)
+        .join(StockLocation, StockLocation.id == Inventory.location_id)
+        .where(Inventory.variant_id.in_(list(needed)), served_here, Inventory.available > 0)
+        .order_by(Inventory.variant_id, Inventory.location_id)
+        .with_for_update(of=Inventory)
+        .execution_options(populate_existing=True)
+    ).all()
+    candidates: dict[int, list[tuple[int, Inventory]]] = defaultdict(list)
+    for row, priority in rows:
+        candidates[row.variant_id].append((priority, row))
+    plan: list[tuple[Inventory, int]] = []
+    short: dict[str, int] = {}
+    for variant_id, wanted in sorted(needed.items()):
+        left = wanted
+        for _, row in sorted(candidates[variant_id], key=lambda c: (c[0], c[1].location_id)):
+            take = min(left, row.available)
+            plan.append((row, take))
+            left -= take
+            if left == 0:
+                break
+        if left:
+            short[_sku_of(variant_id, order)] = wanted - left
+    if short:
+        raise OutOfStock(short, where=f"at {pickup.name}" if pickup is not None else "")
     expires_at = utcnow() + timedelta(seconds=ttl_seconds)
-    reservations = [
-        StockReservation(order_id=order.id, variant_id=inventory.variant_id, quantity=qty,
-                         status=ReservationStatus.ACTIVE, expires_at=expires_at)
-        for inventory, qty in taken
-    ]
+    reservations = []
+    for row, take in plan:
+        row.reserved += take
+        reservations.append(StockReservation(
+            order_id=order.id, variant_id=row.variant_id, location_id=row.location_id, quantity=take,
+            status=ReservationStatus.ACTIVE, expires_at=expires_at))
     db.session.add_all(reservations)
-    for inventory, _ in taken:
-        _check_low_stock(inventory)
+    for row, _ in plan:
+        _check_low_stock(row)
     db.session.flush()
     return reservations
 
 
-def _shift_reserved(variant_id: int, units: int) -> Inventory | None:
-    """Add ``units`` to the variant's reserved units while that many are available
-    (a negative ``units`` gives back). The updated, locked row; None when it would not fit."""
-    return db.session.scalars(
-        update(Inventory)
-        .where(Inventory.variant_id == variant_id, Inventory.available >= units)
-        .values(reserved=Inventory.reserved + units)
-        .returning(Inventory)
-        # The returned row refreshes the session's copy; nothing else needs synchronising.
-        .execution_options(populate_existing=True, synchronize_session=False)
-    ).one_or_none()
-
-
-def _shortages(order, needed: dict[int, int]) -> dict[str, int]:
-    """SKU -> available units of each line that cannot be held (0 without an inventory row)."""
-    available = dict(db.session.execute(
-        select(Inventory.variant_id, Inventory.available).where(Inventory.variant_id.in_(needed))
-    ).all())
-    return {_sku_of(variant_id, order): available.get(variant_id, 0)
-            for variant_id, qty in needed.items() if available.get(variant_id, 0) < qty}
-
-
 def commit_stock(order) -> bool:
-    """Payment succeeded: the held units leave ``quantity`` and ``reserved``.
+    """Payment succeeded: the held units leave ``quantity`` and ``reserved`` at their locations.
 
     Idempotent: returns False when the order's stock was already committed.
     If the reservation had expired or been released (a late payment), the
-    units are taken afresh when available; raises OutOfStock otherwise, and
+    units are allocated afresh when available; raises OutOfStock otherwise, and
     then changes nothing.
     """
     all_rows = _reservations(order)
@@ -176,13 +247,13 @@ def commit_stock(order) -> bool:
     if not active:
         reserve_stock(order, ttl_seconds=0)
         active = _reservations(order, ReservationStatus.ACTIVE)
-    inventories = _lock_inventories(r.variant_id for r in active)
+    inventories = _lock_pairs((r.variant_id, r.location_id) for r in active)
     for reservation in active:
-        inventory = inventories[reservation.variant_id]
+        inventory = inventories[(reservation.variant_id, reservation.location_id)]
         inventory.quantity -= reservation.quantity
         inventory.reserved -= reservation.quantity
         reservation.status = ReservationStatus.COMMITTED
-        _record(reservation.variant_id, -reservation.quantity, MovementReason.SALE,
+        _record(reservation.variant_id, reservation.location_id, -reservation.quantity, MovementReason.SALE,
                 actor=SYSTEM, order_id=order.id, note=f"order {order.order_number}")
         _check_low_stock(inventory)
     db.session.flush()
@@ -195,10 +266,10 @@ def release_stock(order, *, expired: bool = False) -> int:
     Returns the number of units released.
     """
     active = _reservations(order, ReservationStatus.ACTIVE)
-    inventories = _lock_inventories(r.variant_id for r in active)
+    inventories = _lock_pairs((r.variant_id, r.location_id) for r in active)
     released = 0
     for reservation in active:
-        inventory = inventories[reservation.variant_id]
+        inventory = inventories[(reservation.variant_id, reservation.location_id)]
         inventory.reserved -= reservation.quantity
         reservation.status = ReservationStatus.EXPIRED if expired else ReservationStatus.RELEASED
         released += reservation.quantity
@@ -208,19 +279,18 @@ def release_stock(order, *, expired: bool = False) -> int:
 
 
 def return_stock(order, *, actor: Actor) -> int:
-    """Put a paid, unshipped order's committed units back on hand (cancellation).
-
-    Each committed reservation is returned once: it moves to ``released``.
+    """Put a paid, unshipped order's committed units back on hand where they were sold from
+    (cancellation). Each committed reservation is returned once: it moves to ``released``.
     Returns the number of units returned.
     """
     committed = _reservations(order, ReservationStatus.COMMITTED)
-    inventories = _lock_inventories(r.variant_id for r in committed)
+    inventories = _lock_pairs((r.variant_id, r.location_id) for r in committed)
     returned = 0
     for reservation in committed:
-        inventory = inventories[reservation.variant_id]
+        inventory = inventories[(reservation.variant_id, reservation.location_id)]
         inventory.quantity += reservation.quantity
         reservation.status = ReservationStatus.RELEASED
-        _record(reservation.variant_id, reservation.quantity, MovementReason.RETURN,
+        _record(reservation.variant_id, reservation.location_id, reservation.quantity, MovementReason.RETURN,
                 actor=actor, order_id=order.id, note=f"order {order.order_number} cancelled")
         returned += reservation.quantity
         _check_low_stock(inventory)
@@ -228,20 +298,38 @@ def return_stock(order, *, actor: Actor) -> int:
     return returned
 
 
-# Reasons a person (or an import) may give; `sale` and `return` movements are written by
-# the order flow only. In the order the back office offers them.
+def committed_units(order) -> dict[tuple[int, int], int]:
+    """(variant id, location id) -> units the paid order took there: what each fulfillment sends."""
+    units: dict[tuple[int, int], int] = defaultdict(int)
+    for reservation in _reservations(order, ReservationStatus.COMMITTED):
+        units[(reservation.variant_id, reservation.location_id)] += reservation.quantity
+    return dict(units)
+
+
+# --- manual changes and the stockroom's moves --------------------------------
+
+# Reasons a person (or an import) may give; `sale`, `return` and transfer movements are
+# written by their flows only. In the order the back office offers them.
 MANUAL_REASONS = (MovementReason.RECEIVED, MovementReason.ADJUSTMENT, MovementReason.DAMAGE,
                   MovementReason.CORRECTION)
 
 
+def _whole_number(value, field: str = "quantity") -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValidationFailed("Quantities are whole numbers.", {field: ["Must be a whole number."]})
+    return value
+
+
 def adjust_stock(variant, delta: int, reason: MovementReason | str, *, actor: Actor,
-                 note: str = "") -> StockMovement:
-    """Change the on-hand quantity by ``delta``, write the ledger row and audit it for ``actor``.
+                 note: str = "", location: StockLocation | None = None) -> StockMovement:
+    """Change the on-hand quantity at ``location`` (default: ``default_location()``) by
+    ``delta``, write the ledger row and audit it for ``actor``.
 
     Raises ValidationFailed for a zero delta, a reason reserved for the system
-    (sales, returns) or a ``received`` movement that is not positive, and
-    Conflict when the result would be negative or below the units currently
-    reserved for unpaid orders. Nothing changes when it raises.
+    (sales, returns, transfers), a ``received`` movement that is not positive
+    or into an inactive location, and Conflict when the result would be
+    negative or below the units currently reserved there for unpaid orders.
+    Nothing changes when it raises.
     """
     try:
         reason = MovementReason(reason)
@@ -256,31 +344,86 @@ def adjust_stock(variant, delta: int, reason: MovementReason | str, *, actor: Ac
     if reason == MovementReason.RECEIVED and delta < 0:
         raise ValidationFailed("Received stock must be a positive number of units.",
                                {"delta": ["Must be positive for received stock."]})
-    ensure_inventory(variant)
-    inventory = _lock_inventories([variant.id])[variant.id]
+    location = location or default_location()
+    if reason == MovementReason.RECEIVED and not location.is_active:
+        raise ValidationFailed(f"{location.name} is inactive: nothing can be received there.",
+                               {"location": ["Inactive location."]})
+    ensure_inventory(variant, location)
+    inventory = _lock_pairs([(variant.id, location.id)])[(variant.id, location.id)]
     before = inventory.quantity
     if before + delta < 0:
-        raise Conflict(f"Cannot remove {-delta} units of {variant.sku}: only {before} on hand.")
+        raise Conflict(f"Cannot remove {-delta} units of {variant.sku} at {location.name}: "
+                       f"only {before} on hand.")
     if -delta > inventory.available:
-        raise Conflict(f"Cannot bring {variant.sku} to {before + delta} units: {inventory.reserved} "
-                       f"are reserved for unpaid orders.")
+        raise Conflict(f"Cannot bring {variant.sku} at {location.name} to {before + delta} units: "
+                       f"{inventory.reserved} are reserved for unpaid orders.")
     inventory.quantity = before + delta
-    movement = _record(variant.id, delta, reason, actor=actor, note=note)
+    movement = _record(variant.id, location.id, delta, reason, actor=actor, note=note)
     _check_low_stock(inventory)
     db.session.flush()
     record_change(actor, "adjust_stock", "inventory", inventory.id,
                   {"quantity": before},
-                  {"quantity": inventory.quantity, "sku": variant.sku, "delta": delta,
-                   "reason": str(reason), "note": note or None})
+                  {"quantity": inventory.quantity, "sku": variant.sku, "location": location.code,
+                   "delta": delta, "reason": str(reason), "note": note or None})
     return movement
 
 
-def receive_stock(variant, quantity: int, *, actor: Actor, note: str = "") -> StockMovement:
+def receive_stock(variant, quantity: int, *, actor: Actor, note: str = "",
+                  location: StockLocation | None = None) -> StockMovement:
     """Book a delivery of ``quantity`` units (a ``received`` adjustment, audited).
 
-    Raises ValidationFailed unless quantity is a positive whole number.
+    Raises ValidationFailed unless quantity is a positive whole number and the
+    location is active.
     """
-    return adjust_stock(variant, quantity, MovementReason.RECEIVED, actor=actor, note=note)
+    return adjust_stock(variant, quantity, MovementReason.RECEIVED, actor=actor, note=note, location=location)
+
+
+def take_out(location: StockLocation, units: dict[int, int], reason: MovementReason, *, actor: Actor,
+             note: str, skus: dict[int, str]) -> list[StockMovement]:
+    """Remove ``units`` (variant id -> units) from ``location``'s available stock, one
+    negative ``reason`` movement each, all or nothing. Raises Conflict naming every SKU
+    with too few available units there (reserved units stay with their orders)."""
+    rows = _lock_pairs((variant_id, location.id) for variant_id in units)
+    short = {skus[v]: (rows[(v, location.id)].available if (v, location.id) in rows else 0)
+             for v, n in sorted(units.items())
+             if (v, location.id) not in rows or rows[(v, location.id)].available < n}
+    if short:
+        raise OutOfStock(short, where=f"at {location.name}")
+    movements = []
+    for variant_id, n in sorted(units.items()):
+        row = rows[(variant_id, location.id)]
+        row.quantity -= n
+        movements.append(_record(variant_id, location.id, -n, reason, actor=actor, note=note))
+        _check_low_stock(row)
+    db.session.flush()
+    return movements
+
+
+def put_in(location: StockLocation, units: dict[int, int], reason: MovementReason, *, actor: Actor,
+           note: str) -> list[StockMovement]:
+    """Add ``units`` (variant id -> units, each positive) to ``location``, one positive
+    ``reason`` movement each. Raises ValidationFailed for an inactive location."""
+    if not location.is_active:
+        raise ValidationFailed(f"{location.name} is inactive: nothing can be received there.",
+                               {"location": ["Inactive location."]})
+    for variant_id in sorted(units):
+        existing = db.session.scalar(select(Inventory.id).where(
+            Inventory.variant_id == variant_id, Inventory.location_id == location.id))
+        if existing is None:
+            db.session.add(Inventory(variant_id=variant_id, location_id=location.id, quantity=0, reserved=0))
+    db.session.flush()
+    rows = _lock_pairs((variant_id, location.id) for variant_id in units)
+    movements = []
+    for variant_id, n in sorted(units.items()):
+        row = rows[(variant_id, location.id)]
+        row.quantity += n
+        movements.append(_record(variant_id, location.id, n, reason, actor=actor, note=note))
+        _check_low_stock(row)
+    db.session.flush()
+    return movements
+
+
+# --- reading -----------------------------------------------------------------
 
 
 def overdue_order_ids(now: datetime | None = None, limit: int = 500) -> list[int]:
@@ -297,9 +440,51 @@ def overdue_order_ids(now: datetime | None = None, limit: int = 500) -> list[int
     return [row[0] for row in rows]
 
 
-def ledger_total(variant_id: int) -> int:
-    """The sum of every stock movement of a variant: equals its on-hand quantity."""
-    return int(db.session.scalar(
-        select(db.func.coalesce(db.func.sum(StockMovement.delta), 0))
-        .where(StockMovement.variant_id == variant_id)
-    ))
+def ledger_total(variant_id: int, location_id: int | None = None) -> int:
+    """The sum of a variant's stock movements (at one location, or everywhere): equals its
+    on-hand quantity there."""
+    query = (select(db.func.coalesce(db.func.sum(StockMovement.delta), 0))
+             .where(StockMovement.variant_id == variant_id))
+    if location_id is not None:
+        query = query.where(StockMovement.location_id == location_id)
+    return int(db.session.scalar(query))
+
+
+def pickup_stock(variant_ids: Iterable[int]) -> dict[int, list[dict]]:
+    """variant id -> [{store_id, available}] at every store serving click & collect (0 where
+    the store holds none), stores by id."""
+    variant_ids = sorted(set(variant_ids))
+    stores = db.session.execute(
+        select(StockLocation.id, StockLocation.store_id).where(StockLocation.serves_pickup)
+        .order_by(StockLocation.store_id)).all()
+    if not variant_ids:
+        return {}
+    held = {(v, loc): n for v, loc, n in db.session.execute(
+        select(Inventory.variant_id, Inventory.location_id, Inventory.available)
+        .where(Inventory.variant_id.in_(variant_ids), Inventory.location_id.in_([loc for loc, _ in stores])))}
+    return {v: [{"store_id": store_id, "available": max(int(held.get((v, loc), 0)), 0)}
+                for loc, store_id in stores]
+            for v in variant_ids}
+
+
+def location_totals() -> list[dict]:
+    """Per location: units on hand, reserved, available, and rows at or below their threshold
+    (the dashboard's stock per location)."""
+    rows = db.session.execute(
+        select(StockLocation.id, StockLocation.code, StockLocation.name, StockLocation.kind,
+               StockLocation.is_active,
+               func.coalesce(func.sum(Inventory.quantity), 0), func.coalesce(func.sum(Inventory.reserved), 0),
+               func.coalesce(func.sum(Inventory.available), 0),
+               func.coalesce(func.sum(case((Inventory.is_low, 1), else_=0)), 0))
+        .outerjoin(Inventory, Inventory.location_id == StockLocation.id)
+        .group_by(StockLocation.id)
+        .order_by(StockLocation.priority, StockLocation.id)
+    ).all()
+    return [{"id": r[0], "code": r[1], "name": r[2], "kind": r[3], "is_active": r[4], "on_hand": int(r[5]),
+             "reserved": int(r[6]), "available": int(r[7]), "low": int(r[8])} for r in rows]
+
+
+def active_locations() -> list[StockLocation]:
+    """Every active location, in allocation order."""
+    return list(db.session.scalars(select(StockLocation).where(StockLocation.is_active.is_(True))
+                                   .order_by(StockLocation.priority, StockLocation.id)))

@@ -14,12 +14,16 @@ from ecom.extensions import db
 class EventType(StrEnum):
     ORDER_PLACED = "ORDER_PLACED"
     ORDER_PAID = "ORDER_PAID"
-    ORDER_SHIPPED = "ORDER_SHIPPED"
+    ORDER_SHIPPED = "ORDER_SHIPPED"  # one shipment of the order: its lines and tracking
+    ORDER_READY_FOR_PICKUP = "ORDER_READY_FOR_PICKUP"  # click & collect: the store's address and hours
     ORDER_DELIVERED = "ORDER_DELIVERED"
     ORDER_CANCELLED = "ORDER_CANCELLED"
     PAYMENT_FAILED = "PAYMENT_FAILED"
     PAYMENT_REFUNDED = "PAYMENT_REFUNDED"
     LOW_STOCK = "LOW_STOCK"
+    # Staff accounts: the one-time link to set a first password, and a forgotten-password link.
+    STAFF_INVITED = "STAFF_INVITED"
+    PASSWORD_RESET = "PASSWORD_RESET"
 
 
 class Channel(StrEnum):

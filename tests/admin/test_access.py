@@ -16,7 +16,8 @@ STAFF = ("admin", "merchandiser", "warehouse")
 READERS = {
     "category": STAFF, "product": STAFF, "variant": STAFF, "review": STAFF,
     "inventory": STAFF, "stockmovement": STAFF, "reservation": STAFF,
-    "store": STAFF, "fulfillment": STAFF, "order": STAFF,
+    "store": STAFF, "fulfillment": STAFF, "order": STAFF, "customer": STAFF,
+    "stocklocation": STAFF, "transfer": STAFF, "purchaseorder": STAFF,
     "user": ("admin",), "notification": ("admin",), "jobs": ("admin",), "auditlog": ("admin",),
     # commerce-v2.md section 6: tax and shipping read by merchandisers, promotions edited by them
     "taxclass": ("admin", "merchandiser"), "taxrate": ("admin", "merchandiser"),
@@ -29,6 +30,8 @@ EDITORS = {
     "category": ("admin", "merchandiser"), "product": ("admin", "merchandiser"),
     "variant": ("admin", "merchandiser"), "store": ("admin", "merchandiser"),
     "inventory": ("admin", "merchandiser"),
+    # commerce-v2 §6: locations are the admin's; transfers and purchase orders everybody's
+    "stocklocation": ("admin",),
     "taxclass": ("admin",), "taxrate": ("admin",), "shippingzone": ("admin",), "shippingmethod": ("admin",),
     "promotion": ("admin", "merchandiser"),
 }

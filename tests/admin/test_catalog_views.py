@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import re
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -10,6 +12,7 @@ from ecom.audit.models import AuditLog
 from ecom.catalog.models import Category, Product, Variant
 from ecom.inventory.models import Inventory
 from tests.factories import CategoryFactory, ProductFactory, VariantFactory
+from tests.media_support import image_bytes
 
 
 def _audit(db, entity):
@@ -61,17 +64,17 @@ def test_a_taken_slug_is_a_message_not_a_500(as_role, db):
     assert db.session.scalar(select(Category).where(Category.name == "B")) is None
 
 
-def test_product_with_inline_variant_gets_inventory_and_price_range(as_role, db):
+def test_product_with_inline_variant_gets_inventory_and_price_range(as_role, db, media_root):
     category = CategoryFactory()
-    response = as_role("merchandiser").post("/admin/product/new/", data={
+    response = as_role("merchandiser").post("/admin/product/new/", content_type="multipart/form-data", data={
         "name": "Trail Shoe", "slug": "", "category": str(category.id), "base_price": "80.00",
         "is_active": "y", "description": "Grippy",
         "variants-0-sku": "TRAIL-42", "variants-0-name": "EU 42", "variants-0-price": "89.50",
         "variants-0-attributes": '{"size": 42}', "variants-0-is_active": "y",
         "variants-1-sku": "TRAIL-43", "variants-1-name": "EU 43", "variants-1-price": "92.00",
         "variants-1-attributes": '{"size": 43}', "variants-1-is_active": "y",
-        "images-0-url": "https://img.example.com/trail.jpg", "images-0-alt_text": "Shoe",
-        "images-0-is_primary": "y", "images-0-display_order": "0",
+        "variants-1-receive_stock": "6",
+        "upload_images": [(io.BytesIO(image_bytes("PNG")), "trail.png")],
     })
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
     product = db.session.scalar(select(Product).where(Product.name == "Trail Shoe"))
@@ -80,8 +83,11 @@ def test_product_with_inline_variant_gets_inventory_and_price_range(as_role, db)
     assert {v.sku: v.attributes for v in product.variants} == {"TRAIL-42": {"size": 42},
                                                                "TRAIL-43": {"size": 43}}
     inventories = db.session.scalars(select(Inventory).join(Variant).where(Variant.product_id == product.id))
-    assert sorted(i.quantity for i in inventories) == [0, 0]
-    assert product.images[0].url == "https://img.example.com/trail.jpg"
+    # Then the stock typed on the form was received, and the uploaded image is the primary one
+    assert sorted(i.quantity for i in inventories) == [0, 6]
+    assert [(i.content_type, i.is_primary) for i in product.images] == [("image/png", True)]
+    assert (media_root / product.images[0].storage_key).is_file()
+    assert set(product.images[0].thumbnails) == {"200", "800"}
 
 
 def test_variant_attributes_must_be_a_json_object(as_role, db):
@@ -220,3 +226,37 @@ def test_a_bulk_delete_that_fails_on_one_row_deletes_none(app, as_role, db, monk
     assert "Doomed 2 is still needed." in response.get_data(as_text=True)
     assert all(db.session.get(Category, c.id) is not None for c in doomed)
     assert _audit(db, "categories") == []
+
+
+def test_the_category_list_shows_each_category_in_its_place_in_the_tree(as_role, db):
+    outdoor = CategoryFactory(name="Outdoor", slug="outdoor", display_order=1)
+    footwear = CategoryFactory(name="Footwear", slug="footwear", parent=outdoor, display_order=2)
+    CategoryFactory(name="Boots", slug="boots", parent=footwear, display_order=0)
+    CategoryFactory(name="Kitchen", slug="kitchen", display_order=2)
+    CategoryFactory(name="Tents", slug="tents", parent=outdoor, display_order=0)
+    db.session.commit()
+
+    page = as_role("merchandiser").get("/admin/category/").get_data(as_text=True)
+
+    assert 'data-depth="2"' in page and "Outdoor › Footwear › </span><strong>Boots</strong>" in page
+    assert 'data-depth="0"' in page and "<strong>Outdoor</strong>" in page
+    # unsorted, the list is in tree order: each category right under its parent
+    shown = [name for name in re.findall(r"<strong>([^<]+)</strong></span>", page)]
+    assert shown == ["Outdoor", "Tents", "Footwear", "Boots", "Kitchen"]
+    by_name = as_role("merchandiser").get("/admin/category/?sort=0").get_data(as_text=True)
+    assert re.findall(r"<strong>([^<]+)</strong></span>", by_name) == sorted(shown)
+
+
+def test_a_category_moved_under_its_own_subcategory_is_a_clear_message(as_role, db):
+    outdoor = CategoryFactory(name="Outdoor", slug="outdoor")
+    footwear = CategoryFactory(name="Footwear", slug="footwear", parent=outdoor)
+    db.session.commit()
+
+    response = as_role("admin").post(f"/admin/category/edit/?id={outdoor.id}",
+                                     data={"name": "Outdoor", "slug": "outdoor", "parent": str(footwear.id)},
+                                     follow_redirects=True)
+
+    assert response.status_code == 200
+    assert "under itself or under one of its own subcategories" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Category, outdoor.id).parent_id is None

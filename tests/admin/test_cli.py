@@ -9,7 +9,7 @@ from ecom.catalog.models import Category, Product, ProductImage, Variant
 from ecom.commerce.models import Order
 from ecom.identity.models import User
 from ecom.identity.passwords import verify_password
-from ecom.inventory.models import Inventory
+from ecom.inventory.models import Inventory, StockLocation
 from ecom.inventory.services import ledger_total
 from ecom.stores.models import Store
 
@@ -30,7 +30,13 @@ def test_seed_demo_builds_a_shop_and_is_idempotent(app, db):
     per_product = db.session.scalars(select(func.count(Variant.id)).group_by(Variant.product_id)).all()
     assert per_product and all(2 <= n <= 4 for n in per_product)
     assert _count(db, ProductImage) >= counts[Product]
-    assert _count(db, Inventory, Inventory.quantity > 0) == counts[Variant]
+    # every variant stocked at the default warehouse; some at the second, featured ones in every store
+    stocked = db.session.scalars(select(func.count(func.distinct(Inventory.variant_id)))
+                                 .where(Inventory.quantity > 0)).one()
+    assert stocked == counts[Variant]
+    kinds = dict(db.session.execute(
+        select(StockLocation.kind, func.count()).group_by(StockLocation.kind)).all())
+    assert kinds == {"warehouse": 2, "store": 5}
     statuses = set(db.session.scalars(select(Order.status)))
     assert {"created", "paid", "packed", "shipped", "delivered", "cancelled"} <= statuses
     assert _count(db, Order, Order.user_id.is_(None), Order.order_token_hash.is_not(None)) == 1  # a guest's
@@ -40,7 +46,7 @@ def test_seed_demo_builds_a_shop_and_is_idempotent(app, db):
     assert verify_password("demo-password-123", admin.hashed_password)
     # every on-hand quantity is explained by the ledger
     for inventory in db.session.scalars(select(Inventory).limit(10)):
-        assert ledger_total(inventory.variant_id) == inventory.quantity
+        assert ledger_total(inventory.variant_id, inventory.location_id) == inventory.quantity
 
     second = runner.invoke(args=["seed-demo"])
     assert second.exit_code == 0, second.output

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
 
 from ecom.demo import seed_demo
 from tests.admin.test_access import READERS
@@ -30,7 +29,7 @@ def test_every_list_details_and_form_page_opens(app, as_role, db, demo, role):
         listing = client.get(f"/admin/{endpoint}/")
         assert listing.status_code == 200, endpoint
         view = views[endpoint]
-        first = db.session.scalar(select(view.model).limit(1))
+        first = view.get_query().first()  # the view's own rows (customers among the users)
         if first is None:
             continue
         assert client.get(f"/admin/{endpoint}/details/?id={first.id}").status_code == 200, endpoint

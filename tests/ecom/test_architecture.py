@@ -26,7 +26,8 @@ FOUNDATION = {"actor", "config", "db", "errors", "extensions", "runtime", "unit_
 ALLOWED = {
     "audit": set(),
     "stores": set(),
-    "identity": {"audit"},
+    # invitations: the set-password link is emailed through the outbox.
+    "identity": {"audit", "notifications"},
     # Stock changes emit LOW_STOCK through the outbox.
     "inventory": {"audit", "notifications"},
     # The handler finds staff recipients (identity) and, run without the app, registers every
@@ -34,18 +35,25 @@ ALLOWED = {
     "notifications": {"identity", "models"},
     # reviews: a verified purchase is a delivered order line (commerce); csv_io names the
     # importing user as the actor (identity).
-    "catalog": {"audit", "commerce", "identity", "inventory"},
+    # images: uploads are stored and checked through media.
+    "catalog": {"audit", "commerce", "identity", "inventory", "media"},
+    # Storage backends and image checks: foundation only.
+    "media": set(),
     "commerce": {"audit", "catalog", "fulfillment", "identity", "inventory", "notifications", "pricing"},
     # Tax, shipping and promotion rules and the one pricing function: reads only its own tables
     # (a pickup method names a store by a foreign key, not an import); edits are audited.
     "pricing": {"audit"},
-    # A fulfillment step moves its order (commerce's transition and history).
-    "fulfillment": {"audit", "commerce", "notifications"},
+    # A fulfillment step moves its order (commerce's transition and history); an order's
+    # fulfillments follow where its stock was reserved (inventory).
+    "fulfillment": {"audit", "commerce", "inventory", "notifications"},
+    # Transfers and purchase orders move stock (inventory) through the one status change
+    # (commerce.orders.check_transition); lines name variants by SKU (catalog).
+    "stockroom": {"audit", "catalog", "commerce", "inventory"},
     # The registry of every table, for create_app, Alembic and the standalone handler.
     "models": {"audit", "catalog", "commerce", "fulfillment", "identity", "inventory", "notifications",
-               "pricing", "stores"},
+               "pricing", "stockroom", "stores"},
     # The demo shop composes the packages; nothing in the domain imports it.
-    "demo": {"catalog", "commerce", "identity", "inventory", "pricing", "stores"},
+    "demo": {"catalog", "commerce", "identity", "inventory", "pricing", "stockroom", "stores"},
 }
 
 # The cycles the domain keeps, each as (importer, imported, the modules allowed to import that
@@ -55,11 +63,14 @@ DOCUMENTED_CYCLES = {
     # fulfillment step (packed, shipped, delivered) moves the order through commerce's transitions.
     ("fulfillment", "commerce"): {"ecom/fulfillment/services.py", "ecom/fulfillment/status.py"},
     # catalog <-> commerce: carts and orders read products, and a review's verified purchase
-    # reads the reviewer's delivered orders.
-    ("catalog", "commerce"): {"ecom/catalog/reviews.py"},
+    # reads the reviewer's delivered orders; a product that was ordered is not deleted (deletion).
+    ("catalog", "commerce"): {"ecom/catalog/reviews.py", "ecom/catalog/deletion.py"},
     # ecom.models <-> notifications: the registry imports every package's models, and the
     # handler, which runs without a Flask app, imports the registry so every mapper is known.
     ("notifications", "models"): {"ecom/notifications/handler.py"},
+    # identity -> notifications: staff invitations and password resets emit their email events;
+    # the handler reads staff recipients from identity.
+    ("identity", "notifications"): {"ecom/identity/invitations.py"},
 }
 
 

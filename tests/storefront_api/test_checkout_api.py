@@ -198,7 +198,9 @@ def test_confirm_success_pays_commits_stock_clears_cart_and_opens_fulfillment(cl
     assert order["order_number"] == number
     assert order["status"] == "paid" and order["paid_at"]
     assert order["payment"]["status"] == "completed"
-    assert order["fulfillment"] == {"status": "pending", "carrier": None, "tracking_number": None}
+    assert order["fulfillment"] == {"status": "pending", "carrier": None, "tracking_number": None,
+                                    "is_pickup": False}
+    assert order["fulfillments"] == [order["fulfillment"]]
     inventory = inventory_of(variant)
     assert (inventory.quantity, inventory.reserved) == (7, 0)
     assert count(CartItem) == 0
@@ -282,9 +284,10 @@ def test_checkout_reads_the_cart_once_and_takes_each_line_in_one_statement(clien
     response, statements = statements_during(
         lambda: client.post(INTENT, json={"shipping_address": ADDRESS}, headers=headers))
     # then the lines come with their variants and products in one query; nothing the checkout
-    # itself writes or knows (its payment, its missing fulfillment) is read back; and each line's
-    # units are taken by one conditional UPDATE, never read first. The cart's row is read once,
-    # to lock it, and the shopper's open orders (with a payment) once, to replace them.
+    # itself writes or knows (its payment, its missing fulfillment) is read back; and the lines'
+    # inventory rows at every location are locked by one statement (the allocation's plan is
+    # made on them) and written back in one batch. The cart's row is read once, to lock it,
+    # and the shopper's open orders (with a payment) once, to replace them.
     assert response.status_code == 201
     reads = [s for s in statements if s.startswith("SELECT")]
     assert len([s for s in reads if "FROM cart_items" in s]) == 1
@@ -292,6 +295,10 @@ def test_checkout_reads_the_cart_once_and_takes_each_line_in_one_statement(clien
     assert len(locks) == 1
     assert "FOR NO KEY UPDATE" in locks[0] or db.engine.dialect.name == "sqlite"
     reads = [s for s in reads if s not in locks and "FROM orders" not in s]
+    stock_locks = [s for s in reads if "FROM inventory " in s]
+    assert len(stock_locks) == 1, stock_locks
+    assert "FOR UPDATE OF inventory" in stock_locks[0] or db.engine.dialect.name == "sqlite"
+    reads = [s for s in reads if s not in stock_locks]
     for table in ("carts", "variants", "products", "payments", "fulfillments", "inventory"):
         assert not [s for s in reads if f"FROM {table} " in s or s.endswith(f"FROM {table}")], table
-    assert len([s for s in statements if s.startswith("UPDATE inventory")]) == 3
+    assert len([s for s in statements if s.startswith("UPDATE inventory")]) == 1

@@ -136,6 +136,14 @@ def test_the_payment_intent_is_priced_by_the_same_quote(client, shopper, cart):
 
 
 def test_a_pickup_order_names_its_store(client, shopper, cart, shop):
+    from ecom.inventory.models import StockReservation
+    from tests.factories import StockLocationFactory
+    from tests.locations_support import place
+
+    # the store's click & collect shelf holds the units (stock locations, issue 14)
+    shelf = StockLocationFactory(kind="store", store=shop, ships_orders=False, accepts_pickup=True)
+    place(cart, shelf, 5)
+
     response = pay(client, shopper, shipping_method="pickup-berlin")
 
     assert response.status_code == 201, response.get_json()
@@ -143,6 +151,55 @@ def test_a_pickup_order_names_its_store(client, shopper, cart, shop):
     assert order.pickup_store_id == shop.id and order.shipping_cost == 0
     assert order.tax == Decimal("7.60")  # taxed where it is handed over: 40.00 * 19 %
     assert response.get_json()["order"]["pickup_store_id"] == shop.id
+    # and its units are held at the store only
+    held = [(r.location_id, r.quantity) for r in db.session.scalars(select(StockReservation))]
+    assert held == [(shelf.id, 2)]
+
+
+def test_click_and_collect_through_the_api_is_one_pickup_at_the_store(client, shopper, cart, shop):
+    from ecom.actor import Actor
+    from ecom.fulfillment import services as fulfillment
+    from ecom.fulfillment.models import Fulfillment
+    from ecom.notifications.models import Notification
+    from tests.factories import StockLocationFactory
+    from tests.locations_support import place, row_at
+
+    shelf = StockLocationFactory(kind="store", store=shop, name="Berlin shelf", ships_orders=False,
+                                 accepts_pickup=True)
+    place(cart, shelf, 3)
+    intent = pay(client, shopper, shipping_method="pickup-berlin").get_json()["payment_intent_id"]
+    paid = client.post("/api/v1/checkout/confirm", json={"payment_intent_id": intent}, headers=auth(shopper))
+    assert paid.status_code == 200, paid.get_json()
+
+    [parcel] = db.session.scalars(select(Fulfillment)).all()
+    assert parcel.is_pickup and parcel.location_id == shelf.id and row_at(cart, shelf).quantity == 1
+    clerk = Actor("clerk@shop.test", None)
+    fulfillment.mark_processing(parcel, actor=clerk)
+    fulfillment.mark_ready_for_pickup(parcel, actor=clerk)
+    db.session.commit()
+    [mail] = db.session.scalars(select(Notification).where(
+        Notification.event_type == "ORDER_READY_FOR_PICKUP", Notification.channel == "email")).all()
+    assert "Berlin" in mail.body
+    fulfillment.mark_picked_up(parcel, actor=clerk)
+    assert parcel.order.status == "delivered"
+
+
+def test_a_pickup_at_a_store_without_the_stock_is_refused_before_any_order(client, shopper, cart, shop):
+    from tests.factories import StockLocationFactory
+
+    StockLocationFactory(kind="store", store=shop, name="Berlin shelf", ships_orders=False,
+                         accepts_pickup=True)
+    response = pay(client, shopper, shipping_method="pickup-berlin")
+
+    assert response.status_code == 409 and "at Berlin shelf" in response.get_json()["detail"]
+    assert db.session.scalar(select(Order)) is None
+
+
+def test_a_pickup_at_a_store_without_a_click_and_collect_stock_room_is_a_422(client, shopper, cart, shop):
+    response = pay(client, shopper, shipping_method="pickup-berlin")
+
+    assert response.status_code == 422 and "click & collect" in response.get_json()["detail"]
+    assert db.session.scalar(select(Order)) is None
 
 
 def test_a_german_address_pays_vat_and_taxed_shipping(client, shopper, cart):

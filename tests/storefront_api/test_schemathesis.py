@@ -2,7 +2,7 @@
 
 Every check is on: no 5xx, documented status codes and content types,
 response bodies matching their schemas, valid input accepted and invalid
-input rejected. Over the catalog, store, auth and cart endpoints.
+input rejected. Over the catalog (search suggestions included), store, auth and cart endpoints.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tests.factories import CategoryFactory, ProductImageFactory, StoreFactory, 
 
 pytestmark = pytest.mark.slow
 
-OPERATIONS = r"^/api/v1/(auth|cart|categories|products|stores)"
+OPERATIONS = r"^/api/v1/(auth|cart|categories|products|search|stores)"
 MAX_EXAMPLES = 25
 
 # schemathesis.pytest.from_fixture does not run under pytest 9 (it sets the

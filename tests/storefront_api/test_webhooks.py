@@ -309,7 +309,7 @@ def test_an_event_refused_halfway_leaves_nothing_half_written(client, placed, va
     def refused(order):
         raise InvalidTransition("fulfillment", "pending", "pending")
 
-    monkeypatch.setattr(checkout, "create_fulfillment", refused)
+    monkeypatch.setattr(checkout, "create_fulfillments", refused)
     # when it arrives
     response = post_event(client, intent_event(placed, 4919))
     # then it is acknowledged and recorded as processed, and none of its changes were kept

@@ -33,19 +33,24 @@ LOW_STOCK_DATA = {"variant_id": 7, "sku": "MUG-RED", "product_name": "Red mug", 
                   "low_stock_threshold": 3}
 
 
+STAFF_ACCOUNT_EVENTS = (EventType.STAFF_INVITED, EventType.PASSWORD_RESET)
+
+
 @pytest.mark.parametrize("event_type", list(EventType))
 def test_every_event_type_renders_an_email_and_an_sms(event_type):
     # given a payload with every field a template may use
     data = order_data(carrier="UPS", tracking_number="1Z999", reason="Customer asked",
-                      refund_amount="42.50", **LOW_STOCK_DATA)
+                      refund_amount="42.50", link="https://shop.example/admin/password/reset/T0KEN",
+                      role="warehouse", valid_hours=1, **LOW_STOCK_DATA)
 
     # when it is rendered
     email = render_email(event_type, data, shop_name="Tea & Co")
     sms = render_sms(event_type, data, shop_name="Tea & Co")
 
     # then subject, text, HTML and SMS all carry the event's key facts
-    key = "MUG-RED" if event_type == EventType.LOW_STOCK else "ORD-20260101-0101"
-    assert key in email.subject
+    key = {EventType.LOW_STOCK: "MUG-RED", EventType.STAFF_INVITED: "/admin/password/reset/T0KEN",
+           EventType.PASSWORD_RESET: "/admin/password/reset/T0KEN"}.get(event_type, "ORD-20260101-0101")
+    assert key in email.subject or event_type in STAFF_ACCOUNT_EVENTS  # their key is the link
     assert key in email.text
     assert key in email.html and email.html.lstrip().startswith("<!doctype html>")
     assert key in sms and "\n" not in sms

@@ -22,11 +22,13 @@ from ecom.fulfillment.services import (
     create_fulfillment,
     mark_delivered,
     mark_packed,
+    mark_picked_up,
     mark_processing,
+    mark_ready_for_pickup,
     ship_fulfillment,
 )
 from ecom.fulfillment.status import ALLOWED as FULFILLMENT_ALLOWED
-from ecom.fulfillment.status import ORDER_STATUS_FOR, FulfillmentStatus
+from ecom.fulfillment.status import PICKUP_ONLY, SHIPPING_ONLY, FulfillmentStatus
 from tests.commerce_support import outbox_types
 from tests.factories import UserFactory
 
@@ -67,7 +69,17 @@ ORDER_FOR_FULFILLMENT = {
     FulfillmentStatus.PACKED: OrderStatus.PACKED,
     FulfillmentStatus.SHIPPED: OrderStatus.SHIPPED,
     FulfillmentStatus.DELIVERED: OrderStatus.DELIVERED,
+    FulfillmentStatus.READY_FOR_PICKUP: OrderStatus.READY_FOR_PICKUP,
+    FulfillmentStatus.PICKED_UP: OrderStatus.DELIVERED,
     FulfillmentStatus.CANCELLED: OrderStatus.CANCELLED,
+}
+# Where a one-fulfillment order goes with each step (a split order: tests/ecom/fulfillment).
+ORDER_STATUS_FOR = {
+    FulfillmentStatus.PACKED: OrderStatus.PACKED,
+    FulfillmentStatus.SHIPPED: OrderStatus.SHIPPED,
+    FulfillmentStatus.DELIVERED: OrderStatus.DELIVERED,
+    FulfillmentStatus.READY_FOR_PICKUP: OrderStatus.READY_FOR_PICKUP,
+    FulfillmentStatus.PICKED_UP: OrderStatus.DELIVERED,
 }
 
 STEPS = {
@@ -76,31 +88,39 @@ STEPS = {
     FulfillmentStatus.SHIPPED: lambda f: ship_fulfillment(f, carrier="UPS", tracking_number="1Z999",
                                                           actor=CLERK),
     FulfillmentStatus.DELIVERED: lambda f: mark_delivered(f, actor=CLERK),
+    FulfillmentStatus.READY_FOR_PICKUP: lambda f: mark_ready_for_pickup(f, actor=CLERK),
+    FulfillmentStatus.PICKED_UP: lambda f: mark_picked_up(f, actor=CLERK),
     FulfillmentStatus.CANCELLED: lambda f: cancel_fulfillment(f, actor=CLERK),
 }
 
 # No service moves a fulfillment back to pending, so every "-> pending" pair is refused by construction.
-FULFILLMENT_PAIRS = [(a, b) for a, b in product(FulfillmentStatus, FulfillmentStatus) if b in STEPS]
+# A shipment never is in a pickup step and a pickup never in a shipping step (a check constraint).
+FULFILLMENT_PAIRS = [(a, b, pickup) for pickup in (False, True)
+                     for a, b in product(FulfillmentStatus, FulfillmentStatus)
+                     if b in STEPS and a not in (SHIPPING_ONLY if pickup else PICKUP_ONLY)]
 
 
-def make_fulfillment(status: FulfillmentStatus) -> Fulfillment:
+def make_fulfillment(status: FulfillmentStatus, pickup: bool = False) -> Fulfillment:
     order = make_order(ORDER_FOR_FULFILLMENT[status])
     fulfillment = create_fulfillment(order)
     fulfillment.status = status
+    fulfillment.is_pickup = pickup
     if status in (FulfillmentStatus.SHIPPED, FulfillmentStatus.DELIVERED):
         fulfillment.carrier, fulfillment.tracking_number = "DHL", "JD0001"
     db.session.flush()
     return fulfillment
 
 
-@pytest.mark.parametrize(("current", "target"), FULFILLMENT_PAIRS,
-                         ids=[f"{a}->{b}" for a, b in FULFILLMENT_PAIRS])
-def test_fulfillment_transition_table(db, current, target):
-    fulfillment = make_fulfillment(current)
+@pytest.mark.parametrize(("current", "target", "pickup"), FULFILLMENT_PAIRS,
+                         ids=[f"{'pickup' if p else 'shipment'}:{a}->{b}" for a, b, p in FULFILLMENT_PAIRS])
+def test_fulfillment_transition_table(db, current, target, pickup):
+    fulfillment = make_fulfillment(current, pickup)
     order = fulfillment.order
     order_before = order.status
-    # Cancelling goes through the same table as every other step (cancelled -> cancelled is refused too).
-    allowed = target in FULFILLMENT_ALLOWED[current]
+    # Cancelling goes through the same table as every other step (cancelled -> cancelled is refused too);
+    # a step of the other kind (a shipment made ready for pickup) is refused.
+    allowed = (target in FULFILLMENT_ALLOWED[current]
+               and target not in (SHIPPING_ONLY if pickup else PICKUP_ONLY))
     if allowed:
         STEPS[target](fulfillment)
         assert fulfillment.status == target
