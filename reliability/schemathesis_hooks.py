@@ -18,6 +18,9 @@ document cannot describe; every check stays on for everything else.
 - ``fresh_idempotency_keys``: an ``Idempotency-Key`` already used with another
   body is refused (state, not shape); a positive checkout case that would reuse
   one is sent with a fresh key.
+- ``no_made_up_codes``: a voucher code or shipping method code is valid only if the
+  shop has one by that name (state, not shape); positive quote and checkout cases
+  go without them (the cheapest method, no voucher).
 """
 
 from __future__ import annotations
@@ -81,6 +84,22 @@ def sign_stripe_webhooks(context, case, kwargs) -> None:
         case.headers = {}
     case.headers["Stripe-Signature"] = sign_webhook(payload, secret)
     kwargs["data"] = payload.encode("utf-8")
+
+
+PRICED = {"path_regex": r"^/api/v1/checkout/(payment-intent|quote)$", "method": "POST"}
+
+
+@schemathesis.hook("before_call").apply_to(**PRICED)
+def no_made_up_codes(context, case, kwargs) -> None:
+    """Send a positive quote or checkout case without its generated ``voucher_code`` and
+    ``shipping_method``: whether a code exists is the shop's state, which no schema can
+    describe, and a made-up one is rightly refused with 422. Negative cases go as generated."""
+    if not _is_positive(case) or not isinstance(case.body, dict):
+        return
+    for name in ("voucher_code", "shipping_method"):
+        case.body.pop(name, None)
+        if isinstance(kwargs.get("json"), dict):
+            kwargs["json"].pop(name, None)
 
 
 _bodies_by_key: dict[str, str] = {}  # every Idempotency-Key sent so far -> the body it was first sent with

@@ -10,10 +10,10 @@ from pydantic import Field
 from ecom.commerce import cart as carts
 from ecom.commerce.models import Cart
 from ecom.commerce.quoting import estimate_cart
-from ecom.pricing.countries import COUNTRIES
+from ecom.errors import ValidationFailed
 from storefront_api import api
 from storefront_api.openapi import HeaderParam, endpoint
-from storefront_api.price_schemas import ShippingMethodOut, method_out
+from storefront_api.price_schemas import COUNTRY_CODES, ShippingMethodOut, method_out
 from storefront_api.schemas import ApiModel, JsonInt, Money, Query, RequestBody
 from storefront_api.security import optional_user
 
@@ -31,15 +31,16 @@ class CartItemPatch(RequestBody):
     quantity: JsonInt = Field(ge=0, le=carts.MAX_QUANTITY, description="0 removes the line")
 
 
-# Documented as the ISO codes; the service refuses any other (422), in any case. The enum sits
+# Documented as the ISO codes, upper or lower case; anything else is 422. The enum sits
 # on the string itself: on the optional field it would also rule out null, its default, and
 # the document would not be valid OpenAPI 3.1 (tests/storefront_api/test_openapi_docs.py).
-CountryParam = Annotated[str, Field(max_length=64, json_schema_extra={"enum": sorted(COUNTRIES)})]
+CountryParam = Annotated[str, Field(max_length=64, json_schema_extra={"enum": COUNTRY_CODES})]
 
 
 class CartQuery(Query):
-    country: CountryParam | None = Field(None, description="ISO 3166-1 alpha-2; default: the shop's "
-                                                           "DEFAULT_COUNTRY. Another code is 422")
+    country: CountryParam | None = Field(None, description="ISO 3166-1 alpha-2 (upper or lower case); "
+                                                           "default: the shop's DEFAULT_COUNTRY. Another "
+                                                           "code is 422")
     region: str | None = Field(None, max_length=120, description="A state or region, for its tax rate")
 
 
@@ -147,7 +148,7 @@ CART_ENDPOINT = {"auth": "optional", "tags": ["cart"], "headers": [CART_TOKEN_HE
 
 
 @api.get("/cart")
-@endpoint(query=CartQuery, response=CartOut, **CART_ENDPOINT)
+@endpoint(query=CartQuery, response=CartOut, errors=[422], **CART_ENDPOINT)
 def get_cart(query: CartQuery):
     """The cart; without a token (and signed out) a new guest cart's token and the empty cart.
     Nothing is stored for a guest until the first line is added: a token we issued names an
@@ -155,6 +156,10 @@ def get_cart(query: CartQuery):
     estimate for `country` and `region` (default: the shop's `DEFAULT_COUNTRY`) with the
     cheapest shipping method and no voucher, by the same pricing as checkout; an unknown
     country is 422."""
+    if query.country is not None and query.country not in COUNTRY_CODES:
+        # Exactly the documented codes (a mixed-case "dE" too is refused, as the document says).
+        raise ValidationFailed(f"Unknown country '{query.country}'.",
+                               {"country": ["Not an ISO 3166-1 alpha-2 country code."]})
     cart = carts.view_cart(user=optional_user(), guest_token=request.headers.get(CART_TOKEN))
     return _answer(cart, query=query)
 

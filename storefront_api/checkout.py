@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urljoin
 
 from flask import jsonify, request
 from flask_limiter.util import get_remote_address
-from pydantic import ConfigDict, EmailStr, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, EmailStr, Field, model_validator
 from sqlalchemy import select
 
 from ecom.commerce import guest_orders
@@ -30,6 +30,7 @@ from storefront_api.orders import (
     load_for_response,
     render_order,
 )
+from storefront_api.price_schemas import COUNTRY_CODES, known_country
 from storefront_api.schemas import ApiModel, JsonInt, RequestBody
 from storefront_api.security import optional_user
 
@@ -47,7 +48,8 @@ class AddressIn(RequestBody):
     city: str = Field(min_length=1, max_length=120)
     state: str = Field("", max_length=120)
     postal_code: str = Field(min_length=1, max_length=20)
-    country: str = Field(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2")
+    country: Annotated[str, AfterValidator(known_country)] = Field(
+        pattern=r"^[A-Za-z]{2}$", json_schema_extra={"enum": COUNTRY_CODES}, description="ISO 3166-1 alpha-2")
     phone: str | None = Field(None, max_length=40)
 
 

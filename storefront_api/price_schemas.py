@@ -8,8 +8,20 @@ from typing import Annotated
 
 from pydantic import Field, PlainSerializer, WithJsonSchema
 
+from ecom.pricing.countries import COUNTRIES
 from ecom.pricing.engine import Quote, ShippingOption
 from storefront_api.schemas import ApiModel, Money
+
+# The country codes the API takes, as documented: ISO 3166-1 alpha-2, upper or lower case.
+COUNTRY_CODES = sorted(COUNTRIES) + sorted(code.lower() for code in COUNTRIES)
+
+
+def known_country(code: str) -> str:
+    """``code`` if it is one of COUNTRY_CODES (a pydantic validator). Raises ValueError."""
+    if code not in COUNTRY_CODES:
+        raise ValueError("not an ISO 3166-1 alpha-2 country code")
+    return code
+
 
 # A tax rate leaves the API as a four-place decimal string: "0.0800" is 8 %.
 Rate = Annotated[

@@ -221,6 +221,34 @@ class StoreView(StaffModelView):
         "name": {"validators": [DataRequired()]},
     }
 
+    def delete_refusal(self, model):
+        from ecom.catalog.deletion import Refusal
+        from ecom.inventory.deletion import store_delete_refusal
+
+        refused = store_delete_refusal(model)
+        return Refusal(*refused) if refused else None
+
+    def way_out_url(self, model, refusal):
+        return url_for(".deactivate_view", store_id=model.id)
+
+    @expose("/deactivate/<int:store_id>", methods=["POST"])
+    def deactivate_view(self, store_id: int):
+        from ecom.audit.services import record_change
+        from ecom.stores.models import Store
+
+        if not self.may_write():
+            return self.inaccessible_callback("deactivate_view")
+        store = db.get_or_404(Store, store_id)
+        with unit_of_work() as work:
+            if store.is_active:
+                store.is_active = False
+                db.session.flush()
+                record_change(current_actor(), "update", "stores", store.id, {"is_active": True},
+                              {"is_active": False}, label=store.name)
+        if work.ok:
+            flash(f"{store.name} was deactivated; its stock history stays.", "success")
+        return redirect(url_for(".index_view"))
+
     def prepare_model(self, model, is_created):
         model.country = (model.country or "").upper()
         if model.opening_hours in ("", "null"):

@@ -111,7 +111,18 @@ class ShippingMethodView(TaxShippingView):
 
 def _usage(view, context, model, name):
     limit = "∞" if model.usage_limit is None else model.usage_limit
-    return f"{model.times_used} / {limit}"
+    return f"{_held(view, model)} / {limit}"
+
+
+def _held(view, model) -> int:
+    # A limited promotion's counter; an unlimited one's uses are only recorded: count them.
+    if model.usage_limit is not None or model.per_customer_limit is not None:
+        return model.times_used
+    return view.uses_held().get(model.id, 0)
+
+
+def _remaining(view, context, model, name):
+    return "∞" if model.usage_limit is None else max(model.usage_limit - _held(view, model), 0)
 
 
 def _codes(view, context, model, name):
@@ -131,8 +142,7 @@ class PromotionView(StaffModelView):
     column_searchable_list = ["name", "code"]
     column_filters = ["kind", "scope", "is_active", "starts_at", "ends_at"]
     column_default_sort = ("id", True)
-    column_formatters = {"usage": _usage, "generated": _codes,
-                         "uses_left": lambda v, c, m, n: "∞" if m.uses_left is None else m.uses_left}
+    column_formatters = {"usage": _usage, "generated": _codes, "uses_left": _remaining}
     form_columns = ["name", "code", "kind", "value", "scope", "category_ids", "product_ids", "min_subtotal",
                     "starts_at", "ends_at", "usage_limit", "per_customer_limit", "is_active"]
     form_choices = {"kind": [(k.value, k.value) for k in PromotionKind],
@@ -160,6 +170,17 @@ class PromotionView(StaffModelView):
                       .group_by(VoucherCode.promotion_id))
             g.promotion_code_counts = dict(db.session.execute(counts).all())
         return g.promotion_code_counts
+
+    def uses_held(self) -> dict[int, int]:
+        if "promotion_uses_held" not in g:
+            g.promotion_uses_held = services.uses_held(list(g.get("promotion_page_ids", [])))
+        return g.promotion_uses_held
+
+    def get_list(self, *args, **kwargs):
+        count, rows = super().get_list(*args, **kwargs)
+        if kwargs.get("execute", True):
+            g.promotion_page_ids = [row.id for row in rows]
+        return count, rows
 
     def prepare_model(self, model, is_created):
         services.prepare_promotion(model)

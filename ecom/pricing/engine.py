@@ -133,6 +133,7 @@ class PromotionRule:
     min_subtotal: Decimal | None = None
     code: str | None = None  # the code the shopper entered (a voucher), as stored
     generated_code: bool = False  # the code is one of the voucher's generated codes
+    limited: bool = False  # it has a usage_limit or a per_customer_limit: its uses are counted
 
     def takes(self, line: LineInput) -> bool:
         if self.scope == PromotionScope.CATEGORIES:
@@ -181,6 +182,7 @@ class AppliedPromotion:
     code: str | None
     discount: Decimal  # off the lines, plus the shipping it waived
     generated_code: bool = False  # ``code`` is a generated code (voucher_codes), with a limit of its own
+    limited: bool = False  # the promotion has a limit: taking a use updates (and locks) its counter
 
 
 @dataclass(frozen=True)
@@ -377,13 +379,14 @@ def compute_quote(
     tax_total = sum((line.tax for line in quote_lines), ZERO) + shipping_tax
     total = subtotal - discount_total + shipping_cost + (ZERO if prices_include_tax else tax_total)
 
-    applied = [AppliedPromotion(rule.id, rule.name, None, amount) for rule, amount in used.values()]
+    applied = [AppliedPromotion(rule.id, rule.name, None, amount, limited=rule.limited)
+               for rule, amount in used.values()]
     voucher_applied = None
     if voucher is not None:
         voucher_applied = AppliedPromotion(
             voucher.id, voucher.name, voucher.code,
             sum(voucher_discounts, ZERO) + (waived if voucher_free_shipping else ZERO),
-            generated_code=voucher.generated_code)
+            generated_code=voucher.generated_code, limited=voucher.limited)
         applied.append(voucher_applied)
     return Quote(
         lines=tuple(quote_lines), subtotal=subtotal, discount_total=discount_total,

@@ -182,7 +182,9 @@ class Promotion(TimestampMixin, db.Model):
     ends_at: Mapped[datetime | None] = Timestamp(nullable=True)
     usage_limit: Mapped[int | None] = mapped_column(Integer)
     per_customer_limit: Mapped[int | None] = mapped_column(Integer)
-    # Orders holding a use now (uses given back are not counted).
+    # Orders holding a use now (uses given back are not counted). Kept only while the promotion
+    # has a limit (usage_limit or per_customer_limit), recounted from its uses when it gets one:
+    # an unlimited sale's uses are only recorded, so it locks no row of its own at checkout.
     times_used: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
 

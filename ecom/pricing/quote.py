@@ -279,4 +279,5 @@ def _rule(promotion: Promotion, *, code: str | None = None, generated: bool = Fa
         scope=promotion.scope,
         category_ids=frozenset(int(i) for i in promotion.category_ids or ()),
         product_ids=frozenset(int(i) for i in promotion.product_ids or ()),
-        min_subtotal=promotion.min_subtotal, code=code, generated_code=generated)
+        min_subtotal=promotion.min_subtotal, code=code, generated_code=generated,
+        limited=promotion.usage_limit is not None or promotion.per_customer_limit is not None)

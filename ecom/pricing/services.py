@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ecom.actor import Actor
 from ecom.audit.services import record_change
@@ -21,6 +21,7 @@ from ecom.pricing.models import (
     Promotion,
     PromotionKind,
     PromotionScope,
+    PromotionUse,
     ShippingMethod,
     ShippingZone,
     TaxRate,
@@ -120,10 +121,31 @@ def prepare_promotion(promotion: Promotion) -> None:
         raise ValidationFailed("Name the products it applies to.", {"product_ids": ["Required."]})
     if promotion.starts_at and promotion.ends_at and promotion.ends_at <= promotion.starts_at:
         raise ValidationFailed("It must end after it starts.", {"ends_at": ["After starts_at."]})
+    limited = promotion.usage_limit is not None or promotion.per_customer_limit is not None
+    if promotion.id is not None and limited:
+        _count_uses(promotion)
     if (promotion.usage_limit is not None and promotion.id is not None
             and promotion.usage_limit < (promotion.times_used or 0)):
         raise ValidationFailed(f"It has been used {promotion.times_used} times already.",
                                {"usage_limit": [f"At least {promotion.times_used}."]})
+
+
+def _count_uses(promotion: Promotion) -> None:
+    """A limited promotion's counter is the uses its orders hold: recounted on every save, as
+    the uses taken while it had no limit were only recorded."""
+    with db.session.no_autoflush:
+        promotion.times_used = db.session.scalar(select(func.count(PromotionUse.id)).where(
+            PromotionUse.promotion_id == promotion.id, PromotionUse.released_at.is_(None)))
+
+
+def uses_held(promotion_ids: list[int]) -> dict[int, int]:
+    """The uses each promotion's orders hold now (counted or only recorded), for the back office."""
+    if not promotion_ids:
+        return {}
+    return dict(db.session.execute(
+        select(PromotionUse.promotion_id, func.count(PromotionUse.id))
+        .where(PromotionUse.promotion_id.in_(promotion_ids), PromotionUse.released_at.is_(None))
+        .group_by(PromotionUse.promotion_id)).all())
 
 
 def generate_codes(promotion: Promotion, count: int, *, prefix: str = "", uses_per_code: int | None = 1,

@@ -47,6 +47,10 @@ def claim_uses(order_id: int, quote: Quote, *, customer: Customer) -> list[Promo
             raise VoucherRefused(USED_UP, "This code has been used up.")
     for applied in sorted(quote.promotions, key=lambda p: p.promotion_id):
         is_voucher = voucher is not None and applied.promotion_id == voucher.promotion_id
+        if not applied.limited:
+            # Nothing to hold: recorded, not counted, and no row of the promotion locked.
+            uses.append(_use(order_id, applied, customer, generated_id if is_voucher else None))
+            continue
         taken = db.session.execute(
             update(Promotion)
             .where(Promotion.id == applied.promotion_id, Promotion.is_active.is_(True),
@@ -90,7 +94,9 @@ def release_uses(order_id: int) -> int:
                                .values(times_used=VoucherCode.times_used - 1)
                                .execution_options(synchronize_session=False))
     for use in sorted(uses, key=lambda u: u.promotion_id):
-        db.session.execute(update(Promotion).where(Promotion.id == use.promotion_id, Promotion.times_used > 0)
+        # Only a limited promotion keeps the counter (an unlimited one's row is not even locked).
+        db.session.execute(update(Promotion)
+                           .where(Promotion.id == use.promotion_id, Promotion.times_used > 0, _limited())
                            .values(times_used=Promotion.times_used - 1)
                            .execution_options(synchronize_session=False))
         use.released_at = utcnow()
@@ -115,11 +121,11 @@ def restore_uses(order_id: int) -> int:
             log.info("order %s: the use of code %s could not be taken back (used up)", order_id, use.code)
             continue
         taken = db.session.scalar(
-            update(Promotion).where(Promotion.id == use.promotion_id,
+            update(Promotion).where(Promotion.id == use.promotion_id, _limited(),
                                     _fits(Promotion))
             .values(times_used=Promotion.times_used + 1).returning(Promotion.id)
             .execution_options(synchronize_session=False))
-        if taken is None:
+        if taken is None and _is_limited(use.promotion_id):
             log.info("order %s: the use of promotion %s could not be taken back (used up)", order_id,
                      use.promotion_id)
             continue
@@ -127,6 +133,15 @@ def restore_uses(order_id: int) -> int:
         restored += 1
     db.session.flush()
     return restored
+
+
+def _limited():
+    """The promotion keeps a use counter: it has a usage or a per-customer limit."""
+    return or_(Promotion.usage_limit.is_not(None), Promotion.per_customer_limit.is_not(None))
+
+
+def _is_limited(promotion_id: int) -> bool:
+    return db.session.scalar(select(Promotion.id).where(Promotion.id == promotion_id, _limited())) is not None
 
 
 def _fits(model):

@@ -12,10 +12,11 @@ the back office shows that user's dates in. ``customer_notes`` holds staff notes
 import sqlalchemy as sa
 from alembic import op
 
-OLD_EVENT_TYPES = ("type IN ('ORDER_PLACED', 'ORDER_PAID', 'ORDER_SHIPPED', 'ORDER_DELIVERED', "
-                   "'ORDER_CANCELLED', 'PAYMENT_FAILED', 'PAYMENT_REFUNDED', 'LOW_STOCK')")
-NEW_EVENT_TYPES = ("type IN ('ORDER_PLACED', 'ORDER_PAID', 'ORDER_SHIPPED', 'ORDER_DELIVERED', "
-                   "'ORDER_CANCELLED', 'PAYMENT_FAILED', 'PAYMENT_REFUNDED', 'LOW_STOCK', "
+# Before: the types after 0008 (stock locations added ORDER_READY_FOR_PICKUP).
+OLD_EVENT_TYPES = ("type IN ('ORDER_PLACED', 'ORDER_PAID', 'ORDER_SHIPPED', 'ORDER_READY_FOR_PICKUP', "
+                   "'ORDER_DELIVERED', 'ORDER_CANCELLED', 'PAYMENT_FAILED', 'PAYMENT_REFUNDED', 'LOW_STOCK')")
+NEW_EVENT_TYPES = ("type IN ('ORDER_PLACED', 'ORDER_PAID', 'ORDER_SHIPPED', 'ORDER_READY_FOR_PICKUP', "
+                   "'ORDER_DELIVERED', 'ORDER_CANCELLED', 'PAYMENT_FAILED', 'PAYMENT_REFUNDED', 'LOW_STOCK', "
                    "'STAFF_INVITED', 'PASSWORD_RESET')")
 
 revision = "0011"

@@ -6,8 +6,7 @@ Revises: 0011
 Create Date: 2026-12-02
 
 ``refund_lines`` say what a refund paid back (units of an order line, or the shipping), so a
-line's next share counts the units refunded before. The outbox's type check also regains
-``ORDER_READY_FOR_PICKUP``, which 0011's list had left out.
+line's next share counts the units refunded before.
 """
 import sqlalchemy as sa
 from alembic import op
@@ -16,8 +15,8 @@ OLD_ORDER_STATUSES = ("status IN ('created', 'paid', 'packed', 'partially_shippe
                       "'ready_for_pickup', 'delivered', 'cancelled')")
 NEW_ORDER_STATUSES = ("status IN ('created', 'paid', 'packed', 'partially_shipped', 'shipped', "
                       "'ready_for_pickup', 'delivered', 'cancelled', 'returned')")
-OLD_EVENT_TYPES = ("type IN ('ORDER_PLACED', 'ORDER_PAID', 'ORDER_SHIPPED', 'ORDER_DELIVERED', "
-                   "'ORDER_CANCELLED', 'PAYMENT_FAILED', 'PAYMENT_REFUNDED', 'LOW_STOCK', "
+OLD_EVENT_TYPES = ("type IN ('ORDER_PLACED', 'ORDER_PAID', 'ORDER_SHIPPED', 'ORDER_READY_FOR_PICKUP', "
+                   "'ORDER_DELIVERED', 'ORDER_CANCELLED', 'PAYMENT_FAILED', 'PAYMENT_REFUNDED', 'LOW_STOCK', "
                    "'STAFF_INVITED', 'PASSWORD_RESET')")
 NEW_EVENT_TYPES = ("type IN ('ORDER_PLACED', 'ORDER_PAID', 'ORDER_SHIPPED', 'ORDER_READY_FOR_PICKUP', "
                    "'ORDER_DELIVERED', 'ORDER_CANCELLED', 'PAYMENT_FAILED', 'PAYMENT_REFUNDED', 'LOW_STOCK', "

@@ -90,3 +90,25 @@ def test_a_product_with_stock_on_hand_is_deactivated_instead(as_role, db):
 
     assert "4 unit(s) are in stock" in body and 'id="deactivate-instead"' in body
     assert db.session.get(Product, variant.product_id) is not None
+
+
+def test_a_store_with_stock_is_deactivated_instead(as_role, db):
+    from ecom.inventory.models import StockLocation
+    from ecom.stores.models import Store
+    from tests.factories import InventoryFactory, StoreFactory, VariantFactory
+
+    store = StoreFactory(name="Harbour Street")
+    location = StockLocation(code="HARBOUR", name="Harbour Street", kind="store", store_id=store.id)
+    db.session.add(location)
+    db.session.flush()
+    InventoryFactory(variant=VariantFactory(), location=location, quantity=3)
+    db.session.commit()
+    client = as_role("merchandiser")
+
+    body = client.post("/admin/store/delete/", data={"id": str(store.id)}).get_data(as_text=True)
+    assert "Harbour Street cannot be deleted: it has 3 unit(s) in stock" in body
+    assert 'id="deactivate-instead"' in body and "IntegrityError" not in body
+
+    client.post(f"/admin/store/deactivate/{store.id}")
+    db.session.expire_all()
+    assert db.session.get(Store, store.id).is_active is False

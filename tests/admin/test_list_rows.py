@@ -52,7 +52,7 @@ def test_every_list_view_renders_for_each_role(app, db, as_role, staff, rows):
             if first is not None:
                 details = client.get(f"/admin/{view.endpoint}/details/?id={first.id}")
                 assert details.status_code == 200, (view.endpoint, role, rows)
-            # (the staff fixture's users, a customer among them, are rows of these three)
-            # (and the MAIN warehouse migration 0008 creates, there until a committed test empties it)
+            # (the staff fixture's users, a customer among them, and the default stock location
+            # are rows of these)
             if rows == 0 and view.endpoint not in ("user", "customer", "auditlog", "stocklocation"):
                 assert "There are no items in the table." in body, view.endpoint

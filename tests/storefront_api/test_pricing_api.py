@@ -129,7 +129,10 @@ def test_the_payment_intent_is_priced_by_the_same_quote(client, shopper, cart):
     assert order["shipping_method"] == {"code": "express", "name": "Express"}
     assert order["voucher_code"] == "TEN" and order["payment"]["amount"] == "53.87"
     assert order["items"][0]["discount"] == "4.00" and order["items"][0]["tax"] == "2.88"
-    assert db.session.scalar(select(Promotion.times_used).where(Promotion.code == "TEN")) == 1
+    # a voucher without limits: its use is recorded, not counted (no counter row to lock)
+    use = db.session.scalar(select(PromotionUse))
+    assert (use.code, use.discount, use.released_at) == ("TEN", Decimal("4.00"), None)
+    assert db.session.scalar(select(Promotion.times_used).where(Promotion.code == "TEN")) == 0
 
 
 def test_a_pickup_order_names_its_store(client, shopper, cart, shop):
@@ -210,7 +213,7 @@ def test_an_unknown_country_and_one_not_shipped_to_are_clear_422s(client, shoppe
     nowhere = pay(client, shopper, shipping_address=dict(US_ADDRESS, country="JP"))
     bad_method = pay(client, shopper, shipping_method="teleport")
 
-    assert unknown.status_code == 422 and "country" in unknown.get_json()["errors"]
+    assert unknown.status_code == 422 and "shipping_address.country" in unknown.get_json()["errors"]
     assert nowhere.status_code == 422 and nowhere.get_json()["errors"] == {
         "country": ["We do not ship to this country."]
     }
@@ -437,3 +440,55 @@ def test_a_late_payment_of_an_expired_order_takes_its_use_back(client, shopper, 
     db.session.expire_all()
     assert db.session.scalar(select(Promotion.times_used)) == 1
     assert db.session.scalar(select(PromotionUse.released_at)) is None
+
+
+def test_a_saved_address_in_an_unknown_country_is_a_422_too(client, shopper, cart):
+    from tests.factories import AddressFactory
+
+    saved = AddressFactory(user=shopper, country="QQ")
+    response = client.post(QUOTE, json={"shipping_address_id": saved.id}, headers=auth(shopper))
+    assert response.status_code == 422 and response.get_json()["errors"] == {
+        "country": ["Not an ISO 3166-1 alpha-2 country code."]
+    }
+    mixed = client.get("/api/v1/cart?country=dE", headers=auth(shopper))
+    assert mixed.status_code == 422
+
+
+def test_an_unlimited_sale_locks_no_promotion_row_but_a_limited_voucher_does(client, shopper, cart):
+    from tests.commerce_support import statements_during
+
+    promotion("Everything 10 % off", value="10")
+    promotion("Limited", code="LIMITED", kind="fixed", value="1.00", usage_limit=100)
+    headers = auth(shopper)
+
+    response, sql = statements_during(
+        lambda: client.post(INTENT, json={"shipping_address": US_ADDRESS, "voucher_code": "limited"},
+                            headers=headers))
+
+    assert response.status_code == 201, response.get_json()
+    counter_updates = [s for s in sql if s.startswith("UPDATE promotions")]
+    assert len(counter_updates) == 1  # the voucher's, not the sale's
+    db.session.expire_all()
+    assert {u.code for u in db.session.scalars(select(PromotionUse))} == {None, "LIMITED"}
+    assert [p.times_used for p in db.session.scalars(select(Promotion).order_by(Promotion.id))] == [0, 1]
+
+
+def test_giving_an_unlimited_promotion_a_limit_counts_the_uses_it_holds(client, shopper, cart):
+    from ecom.pricing.services import prepare_promotion
+
+    sale = promotion("Sale", value="10")
+    assert pay(client, shopper).status_code == 201
+    db.session.expire_all()
+    sale = db.session.get(Promotion, sale.id)
+    assert sale.times_used == 0
+
+    sale.usage_limit = 5
+    prepare_promotion(sale)
+    db.session.flush()
+
+    assert sale.times_used == 1
+    # and from now on the use is given back from the counter
+    number = db.session.scalar(select(Order.order_number))
+    assert client.post(f"/api/v1/orders/{number}/cancel", headers=auth(shopper)).status_code == 200
+    db.session.expire_all()
+    assert db.session.get(Promotion, sale.id).times_used == 0

@@ -106,7 +106,7 @@ def test_a_per_customer_limit_holds_under_concurrent_claims(postgres, committed_
     customer = UserFactory()
     orders = [make_order(customer, [], status=OrderStatus.CREATED) for _ in range(10)]
     db.session.commit()
-    applied = AppliedPromotion(voucher.id, voucher.name, "TWICE", discount=_ZERO)
+    applied = AppliedPromotion(voucher.id, voucher.name, "TWICE", discount=_ZERO, limited=True)
     quote = Quote(
         lines=(),
         subtotal=_ZERO,
