@@ -60,6 +60,9 @@ STATIC_ADMIN_HANDLERS = (
     # admin/templates/admin: order_details.html, picklist.html and packing_slip.html.
     "return confirm('Cancel this order?')",
     "return confirm('Refund this payment?')",
+    # order_details.html's goodwill refund, return_details.html's refund.
+    "return confirm('Refund these lines?')",
+    "return confirm('Refund this return?')",
     "window.print()",
     # Flask-Admin's placeholder links (href="javascript:void(0)"), which browsers that
     # hash javascript: URLs under 'unsafe-hashes' then follow without a complaint.
