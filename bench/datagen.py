@@ -83,8 +83,9 @@ def generate_catalog(conn, products: int, variants_per_product: int = 3, locatio
                now() - make_interval(mins => g), now()
         FROM generate_series(1, CAST(:n AS integer)) g""", n=products)
     _run(conn, """
-        INSERT INTO product_images (product_id, url, alt_text, is_primary, display_order)
-        SELECT g, 'https://images.example.com/products/' || g || '.jpg', 'Product ' || g, true, 0
+        INSERT INTO product_images (product_id, url, alt_text, is_primary, display_order, thumbnails)
+        SELECT g, 'https://images.example.com/products/' || g || '.jpg', 'Product ' || g, true, 0,
+               '{}'::json
         FROM generate_series(1, CAST(:n AS integer)) g""", n=products)
     _run(conn, f"""
         INSERT INTO variants (product_id, sku, name, price, weight, attributes, is_active,
