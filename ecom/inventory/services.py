@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, func, select, tuple_
+from sqlalchemy.exc import IntegrityError
 
 from ecom.actor import SYSTEM, Actor
 from ecom.audit.services import record_change
@@ -410,7 +411,14 @@ def put_in(location: StockLocation, units: dict[int, int], reason: MovementReaso
         existing = db.session.scalar(select(Inventory.id).where(
             Inventory.variant_id == variant_id, Inventory.location_id == location.id))
         if existing is None:
-            db.session.add(Inventory(variant_id=variant_id, location_id=location.id, quantity=0, reserved=0))
+            # Another transaction may be creating the same row: its insert wins, ours is undone
+            # by the savepoint alone, and the lock below then waits for and takes that row.
+            try:
+                with db.session.begin_nested():
+                    db.session.add(Inventory(variant_id=variant_id, location_id=location.id,
+                                             quantity=0, reserved=0))
+            except IntegrityError:
+                pass
     db.session.flush()
     rows = _lock_pairs((variant_id, location.id) for variant_id in units)
     movements = []
