@@ -65,9 +65,16 @@ def fresh_database() -> str:
     engine = harness.engine_for(url)
     with engine.begin() as conn:
         tables = conn.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename NOT IN ('alembic_version', 'stock_locations')"
         )).scalars().all()
         conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        # The MAIN warehouse migration 0008 made stays (or comes back): stock is allocated there.
+        conn.execute(text("DELETE FROM stock_locations WHERE code <> 'MAIN'"))
+        conn.execute(text(
+            "INSERT INTO stock_locations (code, name, kind, address, ships_orders, accepts_pickup, priority, "
+            "is_active, created_at, updated_at) VALUES ('MAIN', 'Main warehouse', 'warehouse', '', true, "
+            "false, 10, true, now(), now()) ON CONFLICT (code) DO NOTHING"))
     engine.dispose()
     return url
 
