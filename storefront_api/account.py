@@ -10,10 +10,9 @@ from ecom.errors import AuthenticationFailed
 from ecom.identity import services
 from storefront_api import api
 from storefront_api.openapi import endpoint
+from storefront_api.price_schemas import KnownCountry
 from storefront_api.schemas import ApiModel, ItemList, RequestBody, UtcDateTime
 from storefront_api.security import current_user, sign_in_throttle, throttled_response
-
-Country = Field(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2, e.g. US")
 
 
 class UserOut(ApiModel):
@@ -40,7 +39,7 @@ class SavedAddressIn(RequestBody):
     city: str = Field(min_length=1, max_length=120)
     state: str = Field("", max_length=120)
     postal_code: str = Field(min_length=1, max_length=20)
-    country: str = Country
+    country: KnownCountry
     phone: str | None = Field(None, max_length=40)
     is_default: bool = False
 
@@ -52,7 +51,7 @@ class SavedAddressPatch(RequestBody):
     city: str | None = Field(None, min_length=1, max_length=120)
     state: str | None = Field(None, max_length=120)
     postal_code: str | None = Field(None, min_length=1, max_length=20)
-    country: str | None = Field(None, pattern=r"^[A-Za-z]{2}$")
+    country: KnownCountry | None = None
     phone: str | None = Field(None, max_length=40)
     is_default: bool | None = None
 

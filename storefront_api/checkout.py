@@ -113,7 +113,7 @@ class ConfirmIn(RequestBody):
     # else names no payment method. No \w: it is Unicode in Python, ASCII in JSON Schema.
     payment_method: str | None = Field(None, min_length=1, max_length=255, pattern=r"^pm_[A-Za-z0-9_]+$",
                                        examples=["pm_card_visa"])
-    return_url: str | None = Field(None, max_length=2000, pattern=r"^https?://[^\s]+$",
+    return_url: str | None = Field(None, max_length=2000, pattern=r"^https?://[^\s\x00-\x1f\x7f]+$",
                                    description="Where Stripe's 3-D Secure page sends the customer back")
 
 

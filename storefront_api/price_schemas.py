@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import Field, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, Field, PlainSerializer, WithJsonSchema
 
 from ecom.pricing.countries import COUNTRIES
 from ecom.pricing.engine import Quote, ShippingOption
@@ -21,6 +21,11 @@ def known_country(code: str) -> str:
     if code not in COUNTRY_CODES:
         raise ValueError("not an ISO 3166-1 alpha-2 country code")
     return code
+
+
+# A country in a body: the ISO list, checked and documented as one (addresses to ship to or save).
+KnownCountry = Annotated[str, AfterValidator(known_country), Field(
+    pattern=r"^[A-Za-z]{2}$", json_schema_extra={"enum": COUNTRY_CODES}, description="ISO 3166-1 alpha-2")]
 
 
 # A tax rate leaves the API as a four-place decimal string: "0.0800" is 8 %.

@@ -10,13 +10,13 @@ from ecom.commerce.returns import LineRequest, request_return, returns_of
 from storefront_api import api
 from storefront_api.openapi import endpoint
 from storefront_api.orders import ORDER_TOKEN_HEADER, requested_order
-from storefront_api.schemas import ApiModel, ItemList, Money, RequestBody, UtcDateTime
+from storefront_api.schemas import ApiModel, ItemList, JsonInt, Money, RequestBody, UtcDateTime
 from storefront_api.security import optional_user
 
 
 class ReturnLineIn(RequestBody):
     sku: str = Field(min_length=1, max_length=64)
-    quantity: int = Field(ge=1, le=1000)
+    quantity: JsonInt = Field(ge=1, le=1000)
     reason: str = Field("", max_length=500)
 
 
