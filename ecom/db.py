@@ -106,3 +106,14 @@ def listen_on_sessions(**listeners: Callable) -> None:
         for name, listener in listeners.items():
             if not sa_event.contains(FlaskSession, name, listener):
                 sa_event.listen(FlaskSession, name, listener)
+
+
+def locked_row(model, row_id):
+    """The ``model`` row ``row_id`` with a row lock (SELECT ... FOR UPDATE) and fresh column
+    values, or None. The one spelling of "lock this row and reread it"."""
+    from sqlalchemy import select
+
+    from ecom.extensions import db
+
+    return db.session.scalar(select(model).where(model.id == row_id).with_for_update()
+                             .execution_options(populate_existing=True))

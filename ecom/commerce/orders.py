@@ -8,12 +8,10 @@ from collections.abc import Collection, Mapping
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
-
 from ecom.actor import Actor
 from ecom.commerce.models import Order, OrderEvent
 from ecom.commerce.status import ALLOWED, LATE_PAYMENT_REVIVAL, EventKind, OrderStatus
-from ecom.db import utcnow
+from ecom.db import locked_row, utcnow
 from ecom.errors import InvalidTransition, NotFound
 from ecom.extensions import db
 
@@ -33,12 +31,7 @@ def lock_order(order_id: int) -> Order:
     Lock the order before any inventory row; see ecom.inventory.services.
     Raises NotFound.
     """
-    order = db.session.scalar(
-        select(Order)
-        .where(Order.id == order_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    order = locked_row(Order, order_id)
     if order is None:
         raise NotFound("Order not found.")
     return order

@@ -36,7 +36,7 @@ from ecom.commerce.status import (
     PaymentStatus,
     RefundStatus,
 )
-from ecom.db import as_utc, money, utcnow
+from ecom.db import as_utc, locked_row, money, utcnow
 from ecom.errors import Conflict, EcomError, NotFound, ValidationFailed
 from ecom.extensions import db
 from ecom.notifications.models import EventType
@@ -153,8 +153,7 @@ def perform_refund(refund_id: int) -> PaymentRefund | None:
 
 
 def _note_refund_failure(refund_id: int, exc: EcomError) -> None:
-    refund = db.session.scalar(select(PaymentRefund).where(PaymentRefund.id == refund_id)
-                               .with_for_update().execution_options(populate_existing=True))
+    refund = locked_row(PaymentRefund, refund_id)
     if refund is None or refund.status != RefundStatus.REQUESTED:
         return
     refund.attempts += 1
@@ -174,8 +173,7 @@ def _book_requested_refund(refund_id: int, gateway_refund_id: str) -> PaymentRef
         .join(Payment, Payment.id == PaymentRefund.payment_id).where(PaymentRefund.id == refund_id)
     ).one()
     order = lock_order(order_id)
-    refund = db.session.scalar(select(PaymentRefund).where(PaymentRefund.id == refund_id)
-                               .with_for_update().execution_options(populate_existing=True))
+    refund = locked_row(PaymentRefund, refund_id)
     if refund.status != RefundStatus.REQUESTED:
         return refund
     payment = db.session.get(Payment, payment_id, populate_existing=True)

@@ -32,7 +32,7 @@ from ecom.actor import Actor
 from ecom.audit.services import record_change
 from ecom.catalog.models import Variant
 from ecom.commerce.orders import check_transition
-from ecom.db import utcnow
+from ecom.db import locked_row, utcnow
 from ecom.errors import Conflict, NotFound, ValidationFailed
 from ecom.extensions import db
 from ecom.inventory.models import MovementReason, StockLocation
@@ -99,8 +99,7 @@ def _location(location_or_id, what: str) -> StockLocation:
 
 def lock_transfer(transfer_id: int) -> StockTransfer:
     """The transfer with a row lock and fresh values. Raises NotFound."""
-    transfer = db.session.scalar(select(StockTransfer).where(StockTransfer.id == transfer_id)
-                                 .with_for_update().execution_options(populate_existing=True))
+    transfer = locked_row(StockTransfer, transfer_id)
     if transfer is None:
         raise NotFound("Transfer not found.")
     return transfer
@@ -208,8 +207,7 @@ def cancel_transfer(transfer: StockTransfer, *, actor: Actor) -> StockTransfer:
 
 def lock_purchase_order(purchase_order_id: int) -> PurchaseOrder:
     """The purchase order with a row lock and fresh values. Raises NotFound."""
-    purchase_order = db.session.scalar(select(PurchaseOrder).where(PurchaseOrder.id == purchase_order_id)
-                                       .with_for_update().execution_options(populate_existing=True))
+    purchase_order = locked_row(PurchaseOrder, purchase_order_id)
     if purchase_order is None:
         raise NotFound("Purchase order not found.")
     return purchase_order
