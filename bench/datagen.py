@@ -58,10 +58,12 @@ def ensure_locations(conn, count: int) -> list[int]:
     return [ids[code] for code in codes]
 
 
-def generate_catalog(conn, products: int, variants_per_product: int = 3, locations: int = 1) -> None:
+def generate_catalog(conn, products: int, variants_per_product: int = 3, locations: int = 1, *,
+                     stock_everywhere: bool = False) -> None:
     """``products`` active products in 20 categories, each with one primary image,
     ``variants_per_product`` variants and their inventory rows: the stock at the MAIN
-    warehouse, and an empty row at each of ``locations - 1`` more."""
+    warehouse, and a row at each of ``locations - 1`` more, empty unless ``stock_everywhere``
+    (then each holds some units too, every 11th row at or below its threshold)."""
     if variants_per_product != 3:
         raise ValueError("the deterministic naming assumes 3 variants per product")
     _run(conn, """
@@ -106,7 +108,10 @@ def generate_catalog(conn, products: int, variants_per_product: int = 3, locatio
         _run(conn, """
             INSERT INTO inventory (variant_id, location_id, quantity, reserved, low_stock_threshold,
                                    low_stock_alerted, updated_at)
-            SELECT id, :location, 0, 0, 5, false, now() FROM variants""", location=location)
+            SELECT id, :location,
+                   CASE WHEN :spread AND id % 11 <> 0 THEN 6 + (id * :location) % 40 ELSE 0 END,
+                   0, 5, false, now()
+            FROM variants""", location=location, spread=stock_everywhere)
 
 
 def generate_users(conn, customers: int = CUSTOMERS) -> None:
@@ -189,7 +194,7 @@ def count(conn, table: str) -> int:
     return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
 
 
-def deferrable_indexes(conn) -> dict[str, str]:
+def deferrable_indexes(conn, tables: tuple[str, ...] = TABLES) -> dict[str, str]:
     """Name -> CREATE INDEX statement of each non-unique index on the tables the generators fill.
 
     A bulk load runs faster without them and builds each once after (keeping a GIN
@@ -201,7 +206,7 @@ def deferrable_indexes(conn) -> dict[str, str]:
         FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
         WHERE t.relnamespace = 'public'::regnamespace AND t.relname = ANY(CAST(:tables AS text[]))
           AND NOT x.indisunique
-        ORDER BY i.relname"""), {"tables": list(TABLES)})
+        ORDER BY i.relname"""), {"tables": list(tables)})
     return dict(rows.all())
 
 
@@ -221,13 +226,14 @@ class Generation:
                 f"VACUUM ANALYZE {self.vacuum_s:.1f}s")
 
 
-def ensure_dataset(engine, *, products: int, orders: int = 0, force: bool = False,
+def ensure_dataset(engine, *, products: int, orders: int = 0, locations: int = 1, force: bool = False,
                    log=print) -> Generation | None:
     """Fill the database unless it already holds exactly this dataset (or ``force``);
-    the timings when it generated, else None."""
+    the timings when it generated, else None. With ``locations`` > 1 every location holds stock."""
     with engine.connect() as conn:
-        have = (count(conn, "products"), count(conn, "orders"), count(conn, "variants"))
-    if have == (products, orders, products * 3) and not force:
+        have = (count(conn, "products"), count(conn, "orders"), count(conn, "variants"),
+                count(conn, "inventory"))
+    if have == (products, orders, products * 3, products * 3 * locations) and not force:
         log(f"dataset present: {products} products, {orders} orders")
         return None
     started = time.monotonic()
@@ -239,7 +245,7 @@ def ensure_dataset(engine, *, products: int, orders: int = 0, force: bool = Fals
         deferred = deferrable_indexes(conn)
         for name in deferred:
             _run(conn, f'DROP INDEX "{name}"')
-        generate_catalog(conn, products)
+        generate_catalog(conn, products, locations=locations, stock_everywhere=locations > 1)
         generate_users(conn)
         if orders:
             generate_orders(conn, orders, variants=products * 3)
@@ -278,3 +284,245 @@ def fill_carts(conn, user_ids: list[int], sku: str, quantity: int = 1) -> None:
         SELECT c.id, v.product_id, v.id, v.sku, :q, v.price, now(), now()
         FROM carts c JOIN variants v ON v.sku = :sku
         WHERE c.user_id = ANY(CAST(:ids AS integer[]))"""), {"ids": user_ids, "sku": sku, "q": quantity})
+
+
+# -- the back office's other lists: fulfillment, payments, returns, pricing, the stockroom, ledgers
+
+# Tables generate_backoffice fills, emptied first. Promotions, tax and shipping hang off no table
+# reset() empties, so they are listed here rather than left to its CASCADE.
+BACKOFFICE_TABLES = ("payments", "fulfillments", "fulfillment_lines", "returns", "return_lines",
+                     "stock_reservations", "stock_movements", "promotion_uses", "voucher_codes", "promotions",
+                     "tax_rates", "shipping_methods", "shipping_zones", "stock_transfers",
+                     "stock_transfer_lines", "purchase_orders", "purchase_order_lines", "audit_log",
+                     "notifications", "outbox_events", "reviews", "customer_notes")
+EXTRA_CUSTOMERS = 190_000  # with generate_users' 10 000: 200 000 customers
+PROMOTIONS = 300
+VOUCHER_CODES = 100_000
+TRANSFERS = 5_000
+PURCHASE_ORDERS = 5_000
+REVIEWS = 100_000
+
+
+def _returns_of(orders: int) -> int:
+    # every 10th delivered order (g % 20 in 11..17, see _STATUS) with g % 10 = 3 -> g % 20 = 13
+    return sum(1 for _ in range(13, orders + 1, 20))
+
+
+def generate_backoffice(conn, orders: int, locations: list[int]) -> None:
+    """Rows for every back-office list over the orders of generate_orders:
+
+    a payment per order whose money was taken; a fulfillment per paid order (location
+    ``g % len(locations)``, status following the order's, lines for the open ones); a stock
+    reservation and a 'sale' stock movement per order; a return for every 20th order
+    (delivered ones), in every return status; 300 promotions (every 3rd unlimited, so its uses
+    are counted) with 100 000 voucher codes and a use per 4th order; tax rates for 250
+    countries x 3 classes; 20 shipping zones x 3 methods; 5 000 transfers and purchase orders;
+    an audit entry and a notification per 2nd order; 100 000 reviews; 190 000 more customers."""
+    n_loc = len(locations)
+    loc = f"(ARRAY{locations})[1 + g % {n_loc}]"
+    order_loc = f"(ARRAY{locations})[1 + o.id % {n_loc}]"
+    variants = count(conn, "variants")
+    _run(conn, f"TRUNCATE {', '.join(BACKOFFICE_TABLES)} RESTART IDENTITY CASCADE")
+    _run(conn, """
+        INSERT INTO users (email, hashed_password, full_name, role, is_active, last_login_at, created_at,
+                           updated_at)
+        SELECT 'shopper' || g || '@bench.example', (SELECT hashed_password FROM users WHERE role = 'customer'
+                                                    LIMIT 1),
+               'Shopper ' || g, 'customer', g % 50 <> 0,
+               CASE WHEN g % 3 = 0 THEN now() - make_interval(mins => g) END,
+               now() - make_interval(mins => g * 3), now()
+        FROM generate_series(1, CAST(:n AS integer)) g""", n=EXTRA_CUSTOMERS)
+    taken = "('paid', 'packed', 'shipped', 'delivered')"
+    _run(conn, f"""
+        INSERT INTO payments (order_id, stripe_payment_intent_id, amount, refunded_amount, currency, status,
+                              gateway, created_at, updated_at)
+        SELECT id, 'pi_bench_' || id, total, 0, 'usd', 'completed', 'simulated', paid_at, paid_at
+        FROM orders WHERE status IN {taken}""")
+    _run(conn, f"""
+        INSERT INTO fulfillments (order_id, order_number, status, carrier, tracking_number, processing_at,
+                                  packed_at, shipped_at, delivered_at, created_at, updated_at, location_id,
+                                  is_pickup)
+        SELECT g, o.order_number, fs,
+               CASE WHEN fs IN ('shipped', 'delivered') THEN 'UPS' END,
+               CASE WHEN fs IN ('shipped', 'delivered') THEN '1ZBENCH' || g END,
+               CASE WHEN fs <> 'pending' THEN o.paid_at + interval '10 minutes' END,
+               o.packed_at, o.shipped_at, o.delivered_at, o.paid_at, o.updated_at, {loc}, false
+        FROM (SELECT id AS g, order_number, paid_at, packed_at, shipped_at, delivered_at, updated_at,
+                     CASE status WHEN 'paid' THEN CASE WHEN id % 2 = 0 THEN 'pending' ELSE 'processing' END
+                                 ELSE status END AS fs
+              FROM orders WHERE status IN {taken}) AS o""")
+    _run(conn, """
+        INSERT INTO fulfillment_lines (fulfillment_id, order_item_id, quantity)
+        SELECT f.id, i.id, i.quantity FROM fulfillments f JOIN order_items i ON i.order_id = f.order_id
+        WHERE f.status IN ('pending', 'processing', 'packed')""")
+    _run(conn, f"""
+        INSERT INTO stock_reservations (order_id, variant_id, quantity, status, expires_at, created_at,
+                                        updated_at, location_id)
+        SELECT o.id, i.variant_id, i.quantity,
+               CASE o.status WHEN 'created' THEN CASE WHEN o.id % 4 = 0 THEN 'expired' ELSE 'active' END
+                             WHEN 'cancelled' THEN 'released' ELSE 'committed' END,
+               o.created_at + interval '15 minutes', o.created_at, o.updated_at, {order_loc}
+        FROM orders o JOIN order_items i ON i.order_id = o.id""")
+    _run(conn, f"""
+        INSERT INTO stock_movements (variant_id, delta, reason, note, user_id, order_id, created_at,
+                                     location_id)
+        SELECT i.variant_id, -i.quantity, 'sale', '', NULL, o.id, o.paid_at, {order_loc}
+        FROM orders o JOIN order_items i ON i.order_id = o.id WHERE o.status IN {taken}""")
+    _run(conn, """
+        INSERT INTO returns (rma_number, order_id, status, requested_by, note, refund_amount, approved_at,
+                             received_at, refunded_at, created_at, updated_at)
+        SELECT 'RMA-B' || lpad(g::text, 9, '0'), g, st, 'customer', 'Does not fit',
+               CASE WHEN st = 'refunded' THEN 10.00 END,
+               CASE WHEN st IN ('approved', 'received', 'refunded', 'closed') THEN at + interval '1 day' END,
+               CASE WHEN st IN ('received', 'refunded', 'closed') THEN at + interval '5 days' END,
+               CASE WHEN st = 'refunded' THEN at + interval '6 days' END, at, at
+        FROM (SELECT id AS g, delivered_at + interval '2 days' AS at,
+                     (ARRAY['requested', 'approved', 'rejected', 'received', 'refunded', 'closed'])
+                       [1 + (id / 20) % 6] AS st
+              FROM orders WHERE id % 20 = 13) AS r""")
+    _run(conn, """
+        INSERT INTO return_lines (return_id, order_item_id, quantity, reason)
+        SELECT r.id, (SELECT min(i.id) FROM order_items i WHERE i.order_id = r.order_id), 1, 'Does not fit'
+        FROM returns r""")
+    _run(conn, """
+        INSERT INTO promotions (name, code, kind, value, scope, category_ids, product_ids, min_subtotal,
+                                starts_at, ends_at, usage_limit, per_customer_limit, times_used, is_active,
+                                created_at, updated_at)
+        SELECT 'Promotion ' || g, CASE WHEN g % 2 = 0 THEN 'BENCH' || g END,
+               (ARRAY['percent', 'fixed', 'free_shipping'])[1 + g % 3], 5 + g % 20,
+               'all', '[]'::json, '[]'::json, NULL, now() - interval '400 days', NULL,
+               CASE WHEN g % 3 = 1 THEN 1000000 END, CASE WHEN g % 3 = 2 THEN 5 END, 0, g % 7 <> 0,
+               now() - make_interval(days => g), now()
+        FROM generate_series(1, CAST(:n AS integer)) g""", n=PROMOTIONS)
+    _run(conn, """
+        INSERT INTO voucher_codes (promotion_id, code, usage_limit, times_used, created_at)
+        SELECT 2 * (1 + g % 20), 'V' || lpad(g::text, 8, '0'), 1, CASE WHEN g % 3 = 0 THEN 1 ELSE 0 END, now()
+        FROM generate_series(1, CAST(:n AS integer)) g""", n=VOUCHER_CODES)
+    # A use per 4th order, spread over the promotions: the unlimited ones (g % 3 = 0) get the most.
+    _run(conn, """
+        INSERT INTO promotion_uses (promotion_id, order_id, user_id, email, code, discount, created_at,
+                                    released_at)
+        SELECT p, o.id, o.user_id, o.email, NULL, 1.00, o.created_at,
+               CASE WHEN o.status = 'cancelled' THEN o.cancelled_at END
+        FROM orders o, LATERAL (SELECT 3 * (1 + o.id % 100) AS p) AS pick
+        WHERE o.id % 4 = 0""")
+    _run(conn, """
+        UPDATE promotions p SET times_used = u.n
+        FROM (SELECT promotion_id, count(*) AS n FROM promotion_uses WHERE released_at IS NULL
+              GROUP BY promotion_id) u
+        WHERE u.promotion_id = p.id AND (p.usage_limit IS NOT NULL OR p.per_customer_limit IS NOT NULL)
+          AND u.n <= coalesce(p.usage_limit, u.n)""")
+    _run(conn, """
+        INSERT INTO tax_classes (code, name) VALUES ('standard', 'Standard'), ('reduced', 'Reduced'),
+                                                    ('zero', 'Zero') ON CONFLICT (code) DO NOTHING""")
+    _run(conn, """
+        INSERT INTO tax_rates (country, region, tax_class_id, rate, name)
+        SELECT chr(65 + c / 26) || chr(65 + c % 26), NULL, t.id, 0.05 + (c % 20) / 100.0, 'Tax ' || c
+        FROM generate_series(0, 249) c CROSS JOIN tax_classes t
+        ON CONFLICT DO NOTHING""")
+    _run(conn, """
+        INSERT INTO shipping_zones (name, countries, tax_shipping)
+        SELECT 'Zone ' || z, json_build_array(chr(65 + z) || 'A', chr(65 + z) || 'B'), z % 2 = 0
+        FROM generate_series(1, 20) z""")
+    _run(conn, """
+        INSERT INTO shipping_methods (zone_id, code, name, kind, price, free_over, weight_brackets, min_days,
+                                      max_days, store_id, is_active, created_at, updated_at)
+        SELECT z.id, 'BENCH-' || z.id || '-' || m, 'Method ' || m, 'flat', 4.99 + m, 50, '[]'::json, m, m + 3,
+               NULL, true, now(), now()
+        FROM shipping_zones z CROSS JOIN generate_series(1, 3) m""")
+    _run(conn, f"""
+        INSERT INTO stock_transfers (source_location_id, destination_location_id, status, note, created_by_id,
+                                     sent_at, received_at, cancelled_at, created_at, updated_at)
+        SELECT {loc}, (ARRAY{locations})[1 + (g + 1) % {n_loc}], st, '', NULL,
+               CASE WHEN st IN ('in_transit', 'received') THEN at + interval '1 hour' END,
+               CASE WHEN st = 'received' THEN at + interval '2 days' END,
+               CASE WHEN st = 'cancelled' THEN at + interval '1 hour' END, at, at
+        FROM (SELECT g, (ARRAY['draft', 'in_transit', 'received', 'received', 'cancelled'])[1 + g % 5] AS st,
+                     now() - make_interval(hours => g) AS at
+              FROM generate_series(1, CAST(:n AS integer)) g) AS t""", n=TRANSFERS)
+    _run(conn, """
+        INSERT INTO stock_transfer_lines (transfer_id, variant_id, quantity)
+        SELECT t.id, 1 + (t.id * 37 + k * 7919) % :variants, 1 + k
+        FROM stock_transfers t, generate_series(1, 3) k
+        ON CONFLICT DO NOTHING""", variants=variants)
+    _run(conn, f"""
+        INSERT INTO purchase_orders (supplier, destination_location_id, expected_on, status, note,
+                                     created_by_id, ordered_at, received_at, cancelled_at, created_at,
+                                     updated_at)
+        SELECT 'Supplier ' || (1 + g % 40), {loc}, (at + interval '7 days')::date, st, '', NULL,
+               CASE WHEN st <> 'draft' THEN at + interval '1 hour' END,
+               CASE WHEN st = 'received' THEN at + interval '7 days' END,
+               CASE WHEN st = 'cancelled' THEN at + interval '1 day' END, at, at
+        FROM (SELECT g, (ARRAY['draft', 'ordered', 'partially_received', 'received', 'cancelled'])
+                          [1 + g % 5] AS st,
+                     now() - make_interval(hours => g) AS at
+              FROM generate_series(1, CAST(:n AS integer)) g) AS p""", n=PURCHASE_ORDERS)
+    _run(conn, """
+        INSERT INTO purchase_order_lines (purchase_order_id, variant_id, quantity_ordered, quantity_received)
+        SELECT p.id, 1 + (p.id * 53 + k * 7919) % :variants, 10 * k,
+               CASE p.status WHEN 'received' THEN 10 * k WHEN 'partially_received' THEN 5 * k ELSE 0 END
+        FROM purchase_orders p, generate_series(1, 5) k
+        ON CONFLICT DO NOTHING""", variants=variants)
+    _run(conn, """
+        INSERT INTO audit_log (user_id, actor, action, entity, entity_id, changes, created_at, label)
+        SELECT NULL, CASE WHEN id % 3 = 0 THEN 'admin@bench.example' ELSE 'system' END,
+               (ARRAY['update', 'refund', 'cancel', 'adjust'])[1 + id % 4], 'orders', id::text,
+               json_build_object('status', json_build_object('before', 'paid', 'after', status)),
+               updated_at, order_number
+        FROM orders WHERE id % 2 = 0""")
+    _run(conn, """
+        INSERT INTO notifications (event_id, event_type, channel, recipient, subject, body, status, error,
+                                   created_at, sent_at)
+        SELECT 'evt-' || id, 'ORDER_PAID', 'email', email, 'Your order ' || order_number, 'Thank you.',
+               CASE WHEN id % 500 = 0 THEN 'failed' ELSE 'sent' END,
+               CASE WHEN id % 500 = 0 THEN 'SMTP 451' END, created_at,
+               CASE WHEN id % 500 <> 0 THEN created_at END
+        FROM orders WHERE id % 2 = 1""")
+    _run(conn, """
+        INSERT INTO outbox_events (id, type, payload, created_at, dispatched_at, attempts)
+        SELECT 'bench-' || g, 'ORDER_PAID', json_build_object('order_id', g),
+               now() - make_interval(secs => g),
+               CASE WHEN g > 50 THEN now() END, 0
+        FROM generate_series(1, 20000) g""")
+    _run(conn, """
+        INSERT INTO reviews (product_id, user_id, rating, title, comment, verified_purchase, is_hidden,
+                             created_at)
+        SELECT 1 + (g * 7) % :products, 1 + g % :customers, 1 + g % 5, 'Review ' || g, 'Fine, thank you.',
+               g % 2 = 0, g % 25 = 0, now() - make_interval(mins => g)
+        FROM generate_series(1, CAST(:n AS integer)) g
+        ON CONFLICT DO NOTHING""", n=REVIEWS, products=count(conn, "products"), customers=CUSTOMERS)
+
+
+def ensure_backoffice(engine, *, orders: int, locations: int, force: bool = False,
+                      log=print) -> Generation | None:
+    """Add generate_backoffice's rows to the dataset of ensure_dataset unless they are there
+    (or ``force``); the timings when it generated, else None. Its tables' non-unique indexes are
+    dropped for the load and built after, like ensure_dataset's."""
+    expected = {"promotions": PROMOTIONS, "voucher_codes": VOUCHER_CODES, "stock_transfers": TRANSFERS,
+                "purchase_orders": PURCHASE_ORDERS, "returns": _returns_of(orders)}
+    with engine.connect() as conn:
+        have = {table: count(conn, table) for table in expected}
+        fulfilled = count(conn, "fulfillments")
+    if have == expected and fulfilled and not force:
+        log("back-office rows present")
+        return None
+    started = time.monotonic()
+    index_s = {}
+    with engine.begin() as conn:
+        _run(conn, "SET LOCAL synchronous_commit = off")
+        _run(conn, "SET LOCAL maintenance_work_mem = '256MB'")
+        deferred = deferrable_indexes(conn, BACKOFFICE_TABLES)
+        for name in deferred:
+            _run(conn, f'DROP INDEX "{name}"')
+        generate_backoffice(conn, orders, ensure_locations(conn, locations))
+        load_s = time.monotonic() - started
+        for name, definition in deferred.items():
+            built = time.monotonic()
+            _run(conn, definition)
+            index_s[name] = time.monotonic() - built
+    vacuumed = time.monotonic()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        _run(conn, "VACUUM ANALYZE")
+    generation = Generation(load_s, index_s, time.monotonic() - vacuumed)
+    log(f"generated the back office's rows in {time.monotonic() - started:.1f}s: {generation.summary()}")
+    return generation

@@ -126,7 +126,7 @@ def _remaining(view, context, model, name):
 
 
 def _codes(view, context, model, name):
-    count = view.code_counts().get(model.id, 0)
+    count = view.code_counts(g.get("promotion_page_ids", [])).get(model.id, 0)
     if not count:
         return ""
     url = url_for(".export_codes", promotion_id=model.id)
@@ -164,11 +164,14 @@ class PromotionView(StaffModelView):
                               title="Generate voucher codes"),
     ]
 
-    def code_counts(self) -> dict[int, int]:
+    def code_counts(self, promotion_ids: list[int]) -> dict[int, int]:
+        """Generated codes per promotion of ``promotion_ids`` (the page's: a voucher may have
+        hundreds of thousands of codes, and the whole table is not counted for 20 rows)."""
         if "promotion_code_counts" not in g:
             counts = (select(VoucherCode.promotion_id, func.count(VoucherCode.id))
+                      .where(VoucherCode.promotion_id.in_(promotion_ids))
                       .group_by(VoucherCode.promotion_id))
-            g.promotion_code_counts = dict(db.session.execute(counts).all())
+            g.promotion_code_counts = dict(db.session.execute(counts).all()) if promotion_ids else {}
         return g.promotion_code_counts
 
     def uses_held(self) -> dict[int, int]:
@@ -202,7 +205,7 @@ class PromotionView(StaffModelView):
         for errors in form.errors.values():
             for message in errors:
                 flash(message, "error")
-        count = self.code_counts().get(promotion.id, 0)
+        count = self.code_counts([promotion.id]).get(promotion.id, 0)
         return self.render("admin/generate_codes.html", promotion=promotion, form=form, count=count)
 
     @expose("/codes/<int:promotion_id>.csv")
