@@ -12,12 +12,12 @@ from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
-from sqlalchemy import Integer, case, literal, select, union_all
+from sqlalchemy import case, select
 from sqlalchemy.orm import joinedload, selectinload
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from admin.base import StaffModelView, unit_of_work
+from admin.base import StaffModelView, ranked_page, unit_of_work
 from admin.formatting import format_money
 from admin.security import Area, can_edit, current_actor
 from admin.views.locations import LocationFilter
@@ -261,19 +261,9 @@ class FulfillmentView(StaffModelView):
         page_size = self.page_size if page_size is None else page_size
         if not (page_size and g.get("fulfillment_queue_order")):
             return super()._apply_pagination(query, page, page_size)
-        # The queue's order is a rank computed from the status: no index holds it, so ORDER BY
-        # it sorts every fulfillment (hundreds of thousands) for a page of 20. Instead the page's
-        # ids come from one branch per status, each read in (created_at, id) order off
-        # ix_fulfillments_status_created_id, merged by rank: PostgreSQL stops after the page.
-        matching = query.order_by(None).with_entities(Fulfillment.id, Fulfillment.created_at)
-        branches = union_all(*(
-            matching.filter(Fulfillment.status == status)
-            .with_entities(literal(QUEUE_RANK[status], Integer).label("rank"), Fulfillment.created_at,
-                           Fulfillment.id.label("id")).statement
-            for status in FulfillmentStatus)).subquery()
-        keys = (select(branches.c.id).order_by(branches.c.rank, branches.c.created_at, branches.c.id)
-                .limit(page_size).offset((page or 0) * page_size))
-        return query.filter(Fulfillment.id.in_(keys)).limit(page_size)
+        # The rank is held by no index: one branch per status off ix_fulfillments_status_created_id.
+        return ranked_page(query, Fulfillment.status, QUEUE_RANK, [Fulfillment.created_at, Fulfillment.id],
+                           page, page_size)
 
     def _fulfillments(self, ids) -> list[Fulfillment]:
         return list(db.session.scalars(

@@ -14,14 +14,14 @@ from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from admin.audit_records import ENTITY_NAMES, audit_labels, record_url
-from admin.base import ReadOnlyModelView, StaffModelView, unit_of_work
+from admin.base import ReadOnlyModelView, StaffModelView, ranked_page, unit_of_work
 from admin.passwords import set_password_link
 from admin.security import Area, current_actor
 from ecom.extensions import db
 from ecom.identity.invitations import Purpose, invite_staff, resend_invitation
 from ecom.identity.models import STAFF_ROLES, Role, User
 from ecom.identity.services import reset_password, set_user_role, set_users_active
-from ecom.notifications.models import Notification
+from ecom.notifications.models import DeliveryStatus, Notification
 
 
 class RoleForm(FlaskForm):
@@ -132,6 +132,9 @@ class UserView(StaffModelView):
         return super().render(template, **kwargs)
 
 
+# The notification list's default order: failures first (every status the column can hold).
+FAILED_FIRST = {DeliveryStatus.FAILED: 0, DeliveryStatus.SENT: 1}
+
 # Emails whose text holds a one-time password link: not shown to other admins.
 SECRET_LINK_EVENTS = frozenset({"STAFF_INVITED", "PASSWORD_RESET"})
 
@@ -153,11 +156,21 @@ class NotificationView(ReadOnlyModelView):
     column_sortable_list = ["status", "event_type", "created_at"]
 
     def _apply_sorting(self, query, joins, sort_column, sort_desc):
+        g.notifications_failed_first = sort_column is None
         if sort_column is None:
             # Failures first, then the newest.
             failed_first = case((Notification.status == "failed", 0), else_=1)
-            return query.order_by(failed_first, Notification.created_at.desc()), joins
+            return query.order_by(failed_first, Notification.created_at.desc(), Notification.id.desc()), joins
         return super()._apply_sorting(query, joins, sort_column, sort_desc)
+
+    def _apply_pagination(self, query, page, page_size):
+        page_size = self.page_size if page_size is None else page_size
+        if not (page_size and g.get("notifications_failed_first")):
+            return super()._apply_pagination(query, page, page_size)
+        # Failures first is held by no index: one branch per status off
+        # ix_notifications_status_created_id, newest first in each.
+        return ranked_page(query, Notification.status, FAILED_FIRST,
+                           [Notification.created_at.desc(), Notification.id.desc()], page, page_size)
 
 
 def _changes(view, context, model, name):

@@ -183,3 +183,53 @@ def test_a_later_order_page_walks_an_index_holding_the_key(postgres, db):
     paid = _plan(db, _query(postgres, "order", page=3, filters=[(status, None, "paid")]), **only_indexes)
     assert "Index Only Scan Backward using ix_orders_created_id" in newest, newest
     assert "Index Only Scan Backward using ix_orders_status_created_id" in paid, paid
+
+
+# -- lists ordered by a rank of a status (no index holds it): paged by one branch per status
+
+
+def test_the_fulfillment_queue_pages_open_work_first_then_oldest_first(as_role, db):
+    from ecom.fulfillment.models import Fulfillment
+    from ecom.inventory.services import default_location
+
+    location, now = default_location(), utcnow()
+    rank = {"pending": 0, "processing": 1, "packed": 2, "shipped": 3, "delivered": 9, "cancelled": 9}
+    statuses = list(rank)
+    made = []
+    for i in range(30):
+        order = make_order(number=f"ORD-Q-{i:03d}", status="paid")
+        db.session.flush()
+        status = statuses[i * 7 % 6]
+        shipped = status in ("shipped", "delivered")
+        db.session.add(Fulfillment(order_id=order.id, order_number=order.order_number, location_id=location.id,
+                                   status=status, carrier="UPS" if shipped else None,
+                                   tracking_number=f"T{i}" if shipped else None,
+                                   created_at=now - timedelta(minutes=(i * 11) % 30)))
+        made.append((rank[status], now - timedelta(minutes=(i * 11) % 30), order.order_number))
+    db.session.commit()
+    expected = [number for _, _, number in sorted(made)]
+    client = as_role("warehouse")
+    listed = [number for page in (0, 1) for number in _found(r"ORD-Q-\d{3}", _listing(
+        client, "fulfillment", page=page))]
+    assert listed == expected
+
+
+def test_notifications_page_failures_first_then_newest_first(as_role, db):
+    from ecom.notifications.models import Notification
+
+    now = utcnow()
+    made = []
+    for i in range(30):
+        failed = i % 7 == 3
+        created = now - timedelta(minutes=(i * 13) % 30)
+        db.session.add(Notification(event_id=f"evt-{i}", event_type="ORDER_PAID", channel="email",
+                                    recipient=f"n{i}@example.test", subject=f"NOTE-{i:03d}", body="",
+                                    status="failed" if failed else "sent", error="x" if failed else None,
+                                    created_at=created))
+        made.append((0 if failed else 1, -created.timestamp(), f"NOTE-{i:03d}"))
+    db.session.commit()
+    expected = [subject for _, _, subject in sorted(made)]
+    client = as_role("admin")
+    listed = [subject for page in (0, 1) for subject in _found(r"NOTE-\d{3}", _listing(
+        client, "notification", page=page))]
+    assert listed == expected
