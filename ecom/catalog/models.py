@@ -53,6 +53,9 @@ class Product(TimestampMixin, db.Model):
         # The storefront's default listing order (featured, created_at, id, all descending):
         # read backwards, this index makes a page an index scan instead of a sort of every row.
         Index("ix_products_listing", "is_active", "featured", "created_at", "id"),
+        # Back-office lists (migration 0013): each ends in the id, so a page is read off it.
+        Index("ix_products_updated_id", "updated_at", "id"),
+        Index("ix_products_name_id", "name", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -123,6 +126,8 @@ class Variant(TimestampMixin, db.Model):
     __table_args__ = (
         CheckConstraint("price >= 0", name="price_not_negative"),
         CheckConstraint("compare_at_price IS NULL OR compare_at_price >= 0", name="compare_at_not_negative"),
+        # Back-office lists (migration 0013): each ends in the id, so a page is read off it.
+        Index("ix_variants_price_id", "price", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -160,6 +165,8 @@ class Review(db.Model):
         CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),
         UniqueConstraint("product_id", "user_id"),
         Index("ix_reviews_product_created", "product_id", "created_at"),
+        # Back-office lists (migration 0013): each ends in the id, so a page is read off it.
+        Index("ix_reviews_created_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -29,8 +29,11 @@ class Fulfillment(TimestampMixin, db.Model):
             name="pickup_steps_match_kind",
         ),
         UniqueConstraint("order_id", "location_id"),
-        Index("ix_fulfillments_status_created", "status", "created_at"),
-        Index("ix_fulfillments_location_status", "location_id", "status"),
+        # The queue is paged one status at a time, oldest first (admin.base.ranked_page), also
+        # within one location; each ends in the id (migration 0013).
+        Index("ix_fulfillments_status_created_id", "status", "created_at", "id"),
+        Index("ix_fulfillments_location_status_created_id", "location_id", "status", "created_at", "id"),
+        Index("ix_fulfillments_created_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -33,6 +33,10 @@ class User(UserMixin, TimestampMixin, db.Model):
         # Emails are stored lower-cased, which makes the plain unique index
         # case-insensitive; the check keeps writers around the services honest.
         CheckConstraint("email = lower(email)", name="email_lowercase"),
+        # Back-office lists (migration 0013): each ends in the id, so a page is read off it.
+        Index("ix_users_created_id", "created_at", "id"),
+        Index("ix_users_role_created_id", "role", "created_at", "id"),
+        Index("ix_users_role_last_login_id", "role", "last_login_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

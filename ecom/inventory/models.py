@@ -106,7 +106,9 @@ class Inventory(db.Model):
         CheckConstraint("low_stock_threshold >= 0", name="threshold_not_negative"),
         # One row per variant and location; also the index of every per-variant lookup.
         UniqueConstraint("variant_id", "location_id"),
-        Index("ix_inventory_location_id", "location_id"),
+        # Back-office lists (migration 0013): a location's rows newest first, or by quantity.
+        Index("ix_inventory_location_id_id", "location_id", "id"),
+        Index("ix_inventory_quantity_id", "quantity", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -192,6 +194,9 @@ class StockReservation(TimestampMixin, db.Model):
         one_of("status", ReservationStatus),
         CheckConstraint("quantity > 0", name="quantity_positive"),
         Index("ix_stock_reservations_status_expires", "status", "expires_at"),
+        # Back-office lists (migration 0013): each ends in the id, so a page is read off it.
+        Index("ix_stock_reservations_expires_id", "expires_at", "id"),
+        Index("ix_stock_reservations_location_expires_id", "location_id", "expires_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -214,6 +219,8 @@ class StockMovement(db.Model):
         one_of("reason", MovementReason),
         CheckConstraint("delta <> 0", name="delta_not_zero"),
         Index("ix_stock_movements_variant_created", "variant_id", "created_at"),
+        # Back-office lists (migration 0013): each ends in the id, so a page is read off it.
+        Index("ix_stock_movements_reason_created_id", "reason", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -70,7 +70,8 @@ class Notification(db.Model):
         one_of("status", DeliveryStatus),
         # A replayed event never notifies the same recipient twice.
         UniqueConstraint("event_id", "channel", "recipient"),
-        Index("ix_notifications_status_created", "status", "created_at"),
+        # Failures first, newest first, paged one status at a time (migration 0013).
+        Index("ix_notifications_status_created_id", "status", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

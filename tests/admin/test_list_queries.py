@@ -201,8 +201,8 @@ def test_the_fulfillment_queue_pages_open_work_first_then_oldest_first(as_role, 
         db.session.flush()
         status = statuses[i * 7 % 6]
         shipped = status in ("shipped", "delivered")
-        db.session.add(Fulfillment(order_id=order.id, order_number=order.order_number, location_id=location.id,
-                                   status=status, carrier="UPS" if shipped else None,
+        db.session.add(Fulfillment(order_id=order.id, order_number=order.order_number,
+                                   location_id=location.id, status=status, carrier="UPS" if shipped else None,
                                    tracking_number=f"T{i}" if shipped else None,
                                    created_at=now - timedelta(minutes=(i * 11) % 30)))
         made.append((rank[status], now - timedelta(minutes=(i * 11) % 30), order.order_number))
