@@ -8,10 +8,13 @@ the link to the list behind it (``admin.links``).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from time import monotonic
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from admin.formatting import format_money, user_zone
@@ -204,12 +207,54 @@ def top_products(period: DateRange, limit: int = 5) -> list[dict]:
              "url": list_url("product", search=name)} for name, n, r in rows]
 
 
-def dashboard_context(start: str | None = None, end: str | None = None) -> dict:
+def cache_seconds() -> int:
+    """How long the figures are kept: ``DASHBOARD_CACHE_SECONDS`` of the app's config, else
+    CACHE_SECONDS (0 under tests, which look at figures right after changing them)."""
+    configured = current_app.config.get("DASHBOARD_CACHE_SECONDS")
+    if configured is None:
+        return 0 if current_app.testing else CACHE_SECONDS
+    return max(0, int(configured))
+
+
+def dashboard_context(start: str | None = None, end: str | None = None, *, fresh: bool = False) -> dict:
+    """The dashboard's figures for the range asked for, computed at most once a minute.
+
+    At a million orders the figures are aggregates over tens of thousands of orders, order
+    lines and payments and every inventory row (seconds of database time, bench/RESULTS.md),
+    so they are kept per process for ``cache_seconds()`` per range, time zone and day; the
+    page says when they were computed and offers a refresh (``fresh``)."""
     period, problem = parse_range(start, end)
+    seconds = cache_seconds()
+    zone = user_zone()
+    key = (period.start, period.end, str(zone), utcnow().astimezone(zone).date())
+    now = monotonic()
+    if seconds and not fresh:
+        with _cache_lock:
+            kept = _cache.get(key)
+        if kept is not None and kept[0] > now:
+            return {**kept[1], "range_problem": problem}
+    context = _figures(period)
+    context.update(as_of=utcnow(), cache_seconds=seconds)
+    if seconds:
+        with _cache_lock:
+            for stale in [k for k, (until, _) in _cache.items() if until <= now]:
+                del _cache[stale]
+            if len(_cache) < MAX_CACHED:
+                _cache[key] = (now + seconds, context)
+    return {**context, "range_problem": problem}
+
+
+# (range start, range end, zone, today) -> (monotonic expiry, figures): per process.
+_cache: dict[tuple, tuple[float, dict]] = {}
+_cache_lock = threading.Lock()
+CACHE_SECONDS = 60
+MAX_CACHED = 64
+
+
+def _figures(period: DateRange) -> dict:
     series = revenue_by_day(period)
     return {
         "period": period,
-        "range_problem": problem,
         "today": today_figures(),
         "in_range": range_figures(period),
         "by_status": orders_by_status(period),

@@ -68,7 +68,8 @@ class DashboardView(PasswordPagesMixin, AdminIndexView):
     @expose("/")
     def index(self):
         return self.render("admin/dashboard.html",
-                           **dashboard_context(request.args.get("start"), request.args.get("end")))
+                           **dashboard_context(request.args.get("start"), request.args.get("end"),
+                                               fresh=request.args.get("fresh") == "1"))
 
     @expose("/login", methods=["GET", "POST"])
     def login_view(self):

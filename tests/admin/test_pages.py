@@ -41,6 +41,23 @@ def test_dashboard_figures(as_role, make_order, db):
     assert paid.items[0].product_name in page  # top products
 
 
+def test_the_dashboard_keeps_its_figures_a_minute_and_says_so(app, as_role, make_order, db, monkeypatch):
+    from admin import dashboard
+
+    monkeypatch.setitem(app.config, "DASHBOARD_CACHE_SECONDS", 60)
+    monkeypatch.setattr(dashboard, "_cache", {})
+    client = as_role("warehouse")
+    page = client.get("/admin/").get_data(as_text=True)
+    assert re.search(r'id="orders-today">0<', page)
+    assert "(kept 60 s)" in page and 'id="refresh-figures"' in page
+    order = make_order("paid")
+    order.created_at = utcnow()
+    db.session.commit()
+    assert re.search(r'id="orders-today">0<', client.get("/admin/").get_data(as_text=True))  # kept
+    assert re.search(r'id="orders-today">1<', client.get("/admin/?fresh=1").get_data(as_text=True))
+    assert re.search(r'id="orders-today">1<', client.get("/admin/").get_data(as_text=True))  # kept anew
+
+
 def test_no_page_pulls_anything_from_a_cdn(as_role, make_order):
     order = make_order("paid")
     client = as_role("admin")
