@@ -483,22 +483,26 @@ def ranked_page(query, rank_column, ranks: dict[str, int], then: list, page: int
     value, then the ``then`` columns), without sorting every row.
 
     A rank computed from a column (failures first, open work first) is held by no index, so
-    ``ORDER BY CASE ...`` sorts every matching row for a page of 20. Here the page's keys come
-    from one branch per value, each read in the ``then`` order off an index that starts with
-    the column (``(status, created_at, id)``), merged by rank: PostgreSQL stops after the page.
-    ``ranks`` must name every value the column can hold; ``then`` ends in the primary key.
+    ``ORDER BY CASE ...`` sorts every matching row for a page of 20. Here each value's rows
+    are read in the ``then`` order off an index that starts with the column (``(status,
+    created_at, id)``), at most as many as the page needs (each stops after offset + page
+    size), and only those are sorted by rank. ``ranks`` must name every value the column can
+    hold; ``then`` ends in the primary key.
     """
     key = query.column_descriptions[0]["entity"].__mapper__.primary_key[0]
-    matching = query.order_by(None)
+    wanted = ((page or 0) + 1) * page_size
     columns = [column.element if _is_desc(column) else column for column in then]
-    branches = union_all(*(
-        matching.filter(rank_column == value)
-        .with_entities(literal(rank, Integer).label("rank"),
-                       *(column.label(f"c{i}") for i, column in enumerate(columns))).statement
-        for value, rank in ranks.items())).subquery()
-    order = [branches.c.rank] + [branches.c[f"c{i}"].desc() if _is_desc(column) else branches.c[f"c{i}"]
-                                 for i, column in enumerate(then)]
-    keys = (select(branches.c[f"c{len(columns) - 1}"]).order_by(*order)
+    branches = []
+    for value, rank in ranks.items():
+        # Its own subquery: a member of a UNION may not carry ORDER BY / LIMIT on SQLite.
+        branch = (query.order_by(None).filter(rank_column == value)
+                  .with_entities(*(column.label(f"c{i}") for i, column in enumerate(columns)))
+                  .order_by(*then).limit(wanted).subquery())
+        branches.append(select(literal(rank, Integer).label("rank"), *branch.c))
+    merged = union_all(*branches).subquery()
+    order = [merged.c.rank] + [merged.c[f"c{i}"].desc() if _is_desc(column) else merged.c[f"c{i}"]
+                               for i, column in enumerate(then)]
+    keys = (select(merged.c[f"c{len(columns) - 1}"]).order_by(*order)
             .limit(page_size).offset((page or 0) * page_size))
     return query.filter(key.in_(keys)).limit(page_size)
 
