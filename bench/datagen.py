@@ -331,7 +331,8 @@ def generate_backoffice(conn, orders: int, locations: list[int]) -> None:
                'Shopper ' || g, 'customer', g % 50 <> 0,
                CASE WHEN g % 3 = 0 THEN now() - make_interval(mins => g) END,
                now() - make_interval(mins => g * 3), now()
-        FROM generate_series(1, CAST(:n AS integer)) g""", n=EXTRA_CUSTOMERS)
+        FROM generate_series(1, CAST(:n AS integer)) g
+        ON CONFLICT (email) DO NOTHING""", n=EXTRA_CUSTOMERS)
     taken = "('paid', 'packed', 'shipped', 'delivered')"
     _run(conn, f"""
         INSERT INTO payments (order_id, stripe_payment_intent_id, amount, refunded_amount, currency, status,
@@ -368,6 +369,7 @@ def generate_backoffice(conn, orders: int, locations: list[int]) -> None:
                                      location_id)
         SELECT i.variant_id, -i.quantity, 'sale', '', NULL, o.id, o.paid_at, {order_loc}
         FROM orders o JOIN order_items i ON i.order_id = o.id WHERE o.status IN {taken}""")
+    _received_and_guests(conn, locations)
     _run(conn, """
         INSERT INTO returns (rma_number, order_id, status, requested_by, note, refund_amount, approved_at,
                              received_at, refunded_at, created_at, updated_at)
@@ -474,9 +476,9 @@ def generate_backoffice(conn, orders: int, locations: list[int]) -> None:
         INSERT INTO notifications (event_id, event_type, channel, recipient, subject, body, status, error,
                                    created_at, sent_at)
         SELECT 'evt-' || id, 'ORDER_PAID', 'email', email, 'Your order ' || order_number, 'Thank you.',
-               CASE WHEN id % 500 = 0 THEN 'failed' ELSE 'sent' END,
-               CASE WHEN id % 500 = 0 THEN 'SMTP 451' END, created_at,
-               CASE WHEN id % 500 <> 0 THEN created_at END
+               CASE WHEN id % 500 = 1 THEN 'failed' ELSE 'sent' END,
+               CASE WHEN id % 500 = 1 THEN 'SMTP 451' END, created_at,
+               CASE WHEN id % 500 <> 1 THEN created_at END
         FROM orders WHERE id % 2 = 1""")
     _run(conn, """
         INSERT INTO outbox_events (id, type, payload, created_at, dispatched_at, attempts)
@@ -491,6 +493,26 @@ def generate_backoffice(conn, orders: int, locations: list[int]) -> None:
                g % 2 = 0, g % 25 = 0, now() - make_interval(mins => g)
         FROM generate_series(1, CAST(:n AS integer)) g
         ON CONFLICT DO NOTHING""", n=REVIEWS, products=count(conn, "products"), customers=CUSTOMERS)
+
+
+def _received_and_guests(conn, locations: list[int]) -> None:
+    """A 'received' stock movement per purchase-order line to come (every 10th variant, at a
+    location each), every 50th order placed as a guest, and 20 stores."""
+    _run(conn, f"""
+        INSERT INTO stock_movements (variant_id, delta, reason, note, user_id, order_id, created_at,
+                                     location_id)
+        SELECT id, 50, 'received', 'PO', NULL, NULL, now() - make_interval(mins => id),
+               (ARRAY{locations})[1 + id % {len(locations)}]
+        FROM variants WHERE id % 10 = 0""")
+    _run(conn, "UPDATE orders SET order_token_hash = md5(id::text) WHERE id % 50 = 7")
+    # Not TRUNCATEd: stock locations, shipping methods and orders refer to stores.
+    _run(conn, "DELETE FROM stores WHERE name LIKE 'Bench store %'")
+    _run(conn, """
+        INSERT INTO stores (name, address, city, state, postal_code, country, latitude, longitude, phone,
+                            email, opening_hours, is_active, created_at, updated_at)
+        SELECT 'Bench store ' || g, g || ' High Street', 'Springfield', 'IL', '62701', 'US', 39.78, -89.65,
+               NULL, NULL, NULL, true, now(), now()
+        FROM generate_series(1, 20) g""")
 
 
 def ensure_backoffice(engine, *, orders: int, locations: int, force: bool = False,
