@@ -236,7 +236,11 @@ class StaffModelView(RoleWalled, ModelView):
     def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
         count, rows = super().get_list(page, sort_column, sort_desc, search, filters, execute, page_size)
         if self.count_limit is not None and execute:
-            count = self._count_up_to(self.count_limit, search, filters)
+            size = self.page_size if page_size is None else page_size
+            if not page and size and len(rows) < size:
+                count = len(rows)  # a first page that is not full holds every match: no count
+            else:
+                count = self._count_up_to(self.count_limit, search, filters)
         return count, rows
 
     def _count_up_to(self, limit: int, search, filters) -> int | None:

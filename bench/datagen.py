@@ -468,7 +468,7 @@ def generate_backoffice(conn, orders: int, locations: list[int]) -> None:
     _run(conn, """
         INSERT INTO audit_log (user_id, actor, action, entity, entity_id, changes, created_at, label)
         SELECT NULL, CASE WHEN id % 3 = 0 THEN 'admin@bench.example' ELSE 'system' END,
-               (ARRAY['update', 'refund', 'cancel', 'adjust'])[1 + id % 4], 'orders', id::text,
+               (ARRAY['update', 'refund', 'cancel', 'adjust'])[1 + id / 2 % 4], 'orders', id::text,
                json_build_object('status', json_build_object('before', 'paid', 'after', status)),
                updated_at, order_number
         FROM orders WHERE id % 2 = 0""")

@@ -83,7 +83,8 @@ def one_of(column: str, values: type[StrEnum] | list[str], name: str | None = No
 TRIGRAM_INDEXES = frozenset({"ix_products_name_trgm", "ix_products_slug_trgm", "ix_variants_sku_trgm",
                              "ix_orders_order_number_trgm", "ix_orders_email_trgm",  # 0003
                              "ix_users_email_trgm", "ix_users_full_name_trgm", "ix_variants_name_trgm",
-                             "ix_fulfillments_order_number_trgm", "ix_fulfillments_tracking_number_trgm"})
+                             "ix_fulfillments_order_number_trgm", "ix_fulfillments_tracking_number_trgm",
+                             "ix_audit_log_label_trgm"})  # 0013
 
 # Objects that exist only on PostgreSQL and are created by migrations alone
 # (the full-text search column and its GIN index, the trigram indexes): the

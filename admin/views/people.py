@@ -9,7 +9,7 @@ from flask_admin import expose
 from flask_admin.actions import action
 from flask_wtf import FlaskForm
 from markupsafe import Markup, escape
-from sqlalchemy import case
+from sqlalchemy import case, or_
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
@@ -17,6 +17,8 @@ from admin.audit_records import ENTITY_NAMES, audit_labels, record_url
 from admin.base import ReadOnlyModelView, StaffModelView, ranked_page, unit_of_work
 from admin.passwords import set_password_link
 from admin.security import Area, current_actor
+from admin.views.catalog import _like
+from ecom.audit.models import AuditLog
 from ecom.extensions import db
 from ecom.identity.invitations import Purpose, invite_staff, resend_invitation
 from ecom.identity.models import STAFF_ROLES, Role, User
@@ -191,11 +193,28 @@ class AuditLogView(ReadOnlyModelView):
     column_details_list = ["created_at", "actor", "action", "record", "entity", "entity_id", "changes"]
     column_labels = {"record": "Record"}
     column_filters = ["actor", "action", "entity", "entity_id", "label", "created_at"]
-    column_searchable_list = ["actor", "entity", "entity_id", "label"]
+    column_searchable_list = ["actor", "entity", "label"]  # see _apply_search
     column_default_sort = ("created_at", True)
     column_sortable_list = ["created_at", "actor", "action", "entity"]
     column_formatters = {"changes": _changes, "record": lambda v, c, m, n: _record_link(m)}
     column_formatters_detail = column_formatters
+
+    search_placeholder_text = "Record (order number, SKU...), or an actor's email or entity exactly"
+
+    def search_placeholder(self):
+        return self.search_placeholder_text
+
+    def _apply_search(self, query, count_query, joins, count_joins, search):
+        # A record's label holds the text (its trigram index on PostgreSQL), or the actor or
+        # entity is the text: each branch has its index, where ILIKE on every column scanned
+        # the whole log (seconds at half a million entries).
+        term = search.strip()
+        condition = or_(AuditLog.label.ilike(_like(term), escape="\\"), AuditLog.actor == term.lower(),
+                        AuditLog.entity == term)
+        query = query.filter(condition)
+        if count_query is not None:
+            count_query = count_query.filter(condition)
+        return query, count_query, joins, count_joins
 
     def get_list(self, *args, **kwargs):
         count, rows = super().get_list(*args, **kwargs)

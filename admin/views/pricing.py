@@ -284,6 +284,20 @@ class VoucherCodeView(StaffModelView):
     column_searchable_list = ["code"]
     column_default_sort = ("id", True)
     count_limit = 10_000
+    search_placeholder_text = "Code, or how it starts"
+
+    def search_placeholder(self):
+        return self.search_placeholder_text
+
+    def _apply_search(self, query, count_query, joins, count_joins, search):
+        # Codes are upper case and random: a clerk types one, or its start (a prefix), which the
+        # unique index on code serves; ILIKE '%term%' read all of them (100 000: ~0.5 s).
+        escaped = search.strip().upper().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        condition = VoucherCode.code.like(f"{escaped}%", escape="\\")
+        query = query.filter(condition)
+        if count_query is not None:
+            count_query = count_query.filter(condition)
+        return query, count_query, joins, count_joins
 
 
 def pricing_views() -> list:

@@ -15,6 +15,7 @@ class AuditLog(db.Model):
         Index("ix_audit_log_entity", "entity", "entity_id"),
         # The back office's action filter, newest first (migration 0013).
         Index("ix_audit_log_action_created_id", "action", "created_at", "id"),
+        Index("ix_audit_log_actor_created_id", "actor", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -233,3 +233,15 @@ def test_notifications_page_failures_first_then_newest_first(as_role, db):
     listed = [subject for page in (0, 1) for subject in _found(r"NOTE-\d{3}", _listing(
         client, "notification", page=page))]
     assert listed == expected
+
+
+def test_the_audit_log_search_finds_a_record_by_part_of_its_label_or_an_actor(as_role, db):
+    from ecom.audit.models import AuditLog
+
+    for i, (actor, label) in enumerate([("pat@example.test", "ORD-A-000123"), ("sam@example.test", "SKU-9")]):
+        db.session.add(AuditLog(actor=actor, action="update", entity="orders", entity_id=str(i), label=label,
+                                changes={}))
+    db.session.commit()
+    client = as_role("admin")
+    assert _found(r"ORD-A-000123|SKU-9", _listing(client, "auditlog", search="a-0001")) == ["ORD-A-000123"]
+    assert _found(r"ORD-A-000123|SKU-9", _listing(client, "auditlog", search="Sam@Example.test")) == ["SKU-9"]
