@@ -7,6 +7,7 @@ from __future__ import annotations
 from flask import flash, redirect, request, url_for
 from flask_admin import expose
 from flask_wtf import FlaskForm
+from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -45,6 +46,12 @@ class ReturnView(StaffModelView):
     column_searchable_list = ["rma_number"]
     column_sortable_list = ["rma_number", "status", "created_at"]
     column_default_sort = ("created_at", True)
+    column_formatters = {
+        "rma_number": lambda v, c, m, n: Markup(
+            f'<a href="{url_for(".details_view", id=m.id)}" class="return-link">{escape(m.rma_number)}</a>'),
+        "order.order_number": lambda v, c, m, n: Markup(
+            f'<a href="{url_for("order.details_view", id=m.order_id)}">{escape(m.order.order_number)}</a>'),
+    }
 
     def get_one(self, id):
         return db.session.scalar(select(Return).where(Return.id == int(id)).options(

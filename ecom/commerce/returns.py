@@ -79,10 +79,14 @@ class Receipt:
 
 def returned_units(order_id: int, *, statuses=HOLDING,
                    exclude_return_id: int | None = None) -> dict[int, int]:
-    """order item id -> units on the order's returns in ``statuses``."""
+    """order item id -> units on the order's returns in ``statuses``. A return closed after
+    its goods were received holds its units too (they came back: they can't come back twice)."""
+    wanted = Return.status.in_([str(s) for s in statuses])
+    if statuses is HOLDING:
+        wanted = wanted | ((Return.status == ReturnStatus.CLOSED) & Return.received_at.is_not(None))
     query = (select(ReturnLine.order_item_id, func.sum(ReturnLine.quantity))
              .join(Return, Return.id == ReturnLine.return_id)
-             .where(Return.order_id == order_id, Return.status.in_([str(s) for s in statuses]))
+             .where(Return.order_id == order_id, wanted)
              .group_by(ReturnLine.order_item_id))
     if exclude_return_id is not None:
         query = query.where(Return.id != exclude_return_id)
@@ -238,10 +242,39 @@ def reject_return(ret: Return, *, actor: Actor, note: str = "") -> Return:
 
 
 def close_return(ret: Return, *, actor: Actor, note: str = "") -> Return:
-    """End a return without a refund (withdrawn, never sent back). Raises InvalidTransition."""
+    """Staff end a return without a refund: withdrawn, never sent back, or (received) not to
+    be refunded. A return closed before its goods came back gives its units back (they may
+    be asked for again); one closed after keeps them. Raises InvalidTransition."""
     order, ret = _locked_return(ret.id)
     _move(ret, ReturnStatus.CLOSED, actor=actor, note=note)
-    ret.note = note
+    ret.note = note[:MAX_REASON_LENGTH]
+    db.session.flush()
+    return ret
+
+
+def find_return(order: Order, rma_number: str) -> Return:
+    """``order``'s return of that RMA number. Raises NotFound (also for another order's RMA)."""
+    ret = db.session.scalar(select(Return).where(Return.order_id == order.id,
+                                                 Return.rma_number == rma_number))
+    if ret is None:
+        raise NotFound("Return not found.")
+    return ret
+
+
+WITHDRAWN_NOTE = "withdrawn by the customer"
+
+
+def withdraw_return(ret: Return, *, actor: Actor) -> Return:
+    """The shopper takes back their own request while staff have not decided on it yet:
+    requested -> closed, its units free to be asked for again. Audited. Raises Conflict once
+    the return was approved, rejected or closed (the shop then closes it, if at all)."""
+    order, ret = _locked_return(ret.id)
+    if ret.status != ReturnStatus.REQUESTED:
+        contact = " Please contact us to close it." if ret.status == ReturnStatus.APPROVED else ""
+        raise Conflict(f"Return {ret.rma_number} is {ret.status}: only a requested return can be "
+                       f"withdrawn.{contact}")
+    _move(ret, ReturnStatus.CLOSED, actor=actor, note=WITHDRAWN_NOTE)
+    ret.note = WITHDRAWN_NOTE
     db.session.flush()
     return ret
 
