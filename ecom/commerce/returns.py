@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, exists, func, or_, select
 
 from ecom.actor import Actor
 from ecom.audit.services import record_change
@@ -43,6 +43,7 @@ from ecom.commerce.status import (
 from ecom.db import as_utc, money, utcnow
 from ecom.errors import Conflict, NotFound, ValidationFailed
 from ecom.extensions import db
+from ecom.fulfillment.models import Fulfillment, FulfillmentLine
 from ecom.inventory.models import MovementReason
 from ecom.inventory.services import default_location, get_location, put_in, take_out
 from ecom.notifications.models import EventType
@@ -118,6 +119,31 @@ def line_refundables(order: Order) -> list[dict]:
 
 def shipping_refundable(order: Order) -> Decimal:
     return ZERO if refunded_units(order.id).get(None) else money(shipping_paid(order))
+
+
+def shipped_from(order_id: int) -> dict[int, list[int]]:
+    """order item id -> the stock locations whose fulfillments sent its units (where its
+    returns are expected back), in the order's fulfillment order."""
+    rows = db.session.execute(
+        select(FulfillmentLine.order_item_id, Fulfillment.location_id)
+        .join(Fulfillment, Fulfillment.id == FulfillmentLine.fulfillment_id)
+        .where(Fulfillment.order_id == order_id).order_by(Fulfillment.id))
+    found: dict[int, list[int]] = defaultdict(list)
+    for item_id, location_id in rows:
+        found[item_id].append(location_id)
+    return dict(found)
+
+
+def at_location(location_id: int):
+    """SQL: the return (``Return``) concerns the location: a line was received there, or, not
+    received yet, it was shipped from there (so its goods are expected back there)."""
+    shipped_there = exists(
+        select(FulfillmentLine.id).join(Fulfillment, Fulfillment.id == FulfillmentLine.fulfillment_id)
+        .where(FulfillmentLine.order_item_id == ReturnLine.order_item_id,
+               Fulfillment.location_id == location_id))
+    return exists(select(ReturnLine.id).where(
+        ReturnLine.return_id == Return.id,
+        or_(ReturnLine.location_id == location_id, and_(ReturnLine.location_id.is_(None), shipped_there))))
 
 
 def get_return(return_id: int) -> Return:
