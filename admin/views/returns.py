@@ -193,8 +193,12 @@ def _line_rows(ret: Return) -> list[dict]:
         item: OrderItem = line.order_item
         already = done.get(item.id, 0)
         units = min(line.quantity, item.quantity - already)
-        refundable = (line.refund_amount if line.refund_amount is not None
-                      else refundable_share(ret.order, item, units, already=already) if units > 0 else None)
+        if line.refund_amount is not None:
+            refundable = line.refund_amount
+        elif units > 0 and ret.status in CLOSABLE:  # a rejected or closed return refunds nothing
+            refundable = refundable_share(ret.order, item, units, already=already)
+        else:
+            refundable = None
         # The receive form starts at the location that shipped the line (where it comes back).
         rows.append({"line": line, "item": item, "refundable": refundable,
                      "expected_location_id": (shipped.get(item.id) or [None])[0]})

@@ -205,4 +205,72 @@ def test_a_return_from_request_to_refund_on_the_demo_data(demo_shop, page):  # n
     page.wait_for_selector("#order-refunds")
     no_errors(page)
     assert "partially_refunded" in page.content()
+    assert rma in page.inner_text("#order-returns") and "refunded" in page.inner_text("#order-returns")
     shot(page, "order")
+
+
+def test_withdrawn_closed_and_filtered_by_location_on_the_demo_data(demo_shop, page):  # noqa: F811
+    app, base, _ = demo_shop
+    status, login = call(base, "POST", "/auth/login", {"email": "customer@example.com",
+                                                       "password": DEMO_PASSWORD})
+    shopper = {"Authorization": f"Bearer {login['access_token']}"}
+    demo = demo_returns(app)
+
+    # The shopper withdraws the demo's requested return; the approved one is staff's to close
+    order, rma = demo["requested"]
+    status, withdrawn = call(base, "POST", f"/orders/{order}/returns/{rma}/cancel", **shopper)
+    assert status == 200 and withdrawn["status"] == "closed", withdrawn
+    order, approved = demo["approved"]
+    status, refused = call(base, "POST", f"/orders/{order}/returns/{approved}/cancel", **shopper)
+    assert status == 409 and "contact us" in refused["detail"], refused
+
+    # The admin closes the approved return (never sent back) with the button
+    sign_in(page, base, "admin@example.com", DEMO_PASSWORD)
+    page.goto(f"{base}/admin/return/")
+    page.click(f"text={approved}")
+    page.wait_for_selector("#close-return")
+    page.fill("#close-note", "never sent back")
+    shot(page, "close")
+    page.click("#close-return")  # its confirm() accepted by the page fixture
+    page.wait_for_selector(".alert-success")
+    no_errors(page)
+    assert page.inner_text("#return-status") == "closed" and "never sent back" in page.content()
+    assert page.locator("#close-return").count() == 0
+    assert page.locator("#return-lines .refundable").all_inner_texts() == [""]  # refunds nothing now
+    shot(page, "closed")
+
+    # The warehouse clerk filters the queue by the main warehouse: what it shipped or received
+    page.context.clear_cookies()
+    sign_in(page, base, "warehouse@example.com", DEMO_PASSWORD)
+    # (the address Flask-Admin's filter form makes: the view's first filter, Location, "is" <id>)
+    page.goto(f"{base}/admin/return/?flt0_0={location_id(app, 'MAIN')}")
+    page.wait_for_selector("table.model-list")
+    no_errors(page)
+    assert "Main warehouse" in page.inner_text(".filters")  # a choice of locations, not an id typed in
+    listed = page.inner_text("table.model-list")
+    received_order, received = demo["received"]
+    assert received in listed and "Main warehouse" in listed
+    assert approved in listed and "from Main warehouse" in listed  # closed: still where it shipped from
+    shot(page, "queue_by_location")
+    page.goto(f"{base}/admin/return/?flt0_0={location_id(app, 'EAST')}")
+    no_errors(page)
+    assert received not in page.content() and approved not in page.content()
+
+
+def location_id(app, code: str) -> int:
+    from ecom.extensions import db
+    from ecom.inventory.models import StockLocation
+
+    with app.app_context():
+        return db.session.scalar(select(StockLocation.id).where(StockLocation.code == code))
+
+
+def demo_returns(app) -> dict[str, tuple[str, str]]:
+    """status -> (order number, RMA number) of the demo's returns."""
+    from ecom.commerce.models import Return
+    from ecom.extensions import db
+
+    with app.app_context():
+        demo = db.session.scalars(select(Return).where(Return.requested_by == "customer@example.com"))
+        return {ret.status: (ret.order.order_number, ret.rma_number) for ret in demo
+                if ret.status in ("requested", "approved", "received")}
