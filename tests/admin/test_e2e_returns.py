@@ -29,6 +29,14 @@ from tests.admin.test_e2e_backoffice2 import (  # noqa: F401 - fixtures
 DEMO_PASSWORD = "demo-password-123"
 
 
+def refusals(browser_page) -> list[str]:
+    """The CSP refusals the page's console reports from now on (the confirm() handlers are hashed)."""
+    seen: list[str] = []
+    browser_page.on("console", lambda message: seen.append(message.text)
+                    if "Content Security Policy" in message.text else None)
+    return seen
+
+
 @pytest.fixture(scope="module")
 def demo_shop(tmp_path_factory):
     """The app on a fresh SQLite file with `make run`'s demo data (seed-demo), served on 127.0.0.1."""
@@ -104,6 +112,7 @@ def shipping_available(app, base: str, sku: str) -> int:
 
 def test_a_return_from_request_to_refund_on_the_demo_data(demo_shop, page):  # noqa: F811
     app, base, summary = demo_shop
+    refused = refusals(page)
     number = summary["returnable_order"]
     assert number, summary
 
@@ -207,10 +216,12 @@ def test_a_return_from_request_to_refund_on_the_demo_data(demo_shop, page):  # n
     assert "partially_refunded" in page.content()
     assert rma in page.inner_text("#order-returns") and "refunded" in page.inner_text("#order-returns")
     shot(page, "order")
+    assert refused == [], refused
 
 
 def test_withdrawn_closed_and_filtered_by_location_on_the_demo_data(demo_shop, page):  # noqa: F811
     app, base, _ = demo_shop
+    refused = refusals(page)
     status, login = call(base, "POST", "/auth/login", {"email": "customer@example.com",
                                                        "password": DEMO_PASSWORD})
     shopper = {"Authorization": f"Bearer {login['access_token']}"}
@@ -221,8 +232,8 @@ def test_withdrawn_closed_and_filtered_by_location_on_the_demo_data(demo_shop, p
     status, withdrawn = call(base, "POST", f"/orders/{order}/returns/{rma}/cancel", **shopper)
     assert status == 200 and withdrawn["status"] == "closed", withdrawn
     order, approved = demo["approved"]
-    status, refused = call(base, "POST", f"/orders/{order}/returns/{approved}/cancel", **shopper)
-    assert status == 409 and "contact us" in refused["detail"], refused
+    status, too_late = call(base, "POST", f"/orders/{order}/returns/{approved}/cancel", **shopper)
+    assert status == 409 and "contact us" in too_late["detail"], too_late
 
     # The admin closes the approved return (never sent back) with the button
     sign_in(page, base, "admin@example.com", DEMO_PASSWORD)
@@ -255,6 +266,7 @@ def test_withdrawn_closed_and_filtered_by_location_on_the_demo_data(demo_shop, p
     page.goto(f"{base}/admin/return/?flt0_0={location_id(app, 'EAST')}")
     no_errors(page)
     assert received not in page.content() and approved not in page.content()
+    assert refused == [], refused
 
 
 def location_id(app, code: str) -> int:
