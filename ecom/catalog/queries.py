@@ -13,10 +13,13 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from difflib import SequenceMatcher
+from functools import lru_cache
 
 from sqlalchemy import (
+    Integer,
     String,
     and_,
+    bindparam,
     case,
     cast,
     exists,
@@ -26,10 +29,11 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    true,
 )
 from sqlalchemy.orm import joinedload, selectinload
 
-from ecom.catalog.models import Category, Product, Variant
+from ecom.catalog.models import Category, Product, ProductImage, Variant
 from ecom.errors import NotFound
 from ecom.extensions import db
 from ecom.inventory.models import Inventory, StockLocation, available_units
@@ -44,6 +48,7 @@ TYPO_FALLBACK_BELOW = 3
 SQLITE_WORD_SIMILARITY = 0.75
 
 FULLTEXT, FUZZY = "fulltext", "fuzzy"
+LISTING_THUMBNAIL = 200  # px: the thumbnail a product summary links
 
 
 @dataclass(frozen=True)
@@ -144,16 +149,29 @@ def highest_price():
     return func.coalesce(Product.max_price, Product.base_price)
 
 
-def in_stock_clause():
-    """Some active variant of the product has a unit available at a location that ships."""
-    return exists().where(
-        Variant.product_id == Product.id,
+def _in_stock_criteria(product_id) -> tuple:
+    return (
+        Variant.product_id == product_id,
         Variant.is_active.is_(True),
         Inventory.variant_id == Variant.id,
         Inventory.available > 0,
         StockLocation.id == Inventory.location_id,
         StockLocation.ships,
     )
+
+
+def in_stock_clause(product_id=Product.id):
+    """Some active variant of the product (``product_id``: a column, default products.id) has a
+    unit available at a location that ships."""
+    return exists().where(*_in_stock_criteria(product_id))
+
+
+def in_stock_probe(product_id):
+    """``in_stock_clause`` as a column for a page of rows: a variant id that makes the product
+    in stock, or NULL. A correlated scalar subquery with LIMIT 1 runs per row of the page;
+    PostgreSQL may answer an EXISTS in the select list with a hashed subplan instead, which
+    reads every variant and inventory row of the catalog to list 24 products."""
+    return select(Variant.id).where(*_in_stock_criteria(product_id)).limit(1).scalar_subquery()
 
 
 def is_postgres() -> bool:
@@ -164,14 +182,15 @@ def _search_terms(q: str) -> list[str]:
     return re.findall(r"\w+", q.lower())[:MAX_SEARCH_TERMS]
 
 
-def _search(statement, q: str, mode: str):
+def _search(statement, q: str, mode: str, *, postgres: bool, alike: dict[int, float]):
     """Filter by the search text; returns the statement and a relevance expression.
 
     FULLTEXT: PostgreSQL full-text search with ranking (every term, stemmed), or on SQLite
     every term somewhere in the name or description. FUZZY: the full-text matches plus the
-    products whose name looks like the query (see TYPO_FALLBACK_BELOW).
+    products whose name looks like the query (see TYPO_FALLBACK_BELOW); on SQLite ``alike`` holds
+    them (``_names_alike``, read beforehand).
     """
-    if is_postgres():
+    if postgres:
         # products.search_vector is a generated tsvector created by the migration only.
         vector = literal_column("products.search_vector")
         query = func.websearch_to_tsquery(literal_column("'english'::regconfig"), q)
@@ -190,10 +209,7 @@ def _search(statement, q: str, mode: str):
     contained = [or_(Product.name.ilike(f"%{term}%"), Product.description.ilike(f"%{term}%"))
                  for term in terms]
     name_hits = sum(case((Product.name.ilike(f"%{term}%"), 1), else_=0) for term in terms)
-    if mode != FUZZY:
-        return statement.where(*contained), name_hits
-    alike = _names_alike(terms)
-    if not alike:
+    if mode != FUZZY or not alike:
         return statement.where(*contained), name_hits
     score = case(alike, value=Product.id, else_=0.0)
     return statement.where(or_(and_(*contained), Product.id.in_(alike))), name_hits + score
@@ -244,18 +260,33 @@ def search_mode(filters: ProductFilters) -> str | None:
     return FULLTEXT if found >= TYPO_FALLBACK_BELOW else FUZZY
 
 
-def _order(statement, sort: str, relevance):
+def _sort_keys(sort: str, relevance) -> list[tuple]:
+    """The listing order as (expression, direction) pairs; direction is one of "asc", "desc",
+    "desc nulls last". Ends in the id: a stable order across pages."""
     by = {
-        "price_asc": [lowest_price().asc()],
-        "price_desc": [highest_price().desc()],
-        "newest": [Product.created_at.desc()],
-        "name": [Product.name.asc()],
-        "rating": [Product.rating_average.desc().nulls_last(), Product.rating_count.desc()],
+        "price_asc": [(lowest_price(), "asc")],
+        "price_desc": [(highest_price(), "desc")],
+        "newest": [(Product.created_at, "desc")],
+        "name": [(Product.name, "asc")],
+        "rating": [(Product.rating_average, "desc nulls last"), (Product.rating_count, "desc")],
     }.get(sort)
     if by is None:  # relevance: the search rank, else featured first and newest
-        by = [relevance.desc()] if relevance is not None else []
-        by += [Product.featured.desc(), Product.created_at.desc()]
-    return statement.order_by(*by, Product.id.desc())  # id: a stable order across pages
+        by = [(relevance, "desc")] if relevance is not None else []
+        by += [(Product.featured, "desc"), (Product.created_at, "desc")]
+    return [*by, (Product.id, "desc")]
+
+
+def _directed(expression, direction: str):
+    if direction == "asc":
+        return expression.asc()
+    if direction == "desc":
+        return expression.desc()
+    return expression.desc().nulls_last()
+
+
+def _order(statement, sort: str, relevance):
+    return statement.order_by(*[_directed(expression, direction)
+                                for expression, direction in _sort_keys(sort, relevance)])
 
 
 def product_listing(filters: ProductFilters):
@@ -264,18 +295,45 @@ def product_listing(filters: ProductFilters):
     return _order(statement, filters.sort, relevance)
 
 
-def filtered_products(filters: ProductFilters):
-    """The unordered select of visible products matching ``filters``, and the search relevance."""
-    statement = select(Product).where(Product.is_active.is_(True))
+@dataclass(frozen=True)
+class _Resolved:
+    """What a listing's SQL depends on besides the filters, read from the database first: so
+    that building the statement reads nothing, and a built statement can be reused for the
+    same filters and the same resolved data."""
+
+    postgres: bool
+    category_ids: tuple[int, ...] | None = None  # the category and its descendants; () unknown
+    alike: tuple[tuple[int, float], ...] = ()  # SQLite's fuzzy search: (product id, closeness)
+
+
+def _resolve(filters: ProductFilters) -> _Resolved:
+    postgres = is_postgres()
+    category_ids = None
     if filters.category:
         category = db.session.scalar(select(Category).where(Category.slug == filters.category))
-        if category is None:
-            statement = statement.where(false())
-        else:
-            statement = statement.where(Product.category_id.in_(category_ids_with_descendants(category)))
+        category_ids = tuple(sorted(category_ids_with_descendants(category))) if category is not None else ()
+    alike: tuple[tuple[int, float], ...] = ()
+    if not postgres and filters.search == FUZZY and filters.q and filters.q.strip():
+        terms = _search_terms(filters.q.strip())
+        alike = tuple(sorted(_names_alike(terms).items())) if terms else ()
+    return _Resolved(postgres, category_ids, alike)
+
+
+def filtered_products(filters: ProductFilters):
+    """The unordered select of visible products matching ``filters``, and the search relevance."""
+    return _filtered(filters, _resolve(filters))
+
+
+def _filtered(filters: ProductFilters, resolved: _Resolved):
+    """``filtered_products`` from what ``_resolve`` read: builds, reads nothing."""
+    statement = select(Product).where(Product.is_active.is_(True))
+    if resolved.category_ids is not None:
+        statement = statement.where(Product.category_id.in_(resolved.category_ids) if resolved.category_ids
+                                    else false())
     relevance = None
     if filters.q and filters.q.strip():
-        statement, relevance = _search(statement, filters.q.strip(), filters.search or FULLTEXT)
+        statement, relevance = _search(statement, filters.q.strip(), filters.search or FULLTEXT,
+                                       postgres=resolved.postgres, alike=dict(resolved.alike))
     if filters.min_price is not None:
         statement = statement.where(lowest_price() >= filters.min_price)
     if filters.max_price is not None:
@@ -329,6 +387,139 @@ def list_products(filters: ProductFilters, *, page: int, per_page: int) -> tuple
     for product in products:
         product.__dict__[_IN_STOCK] = product.id in stocked
     return list(products), total
+
+
+@dataclass(frozen=True, slots=True)
+class ListedImage:
+    """A product's primary image as a listing shows it: the fields ``ecom.catalog.images``'
+    URL helpers read, without an ORM object."""
+
+    url: str
+    alt_text: str | None
+    storage_key: str | None
+    thumbnails: dict  # the LISTING_THUMBNAIL size's key only, when made
+
+
+@dataclass(frozen=True, slots=True)
+class ListedProduct:
+    """What a product summary shows, read with Core (see ``list_summaries``)."""
+
+    id: int
+    slug: str
+    name: str
+    base_price: Decimal
+    low_price: Decimal
+    high_price: Decimal
+    featured: bool
+    rating_average: Decimal | None
+    rating_count: int
+    category: tuple[str, str] | None  # (slug, name)
+    image: ListedImage | None
+    in_stock: bool
+
+
+def first_image_id(product_id):
+    """The id of the image a summary shows (the primary one, else the first in display order)
+    of ``product_id`` (a column), as a correlated scalar subquery; ``primary_image`` is the
+    same rule over loaded images."""
+    image = ProductImage.__table__.alias("candidate")  # the query it is used in joins product_images
+    return (select(image.c.id).where(image.c.product_id == product_id)
+            .order_by(image.c.is_primary.desc(), image.c.display_order, image.c.id)
+            .limit(1).scalar_subquery())
+
+
+def summaries_statement(filters: ProductFilters, *, page: int, per_page: int):
+    """The statement ``list_summaries`` runs and its page parameters."""
+    return (_summaries_statement(filters, _resolve(filters)),
+            {"page_limit": per_page, "page_offset": (page - 1) * per_page})
+
+
+# Building the listing's SELECT took 4 of its 9 ms of CPU per request (2 000-product bench,
+# PROFILE in docs/v2/issue-17-catalog.md); built once per filters (the page is a bound
+# parameter), it is reused by every page and every later request with the same filters. The
+# key holds everything the SQL depends on (the filters and what _resolve read), so a reused
+# statement is the one that would be built; bounded, so distinct searches cannot grow it.
+@lru_cache(maxsize=256)
+def _summaries_statement(filters: ProductFilters, resolved: _Resolved):
+    """One SELECT for a listing page: the page's products (filtered, sorted, limited) in a
+    subquery, then per row its category, primary image and in-stock flag, and the total count
+    of matches as an uncorrelated scalar subquery (computed once). Rows come in page order.
+    Bound parameters: ``page_limit``, ``page_offset``."""
+    matching, relevance = _filtered(filters, resolved)
+    keys = _sort_keys(filters.sort, relevance)
+    page_rows = (
+        matching.with_only_columns(
+            Product.id, Product.slug, Product.name, Product.base_price, Product.category_id,
+            lowest_price().label("low_price"), highest_price().label("high_price"), Product.featured,
+            Product.rating_average, Product.rating_count,
+            *[expression.label(f"sort_{n}") for n, (expression, _) in enumerate(keys)])
+        .order_by(*[_directed(expression, direction) for expression, direction in keys])
+        .limit(bindparam("page_limit", type_=Integer)).offset(bindparam("page_offset", type_=Integer))
+        .subquery("page")
+    )
+    total = select(func.count()).select_from(matching.with_only_columns(Product.id).subquery())
+    image = _page_image(page_rows.c.id, postgres=resolved.postgres)
+    return (
+        select(page_rows.c.id, page_rows.c.slug, page_rows.c.name, page_rows.c.base_price,
+               page_rows.c.low_price, page_rows.c.high_price, page_rows.c.featured,
+               page_rows.c.rating_average, page_rows.c.rating_count,
+               Category.slug.label("category_slug"), Category.name.label("category_name"),
+               image.c.url.label("image_url"), image.c.alt_text.label("image_alt_text"),
+               image.c.storage_key.label("image_storage_key"),
+               image.c.thumbnail.label("image_thumbnail"),
+               in_stock_probe(page_rows.c.id).label("in_stock"),
+               total.scalar_subquery().label("total"))
+        .select_from(page_rows)
+        .outerjoin(Category, Category.id == page_rows.c.category_id)
+        .outerjoin(image, true() if resolved.postgres else image.c.product_id == page_rows.c.id)
+        .order_by(*[_directed(page_rows.c[f"sort_{n}"], direction) for n, (_, direction) in enumerate(keys)])
+    )
+
+
+def _page_image(product_id, *, postgres: bool):
+    """The summary's image of each page row (``product_id``: the page's id column), to join.
+
+    PostgreSQL: a LATERAL subquery, one index probe per row (a plain join on a correlated
+    subquery let it hash every image of the catalog). SQLite has no LATERAL; its nested-loop
+    join over ``first_image_id`` probes per row anyway."""
+    # Only the listing's thumbnail key, as text: decoding every image's whole JSON cost more.
+    columns = (ProductImage.product_id, ProductImage.url, ProductImage.alt_text, ProductImage.storage_key,
+               ProductImage.thumbnails[str(LISTING_THUMBNAIL)].as_string().label("thumbnail"))
+    if postgres:
+        return (select(*columns).where(ProductImage.product_id == product_id)
+                .order_by(ProductImage.is_primary.desc(), ProductImage.display_order, ProductImage.id)
+                .limit(1).lateral("image"))
+    return (select(*columns).where(ProductImage.id == first_image_id(ProductImage.product_id))
+            .subquery("image"))
+
+
+def list_summaries(filters: ProductFilters, *, page: int, per_page: int) -> tuple[list[ListedProduct], int]:
+    """One page of visible products as summaries, and the total count: the storefront list's
+    path. One statement through Core (no ORM objects, no session identity map); a second one
+    only to count when the page is past the end. ``list_products`` is the ORM form of the
+    same page (same filters, order and stock rule)."""
+    connection = db.session.connection()
+    statement, parameters = summaries_statement(filters, page=page, per_page=per_page)
+    rows = connection.execute(statement, parameters).all()
+    if not rows:
+        matching, _ = filtered_products(filters)
+        total = connection.execute(
+            select(func.count()).select_from(matching.with_only_columns(Product.id).subquery())).scalar()
+        return [], total or 0
+    listed = [
+        ListedProduct(
+            id=row.id, slug=row.slug, name=row.name, base_price=row.base_price,
+            low_price=row.low_price, high_price=row.high_price, featured=bool(row.featured),
+            rating_average=row.rating_average, rating_count=row.rating_count,
+            category=(row.category_slug, row.category_name) if row.category_slug is not None else None,
+            image=ListedImage(row.image_url, row.image_alt_text, row.image_storage_key,
+                              {str(LISTING_THUMBNAIL): row.image_thumbnail} if row.image_thumbnail else {})
+            if row.image_url is not None else None,
+            in_stock=row.in_stock is not None,
+        )
+        for row in rows
+    ]
+    return listed, rows[0].total
 
 
 def get_product(slug: str) -> Product:
