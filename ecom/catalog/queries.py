@@ -546,18 +546,19 @@ def list_summaries(filters: ProductFilters, *, page: int, per_page: int) -> tupl
         total = connection.execute(
             select(func.count()).select_from(matching.with_only_columns(Product.id).subquery())).scalar()
         return [], total or 0
-    listed = [
+    thumbnail_size = str(LISTING_THUMBNAIL)
+    listed = [  # rows unpacked as tuples, in the select's column order: attribute access cost more
         ListedProduct(
-            id=row.id, slug=row.slug, name=row.name, base_price=row.base_price,
-            low_price=row.low_price, high_price=row.high_price, featured=bool(row.featured),
-            rating_average=row.rating_average, rating_count=row.rating_count,
-            category=(row.category_slug, row.category_name) if row.category_slug is not None else None,
-            image=ListedImage(row.image_url, row.image_alt_text, row.image_storage_key,
-                              {str(LISTING_THUMBNAIL): row.image_thumbnail} if row.image_thumbnail else {})
-            if row.image_url is not None else None,
-            in_stock=row.in_stock is not None,
+            id=id_, slug=slug, name=name, base_price=base_price, low_price=low, high_price=high,
+            featured=bool(featured), rating_average=rating_average, rating_count=rating_count,
+            category=(category_slug, category_name) if category_slug is not None else None,
+            image=ListedImage(image_url, image_alt_text, image_storage_key,
+                              {thumbnail_size: thumbnail} if thumbnail else {})
+            if image_url is not None else None,
+            in_stock=in_stock is not None,
         )
-        for row in rows
+        for (id_, slug, name, base_price, low, high, featured, rating_average, rating_count, category_slug,
+             category_name, image_url, image_alt_text, image_storage_key, thumbnail, in_stock, _total) in rows
     ]
     return listed, rows[0].total
 
