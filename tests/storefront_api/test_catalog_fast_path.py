@@ -32,6 +32,9 @@ def varied_catalog(db):
     outdoor = CategoryFactory(name="Outdoor", slug="outdoor")
     boots = CategoryFactory(name="Boots", slug="boots", parent=outdoor)
     CategoryFactory(name="Empty", slug="empty")
+    # Every location named: the default one is whichever ships first, which after a test that
+    # emptied the tables can be any of these.
+    main = StockLocationFactory(code="WH1", priority=1)
     second = StockLocationFactory(code="WH2")
     shop_floor = StockLocationFactory(code="SHOP", ships_orders=False)
     closed = StockLocationFactory(code="OLD", is_active=False)
@@ -56,9 +59,9 @@ def varied_catalog(db):
                             description="Waterproof leather boot for hiking",
                             variants=(("42", "89.00", "119.00", {"size": "42", "colour": "brown"}),
                                       ("43", "95.50", None, {"size": "43", "colour": "black"})))
-    InventoryFactory(variant=h1, quantity=0)
+    InventoryFactory(variant=h1, location=main, quantity=0)
     InventoryFactory(variant=h1, location=second, quantity=4, reserved=1)
-    InventoryFactory(variant=h2, quantity=2, reserved=2)
+    InventoryFactory(variant=h2, location=main, quantity=2, reserved=2)
     ProductImageFactory(product=hiking, url="https://img.example.com/boot-side.jpg", alt_text="",
                         is_primary=False, display_order=0)
     ProductImageFactory(product=hiking, url="https://img.example.com/boot.jpg", alt_text="A boot",
@@ -76,8 +79,8 @@ def varied_catalog(db):
     stove, (s1, s2) = make(3, "Camp Stove", category=None, price="30.00", days=1,
                            variants=(("Gas", "30.00", None, {}), ("Old", "25.00", None, {"fuel": "wood"})))
     s2.is_active = False
-    InventoryFactory(variant=s1, quantity=3)
-    InventoryFactory(variant=s2, quantity=50)
+    InventoryFactory(variant=s1, location=main, quantity=3)
+    InventoryFactory(variant=s2, location=main, quantity=50)
     ProductImageFactory(product=stove, url="https://img.example.com/stove.jpg", is_primary=False,
                         display_order=2)  # no primary: the first in display order is shown
     ProductImageFactory(product=stove, url="https://img.example.com/stove-2.jpg", is_primary=False,
@@ -85,7 +88,7 @@ def varied_catalog(db):
 
     lamp, (l1,) = make(4, "Head Lamp", price="19.99", rating=("5.00", 1), days=3,
                        variants=(("One", "19.99", "24.99", {"colour": "Red"}),))
-    InventoryFactory(variant=l1, quantity=7)
+    InventoryFactory(variant=l1, location=main, quantity=7)
     InventoryFactory(variant=l1, location=second, quantity=1)  # no image at all
 
     make(5, "Bare Product", category=boots, price="5.00", days=4, variants=())  # no variants, no image
@@ -93,7 +96,7 @@ def varied_catalog(db):
     for n in range(6, 14):  # enough for several pages, some ties on created_at
         product, (variant,) = make(n, f"Filler {n}", price=str(10 + n), days=5,
                                    variants=((f"F{n}", str(10 + n), None, {"size": "M" if n % 2 else "L"}),))
-        InventoryFactory(variant=variant, quantity=n % 3)
+        InventoryFactory(variant=variant, location=main, quantity=n % 3)
         ProductImageFactory(product=product, url=f"https://img.example.com/filler-{n}.jpg",
                             alt_text=f"Filler {n}")
 
