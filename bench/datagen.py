@@ -46,13 +46,15 @@ def reset(conn) -> None:
 def ensure_locations(conn, count: int) -> list[int]:
     """Ids of ``count`` active shipping locations, allocation order: migration 0008's MAIN
     warehouse, then BENCH-2, BENCH-3, ... (created when missing)."""
-    for n in range(2, count + 1):
+    # MAIN too: a database some test emptied has lost migration 0008's row.
+    names = {"MAIN": "Main warehouse"} | {f"BENCH-{n}": f"Bench warehouse {n}" for n in range(2, count + 1)}
+    for priority, (code, name) in enumerate(names.items(), start=1):
         _run(conn, """
             INSERT INTO stock_locations (code, name, kind, address, ships_orders, accepts_pickup, priority,
                                          is_active, created_at, updated_at)
             VALUES (:code, :name, 'warehouse', '', true, false, :priority, true, now(), now())
-            ON CONFLICT (code) DO NOTHING""", code=f"BENCH-{n}", name=f"Bench warehouse {n}", priority=10 * n)
-    codes = ["MAIN"] + [f"BENCH-{n}" for n in range(2, count + 1)]
+            ON CONFLICT (code) DO NOTHING""", code=code, name=name, priority=10 * priority)
+    codes = list(names)
     ids = dict(conn.execute(text("SELECT code, id FROM stock_locations WHERE code = ANY(:codes)"),
                             {"codes": codes}).all())
     return [ids[code] for code in codes]
