@@ -134,11 +134,22 @@ class HttpMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
 
+        # The labelled children, found once: ``labels()`` takes a lock and builds a key per call.
+        self._counters: dict = {}
+        self._latencies: dict = {}
+
     def observe(self, endpoint: str, method: str, status: int, seconds: float | None) -> None:
         """``endpoint``: the route pattern, not the raw path, keeps label cardinality bounded."""
-        self.requests_total.labels(endpoint, method, str(status)).inc()
+        counter = self._counters.get((endpoint, method, status))
+        if counter is None:
+            counter = self._counters[endpoint, method, status] = self.requests_total.labels(
+                endpoint, method, str(status))
+        counter.inc()
         if seconds is not None:
-            self.latency.labels(endpoint, method).observe(seconds)
+            latency = self._latencies.get((endpoint, method))
+            if latency is None:
+                latency = self._latencies[endpoint, method] = self.latency.labels(endpoint, method)
+            latency.observe(seconds)
 
 
 def http_metrics(app: Flask) -> HttpMetrics:

@@ -32,6 +32,7 @@ from urllib.parse import unquote
 
 import redis
 from flask import Flask
+from werkzeug.datastructures import EnvironHeaders
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES, http_date, is_resource_modified, quote_etag
 
@@ -48,6 +49,8 @@ log = logging.getLogger("ecom.page_layer")
 STATUS_LINES = {code: f"{code} {HTTP_STATUS_CODES[code].upper()}" for code in (200, 304)}
 # Entity headers werkzeug leaves out of a 304.
 ENTITY_HEADERS = ("Content-Type", "Content-Length")
+# Pages named from their request line, at most this many per process (then forgotten at once).
+PAGES_REMEMBERED = 4096
 
 
 class PageLayer:
@@ -64,6 +67,11 @@ class PageLayer:
         cookies = (app.config.get("SESSION_COOKIE_NAME") or "session",
                    app.config.get("REMEMBER_COOKIE_NAME") or "remember_token")
         self.cookie_names = tuple(f"{name}=" for name in cookies)
+        self._adapter = None
+        # (method, PATH_INFO, QUERY_STRING) -> (route pattern, path, Redis key): routing and
+        # parsing the query are pure functions of these (unless the host matters), and they
+        # are most of what naming a page costs.
+        self._pages: dict[tuple[str, str, str], tuple[str, str, str]] = {}
 
     def __call__(self, environ, start_response):
         answer = None
@@ -93,16 +101,18 @@ class PageLayer:
         client = redis_client(app)
         if client is None:
             return None
-        request = app.request_class(environ)
-        try:
-            rule, _ = app.create_url_adapter(request).match(return_rule=True)
-            view = app.view_functions.get(rule.endpoint)
-            if not getattr(view, "cached_page", False):
-                return None
-            path = request.path
-            key = page_key(getattr(view, "api_operation", None), path, request.args)
-        except (HTTPException, EcomError):
-            return None  # no such route, a redirect, a refused query: Flask says so
+        method = environ["REQUEST_METHOD"]
+        asked = (method, environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))
+        page_of = self._pages.get(asked)
+        if page_of is None:
+            page_of = self._page_of(environ, method)
+            if page_of is None:
+                return None  # Flask answers: not a cached page, or not this way
+            if not self._host_matters():
+                if len(self._pages) >= PAGES_REMEMBERED:
+                    self._pages.clear()
+                self._pages[asked] = page_of
+        rule, path, key = page_of
         try:
             version, page = read_page(app, client, key)
         except redis.RedisError as exc:
@@ -113,15 +123,16 @@ class PageLayer:
             environ[LAYER_READ] = (key, version)
             return None
         etag, body = page
-        method = environ["REQUEST_METHOD"]
         request_id = request_id_for(environ.get("HTTP_X_REQUEST_ID", ""))
         quoted = quote_etag(etag)
-        status = 200 if is_resource_modified(environ, quoted) else 304
+        # werkzeug's rule (make_conditional); without If-None-Match nothing can match an ETag.
+        status = 304 if ("HTTP_IF_NONE_MATCH" in environ
+                         and not is_resource_modified(environ, quoted)) else 200
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
                    ("ETag", quoted), ("X-Cache", "hit"), ("Date", http_date()),
                    *api_headers(app, path, authorization="HTTP_AUTHORIZATION" in environ)]
         vary_at = None
-        for name, value in self._cors_headers(request, path, method):
+        for name, value in self._cors_headers(environ, path, method):
             if name == "Vary":  # Flask's session adds Cookie to the first Vary header
                 vary_at, value = len(headers), f"{value}, Cookie"
             headers.append((name, value))
@@ -132,10 +143,42 @@ class PageLayer:
             headers = [(name, value) for name, value in headers if name not in ENTITY_HEADERS]
         elapsed = time.perf_counter() - started
         log_request_line(request_id, method, path, status, round(elapsed * 1000, 2), None)
-        http_metrics(app).observe(rule.rule, method, status, elapsed)
+        http_metrics(app).observe(rule, method, status, elapsed)
         return STATUS_LINES[status], headers, (body if status == 200 and method == "GET" else b"")
 
-    def _cors_headers(self, request, path: str, method: str) -> list[tuple[str, str]]:
+    def _page_of(self, environ, method: str) -> tuple[str, str, str] | None:
+        """(route pattern, path, Redis key) of the cached page asked for, or None."""
+        request = self.app.request_class(environ)
+        try:
+            rule, _ = self._match(request, method)
+            view = self.app.view_functions.get(rule.endpoint)
+            if not getattr(view, "cached_page", False):
+                return None
+            path = request.path
+            return rule.rule, path, page_key(getattr(view, "api_operation", None), path, request.args)
+        except (HTTPException, EcomError):
+            return None  # no such route, a redirect, a refused query: Flask says so
+
+    def _host_matters(self) -> bool:
+        app = self.app
+        return bool(app.url_map.host_matching or app.subdomain_matching or app.config.get("SERVER_NAME")
+                    or app.config.get("TRUSTED_HOSTS"))
+
+    def _match(self, request, method: str):
+        """(rule, arguments) for the request, as Flask's URL adapter finds them.
+
+        Rules here match on the path and method alone, so one adapter bound once serves
+        every request; with host or subdomain matching, SERVER_NAME or TRUSTED_HOSTS (where
+        Flask's adapter also checks the host) Flask's own is made per request. Raises
+        werkzeug's NotFound, MethodNotAllowed, RequestRedirect."""
+        app = self.app
+        if self._host_matters():
+            return app.create_url_adapter(request).match(return_rule=True)
+        if self._adapter is None:
+            self._adapter = app.url_map.bind("localhost")
+        return self._adapter.match(request.path, method, return_rule=True)
+
+    def _cors_headers(self, environ, path: str, method: str) -> list[tuple[str, str]]:
         resources = self.app.extensions.get(CORS_EXTENSION)
         if not resources:
             return []
@@ -144,7 +187,8 @@ class PageLayer:
         normalized = unquote(path)
         for pattern, options in resources:
             if try_match_pattern(normalized, pattern, caseSensitive=True):
-                return list(get_cors_headers(options, request.headers, method).items(multi=True))
+                headers = get_cors_headers(options, EnvironHeaders(environ), method)
+                return list(headers.items(multi=True))
         return []
 
 
