@@ -21,7 +21,9 @@ DATABASE = "ecom_bench"
 PRODUCTS = 10_000
 APP_PORT = 8811
 CEILING_PORT = 8812
-TARGETS = {"list": 0.5, "detail": 0.6}
+# Cached pages, req/s as a share of the bare-Flask ceiling (issue 17: >= 0.8 for both, hits
+# answered by shop.page_layer in front of Flask with the log line, metrics and request id).
+TARGETS = {"list": 0.8, "detail": 0.8}
 P99_TARGET_MS = 100.0
 LIST_PAGES = 40  # the list bench walks the first pages, newest first
 

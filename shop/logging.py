@@ -51,18 +51,19 @@ def request_id_for(incoming: str) -> str:
 def log_request_line(request_id: str, method: str, path: str, status: int, duration_ms: float | None,
                      user_id: int | None) -> None:
     """The access log's line for one answered request (Flask's hook and the page layer in
-    front of Flask both write it). Only the path: query strings may carry tokens."""
-    log.info(
-        "request",
-        extra={
-            "request_id": request_id,
-            "method": method,
-            "path": path,
-            "status": status,
-            "duration_ms": duration_ms,
-            "user_id": user_id,
-        },
-    )
+    front of Flask both write it). Only the path: query strings may carry tokens.
+
+    The record is made directly rather than by ``log.info``, which would walk the stack to
+    find the caller: always this function, and ~10 us of a cached page's ~0.5 ms."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    extra = {"request_id": request_id, "method": method, "path": path, "status": status,
+             "duration_ms": duration_ms, "user_id": user_id}
+    log.handle(log.makeRecord(log.name, logging.INFO, __file__, _LOG_LINE, "request", (), None,
+                              "log_request_line", extra))
+
+
+_LOG_LINE = log_request_line.__code__.co_firstlineno
 
 
 def init_request_logging(app: Flask) -> None:
