@@ -34,7 +34,9 @@ DATABASE = "ecom_bench"
 PRODUCTS = 10_000
 APP_PORT = 8811
 CEILING_PORT = 8812
-TARGETS = {"list": 0.5, "detail": 0.6}
+# Cached pages, req/s as a share of the bare-Flask ceiling (issue 17: >= 0.8 for both, hits
+# answered by shop.page_layer in front of Flask with the log line, metrics and request id).
+TARGETS = {"list": 0.8, "detail": 0.8}
 # Issue 17, page cache off: the list's server CPU per request, and the share of Oscar's CPU per
 # request that search and filtered lists may use (server + PostgreSQL).
 UNCACHED_LIST_CPU_MS = 2.5

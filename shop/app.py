@@ -66,6 +66,10 @@ def create_app(config: dict | None = None) -> Flask:
     init_security_headers(app)
     register_cli(app)
     _register_ops_routes(app)
+
+    from shop.page_layer import init_page_layer
+
+    init_page_layer(app)  # last: it reads the routes, and answers before everything above
     return app
 
 

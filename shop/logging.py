@@ -43,11 +43,33 @@ def configure_logging(app: Flask) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
+def request_id_for(incoming: str) -> str:
+    """This request's id: a well-formed incoming X-Request-ID, else a new one."""
+    return incoming if REQUEST_ID_PATTERN.match(incoming) else uuid.uuid4().hex
+
+
+def log_request_line(request_id: str, method: str, path: str, status: int, duration_ms: float | None,
+                     user_id: int | None) -> None:
+    """The access log's line for one answered request (Flask's hook and the page layer in
+    front of Flask both write it). Only the path: query strings may carry tokens.
+
+    The record is made directly rather than by ``log.info``, which would walk the stack to
+    find the caller: always this function, and ~10 us of a cached page's ~0.5 ms."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    extra = {"request_id": request_id, "method": method, "path": path, "status": status,
+             "duration_ms": duration_ms, "user_id": user_id}
+    log.handle(log.makeRecord(log.name, logging.INFO, __file__, _LOG_LINE, "request", (), None,
+                              "log_request_line", extra))
+
+
+_LOG_LINE = log_request_line.__code__.co_firstlineno
+
+
 def init_request_logging(app: Flask) -> None:
     @app.before_request
     def assign_request_id():
-        incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if REQUEST_ID_PATTERN.match(incoming) else uuid.uuid4().hex
+        g.request_id = request_id_for(request.headers.get("X-Request-ID", ""))
         g.request_started = time.perf_counter()
 
     @app.after_request
@@ -56,17 +78,6 @@ def init_request_logging(app: Flask) -> None:
         response.headers["X-Request-ID"] = request_id
         started = getattr(g, "request_started", None)
         duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
-        user_id = getattr(g, "current_user_id", None)
-        # Only the path: query strings may carry tokens.
-        log.info(
-            "request",
-            extra={
-                "request_id": request_id,
-                "method": request.method,
-                "path": request.path,
-                "status": response.status_code,
-                "duration_ms": duration_ms,
-                "user_id": user_id,
-            },
-        )
+        log_request_line(request_id, request.method, request.path, response.status_code, duration_ms,
+                         getattr(g, "current_user_id", None))
         return response

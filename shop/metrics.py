@@ -26,6 +26,7 @@ from ecom.extensions import csrf, db
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 EXTENSION = "shop_metrics"
+HTTP_EXTENSION = "shop_http_metrics"
 # Modes where /metrics may be served without a token (nothing there is anyone else's).
 OPEN_WITHOUT_TOKEN = ("development", "test")
 
@@ -117,16 +118,47 @@ def refusal(app: Flask) -> Response | None:
                     headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
 
 
+class HttpMetrics:
+    """The per-request counters: requests by route pattern, method and status, and latency.
+
+    Flask's after-request hook and the page layer in front of Flask (``shop.page_layer``)
+    both record through ``observe``, so a page served either way counts the same."""
+
+    def __init__(self, registry: CollectorRegistry):
+        self.requests_total = Counter(
+            "http_requests_total", "HTTP requests", ["endpoint", "method", "status"], registry=registry
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds", "HTTP request latency", ["endpoint", "method"],
+            registry=registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+
+        # The labelled children, found once: ``labels()`` takes a lock and builds a key per call.
+        self._counters: dict = {}
+        self._latencies: dict = {}
+
+    def observe(self, endpoint: str, method: str, status: int, seconds: float | None) -> None:
+        """``endpoint``: the route pattern, not the raw path, keeps label cardinality bounded."""
+        counter = self._counters.get((endpoint, method, status))
+        if counter is None:
+            counter = self._counters[endpoint, method, status] = self.requests_total.labels(
+                endpoint, method, str(status))
+        counter.inc()
+        if seconds is not None:
+            latency = self._latencies.get((endpoint, method))
+            if latency is None:
+                latency = self._latencies[endpoint, method] = self.latency.labels(endpoint, method)
+            latency.observe(seconds)
+
+
+def http_metrics(app: Flask) -> HttpMetrics:
+    return app.extensions[HTTP_EXTENSION]
+
+
 def init_metrics(app: Flask) -> None:
     registry = CollectorRegistry()
-    requests_total = Counter(
-        "http_requests_total", "HTTP requests", ["endpoint", "method", "status"], registry=registry
-    )
-    latency = Histogram(
-        "http_request_duration_seconds", "HTTP request latency", ["endpoint", "method"],
-        registry=registry,
-        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-    )
+    http = app.extensions[HTTP_EXTENSION] = HttpMetrics(registry)
     business = BusinessCollector(app)
     registry.register(business)
     app.extensions[EXTENSION] = business
@@ -134,11 +166,9 @@ def init_metrics(app: Flask) -> None:
     @app.after_request
     def observe(response):
         started = g.get("request_started")  # set by shop.logging's before_request
-        # The route pattern, not the raw path, keeps label cardinality bounded.
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-        requests_total.labels(endpoint, request.method, str(response.status_code)).inc()
-        if started is not None:
-            latency.labels(endpoint, request.method).observe(time.perf_counter() - started)
+        http.observe(endpoint, request.method, response.status_code,
+                     None if started is None else time.perf_counter() - started)
         return response
 
     @app.get("/metrics")

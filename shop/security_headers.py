@@ -106,6 +106,30 @@ def new_nonce() -> None:
     g.csp_nonce = secrets.token_urlsafe(18)
 
 
+def common_headers(app: Flask) -> list[tuple[str, str]]:
+    """The headers every response carries, whatever the page."""
+    headers = [("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"),
+               ("Referrer-Policy", REFERRER_POLICY)]
+    if app.config["ENV_NAME"] == PRODUCTION:
+        headers.append(("Strict-Transport-Security", HSTS))
+    return headers
+
+
+def api_headers(app: Flask, path: str, *, authorization: bool) -> list[tuple[str, str]]:
+    """Every security header of a JSON API page at ``path`` (not the docs, back office or
+    simulator), for a request with or without an Authorization header, in the order the
+    after-request hook writes them: for the page layer that answers before Flask."""
+    headers = [*common_headers(app), ("Content-Security-Policy", API_CSP)]
+    if is_private(path, authorization=authorization):
+        headers.append(("Cache-Control", NO_STORE))
+    return headers
+
+
+def is_private(path: str, *, authorization: bool) -> bool:
+    """Whether a JSON or plain-text answer is one person's (``Cache-Control: no-store``)."""
+    return authorization or path.startswith(PRIVATE_API_PATHS) or path == "/metrics"
+
+
 def init_security_headers(app: Flask) -> None:
     """Install the header hook; call after the back office is registered."""
     admin = app.extensions["backoffice"]
@@ -116,11 +140,8 @@ def init_security_headers(app: Flask) -> None:
     @app.after_request
     def secure_headers(response: Response) -> Response:
         headers = response.headers
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", REFERRER_POLICY)
-        if app.config["ENV_NAME"] == PRODUCTION:
-            headers.setdefault("Strict-Transport-Security", HSTS)
+        for name, value in common_headers(app):
+            headers.setdefault(name, value)
         path = request.path
         if path == ADMIN_PATH or path.startswith(ADMIN_PATH + "/"):
             csp = ADMIN_CSP.format(nonce=csp_nonce(), handlers=handlers)
@@ -134,8 +155,7 @@ def init_security_headers(app: Flask) -> None:
             private = False
         else:
             headers.setdefault("Content-Security-Policy", API_CSP)
-            private = ("Authorization" in request.headers or path.startswith(PRIVATE_API_PATHS)
-                       or path == "/metrics")
+            private = is_private(path, authorization="Authorization" in request.headers)
         if private and "Cache-Control" not in headers:
             headers["Cache-Control"] = NO_STORE
         return response

@@ -12,6 +12,7 @@ api = Blueprint("api", __name__, url_prefix="/api/v1")
 register_blueprint_handlers(api)
 
 EXPOSED_HEADERS = ["X-Request-ID", "X-Cart-Token", "Retry-After"]
+CORS_EXTENSION = "ecom_cors_resources"
 
 
 def init_api(app: Flask) -> None:
@@ -45,12 +46,17 @@ def _init_cors(app: Flask) -> None:
     if not origins:
         return  # no origin listed: no cross-origin access at all
     from flask_cors import CORS
+    from flask_cors.core import get_cors_options, parse_resources
 
-    CORS(
-        app,
-        resources={r"/api/*": {"origins": list(origins)}},
-        expose_headers=EXPOSED_HEADERS,
-        allow_headers=["Authorization", "Content-Type", "X-Cart-Token", "X-Order-Token", "X-Request-ID",
-                       "Idempotency-Key"],
-        supports_credentials=False,
-    )
+    settings = {
+        "resources": {r"/api/*": {"origins": list(origins)}},
+        "expose_headers": EXPOSED_HEADERS,
+        "allow_headers": ["Authorization", "Content-Type", "X-Cart-Token", "X-Order-Token", "X-Request-ID",
+                          "Idempotency-Key"],
+        "supports_credentials": False,
+    }
+    CORS(app, **settings)
+    # The same resolved options, for the page layer that answers cached pages before Flask
+    # (shop.page_layer): it asks flask-cors's own get_cors_headers with them.
+    app.extensions[CORS_EXTENSION] = [(pattern, get_cors_options(app, settings, settings, resource))
+                                      for pattern, resource in parse_resources(settings["resources"])]

@@ -241,9 +241,10 @@ def validation_errors(error: ValidationError, root: str = "body") -> dict[str, l
     return errors
 
 
-def parse_query(model: type[BaseModel]) -> BaseModel:
-    """``request.args`` as ``model``. Raises BadRequest (400) with per-parameter errors."""
-    raw = request.args.to_dict(flat=True)
+def parse_query(model: type[BaseModel], args=None) -> BaseModel:
+    """``args`` (``request.args`` unless given: the catalog's page layer parses before Flask
+    runs) as ``model``. Raises BadRequest (400) with per-parameter errors."""
+    raw = (request.args if args is None else args).to_dict(flat=True)
     bad = _nul_errors(raw)
     if bad:
         raise BadRequest("Malformed query parameters.", bad)
