@@ -230,7 +230,9 @@ def verify(url: str, stock: int) -> dict:
             "paid_without_committed_reservation": paid_without_commit}
 
 
-def run(shoppers: int, skus: int, stock: int) -> int:
+def run(shoppers: int, skus: int, stock: int, *, database: str = DATABASE, port: int = APP_PORT) -> int:
+    global DATABASE, APP_PORT
+    DATABASE, APP_PORT = database, port  # the helpers below read them
     concurrency = shoppers  # every shopper races at once
     url = prepare(skus, stock)
     harness.flush_redis()
@@ -320,8 +322,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shoppers", type=int, default=32, help="all race at once")
     parser.add_argument("--skus", type=int, default=30)
     parser.add_argument("--stock", type=int, default=20, help="units per SKU")
+    parser.add_argument("--database", default=DATABASE,
+                        help=f"the bench's own database (default {DATABASE}; dropped and refilled)")
+    parser.add_argument("--port", type=int, default=APP_PORT, help="the app server's port")
     args = parser.parse_args(argv)
-    return run(args.shoppers, args.skus, args.stock)
+    return run(args.shoppers, args.skus, args.stock, database=args.database, port=args.port)
 
 
 if __name__ == "__main__":

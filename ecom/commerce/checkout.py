@@ -171,11 +171,11 @@ def start_checkout(
                                {"shipping_address": ["Give shipping_address_id or shipping_address."]})
     billing = _resolve_address(account, billing_address_id, billing_address, "billing") or shipping
     _check_lines_sellable(lines)
-    replaced = _open_checkout_orders(user, cart)
     if account is None:
+        replaced = _open_checkout_orders(user, cart)
         check_guest_order_cap(user.client_ip, replaced=replaced)
     else:
-        _check_open_order_cap(user)
+        replaced = _open_orders_within_cap(user)
     customer = Customer(user_id=account.id if account else None, email=user.email,
                         replacing=frozenset(o.id for o in replaced))
     quote = price_cart(lines, Destination.of_address(shipping), shipping_method=shipping_method,
@@ -280,17 +280,25 @@ def _has_payment():
     return select(Payment.id).where(Payment.order_id == Order.id).exists()
 
 
-def _check_open_order_cap(user) -> None:
-    """Refuse a new order when the shopper already has MAX_OPEN_UNPAID_ORDERS holding stock
-    unpaid, not counting those this checkout replaces. Raises Conflict."""
+def _refuse_beyond_cap(kept: int) -> None:
     limit = settings()["MAX_OPEN_UNPAID_ORDERS"]
-    kept = db.session.scalar(
-        select(func.count(Order.id))
-        .where(Order.user_id == user.id, Order.status == OrderStatus.CREATED, ~_has_payment())
-    )
     if kept >= limit:
         raise Conflict(f"You have {kept} orders waiting for payment (at most {limit}); "
                        "pay or cancel one of them before placing another.")
+
+
+def _open_orders_within_cap(user) -> list[Order]:
+    """A signed-in shopper's ``_open_checkout_orders`` (this checkout replaces them), in the
+    statement that counts the orders held without an intent (demo data, other sources): a new
+    order is refused when MAX_OPEN_UNPAID_ORDERS of those hold stock unpaid (the replaced ones
+    do not count). Raises Conflict."""
+    rows = db.session.execute(
+        select(Order, _has_payment().label("placed"))
+        .where(Order.user_id == user.id, Order.status == OrderStatus.CREATED)
+        .order_by(Order.id)
+    ).all()
+    _refuse_beyond_cap(sum(1 for _, placed in rows if not placed))
+    return [order for order, placed in rows if placed and order.order_token_hash is None]
 
 
 def _held_units(orders: list[Order]) -> dict[int, int]:
