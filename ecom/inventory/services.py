@@ -239,7 +239,8 @@ def _hold(order_id: int, plan: list[tuple[Inventory, int]], *,
         update(inventory).where(inventory.c.id == bindparam("row_id"))
         .values(reserved=inventory.c.reserved + bindparam("take"), updated_at=now),
         [{"row_id": row.id, "take": take} for row, take in plan])
-    reservations = list(db.session.scalars(insert(StockReservation).returning(StockReservation), [
+    reservations = list(db.session.scalars(
+        insert(StockReservation).returning(StockReservation, sort_by_parameter_order=True), [
         {"order_id": order_id, "variant_id": row.variant_id, "location_id": row.location_id, "quantity": take,
          "status": ReservationStatus.ACTIVE, "expires_at": expires_at, "created_at": now, "updated_at": now}
         for row, take in plan]))
