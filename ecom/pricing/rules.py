@@ -193,7 +193,7 @@ def current_rules() -> Rules:
     if not has_app_context() or db.session().info.get(_DIRTY):
         return load_rules()
     app = current_app._get_current_object()
-    seconds = float(runtime.settings(app).get("PRICING_CACHE_SECONDS") or 0)
+    seconds = float(runtime.settings(app)["PRICING_CACHE_SECONDS"])
     version = _version(app) if seconds > 0 else None
     if version is None:
         return load_rules()
@@ -222,7 +222,7 @@ def _redis(app: Flask) -> redis.Redis | None:
     client = app.extensions.get(_CLIENT)
     if client is not None:
         return client
-    url = runtime.settings(app).get("REDIS_URL")
+    url = runtime.settings(app)["REDIS_URL"]
     if not url:
         return None
     with _client_lock:
