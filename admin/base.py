@@ -224,6 +224,18 @@ class StaffModelView(RoleWalled, ModelView):
         super().__init__(model, session or db, **kwargs)
 
     # -- listing
+    def _get_filter_groups(self):
+        # Flask-Admin asks a filter for its choices once, at start-up, before any database is at
+        # hand: a filter whose choices are rows (stock locations) would render as a bare text box
+        # wanting an id. Such a filter (``options_from_database``) is asked again on every list.
+        groups = super()._get_filter_groups()
+        for items in (groups or {}).values():
+            for item in items:  # copies (non_lazy), so this request's alone
+                flt = self._filters[item["index"]]
+                if getattr(flt, "options_from_database", False):
+                    item["options"] = [(key, str(label)) for key, label in flt.get_options(self)] or None
+        return groups
+
     @property
     def simple_list_pager(self):
         # True: Flask-Admin runs no count of its own (get_list below counts, up to the limit).

@@ -1,10 +1,23 @@
-"""Catalog bench: product list and detail vs a bare Flask ceiling, and SQL per request.
+"""Catalog bench: product list and detail vs a bare Flask ceiling, and SQL per request;
+the uncached list, search and filtered lists against issue 17's CPU targets.
 
     python -m bench.catalog_bench [--duration 10] [--concurrency 16] [--profile]
+                                  [--products 10000] [--database ecom_bench] [--oscar-cpu-ms 8.75]
 
 On 10 000 products x 3 variants in PostgreSQL database ``ecom_bench`` (created,
 migrated and filled if needed), the app and the ceiling each under the same
 gunicorn settings, load from separate processes at fixed concurrency.
+
+Issue 17 targets, all with the page cache off (``CATALOG_CACHE_SECONDS=0``), CPU milliseconds
+per request from /proc over the measured window (server processes; PostgreSQL backends of the
+bench database):
+- product list, 24 a page: server CPU <= 2.5 ms;
+- search (``q=``, typo fallback included), filtered lists (category, price range, ``attr.*``,
+  ``in_stock``, sorts) and filtered lists with ``facets=true``: server + PostgreSQL CPU <= a
+  third of Oscar's. Oscar's figure (``--oscar-cpu-ms``) is its *unfiltered* 24-a-page list from
+  ``make bench-peer`` (oscarapi, 2 000 products; bench/RESULTS.md): the least work Oscar does
+  for any list, so a searched or filtered Oscar list costs at least that and the comparison
+  leans Oscar's way. Compare at ``--products 2000``, the peer bench's catalog.
 """
 
 from __future__ import annotations
@@ -22,6 +35,13 @@ PRODUCTS = 10_000
 APP_PORT = 8811
 CEILING_PORT = 8812
 TARGETS = {"list": 0.5, "detail": 0.6}
+# Issue 17, page cache off: the list's server CPU per request, and the share of Oscar's CPU per
+# request that search and filtered lists may use (server + PostgreSQL).
+UNCACHED_LIST_CPU_MS = 2.5
+OSCAR_SHARE = 1 / 3
+# Oscar's uncached list, CPU ms per request (server + PostgreSQL), make bench-peer run B
+# (bench/RESULTS.md, 2026-12-02): the default of --oscar-cpu-ms.
+OSCAR_LIST_CPU_MS = 8.75
 P99_TARGET_MS = 100.0
 LIST_PAGES = 40  # the list bench walks the first pages, newest first
 
@@ -33,6 +53,35 @@ def prepare() -> str:
     datagen.ensure_dataset(engine, products=PRODUCTS)
     engine.dispose()
     return url
+
+
+SEARCH_TEXTS = ("oak", "walnut", "linen product", "sturdy copper", "amber", "indigo thing", "slate",
+                "cotton care", "wallnut", "coper")  # the last two are typos: the fuzzy fallback
+
+
+def search_paths() -> list[str]:
+    """Searches over the bench's names and descriptions (datagen), typos included."""
+    return [f"/api/v1/products?per_page=24&q={text.replace(' ', '+')}" for text in SEARCH_TEXTS]
+
+
+def filtered_paths() -> list[str]:
+    """Filtered lists: category with a price range, attribute with stock, category with stock,
+    each with a sort; several pages."""
+    paths = []
+    for n in range(1, 9):
+        paths.append(f"/api/v1/products?per_page=24&category=category-{n}&min_price=20&max_price=60"
+                     f"&sort={('price_asc', 'price_desc', 'name', 'newest')[n % 4]}")
+        paths.append(f"/api/v1/products?per_page=24&attr.size={('Small', 'Medium', 'Large')[n % 3]}"
+                     f"&in_stock=true&page={n}")
+        paths.append(f"/api/v1/products?per_page=24&category=category-{n + 8}&in_stock=true&sort=rating")
+    return paths
+
+
+def facets_paths() -> list[str]:
+    """Filtered lists that also ask for facets."""
+    return ([f"/api/v1/products?per_page=24&facets=true&category=category-{n}&in_stock=true"
+             for n in range(1, 5)]
+            + [f"/api/v1/products?per_page=24&facets=true&q={text}" for text in ("oak", "walnut")])
 
 
 def list_paths() -> list[str]:
@@ -180,14 +229,39 @@ def measure_app(url: str, pages: dict[str, list[str]], load: dict, *, cached: bo
     return app.settings, sizes, measured, cpu
 
 
-def run(duration: float, concurrency: int, want_profile: bool) -> int:
+def uncached_targets(cpu: dict, measured: dict, oscar_cpu_ms: float) -> tuple[list[list], dict, bool]:
+    """Rows of the issue-17 table, their figures, and whether every target is met."""
+    rows, figures, ok = [], {}, True
+    oscar_limit = oscar_cpu_ms * OSCAR_SHARE
+    for name in ("list", "search", "filtered", "facets"):
+        if name not in cpu:
+            continue
+        server, postgres = cpu[name]["server_cpu_ms"], cpu[name]["postgres_cpu_ms"]
+        if name == "list":
+            figure, limit, what = server, UNCACHED_LIST_CPU_MS, "server CPU"
+        else:
+            figure, limit, what = server + postgres, oscar_limit, "server + PostgreSQL CPU"
+        met = figure <= limit and measured[name].server_errors == 0 and measured[name].errors == 0
+        ok = ok and met
+        versus = f"{oscar_cpu_ms / figure:.1f}x less than Oscar's list" if figure else ""
+        rows.append([name, f"{server:.2f}", f"{postgres:.2f}", f"{figure:.2f} ({what})", f"<= {limit:.2f}",
+                     versus, "met" if met else "MISSED"])
+        figures[name] = {"server_cpu_ms": server, "postgres_cpu_ms": postgres, "figure_ms": round(figure, 3),
+                         "target_ms": round(limit, 3), "measure": what, "met": met}
+    return rows, figures, ok
+
+
+def run(duration: float, concurrency: int, want_profile: bool,
+        oscar_cpu_ms: float = OSCAR_LIST_CPU_MS) -> int:
     url = prepare()
     counts = {"uncached": queries_per_request(url, cached=False),
               "cached": queries_per_request(url, cached=True)}
     pages = {"list": list_paths(), "detail": detail_paths()}
     load = {"concurrency": concurrency, "duration": duration}
     settings, sizes, measured, cpu = measure_app(url, pages, load, cached=True)
-    _, _, uncached, uncached_cpu = measure_app(url, pages, load, cached=False)
+    _, _, uncached, uncached_cpu = measure_app(
+        url, {**pages, "search": search_paths(), "filtered": filtered_paths(), "facets": facets_paths()},
+        load, cached=False)
     with harness.ceiling_server(CEILING_PORT) as bare:
         ceiling, ceiling_cpu = {}, {}
         for name, size in sizes.items():
@@ -228,6 +302,18 @@ def run(duration: float, concurrency: int, want_profile: bool) -> int:
                         cpu_rows)
     harness.print_table("SQL queries per request", ["request", "uncached", "cached"],
                         [[k, v, counts["cached"][k]] for k, v in uncached_counts.items()])
+    target_rows, figures["issue_17_uncached"], issue_17_met = uncached_targets(
+        uncached_cpu, uncached, oscar_cpu_ms)
+    for name in ("search", "filtered", "facets"):
+        result = uncached[name]
+        target_rows.append([f"  {name}: req/s {result.rps:.0f}, p50 {result.pct(50):.1f} ms, "
+                            f"p99 {result.pct(99):.1f} ms, {result.requests} requests",
+                            "", "", "", "", "", ""])
+    harness.print_table(
+        f"issue 17, page cache off ({PRODUCTS} products; CPU ms per request; Oscar's uncached list: "
+        f"{oscar_cpu_ms} ms, the target for search and filtered lists is a third of it)",
+        ["pages", "server", "postgres", "figure", "target", "vs Oscar", ""], target_rows)
+    figures["issue_17_targets_met"] = issue_17_met
     figures["targets_met"] = ok
     if want_profile or not ok:
         for name, paths in pages.items():
@@ -242,12 +328,18 @@ def run(duration: float, concurrency: int, want_profile: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global PRODUCTS, DATABASE
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--profile", action="store_true", help="always print the profiles")
+    parser.add_argument("--products", type=int, default=PRODUCTS, help="catalog size (peer bench: 2000)")
+    parser.add_argument("--database", default=DATABASE, help="bench database (ecom_bench*)")
+    parser.add_argument("--oscar-cpu-ms", type=float, default=OSCAR_LIST_CPU_MS,
+                        help="Oscar's uncached list, CPU ms per request (make bench-peer)")
     args = parser.parse_args(argv)
-    return run(args.duration, args.concurrency, args.profile)
+    PRODUCTS, DATABASE = args.products, args.database
+    return run(args.duration, args.concurrency, args.profile, args.oscar_cpu_ms)
 
 
 if __name__ == "__main__":

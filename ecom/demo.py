@@ -12,11 +12,12 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from ecom import runtime
-from ecom.actor import SYSTEM
+from ecom.actor import SYSTEM, Actor
 from ecom.catalog import services as catalog
 from ecom.catalog.models import Category, Product, Variant
-from ecom.commerce.demo import seed_demo_orders
-from ecom.commerce.models import Order
+from ecom.commerce.demo import seed_demo_orders, seed_demo_returns
+from ecom.commerce.models import Order, Return
+from ecom.commerce.status import OrderStatus
 from ecom.config import PRODUCTION
 from ecom.db import money
 from ecom.errors import PermissionDenied
@@ -82,6 +83,10 @@ def seed_demo() -> dict:
                  categories={c.slug: c for c in db.session.scalars(select(Category))})
     if db.session.scalar(select(func.count(Order.id))) == 0:
         seed_demo_orders(users["customer@example.com"])
+    # Apart from the orders, so a demo database seeded before returns existed gets its queue too.
+    if db.session.scalar(select(func.count(Return.id))) == 0:
+        seed_demo_returns(users["customer@example.com"], admin=Actor.of_user(users["admin@example.com"]),
+                          warehouse=Actor.of_user(users["warehouse@example.com"]))
     db.session.flush()
     return {
         "categories": db.session.scalar(select(func.count(Category.id))),
@@ -90,8 +95,20 @@ def seed_demo() -> dict:
         "stores": db.session.scalar(select(func.count(Store.id))),
         "stock_locations": db.session.scalar(select(func.count(StockLocation.id))),
         "orders": db.session.scalar(select(func.count(Order.id))),
+        "returns": db.session.scalar(select(func.count(Return.id))),
         "voucher": DEMO_VOUCHER,
+        "returnable_order": returnable_demo_order(users["customer@example.com"]),
     }
+
+
+def returnable_demo_order(customer: User) -> str | None:
+    """The number of the customer's newest delivered order with nothing asked back yet (the
+    one to try a return with), if any."""
+    return db.session.scalar(
+        select(Order.order_number)
+        .where(Order.user_id == customer.id, Order.status == OrderStatus.DELIVERED,
+               ~select(Return.id).where(Return.order_id == Order.id).exists())
+        .order_by(Order.created_at.desc(), Order.id.desc()).limit(1))
 
 
 def _seed_users() -> dict[str, User]:

@@ -33,3 +33,7 @@ def seed_demo_command() -> None:
         click.echo(f"  {role.value:<13} {email} / {DEMO_PASSWORD}")
     click.echo(f"Voucher to try at checkout: {summary['voucher']} (10 % off from 30.00); "
                "jackets are 20 % off.")
+    if summary.get("returnable_order"):
+        click.echo(f"Returns: the queue is under Sales → Returns; order {summary['returnable_order']} "
+                   "(customer@example.com) is delivered and can be returned: "
+                   f"POST /api/v1/orders/{summary['returnable_order']}/returns.")

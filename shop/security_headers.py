@@ -63,6 +63,7 @@ STATIC_ADMIN_HANDLERS = (
     # order_details.html's goodwill refund, return_details.html's refund.
     "return confirm('Refund these lines?')",
     "return confirm('Refund this return?')",
+    "return confirm('Close this return without a refund?')",
     "window.print()",
     # Flask-Admin's placeholder links (href="javascript:void(0)"), which browsers that
     # hash javascript: URLs under 'unsafe-hashes' then follow without a complaint.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -29,6 +30,7 @@ from storefront_api.schemas import (
     Query,
     RequestBody,
     UtcDateTime,
+    money_text,
 )
 from storefront_api.security import current_user
 
@@ -322,6 +324,40 @@ def _summary_fields(product: Product) -> dict:
     }
 
 
+def summary_renderer() -> Callable[[queries.ListedProduct], dict]:
+    """Renders a listed product (queries.list_summaries) as the JSON data of a ProductSummary,
+    without building the model: what ``product_summary(...).model_dump(mode="json")`` gives
+    for the same product (the list's hot path; the detail still goes through pydantic)."""
+    currency = current_app.config["CURRENCY"]
+    root = request.url_root.rstrip("/")
+
+    def absolute(url: str) -> str:  # _absolute, with the request's root read once
+        return root + url if url.startswith("/") and not url.startswith("//") else url
+
+    def render(product: queries.ListedProduct) -> dict:
+        image, category, average = product.image, product.category, product.rating_average
+        return {
+            "id": product.id,
+            "slug": product.slug,
+            "name": product.name,
+            "base_price": money_text(product.base_price),
+            "currency": currency,
+            "category": {"slug": category[0], "name": category[1]} if category else None,
+            "primary_image": {
+                "url": absolute(images.image_url(image)),
+                "alt_text": image.alt_text or "",
+                "thumbnail_url": absolute(images.thumbnail_url(image, queries.LISTING_THUMBNAIL)),
+            } if image else None,
+            "price_range": {"min": money_text(product.low_price), "max": money_text(product.high_price)},
+            "in_stock": product.in_stock,
+            "rating": {"average": float(average) if average is not None else None,
+                       "count": product.rating_count},
+            "featured": product.featured,
+        }
+
+    return render
+
+
 def product_summary(product: Product) -> ProductSummary:
     return ProductSummary(**_summary_fields(product))
 
@@ -410,10 +446,13 @@ def list_products(query: ProductQuery):
     )
     mode = queries.search_mode(filters)
     filters = replace(filters, search=mode)
-    products, total = queries.list_products(filters, page=query.page, per_page=query.per_page)
-    page = page_of(products, page=query.page, per_page=query.per_page, total=total, render=product_summary)
-    facets = facets_out(navigation.product_facets(filters)) if query.facets else None
-    return ProductPage(**page, facets=facets, search=mode)
+    listed, total = queries.list_summaries(filters, page=query.page, per_page=query.per_page)
+    page = page_of(listed, page=query.page, per_page=query.per_page, total=total,
+                   render=summary_renderer())
+    facets = facets_out(navigation.product_facets(filters)).model_dump(mode="json") if query.facets else None
+    # Built as plain JSON data, not as a ProductPage: the fields and formats are ProductPage's
+    # (tests/storefront_api/test_catalog_fast_path.py compares with the pydantic rendering).
+    return jsonify({**page, "facets": facets, "search": mode})
 
 
 @api.get("/search/suggest")

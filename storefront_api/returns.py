@@ -6,7 +6,7 @@ from pydantic import Field
 
 from ecom.actor import Actor
 from ecom.commerce.guest_orders import guest_actor
-from ecom.commerce.returns import LineRequest, request_return, returns_of
+from ecom.commerce.returns import LineRequest, find_return, request_return, returns_of, withdraw_return
 from storefront_api import api
 from storefront_api.openapi import endpoint
 from storefront_api.orders import ORDER_TOKEN_HEADER, requested_order
@@ -77,3 +77,17 @@ def list_returns(order_number: str):
     return {"items": [_render(ret) for ret in returns_of(requested_order(order_number))]}
 
 
+
+
+@api.post("/orders/<order_number>/returns/<rma_number>/cancel")
+@endpoint(response=ReturnOut, auth="optional", headers=[ORDER_TOKEN_HEADER], tags=["orders"], errors=[409],
+          summary="Withdraw a return request staff have not decided on yet")
+def cancel_return(order_number: str, rma_number: str):
+    """The shopper (or the guest, with the order's `X-Order-Token`) withdraws their own return
+    while it is `requested`: 200 with the return `closed`, its units free to be asked for
+    again. 409 once it was approved, rejected, received, refunded or closed; 404 for an RMA
+    number not of this order."""
+    order = requested_order(order_number)
+    user = optional_user()
+    actor = Actor.of_user(user) if user is not None else guest_actor(order.email)
+    return _render(withdraw_return(find_return(order, rma_number), actor=actor))

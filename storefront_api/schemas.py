@@ -20,14 +20,15 @@ from pydantic import (
 from ecom.db import as_utc, money
 
 
-def _money_string(value: Decimal) -> str:
+def money_text(value: Decimal) -> str:
+    """Money as the API writes it: a two-place decimal string ("29.99")."""
     return f"{money(value):.2f}"
 
 
 # Money leaves the API as a two-place decimal string ("29.99"), never a float.
 Money = Annotated[
     Decimal,
-    PlainSerializer(_money_string, return_type=str),
+    PlainSerializer(money_text, return_type=str),
     WithJsonSchema({"type": "string", "pattern": r"^-?\d+\.\d{2}$", "examples": ["29.99"]}),
 ]
 

@@ -4,12 +4,20 @@ It speaks just enough of Stripe's REST API (form-encoded requests, JSON
 answers, Stripe's error envelope) for payment intents and refunds, keeps its
 intents in memory and records every request. ``fail_with`` makes the next
 requests answer with an HTTP error, like an outage would.
+
+Refunds honour ``Idempotency-Key`` as Stripe does: a request repeating a key gets the first
+answer back (``Idempotent-Replayed: true``), refunding nothing more; the same key with other
+parameters is a 400 ``idempotency_error``. (Only refunds: the other fakes' callers never
+repeat a key.) ``time_out_refunds(n)`` makes the next ``n`` refund requests a timeout after
+the fact: the refund is made (and its answer kept under its key), but the connection closes
+with no answer, as a read timeout leaves the client not knowing.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
@@ -21,6 +29,8 @@ class FakeStripe:
         self.refunds: list[dict] = []
         self.requests: list[tuple[str, str, dict, dict]] = []  # method, path, form, headers
         self.fail_status: int | None = None
+        self.refund_answers: dict[str, tuple[dict, int, dict]] = {}  # idempotency key -> form, answer
+        self.refund_timeouts = 0
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         # A short poll: shutdown() waits up to one interval, and every Stripe test stops a server.
@@ -42,6 +52,9 @@ class FakeStripe:
 
     def fail_with(self, status: int | None) -> None:
         self.fail_status = status
+
+    def time_out_refunds(self, times: int) -> None:
+        self.refund_timeouts = times
 
     def paths(self, method: str | None = None) -> list[str]:
         return [path for m, path, _, _ in self.requests if method in (None, m)]
@@ -135,17 +148,39 @@ class FakeStripe:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode() if length else ""
                 form = {key: values[-1] for key, values in parse_qs(raw).items()}
+                key = self.headers.get("Idempotency-Key")
+                refunding = method == "POST" and self.path.split("?")[0] == "/v1/refunds"
+                replayed = time_out = False
                 with fake._lock:
                     fake.requests.append((method, self.path, form, dict(self.headers)))
                     if fake.fail_status is not None:
                         status, body = fake.fail_status, _error("api_error", "Something went wrong")
+                    elif refunding and key and key in fake.refund_answers:
+                        first_form, status, body = fake.refund_answers[key]
+                        replayed = True
+                        if first_form != form:
+                            status, body = 400, _error(
+                                "idempotency_error", "Keys for idempotent requests can only be used with "
+                                "the same parameters they were first used with.")
                     else:
                         status, body = fake.route(method, self.path.split("?")[0], form)
+                        if refunding and key:
+                            fake.refund_answers[key] = (form, status, body)
+                    if refunding and fake.refund_timeouts > 0:
+                        fake.refund_timeouts -= 1
+                        time_out = True
+                if time_out:
+                    # Done, but the answer never arrives: the client's read ends with no response.
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 payload = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.send_header("Request-Id", f"req_{secrets.token_hex(6)}")
+                if replayed:
+                    self.send_header("Idempotent-Replayed", "true")
                 self.end_headers()
                 self.wfile.write(payload)
 

@@ -28,6 +28,8 @@ from ecom.stockroom.status import PurchaseOrderStatus, TransferStatus
 class LocationFilter(BaseSQLAFilter):
     """Filter a list by stock location (a select of every location)."""
 
+    options_from_database = True  # asked for its choices on every list (StaffModelView)
+
     def apply(self, query, value, alias=None):
         return query.filter(self.column == int(value)) if str(value).isdigit() else query
 

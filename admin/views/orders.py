@@ -19,12 +19,12 @@ from wtforms.validators import DataRequired, Length
 
 from admin.base import StaffModelView, unit_of_work
 from admin.formatting import format_money
-from admin.security import Area, can_edit, current_actor
+from admin.security import Area, can_edit, can_read, current_actor
 from admin.views.locations import LocationFilter
 from ecom.commerce.cancellation import cancel_order
 from ecom.commerce.models import Order, Payment, PaymentRefund
 from ecom.commerce.order_actions import refund_payment
-from ecom.commerce.returns import goodwill_refund, line_refundables, shipping_refundable
+from ecom.commerce.returns import goodwill_refund, line_refundables, returns_of, shipping_refundable
 from ecom.commerce.status import ALLOWED, REFUNDABLE, EventKind, OrderStatus, RefundStatus
 from ecom.db import money
 from ecom.errors import ValidationFailed
@@ -112,7 +112,9 @@ class OrderView(StaffModelView):
             may_goodwill = kwargs["may_refund"] and can_edit(Area.REFUNDS)
             kwargs.update(may_goodwill=may_goodwill,
                           goodwill_lines=line_refundables(order) if may_goodwill else [],
-                          goodwill_shipping=shipping_refundable(order) if may_goodwill else None)
+                          goodwill_shipping=shipping_refundable(order) if may_goodwill else None,
+                          order_returns=returns_of(order) if order is not None else [],
+                          may_open_returns=can_read(Area.RETURNS))
         return super().render(template, **kwargs)
 
     def _order_or_none(self, order_id: int) -> Order | None:

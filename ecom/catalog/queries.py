@@ -13,23 +13,26 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from difflib import SequenceMatcher
+from functools import lru_cache
 
 from sqlalchemy import (
+    Integer,
     String,
     and_,
+    bindparam,
     case,
     cast,
     exists,
     false,
     func,
-    literal,
     literal_column,
     or_,
     select,
+    true,
 )
 from sqlalchemy.orm import joinedload, selectinload
 
-from ecom.catalog.models import Category, Product, Variant
+from ecom.catalog.models import Category, Product, ProductImage, Variant
 from ecom.errors import NotFound
 from ecom.extensions import db
 from ecom.inventory.models import Inventory, StockLocation, available_units
@@ -44,6 +47,8 @@ TYPO_FALLBACK_BELOW = 3
 SQLITE_WORD_SIMILARITY = 0.75
 
 FULLTEXT, FUZZY = "fulltext", "fuzzy"
+SEARCH_TEXT = "search_text"  # the bound parameter of the search text (PostgreSQL)
+LISTING_THUMBNAIL = 200  # px: the thumbnail a product summary links
 
 
 @dataclass(frozen=True)
@@ -144,16 +149,29 @@ def highest_price():
     return func.coalesce(Product.max_price, Product.base_price)
 
 
-def in_stock_clause():
-    """Some active variant of the product has a unit available at a location that ships."""
-    return exists().where(
-        Variant.product_id == Product.id,
+def _in_stock_criteria(product_id) -> tuple:
+    return (
+        Variant.product_id == product_id,
         Variant.is_active.is_(True),
         Inventory.variant_id == Variant.id,
         Inventory.available > 0,
         StockLocation.id == Inventory.location_id,
         StockLocation.ships,
     )
+
+
+def in_stock_clause(product_id=Product.id):
+    """Some active variant of the product (``product_id``: a column, default products.id) has a
+    unit available at a location that ships."""
+    return exists().where(*_in_stock_criteria(product_id))
+
+
+def in_stock_probe(product_id):
+    """``in_stock_clause`` as a column for a page of rows: a variant id that makes the product
+    in stock, or NULL. A correlated scalar subquery with LIMIT 1 runs per row of the page;
+    PostgreSQL may answer an EXISTS in the select list with a hashed subplan instead, which
+    reads every variant and inventory row of the catalog to list 24 products."""
+    return select(Variant.id).where(*_in_stock_criteria(product_id)).limit(1).scalar_subquery()
 
 
 def is_postgres() -> bool:
@@ -164,22 +182,25 @@ def _search_terms(q: str) -> list[str]:
     return re.findall(r"\w+", q.lower())[:MAX_SEARCH_TERMS]
 
 
-def _search(statement, q: str, mode: str):
+def _search(statement, q: str, mode: str, *, postgres: bool, alike: dict[int, float]):
     """Filter by the search text; returns the statement and a relevance expression.
 
     FULLTEXT: PostgreSQL full-text search with ranking (every term, stemmed), or on SQLite
     every term somewhere in the name or description. FUZZY: the full-text matches plus the
-    products whose name looks like the query (see TYPO_FALLBACK_BELOW).
+    products whose name looks like the query (see TYPO_FALLBACK_BELOW); on SQLite ``alike`` holds
+    them (``_names_alike``, read beforehand).
     """
-    if is_postgres():
+    if postgres:
         # products.search_vector is a generated tsvector created by the migration only.
         vector = literal_column("products.search_vector")
+        # A named parameter: a built statement serves every search text (_statement_key).
+        q = bindparam(SEARCH_TEXT, q, type_=String)
         query = func.websearch_to_tsquery(literal_column("'english'::regconfig"), q)
         matches, rank = vector.op("@@")(query), func.ts_rank(vector, query)
         if mode != FUZZY:
             return statement.where(matches), rank
         # name % q: whole-name similarity; q <% name: q is like a part of the name.
-        text = literal(q, String)
+        text = q
         looks_like = or_(Product.name.op("%")(text), text.op("<%")(Product.name))
         similarity = func.greatest(func.similarity(Product.name, text),
                                    func.word_similarity(text, Product.name))
@@ -190,10 +211,7 @@ def _search(statement, q: str, mode: str):
     contained = [or_(Product.name.ilike(f"%{term}%"), Product.description.ilike(f"%{term}%"))
                  for term in terms]
     name_hits = sum(case((Product.name.ilike(f"%{term}%"), 1), else_=0) for term in terms)
-    if mode != FUZZY:
-        return statement.where(*contained), name_hits
-    alike = _names_alike(terms)
-    if not alike:
+    if mode != FUZZY or not alike:
         return statement.where(*contained), name_hits
     score = case(alike, value=Product.id, else_=0.0)
     return statement.where(or_(and_(*contained), Product.id.in_(alike))), name_hits + score
@@ -238,24 +256,57 @@ def search_mode(filters: ProductFilters) -> str | None:
         return None
     if filters.search is not None:
         return filters.search
-    strict = filtered_products(replace(filters, search=FULLTEXT))[0]
-    found = db.session.scalar(
-        select(func.count()).select_from(strict.limit(TYPO_FALLBACK_BELOW).subquery())) or 0
+    strict = replace(filters, search=FULLTEXT)
+    resolved = _resolve(strict)
+    key, parameters = _statement_key(strict, resolved)
+    found = db.session.connection().execute(_fulltext_probe(key, resolved), parameters).scalar() or 0
     return FULLTEXT if found >= TYPO_FALLBACK_BELOW else FUZZY
 
 
-def _order(statement, sort: str, relevance):
+@lru_cache(maxsize=256)
+def _fulltext_probe(filters: ProductFilters, resolved: _Resolved):
+    """How many products (up to TYPO_FALLBACK_BELOW) full-text search finds: built once per
+    filters, like the listing (see _summaries_statement)."""
+    strict = _filtered(filters, resolved)[0].with_only_columns(Product.id)
+    return select(func.count()).select_from(strict.limit(TYPO_FALLBACK_BELOW).subquery())
+
+
+def _statement_key(filters: ProductFilters, resolved: _Resolved) -> tuple[ProductFilters, dict]:
+    """The filters as the key of a built statement, and the parameters the key leaves out: on
+    PostgreSQL the search text is a bound parameter (SEARCH_TEXT), so the statement built for
+    one search serves all (SQLite's search has a clause per word, so its text stays in)."""
+    if resolved.postgres and filters.q and filters.q.strip():
+        return replace(filters, q="?"), {SEARCH_TEXT: filters.q.strip()}
+    return filters, {}
+
+
+def _sort_keys(sort: str, relevance) -> list[tuple]:
+    """The listing order as (expression, direction) pairs; direction is one of "asc", "desc",
+    "desc nulls last". Ends in the id: a stable order across pages."""
     by = {
-        "price_asc": [lowest_price().asc()],
-        "price_desc": [highest_price().desc()],
-        "newest": [Product.created_at.desc()],
-        "name": [Product.name.asc()],
-        "rating": [Product.rating_average.desc().nulls_last(), Product.rating_count.desc()],
+        "price_asc": [(lowest_price(), "asc")],
+        "price_desc": [(highest_price(), "desc")],
+        "newest": [(Product.created_at, "desc")],
+        "name": [(Product.name, "asc")],
+        "rating": [(Product.rating_average, "desc nulls last"), (Product.rating_count, "desc")],
     }.get(sort)
     if by is None:  # relevance: the search rank, else featured first and newest
-        by = [relevance.desc()] if relevance is not None else []
-        by += [Product.featured.desc(), Product.created_at.desc()]
-    return statement.order_by(*by, Product.id.desc())  # id: a stable order across pages
+        by = [(relevance, "desc")] if relevance is not None else []
+        by += [(Product.featured, "desc"), (Product.created_at, "desc")]
+    return [*by, (Product.id, "desc")]
+
+
+def _directed(expression, direction: str):
+    if direction == "asc":
+        return expression.asc()
+    if direction == "desc":
+        return expression.desc()
+    return expression.desc().nulls_last()
+
+
+def _order(statement, sort: str, relevance):
+    return statement.order_by(*[_directed(expression, direction)
+                                for expression, direction in _sort_keys(sort, relevance)])
 
 
 def product_listing(filters: ProductFilters):
@@ -264,18 +315,50 @@ def product_listing(filters: ProductFilters):
     return _order(statement, filters.sort, relevance)
 
 
+@dataclass(frozen=True)
+class _Resolved:
+    """What a listing's SQL depends on besides the filters, read from the database first: so
+    that building the statement reads nothing, and a built statement can be reused for the
+    same filters and the same resolved data."""
+
+    postgres: bool
+    category_ids: tuple[int, ...] | None = None  # the category and its descendants; () unknown
+    alike: tuple[tuple[int, float], ...] = ()  # SQLite's fuzzy search: (product id, closeness)
+
+
+def _resolve(filters: ProductFilters) -> _Resolved:
+    postgres = is_postgres()
+    category_ids = None
+    if filters.category:
+        # The whole tree in one Core statement (categories are few): the slug's id, its descendants.
+        tree = db.session.connection().execute(select(Category.id, Category.parent_id, Category.slug)).all()
+        found = next((row.id for row in tree if row.slug == filters.category), None)
+        children: dict[int | None, list[int]] = defaultdict(list)
+        for row in tree:
+            children[row.parent_id].append(row.id)
+        category_ids = tuple(sorted(_descendants(found, children))) if found is not None else ()
+    alike: tuple[tuple[int, float], ...] = ()
+    if not postgres and filters.search == FUZZY and filters.q and filters.q.strip():
+        terms = _search_terms(filters.q.strip())
+        alike = tuple(sorted(_names_alike(terms).items())) if terms else ()
+    return _Resolved(postgres, category_ids, alike)
+
+
 def filtered_products(filters: ProductFilters):
     """The unordered select of visible products matching ``filters``, and the search relevance."""
+    return _filtered(filters, _resolve(filters))
+
+
+def _filtered(filters: ProductFilters, resolved: _Resolved):
+    """``filtered_products`` from what ``_resolve`` read: builds, reads nothing."""
     statement = select(Product).where(Product.is_active.is_(True))
-    if filters.category:
-        category = db.session.scalar(select(Category).where(Category.slug == filters.category))
-        if category is None:
-            statement = statement.where(false())
-        else:
-            statement = statement.where(Product.category_id.in_(category_ids_with_descendants(category)))
+    if resolved.category_ids is not None:
+        statement = statement.where(Product.category_id.in_(resolved.category_ids) if resolved.category_ids
+                                    else false())
     relevance = None
     if filters.q and filters.q.strip():
-        statement, relevance = _search(statement, filters.q.strip(), filters.search or FULLTEXT)
+        statement, relevance = _search(statement, filters.q.strip(), filters.search or FULLTEXT,
+                                       postgres=resolved.postgres, alike=dict(resolved.alike))
     if filters.min_price is not None:
         statement = statement.where(lowest_price() >= filters.min_price)
     if filters.max_price is not None:
@@ -329,6 +412,155 @@ def list_products(filters: ProductFilters, *, page: int, per_page: int) -> tuple
     for product in products:
         product.__dict__[_IN_STOCK] = product.id in stocked
     return list(products), total
+
+
+@dataclass(frozen=True, slots=True)
+class ListedImage:
+    """A product's primary image as a listing shows it: the fields ``ecom.catalog.images``'
+    URL helpers read, without an ORM object."""
+
+    url: str
+    alt_text: str | None
+    storage_key: str | None
+    thumbnails: dict  # the LISTING_THUMBNAIL size's key only, when made
+
+
+@dataclass(frozen=True, slots=True)
+class ListedProduct:
+    """What a product summary shows, read with Core (see ``list_summaries``)."""
+
+    id: int
+    slug: str
+    name: str
+    base_price: Decimal
+    low_price: Decimal
+    high_price: Decimal
+    featured: bool
+    rating_average: Decimal | None
+    rating_count: int
+    category: tuple[str, str] | None  # (slug, name)
+    image: ListedImage | None
+    in_stock: bool
+
+
+def first_image_id(product_id):
+    """The id of the image a summary shows (the primary one, else the first in display order)
+    of ``product_id`` (a column), as a correlated scalar subquery; ``primary_image`` is the
+    same rule over loaded images."""
+    image = ProductImage.__table__.alias("candidate")  # the query it is used in joins product_images
+    return (select(image.c.id).where(image.c.product_id == product_id)
+            .order_by(image.c.is_primary.desc(), image.c.display_order, image.c.id)
+            .limit(1).scalar_subquery())
+
+
+def summaries_statement(filters: ProductFilters, *, page: int, per_page: int):
+    """The statement ``list_summaries`` runs and its page parameters."""
+    resolved = _resolve(filters)
+    key, parameters = _statement_key(filters, resolved)
+    return (_summaries_statement(key, resolved),
+            {**parameters, "page_limit": per_page, "page_offset": (page - 1) * per_page})
+
+
+# Building the listing's SELECT took 4 of its 9 ms of CPU per request (2 000-product bench,
+# PROFILE in docs/v2/issue-17-catalog.md); built once per filters (the page is a bound
+# parameter), it is reused by every page and every later request with the same filters. The
+# key holds everything the SQL depends on (the filters and what _resolve read), so a reused
+# statement is the one that would be built; bounded, so distinct searches cannot grow it.
+@lru_cache(maxsize=256)
+def _summaries_statement(filters: ProductFilters, resolved: _Resolved):
+    """One SELECT for a listing page: the page's products (filtered, sorted, limited) in a
+    subquery, with the total count of matches, then per row its category, primary image and
+    in-stock flag. Rows come in page order.
+    Bound parameters: ``page_limit``, ``page_offset``."""
+    matching, relevance = _filtered(filters, resolved)
+    keys = _sort_keys(filters.sort, relevance)
+    if replace(filters, sort="relevance") == ProductFilters():
+        # Every visible product: the page walks the listing index and stops after the page;
+        # the total is an index-only count.
+        total = select(func.count()).select_from(matching.with_only_columns(Product.id).subquery())
+        total_column = total.scalar_subquery()
+    else:
+        # A filter (search, attributes, stock...) has to find every match to sort them anyway:
+        # counted in the same pass (a window over the matches), not by evaluating it twice.
+        total_column = func.count().over()
+    page_rows = (
+        matching.with_only_columns(
+            Product.id, Product.slug, Product.name, Product.base_price, Product.category_id,
+            lowest_price().label("low_price"), highest_price().label("high_price"), Product.featured,
+            Product.rating_average, Product.rating_count, total_column.label("total"),
+            *[expression.label(f"sort_{n}") for n, (expression, _) in enumerate(keys)])
+        .order_by(*[_directed(expression, direction) for expression, direction in keys])
+        .limit(bindparam("page_limit", type_=Integer)).offset(bindparam("page_offset", type_=Integer))
+        .subquery("page")
+    )
+    image = _page_image(page_rows.c.id, postgres=resolved.postgres)
+    return (
+        select(page_rows.c.id, page_rows.c.slug, page_rows.c.name, page_rows.c.base_price,
+               page_rows.c.low_price, page_rows.c.high_price, page_rows.c.featured,
+               page_rows.c.rating_average, page_rows.c.rating_count,
+               Category.slug.label("category_slug"), Category.name.label("category_name"),
+               image.c.url.label("image_url"), image.c.alt_text.label("image_alt_text"),
+               image.c.storage_key.label("image_storage_key"),
+               image.c.thumbnail.label("image_thumbnail"),
+               in_stock_probe(page_rows.c.id).label("in_stock"), page_rows.c.total)
+        .select_from(page_rows)
+        .outerjoin(Category, Category.id == page_rows.c.category_id)
+        .outerjoin(image, true() if resolved.postgres else image.c.product_id == page_rows.c.id)
+        .order_by(*[_directed(page_rows.c[f"sort_{n}"], direction) for n, (_, direction) in enumerate(keys)])
+    )
+
+
+def _page_image(product_id, *, postgres: bool):
+    """The summary's image of each page row (``product_id``: the page's id column), to join.
+
+    PostgreSQL: a LATERAL subquery, one index probe per row (a plain join on a correlated
+    subquery let it hash every image of the catalog). SQLite has no LATERAL; its nested-loop
+    join over ``first_image_id`` probes per row anyway."""
+    # Only the listing's thumbnail key, as text: decoding every image's whole JSON cost more.
+    columns = (ProductImage.product_id, ProductImage.url, ProductImage.alt_text, ProductImage.storage_key,
+               ProductImage.thumbnails[str(LISTING_THUMBNAIL)].as_string().label("thumbnail"))
+    if postgres:
+        return (select(*columns).where(ProductImage.product_id == product_id)
+                .order_by(ProductImage.is_primary.desc(), ProductImage.display_order, ProductImage.id)
+                .limit(1).lateral("image"))
+    return (select(*columns).where(ProductImage.id == first_image_id(ProductImage.product_id))
+            .subquery("image"))
+
+
+def list_summaries(filters: ProductFilters, *, page: int, per_page: int) -> tuple[list[ListedProduct], int]:
+    """One page of visible products as summaries, and the total count: the storefront list's
+    path. One statement through Core (no ORM objects, no session identity map); a second one
+    only to count when the page is past the end. ``list_products`` is the ORM form of the
+    same page (same filters, order and stock rule)."""
+    connection = db.session.connection()
+    statement, parameters = summaries_statement(filters, page=page, per_page=per_page)
+    if replace(filters, sort="relevance", search=None) != ProductFilters() and is_postgres():
+        # psycopg prepares a statement run 5 times, and PostgreSQL then may plan it once for
+        # any parameters: for attr.size=Small&in_stock=true that generic plan cost 154 ms of
+        # PostgreSQL CPU against 31 ms planned for the values (2 000 products). A filtered
+        # list is planned for its values; the plain list keeps the prepared plan.
+        connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+    rows = connection.execute(statement, parameters).all()
+    if not rows:
+        matching, _ = filtered_products(filters)
+        total = connection.execute(
+            select(func.count()).select_from(matching.with_only_columns(Product.id).subquery())).scalar()
+        return [], total or 0
+    thumbnail_size = str(LISTING_THUMBNAIL)
+    listed = [  # rows unpacked as tuples, in the select's column order: attribute access cost more
+        ListedProduct(
+            id=id_, slug=slug, name=name, base_price=base_price, low_price=low, high_price=high,
+            featured=bool(featured), rating_average=rating_average, rating_count=rating_count,
+            category=(category_slug, category_name) if category_slug is not None else None,
+            image=ListedImage(image_url, image_alt_text, image_storage_key,
+                              {thumbnail_size: thumbnail} if thumbnail else {})
+            if image_url is not None else None,
+            in_stock=in_stock is not None,
+        )
+        for (id_, slug, name, base_price, low, high, featured, rating_average, rating_count, category_slug,
+             category_name, image_url, image_alt_text, image_storage_key, thumbnail, in_stock, _total) in rows
+    ]
+    return listed, rows[0].total
 
 
 def get_product(slug: str) -> Product:

@@ -14,15 +14,16 @@ from ecom.commerce.cancellation import cancel_order
 from ecom.commerce.cart import variant_line
 from ecom.commerce.checkout import insert_order, priced_item_values, priced_order_values
 from ecom.commerce.guest_orders import issue_order_token
-from ecom.commerce.models import Order, OrderItem, Payment
+from ecom.commerce.models import Order, OrderItem, Payment, Return
 from ecom.commerce.orders import record_creation, transition
 from ecom.commerce.payments import set_payment_status
-from ecom.commerce.status import OrderStatus, PaymentStatus
+from ecom.commerce.returns import LineRequest, Receipt, approve_return, receive_return, request_return
+from ecom.commerce.status import OrderStatus, PaymentStatus, ReturnCondition, ReturnStatus
 from ecom.db import utcnow
 from ecom.extensions import db
 from ecom.fulfillment import services as fulfillment
 from ecom.identity.models import User
-from ecom.inventory.services import commit_stock, reserve_stock
+from ecom.inventory.services import commit_stock, default_location, reserve_stock
 from ecom.pricing.quote import Customer, Destination, quote_lines
 from ecom.pricing.uses import claim_uses
 from ecom.runtime import settings
@@ -45,6 +46,35 @@ def seed_demo_orders(customer: User) -> None:
     guest = create_demo_order(customer, [(variants[0], 1)], status=OrderStatus.PAID, days_ago=1)
     guest.user_id, guest.email = None, DEMO_GUEST_EMAIL
     issue_order_token(guest)
+
+
+# What the demo returns' shoppers said, and the states the queue shows them in.
+DEMO_RETURNS = [(ReturnStatus.REQUESTED, "too small"), (ReturnStatus.APPROVED, "not as pictured"),
+                (ReturnStatus.RECEIVED, "arrived scratched")]
+
+
+def seed_demo_returns(customer: User, *, admin: Actor = SYSTEM, warehouse: Actor = SYSTEM) -> list[Return]:
+    """The returns queue's demo: a delivered order of the customer's per state of DEMO_RETURNS,
+    with one unit of its first line asked back and walked to that state through the real
+    services (the received one restocked at the default warehouse). The customer's other
+    delivered orders are left alone, for a shopper to return."""
+    # Past the variants the other demo orders use (seed_demo_orders), where the catalog is big enough.
+    wanted = 2 * len(DEMO_RETURNS)
+    variants = list(db.session.scalars(select(Variant).order_by(Variant.id).limit(12 + wanted)))
+    variants = variants[12:] if len(variants) >= 12 + wanted else variants
+    shopper = Actor.of_user(customer)
+    made = []
+    for n, (status, reason) in enumerate(DEMO_RETURNS):
+        lines = [(variants[(2 * n) % len(variants)], 2), (variants[(2 * n + 1) % len(variants)], 1)]
+        order = create_demo_order(customer, lines, status=OrderStatus.DELIVERED, days_ago=6 + n)
+        ret = request_return(order, [LineRequest(order.items[0].sku, 1, reason)], actor=shopper)
+        if status in (ReturnStatus.APPROVED, ReturnStatus.RECEIVED):
+            approve_return(ret, actor=admin)
+        if status == ReturnStatus.RECEIVED:
+            receive_return(ret, {line.id: Receipt(ReturnCondition.RESTOCK, default_location().id)
+                                 for line in ret.lines}, actor=warehouse)
+        made.append(ret)
+    return made
 
 
 def create_demo_order(user: User, lines: list[tuple[Variant, int]], *, status: OrderStatus,

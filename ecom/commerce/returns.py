@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, exists, func, or_, select
 
 from ecom.actor import Actor
 from ecom.audit.services import record_change
@@ -43,6 +43,7 @@ from ecom.commerce.status import (
 from ecom.db import as_utc, money, utcnow
 from ecom.errors import Conflict, NotFound, ValidationFailed
 from ecom.extensions import db
+from ecom.fulfillment.models import Fulfillment, FulfillmentLine
 from ecom.inventory.models import MovementReason
 from ecom.inventory.services import default_location, get_location, put_in, take_out
 from ecom.notifications.models import EventType
@@ -79,10 +80,14 @@ class Receipt:
 
 def returned_units(order_id: int, *, statuses=HOLDING,
                    exclude_return_id: int | None = None) -> dict[int, int]:
-    """order item id -> units on the order's returns in ``statuses``."""
+    """order item id -> units on the order's returns in ``statuses``. A return closed after
+    its goods were received holds its units too (they came back: they can't come back twice)."""
+    wanted = Return.status.in_([str(s) for s in statuses])
+    if statuses is HOLDING:
+        wanted = wanted | ((Return.status == ReturnStatus.CLOSED) & Return.received_at.is_not(None))
     query = (select(ReturnLine.order_item_id, func.sum(ReturnLine.quantity))
              .join(Return, Return.id == ReturnLine.return_id)
-             .where(Return.order_id == order_id, Return.status.in_([str(s) for s in statuses]))
+             .where(Return.order_id == order_id, wanted)
              .group_by(ReturnLine.order_item_id))
     if exclude_return_id is not None:
         query = query.where(Return.id != exclude_return_id)
@@ -114,6 +119,31 @@ def line_refundables(order: Order) -> list[dict]:
 
 def shipping_refundable(order: Order) -> Decimal:
     return ZERO if refunded_units(order.id).get(None) else money(shipping_paid(order))
+
+
+def shipped_from(order_id: int) -> dict[int, list[int]]:
+    """order item id -> the stock locations whose fulfillments sent its units (where its
+    returns are expected back), in the order's fulfillment order."""
+    rows = db.session.execute(
+        select(FulfillmentLine.order_item_id, Fulfillment.location_id)
+        .join(Fulfillment, Fulfillment.id == FulfillmentLine.fulfillment_id)
+        .where(Fulfillment.order_id == order_id).order_by(Fulfillment.id))
+    found: dict[int, list[int]] = defaultdict(list)
+    for item_id, location_id in rows:
+        found[item_id].append(location_id)
+    return dict(found)
+
+
+def at_location(location_id: int):
+    """SQL: the return (``Return``) concerns the location: a line was received there, or, not
+    received yet, it was shipped from there (so its goods are expected back there)."""
+    shipped_there = exists(
+        select(FulfillmentLine.id).join(Fulfillment, Fulfillment.id == FulfillmentLine.fulfillment_id)
+        .where(FulfillmentLine.order_item_id == ReturnLine.order_item_id,
+               Fulfillment.location_id == location_id))
+    return exists(select(ReturnLine.id).where(
+        ReturnLine.return_id == Return.id,
+        or_(ReturnLine.location_id == location_id, and_(ReturnLine.location_id.is_(None), shipped_there))))
 
 
 def get_return(return_id: int) -> Return:
@@ -238,10 +268,39 @@ def reject_return(ret: Return, *, actor: Actor, note: str = "") -> Return:
 
 
 def close_return(ret: Return, *, actor: Actor, note: str = "") -> Return:
-    """End a return without a refund (withdrawn, never sent back). Raises InvalidTransition."""
+    """Staff end a return without a refund: withdrawn, never sent back, or (received) not to
+    be refunded. A return closed before its goods came back gives its units back (they may
+    be asked for again); one closed after keeps them. Raises InvalidTransition."""
     order, ret = _locked_return(ret.id)
     _move(ret, ReturnStatus.CLOSED, actor=actor, note=note)
-    ret.note = note
+    ret.note = note[:MAX_REASON_LENGTH]
+    db.session.flush()
+    return ret
+
+
+def find_return(order: Order, rma_number: str) -> Return:
+    """``order``'s return of that RMA number. Raises NotFound (also for another order's RMA)."""
+    ret = db.session.scalar(select(Return).where(Return.order_id == order.id,
+                                                 Return.rma_number == rma_number))
+    if ret is None:
+        raise NotFound("Return not found.")
+    return ret
+
+
+WITHDRAWN_NOTE = "withdrawn by the customer"
+
+
+def withdraw_return(ret: Return, *, actor: Actor) -> Return:
+    """The shopper takes back their own request while staff have not decided on it yet:
+    requested -> closed, its units free to be asked for again. Audited. Raises Conflict once
+    the return was approved, rejected or closed (the shop then closes it, if at all)."""
+    order, ret = _locked_return(ret.id)
+    if ret.status != ReturnStatus.REQUESTED:
+        contact = " Please contact us to close it." if ret.status == ReturnStatus.APPROVED else ""
+        raise Conflict(f"Return {ret.rma_number} is {ret.status}: only a requested return can be "
+                       f"withdrawn.{contact}")
+    _move(ret, ReturnStatus.CLOSED, actor=actor, note=WITHDRAWN_NOTE)
+    ret.note = WITHDRAWN_NOTE
     db.session.flush()
     return ret
 

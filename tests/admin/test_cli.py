@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import func, select
 
 from ecom.catalog.models import Category, Product, ProductImage, Variant
-from ecom.commerce.models import Order
+from ecom.commerce.models import Order, Return
 from ecom.identity.models import User
 from ecom.identity.passwords import verify_password
 from ecom.inventory.models import Inventory, StockLocation
@@ -24,7 +26,7 @@ def test_seed_demo_builds_a_shop_and_is_idempotent(app, db):
     first = runner.invoke(args=["seed-demo"])
     assert first.exit_code == 0, first.output
     assert "admin@example.com / demo-password-123" in first.output
-    counts = {m: _count(db, m) for m in (Category, Product, Variant, Store, Order, User)}
+    counts = {m: _count(db, m) for m in (Category, Product, Variant, Store, Order, User, Return)}
     assert counts[Category] >= 5 and counts[Store] == 5
     assert _count(db, Product, Product.is_active.is_(True)) >= 40
     per_product = db.session.scalars(select(func.count(Variant.id)).group_by(Variant.product_id)).all()
@@ -40,6 +42,15 @@ def test_seed_demo_builds_a_shop_and_is_idempotent(app, db):
     statuses = set(db.session.scalars(select(Order.status)))
     assert {"created", "paid", "packed", "shipped", "delivered", "cancelled"} <= statuses
     assert _count(db, Order, Order.user_id.is_(None), Order.order_token_hash.is_not(None)) == 1  # a guest's
+    # the returns queue has work in each of its first states, and a delivered order is left to return
+    assert sorted(db.session.scalars(select(Return.status))) == ["approved", "received", "requested"]
+    returnable = re.search(r"order (\S+) \(customer@example.com\) is delivered and can be returned",
+                           first.output)
+    assert returnable, first.output
+    order = db.session.scalar(select(Order).where(Order.order_number == returnable.group(1)))
+    assert order.status == "delivered" and _count(db, Return, Return.order_id == order.id) == 0
+    received = db.session.scalar(select(Return).where(Return.status == "received"))
+    assert [(line.condition, line.location_id is not None) for line in received.lines] == [("restock", True)]
     roles = dict(db.session.execute(select(User.email, User.role)).all())
     assert roles["merch@example.com"] == "merchandiser" and roles["warehouse@example.com"] == "warehouse"
     admin = db.session.scalar(select(User).where(User.email == "admin@example.com"))

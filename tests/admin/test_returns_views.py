@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
+
+import pytest
 from sqlalchemy import select
 
 from ecom.actor import Actor
+from ecom.commerce.demo import create_demo_order
 from ecom.commerce.models import PaymentRefund, Return
-from ecom.commerce.returns import LineRequest, request_return
+from ecom.commerce.returns import LineRequest, Receipt, approve_return, receive_return, request_return
+from ecom.errors import ValidationFailed
 from ecom.inventory.models import Inventory
-from tests.locations_support import warehouse
+from tests.factories import UserFactory, VariantFactory
+from tests.locations_support import place, warehouse
 from tests.returns_support import delivered_order
 
 
@@ -93,3 +100,103 @@ def test_the_admin_refunds_lines_as_goodwill_from_the_order_page(as_role, db):
                                     data={f"goodwill-{order.items[0].id}": "3"}, follow_redirects=True)
     assert "2 units left to refund" in refused.get_data(as_text=True)
     assert len(db.session.scalars(select(PaymentRefund)).all()) == 1
+
+
+def test_only_an_admin_closes_a_return_and_only_while_it_is_open(as_role, db):
+    ret = a_return(db)
+    # merchandiser and warehouse: no button, and the URL is 403
+    for role in ("merchandiser", "warehouse"):
+        page = as_role(role).get(f"/admin/return/details/?id={ret.id}").get_data(as_text=True)
+        assert 'id="close-return"' not in page
+        assert as_role(role).post(f"/admin/return/close/{ret.id}", data={"note": "x"}).status_code == 403
+    assert status_of(db, ret) == "requested"
+    # the admin closes it (never sent back): its units may be asked for again
+    page = as_role("admin").get(f"/admin/return/details/?id={ret.id}").get_data(as_text=True)
+    assert 'id="close-return"' in page and "its units may be asked for again" in page
+    closed = as_role("admin").post(f"/admin/return/close/{ret.id}", data={"note": "never sent back"},
+                                   follow_redirects=True)
+    assert "closed without a refund" in closed.get_data(as_text=True)
+    db.session.expire_all()
+    ret = db.session.get(Return, ret.id)
+    assert (ret.status, ret.note) == ("closed", "never sent back")
+    assert 'id="close-return"' not in closed.get_data(as_text=True)  # nothing left to close
+    again = request_return(ret.order, [LineRequest(ret.order.items[0].sku, 3)], actor=Actor("shopper@x.test"))
+    assert again.status == "requested"
+    # closing a closed one: refused with a message, nothing changes
+    refused = as_role("admin").post(f"/admin/return/close/{ret.id}", data={}, follow_redirects=True)
+    assert "Cannot move return from &#39;closed&#39; to &#39;closed&#39;" in refused.get_data(as_text=True)
+    unknown = as_role("admin").post("/admin/return/close/999999", data={}, follow_redirects=True)
+    assert "No such return" in unknown.get_data(as_text=True)
+
+
+def test_a_return_closed_after_its_goods_came_back_keeps_its_units(as_role, db):
+    ret = a_return(db)
+    admin = Actor("admin@x.test")
+    approve_return(ret, actor=admin)
+    back_room = warehouse(30)
+    receive_return(ret, {line.id: Receipt("restock", back_room.id) for line in ret.lines}, actor=admin)
+    db.session.commit()
+    page = as_role("admin").get(f"/admin/return/details/?id={ret.id}").get_data(as_text=True)
+    assert "The goods stay where they were received" in page
+    assert as_role("admin").post(f"/admin/return/close/{ret.id}", data={}).status_code == 302
+    assert status_of(db, ret) == "closed"
+    order = db.session.get(Return, ret.id).order
+    with pytest.raises(ValidationFailed, match="1 of 3 left"):
+        request_return(order, [LineRequest(order.items[0].sku, 2)], actor=Actor("shopper@x.test"))
+
+
+def test_the_warehouse_sees_no_money_on_a_return(as_role, db):
+    ret = a_return(db)
+    warehouse_page = as_role("warehouse").get(f"/admin/return/details/?id={ret.id}").get_data(as_text=True)
+    admin_page = as_role("admin").get(f"/admin/return/details/?id={ret.id}").get_data(as_text=True)
+    assert "$39.61" in admin_page and "Refundable" in admin_page
+    assert "$39.61" not in warehouse_page and "Refundable" not in warehouse_page
+
+
+def _shipped_from(location, user):
+    variant = VariantFactory(price=Decimal("20.00"))
+    place(variant, location, 5)
+    return create_demo_order(user, [(variant, 2)], status="delivered")
+
+
+def test_a_clerk_filters_the_queue_by_their_location(as_role, db):
+    # given returns of orders shipped from two warehouses, one received at the other
+    north, south = warehouse(10, code="NORTH"), warehouse(20, code="SOUTH")
+    shopper = UserFactory()
+    from_north, from_south, back_north = (_shipped_from(north, shopper), _shipped_from(south, shopper),
+                                          _shipped_from(south, shopper))
+    actor = Actor("admin@x.test")
+    rets = {name: request_return(order, [LineRequest(order.items[0].sku, 1)], actor=actor)
+            for name, order in (("north", from_north), ("south", from_south), ("back", back_north))}
+    approve_return(rets["back"], actor=actor)
+    receive_return(rets["back"], {line.id: Receipt("restock", north.id) for line in rets["back"].lines},
+                   actor=actor)
+    db.session.commit()
+    view = _location_filter_index(as_role("warehouse"))
+
+    def listed(location) -> set[str]:
+        page = as_role("warehouse").get(f"/admin/return/?flt0_{view}={location.id}").get_data(as_text=True)
+        return {rma for name, ret in rets.items() if (rma := ret.rma_number) in page}
+
+    # then north lists what it shipped and not received yet, and what was received there
+    assert listed(north) == {rets["north"].rma_number, rets["back"].rma_number}
+    assert listed(south) == {rets["south"].rma_number}
+    quiet = warehouse(90, code="QUIET")
+    quiet.name = "Quiet Shelf"
+    db.session.commit()
+    everything = as_role("warehouse").get("/admin/return/").get_data(as_text=True)
+    assert "Quiet Shelf" in everything  # the filter offers every location by name (asked per list)
+    assert all(ret.rma_number in everything for ret in rets.values())
+    assert f"from {south.name}" in everything and north.name in everything
+    # and the receive form starts at the location that shipped the line
+    approve_return(rets["south"], actor=actor)
+    db.session.commit()
+    page = as_role("warehouse").get(f"/admin/return/details/?id={rets['south'].id}").get_data(as_text=True)
+    assert f'<option value="{south.id}" selected>' in page
+
+
+def _location_filter_index(client) -> str:
+    """The list's filter argument for Location (Flask-Admin numbers its filters)."""
+    page = client.get("/admin/return/").get_data(as_text=True)
+    found = re.search(r'"(\d+)":\s*\{[^}]*?"Location"', page) or re.search(r"flt\d+_(\d+)", page)
+    return found.group(1) if found else "0"

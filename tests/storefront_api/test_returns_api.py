@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from ecom.actor import Actor
+from ecom.audit.models import AuditLog
 from ecom.commerce.guest_orders import issue_order_token
 from ecom.commerce.models import Return, ReturnLine
+from ecom.commerce.returns import approve_return
 from ecom.extensions import db
 from tests.commerce_support import auth
 from tests.factories import UserFactory
@@ -78,3 +81,79 @@ def test_refusals_are_clear_and_write_nothing(client, db):
         assert answer.status_code == status, (body, answer.get_json())
         assert answer.get_json()["detail"]
     assert nothing_written()
+
+
+def cancel_url(order, rma: str) -> str:
+    return f"{url(order)}/{rma}/cancel"
+
+
+def status_of(rma: str) -> str:
+    db.session.expire_all()
+    return db.session.scalar(select(Return.status).where(Return.rma_number == rma))
+
+
+def test_the_owner_withdraws_a_requested_return_and_may_ask_again(client, db):
+    shopper = UserFactory()
+    order = delivered_order(LINES, user=shopper)
+    headers = auth(shopper)
+    lines = {"lines": [{"sku": order.items[0].sku, "quantity": 3}]}
+    rma = client.post(url(order), json=lines, headers=headers).get_json()["rma_number"]
+    # when the shopper withdraws it
+    answer = client.post(cancel_url(order, rma), headers=headers)
+    # then it is closed, says why, and its units may be asked for again
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["status"] == "closed" and answer.get_json()["rma_number"] == rma
+    assert status_of(rma) == "closed"
+    note = db.session.scalar(select(Return.note).where(Return.rma_number == rma))
+    assert note == "withdrawn by the customer"
+    assert client.post(url(order), json=lines, headers=headers).status_code == 201
+    # withdrawing it again: 409, nothing changes
+    again = client.post(cancel_url(order, rma), headers=headers)
+    assert again.status_code == 409 and "only a requested return" in again.get_json()["detail"]
+    assert status_of(rma) == "closed"
+    audit = db.session.scalars(select(AuditLog.action).where(AuditLog.entity_id == str(order.id))).all()
+    assert "return.closed" in audit
+
+
+def test_a_guest_withdraws_with_the_order_token_and_nobody_else_can(client, db):
+    order = delivered_order(LINES, user=False, email="guest@example.com")
+    token = issue_order_token(order)
+    db.session.commit()
+    rma = client.post(url(order), json={"lines": [{"sku": order.items[1].sku, "quantity": 1}]},
+                      headers={"X-Order-Token": token}).get_json()["rma_number"]
+    stranger = UserFactory()
+    refusals = [({"X-Order-Token": "wrong"}, 404), ({}, 401), (auth(stranger), 404)]
+    for headers, status in refusals:
+        answer = client.post(cancel_url(order, rma), headers=headers)
+        assert answer.status_code == status and answer.get_json()["detail"], (headers, answer.get_json())
+    assert status_of(rma) == "requested"
+    answer = client.post(cancel_url(order, rma), headers={"X-Order-Token": token})
+    assert answer.status_code == 200 and answer.get_json()["status"] == "closed"
+
+
+def test_withdrawing_is_refused_once_staff_decided_or_for_another_orders_return(client, db):
+    shopper = UserFactory()
+    order = delivered_order(LINES, user=shopper)
+    other = delivered_order(LINES, user=shopper)
+    headers = auth(shopper)
+    approved = client.post(url(order), json={"lines": [{"sku": order.items[0].sku, "quantity": 1}]},
+                           headers=headers).get_json()["rma_number"]
+    approve_return(db.session.scalar(select(Return).where(Return.rma_number == approved)),
+                   actor=Actor("admin@x.test"))
+    db.session.commit()
+    theirs = client.post(url(other), json={"lines": [{"sku": other.items[0].sku, "quantity": 1}]},
+                         headers=headers).get_json()["rma_number"]
+    cases = [
+        (cancel_url(order, approved), 409, "Please contact us"),  # staff approved it
+        (cancel_url(order, theirs), 404, "Return not found"),  # an RMA of another order
+        (cancel_url(order, "RMA-NOPE-1"), 404, "Return not found"),
+        (cancel_url(order, "x" * 300), 404, "Return not found"),
+        (f"/api/v1/orders/ORD-NOPE/returns/{approved}/cancel", 404, "Order not found"),
+    ]
+    for path, status, message in cases:
+        answer = client.post(path, headers=headers)
+        body = answer.get_json()
+        assert answer.status_code == status and message in body["detail"], (path, body)
+    assert (status_of(approved), status_of(theirs)) == ("approved", "requested")
+    # a NUL byte in the path names nothing: 404, never a database error
+    assert client.post(f"{url(order)}/RMA%00/cancel", headers=headers).status_code == 404

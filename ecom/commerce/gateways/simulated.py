@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import time
@@ -136,8 +137,12 @@ class SimulatedGateway:
 
     def refund(self, intent_id, amount_minor=None, idempotency_key=None) -> Refund:
         intent = self.retrieve_intent(intent_id)
+        # As Stripe answers a repeated Idempotency-Key: the first refund again, not a second one
+        # (its id follows from the key, so every process gives the same answer).
+        refund_id = (f"re_sim_{hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]}" if idempotency_key
+                     else f"re_sim_{secrets.token_hex(12)}")
         return Refund(
-            id=f"re_sim_{secrets.token_hex(12)}",
+            id=refund_id,
             amount_minor=intent.amount_minor if amount_minor is None else amount_minor,
             status=SUCCEEDED,
         )
