@@ -140,6 +140,10 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
         "CART_PURGE_INTERVAL_SECONDS": env.int("CART_PURGE_INTERVAL_SECONDS", 3600),
         "GATEWAY_RETRY_INTERVAL_SECONDS": env.int("GATEWAY_RETRY_INTERVAL_SECONDS", 60),
         "CATALOG_CACHE_SECONDS": float(env.str("CATALOG_CACHE_SECONDS", "30")),
+        # How long a process may price with the rules it holds (ecom.pricing.rules) without
+        # reading them again, whatever the version says: bounds a change made outside the app.
+        # 0: every quote reads them.
+        "PRICING_CACHE_SECONDS": float(env.str("PRICING_CACHE_SECONDS", "60")),
         # Uploaded images: the largest file taken, and where files live (ecom.media.storage):
         # the local disk under MEDIA_ROOT unless MEDIA_S3_BUCKET names an S3-compatible bucket.
         "MAX_IMAGE_BYTES": env.int("MAX_IMAGE_BYTES", 10 * 1024 * 1024),

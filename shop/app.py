@@ -43,11 +43,13 @@ def create_app(config: dict | None = None) -> Flask:
     from ecom.commerce.gateways import choose_gateway
     from ecom.media import cleanup as media_cleanup
     from ecom.notifications import outbox
+    from ecom.pricing import rules as pricing_rules
 
     runtime.init_app(app, gateway_factory=choose_gateway)
     unit_of_work.init_app(app)
     outbox.init_app(app)
     cache_version.init_app(app)
+    pricing_rules.init_app(app)
     media_cleanup.init_app(app)
 
     from admin import init_admin

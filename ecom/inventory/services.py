@@ -23,8 +23,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, select, tuple_
+from sqlalchemy import bindparam, case, func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ecom.actor import SYSTEM, Actor
 from ecom.audit.services import record_change
@@ -219,17 +220,32 @@ def reserve_stock(order, *, ttl_seconds: int, pickup_store_id: int | None = None
             short[_sku_of(variant_id, order)] = wanted - left
     if short:
         raise OutOfStock(short, where=f"at {pickup.name}" if pickup is not None else "")
-    expires_at = utcnow() + timedelta(seconds=ttl_seconds)
-    reservations = []
-    for row, take in plan:
-        row.reserved += take
-        reservations.append(StockReservation(
-            order_id=order.id, variant_id=row.variant_id, location_id=row.location_id, quantity=take,
-            status=ReservationStatus.ACTIVE, expires_at=expires_at))
-    db.session.add_all(reservations)
+    reservations = _hold(order.id, plan, expires_at=utcnow() + timedelta(seconds=ttl_seconds))
     for row, _ in plan:
         _check_low_stock(row)
     db.session.flush()
+    return reservations
+
+
+def _hold(order_id: int, plan: list[tuple[Inventory, int]], *,
+          expires_at: datetime) -> list[StockReservation]:
+    """Write a reservation plan made on locked rows: one UPDATE of the rows (executemany)
+    and one INSERT ... RETURNING of the reservations, bulk statements rather than the unit
+    of work (every checkout writes these). The loaded rows are told their new ``reserved``
+    as the database now has it."""
+    now = utcnow()
+    inventory = Inventory.__table__
+    db.session.execute(
+        update(inventory).where(inventory.c.id == bindparam("row_id"))
+        .values(reserved=inventory.c.reserved + bindparam("take"), updated_at=now),
+        [{"row_id": row.id, "take": take} for row, take in plan])
+    reservations = list(db.session.scalars(
+        insert(StockReservation).returning(StockReservation, sort_by_parameter_order=True), [
+        {"order_id": order_id, "variant_id": row.variant_id, "location_id": row.location_id, "quantity": take,
+         "status": ReservationStatus.ACTIVE, "expires_at": expires_at, "created_at": now, "updated_at": now}
+        for row, take in plan]))
+    for row, take in plan:
+        set_committed_value(row, "reserved", row.reserved + take)
     return reservations
 
 

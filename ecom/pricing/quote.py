@@ -2,9 +2,10 @@
 and a voucher code. The cart's view, the checkout quote, the payment intent and the back
 office all call it; nothing else adds money up.
 
-It reads the rules in a handful of queries whatever the number of lines (zones, active
-methods, the destination's tax rates, the promotions that may apply, and a count of the
-customer's uses when a voucher limits them), then leaves the arithmetic to
+It takes the rules from ``ecom.pricing.rules`` (held in process under a version: no
+statement in the common case), reads from the database only what a use counter decides
+(a limited sale still running, a voucher used up, the customer's uses of a voucher that
+limits them, a generated code), then leaves the arithmetic to
 ``ecom.pricing.engine.compute_quote``.
 
 A shop that has set up no shipping zone prices shipping with the flat settings
@@ -20,10 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from ecom.db import as_utc, utcnow
+from ecom.db import utcnow
 from ecom.errors import ValidationFailed
 from ecom.extensions import db
 from ecom.pricing.countries import is_country
@@ -47,12 +48,9 @@ from ecom.pricing.models import (
     MethodKind,
     Promotion,
     PromotionUse,
-    ShippingMethod,
-    ShippingZone,
-    TaxClass,
-    TaxRate,
     VoucherCode,
 )
+from ecom.pricing.rules import MethodData, PromotionData, Rules, current_rules
 from ecom.runtime import settings
 
 LEGACY_METHOD_CODE = "standard"
@@ -82,9 +80,10 @@ class Customer:
 
 @dataclass(frozen=True)
 class VoucherMatch:
-    promotion: Promotion
+    promotion: PromotionData
     voucher_code: VoucherCode | None  # a generated code, when the code is one of those
     code: str
+    times_used: int  # the promotion's uses now, read from the database
 
 
 def normalise_code(code: str) -> str:
@@ -114,13 +113,14 @@ def quote_lines(
     if not is_country(destination.country):
         raise ValidationFailed(f"Unknown country '{destination.country}'.",
                                {"country": ["Not an ISO 3166-1 alpha-2 country code."]})
-    methods, deliverable, stores = _methods_for(destination, config)
+    rules = current_rules()
+    methods, deliverable, stores = _methods_for(rules, destination, config)
     pickup = next((m for m in methods if m.code == shipping_method and m.is_pickup), None)
     tax_places = [destination]
     if pickup is not None and pickup.store_id in stores:
         tax_places.append(stores[pickup.store_id])
-    tables = _tax_tables(tax_places, config)
-    sales, match = _promotions(voucher_code, now)
+    tables = _tax_tables(rules, tax_places, config)
+    sales, match = _promotions(rules, voucher_code, now)
     voucher = None
     if match is not None:
         _check_voucher(match, now=now, customer=customer)
@@ -135,24 +135,19 @@ def quote_lines(
 # --- shipping --------------------------------------------------------------------------------
 
 
-def _methods_for(destination: Destination, config) -> tuple[list[MethodRule], bool, dict[int, Destination]]:
+def _methods_for(rules: Rules, destination: Destination,
+                 config) -> tuple[list[MethodRule], bool, dict[int, Destination]]:
     """The methods offered to ``destination`` (its zone's, then every pickup), whether it is
     in a zone, and the pickup stores' own destinations."""
-    zones = db.session.execute(select(ShippingZone.id, ShippingZone.countries, ShippingZone.tax_shipping)
-                               .order_by(ShippingZone.id)).all()
-    active = db.session.scalars(
-        select(ShippingMethod).where(ShippingMethod.is_active.is_(True))
-        .options(selectinload(ShippingMethod.store)).order_by(ShippingMethod.id)
-    ).all() if zones or _any_pickup() else []
-    zone = next(((zone_id, tax_shipping) for zone_id, countries, tax_shipping in zones
-                 if destination.country in {str(c).upper() for c in countries or ()}), None)
+    zone = next(((zone_id, tax_shipping) for zone_id, countries, tax_shipping in rules.zones
+                 if destination.country in countries), None)
     methods: list[MethodRule] = []
     stores: dict[int, Destination] = {}
-    if not zones:
+    if not rules.zones:
         methods.append(MethodRule(code=LEGACY_METHOD_CODE, name="Standard", kind=MethodKind.FLAT,
                                   price=Decimal(config["SHIPPING_FLAT_RATE"]),
                                   free_over=Decimal(config["FREE_SHIPPING_THRESHOLD"])))
-    for method in active:
+    for method in rules.methods:
         if method.kind == MethodKind.PICKUP:
             store = method.store
             if store is None or not store.is_active:
@@ -163,36 +158,23 @@ def _methods_for(destination: Destination, config) -> tuple[list[MethodRule], bo
             methods.append(_method_rule(method, tax_shipping=zone[1]))
     # Shipping methods first (the default is the cheapest of them), pickups after.
     methods.sort(key=lambda m: m.is_pickup)
-    return methods, zone is not None or not zones, stores
+    return methods, zone is not None or not rules.zones, stores
 
 
-def _any_pickup() -> bool:
-    pickup = select(ShippingMethod.id).where(ShippingMethod.kind == MethodKind.PICKUP).limit(1)
-    return db.session.scalar(pickup) is not None
-
-
-def _method_rule(method: ShippingMethod, *, tax_shipping: bool, store_name: str | None = None) -> MethodRule:
-    brackets = tuple(sorted((Decimal(str(b["up_to"])), Decimal(str(b["price"])))
-                            for b in method.weight_brackets or ()))
+def _method_rule(method: MethodData, *, tax_shipping: bool, store_name: str | None = None) -> MethodRule:
     return MethodRule(code=method.code, name=method.name, kind=method.kind, price=method.price,
-                      free_over=method.free_over, weight_brackets=brackets, min_days=method.min_days,
-                      max_days=method.max_days, store_id=method.store_id, store_name=store_name,
-                      tax_shipping=tax_shipping)
+                      free_over=method.free_over, weight_brackets=method.weight_brackets,
+                      min_days=method.min_days, max_days=method.max_days,
+                      store_id=method.store.id if method.store is not None else None,
+                      store_name=store_name, tax_shipping=tax_shipping)
 
 
 # --- tax -------------------------------------------------------------------------------------
 
 
-def _tax_tables(places: list[Destination], config) -> list[TaxTable]:
+def _tax_tables(rules: Rules, places: list[Destination], config) -> list[TaxTable]:
     """Each destination's rates by tax class: a region's rate wins over its country's."""
-    rows = db.session.execute(
-        select(TaxRate.country, TaxRate.region, TaxRate.tax_class_id, TaxClass.code, TaxRate.rate,
-               TaxRate.name)
-        .join(TaxClass, TaxClass.id == TaxRate.tax_class_id)
-        .where(TaxRate.country.in_({place.country for place in places}))
-        .order_by(TaxRate.id)
-    ).all()
-    if not rows and db.session.scalar(select(TaxRate.id).limit(1)) is None:
+    if not rules.any_tax_rate:
         legacy = TaxTable(fallback=TaxRule(Decimal(config["TAX_RATE"]), "Tax"))
         return [legacy for _ in places]
     tables = []
@@ -201,17 +183,15 @@ def _tax_tables(places: list[Destination], config) -> list[TaxTable]:
         by_class: dict[int, TaxRule] = {}
         specific: set[int] = set()
         standard_id = None
-        for country, row_region, class_id, code, rate, name in rows:
-            if country != place.country:
-                continue
-            if code == STANDARD_TAX_CLASS:
-                standard_id = class_id
-            if row_region is None:
-                if class_id not in specific:
-                    by_class[class_id] = TaxRule(rate, name)
-            elif row_region.upper() == region:
-                by_class[class_id] = TaxRule(rate, name)
-                specific.add(class_id)
+        for row in rules.tax_rates.get(place.country, ()):
+            if row.class_code == STANDARD_TAX_CLASS:
+                standard_id = row.tax_class_id
+            if row.region is None:
+                if row.tax_class_id not in specific:
+                    by_class[row.tax_class_id] = TaxRule(row.rate, row.name)
+            elif row.region.upper() == region:
+                by_class[row.tax_class_id] = TaxRule(row.rate, row.name)
+                specific.add(row.tax_class_id)
         tables.append(TaxTable(by_class=by_class, standard_class_id=standard_id))
     return tables
 
@@ -219,43 +199,45 @@ def _tax_tables(places: list[Destination], config) -> list[TaxTable]:
 # --- promotions ------------------------------------------------------------------------------
 
 
-def _in_window(now: datetime):
-    return and_(or_(Promotion.starts_at.is_(None), Promotion.starts_at <= now),
-                or_(Promotion.ends_at.is_(None), Promotion.ends_at > now))
-
-
-def _promotions(voucher_code: str | None, now: datetime) -> tuple[list[Promotion], VoucherMatch | None]:
+def _promotions(rules: Rules, voucher_code: str | None,
+                now: datetime) -> tuple[list[PromotionData], VoucherMatch | None]:
     """The sales running now (not used up), and the voucher ``voucher_code`` names, if any.
-    Raises VoucherRefused for a code nobody knows."""
+    Raises VoucherRefused for a code nobody knows.
+
+    The rules say which promotions exist; how many uses a limited one has left is read
+    from the database here (one statement, only when such a sale runs or such a voucher
+    is named), never from the rules."""
     code = normalise_code(voucher_code) if voucher_code else None
-    automatic = and_(Promotion.code.is_(None), _in_window(now),
-                     or_(Promotion.usage_limit.is_(None), Promotion.times_used < Promotion.usage_limit),
-                     ~Promotion.codes.any())
-    condition = or_(automatic, Promotion.code == code) if code else automatic
-    found = db.session.scalars(select(Promotion).where(Promotion.is_active.is_(True), condition)
-                               .order_by(Promotion.id)).all()
-    sales = [p for p in found if p.code is None]
+    sales = [p for p in rules.promotions if p.is_automatic and p.in_window(now)]
+    limited = [p.id for p in sales if p.usage_limit is not None]
+    voucher = rules.by_code.get(code) if code else None
+    counted = limited + ([voucher.id] if voucher is not None and voucher.usage_limit is not None else [])
+    used = dict(db.session.execute(
+        select(Promotion.id, Promotion.times_used).where(Promotion.id.in_(counted)))
+        .all()) if counted else {}
+    sales = [p for p in sales if p.usage_limit is None or used.get(p.id, p.usage_limit) < p.usage_limit]
     if not code:
         return sales, None
-    voucher = next((p for p in found if p.code == code), None)
     if voucher is not None:
-        return sales, VoucherMatch(voucher, None, code)
+        return sales, VoucherMatch(voucher, None, code, used.get(voucher.id, 0))
     generated = db.session.scalar(select(VoucherCode).where(VoucherCode.code == code)
                                   .options(selectinload(VoucherCode.promotion)))
     if generated is None or not generated.promotion.is_active:
         raise VoucherRefused(UNKNOWN, "This code is not known.")
-    return sales, VoucherMatch(generated.promotion, generated, code)
+    promotion = generated.promotion
+    return sales, VoucherMatch(PromotionData.of(promotion, has_codes=True), generated, code,
+                               promotion.times_used)
 
 
 def _check_voucher(match: VoucherMatch, *, now: datetime, customer: Customer | None) -> None:
     """Raises VoucherRefused unless the voucher may be used now by ``customer``."""
     promotion = match.promotion
-    if promotion.starts_at is not None and as_utc(promotion.starts_at) > now:
+    if promotion.starts_at is not None and promotion.starts_at > now:
         raise VoucherRefused(NOT_STARTED, "This code is not valid yet.")
-    if promotion.ends_at is not None and as_utc(promotion.ends_at) <= now:
+    if promotion.ends_at is not None and promotion.ends_at <= now:
         raise VoucherRefused(EXPIRED, "This code has expired.")
     code = match.voucher_code
-    if (promotion.usage_limit is not None and promotion.times_used >= promotion.usage_limit) or (
+    if (promotion.usage_limit is not None and match.times_used >= promotion.usage_limit) or (
             code is not None and code.usage_limit is not None and code.times_used >= code.usage_limit):
         raise VoucherRefused(USED_UP, "This code has been used up.")
     if (promotion.per_customer_limit is not None and customer is not None
@@ -273,11 +255,9 @@ def customer_uses(promotion_id: int, customer: Customer) -> int:
     return db.session.scalar(select(func.count(PromotionUse.id)).where(*conditions))
 
 
-def _rule(promotion: Promotion, *, code: str | None = None, generated: bool = False) -> PromotionRule:
+def _rule(promotion: PromotionData, *, code: str | None = None, generated: bool = False) -> PromotionRule:
     return PromotionRule(
         id=promotion.id, name=promotion.name, kind=promotion.kind, value=promotion.value,
-        scope=promotion.scope,
-        category_ids=frozenset(int(i) for i in promotion.category_ids or ()),
-        product_ids=frozenset(int(i) for i in promotion.product_ids or ()),
+        scope=promotion.scope, category_ids=promotion.category_ids, product_ids=promotion.product_ids,
         min_subtotal=promotion.min_subtotal, code=code, generated_code=generated,
         limited=promotion.usage_limit is not None or promotion.per_customer_limit is not None)

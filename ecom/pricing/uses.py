@@ -21,6 +21,10 @@ from ecom.extensions import db
 from ecom.pricing.engine import CUSTOMER_LIMIT, USED_UP, AppliedPromotion, Quote, VoucherRefused
 from ecom.pricing.models import Promotion, PromotionUse, VoucherCode
 from ecom.pricing.quote import Customer, customer_uses
+from ecom.pricing.rules import COUNTER_ONLY
+
+# A use counter moved: not a change of the rules (``ecom.pricing.rules`` keeps its snapshot).
+COUNTER = {COUNTER_ONLY: True}
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +46,7 @@ def claim_uses(order_id: int, quote: Quote, *, customer: Customer) -> list[Promo
                    _fits(VoucherCode))
             .values(times_used=VoucherCode.times_used + 1)
             .returning(VoucherCode.id)
-            .execution_options(synchronize_session=False))
+            .execution_options(synchronize_session=False, **COUNTER))
         if generated_id is None:
             raise VoucherRefused(USED_UP, "This code has been used up.")
     for applied in sorted(quote.promotions, key=lambda p: p.promotion_id):
@@ -57,7 +61,7 @@ def claim_uses(order_id: int, quote: Quote, *, customer: Customer) -> list[Promo
                    _fits(Promotion))
             .values(times_used=Promotion.times_used + 1)
             .returning(Promotion.per_customer_limit)
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False, **COUNTER)
         ).first()
         if taken is None:
             if is_voucher:
@@ -92,13 +96,13 @@ def release_uses(order_id: int) -> int:
             db.session.execute(update(VoucherCode).where(VoucherCode.id == use.voucher_code_id,
                                                          VoucherCode.times_used > 0)
                                .values(times_used=VoucherCode.times_used - 1)
-                               .execution_options(synchronize_session=False))
+                               .execution_options(synchronize_session=False, **COUNTER))
     for use in sorted(uses, key=lambda u: u.promotion_id):
         # Only a limited promotion keeps the counter (an unlimited one's row is not even locked).
         db.session.execute(update(Promotion)
                            .where(Promotion.id == use.promotion_id, Promotion.times_used > 0, _limited())
                            .values(times_used=Promotion.times_used - 1)
-                           .execution_options(synchronize_session=False))
+                           .execution_options(synchronize_session=False, **COUNTER))
         use.released_at = utcnow()
     db.session.flush()
     return len(uses)
@@ -117,14 +121,14 @@ def restore_uses(order_id: int) -> int:
                 update(VoucherCode).where(VoucherCode.id == use.voucher_code_id,
                                           _fits(VoucherCode))
                 .values(times_used=VoucherCode.times_used + 1).returning(VoucherCode.id)
-                .execution_options(synchronize_session=False)) is None:
+                .execution_options(synchronize_session=False, **COUNTER)) is None:
             log.info("order %s: the use of code %s could not be taken back (used up)", order_id, use.code)
             continue
         taken = db.session.scalar(
             update(Promotion).where(Promotion.id == use.promotion_id, _limited(),
                                     _fits(Promotion))
             .values(times_used=Promotion.times_used + 1).returning(Promotion.id)
-            .execution_options(synchronize_session=False))
+            .execution_options(synchronize_session=False, **COUNTER))
         if taken is None and _is_limited(use.promotion_id):
             log.info("order %s: the use of promotion %s could not be taken back (used up)", order_id,
                      use.promotion_id)
