@@ -107,6 +107,9 @@ class ReturnView(StaffModelView):
             selectinload(Return.lines).selectinload(ReturnLine.order_item), selectinload(Return.order)))
 
     def render(self, template, **kwargs):
+        if template == self.list_template and not can_read(Area.REFUNDS):
+            kwargs["list_columns"] = [(name, label) for name, label in kwargs["list_columns"]
+                                      if name != "refund_amount"]
         if template == self.details_template and kwargs.get("model") is not None:
             ret = kwargs["model"]
             kwargs.update(action_form=ActionForm(), lines=_line_rows(ret), locations=active_locations(),

@@ -153,6 +153,13 @@ def test_the_warehouse_sees_no_money_on_a_return(as_role, db):
     assert "$39.61" not in warehouse_page and "Refundable" not in warehouse_page
 
 
+def test_the_returns_list_shows_refund_amounts_only_to_who_may_refund(as_role, db):
+    a_return(db)
+    assert "Refund Amount" in as_role("admin").get("/admin/return/").get_data(as_text=True)
+    for role in ("warehouse", "merchandiser"):
+        assert "Refund Amount" not in as_role(role).get("/admin/return/").get_data(as_text=True)
+
+
 def _shipped_from(location, user):
     variant = VariantFactory(price=Decimal("20.00"))
     place(variant, location, 5)
