@@ -9,11 +9,11 @@ from flask_admin import expose
 from flask_admin.model.template import EndpointLinkRowAction
 from flask_wtf import FlaskForm
 from markupsafe import Markup
-from sqlalchemy import and_, false, func, select
+from sqlalchemy import func, select
 from wtforms import IntegerField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
-from admin.base import StaffModelView, StaffView, flash_error, unit_of_work
+from admin.base import PrefixSearch, StaffModelView, StaffView, flash_error, unit_of_work
 from admin.security import Area, current_actor
 from ecom.commerce.quoting import quote_skus
 from ecom.errors import EcomError, ValidationFailed
@@ -275,7 +275,7 @@ class PriceCheckView(StaffView):
         return self.render("admin/price_check.html", form=form, quote=quote)
 
 
-class VoucherCodeView(StaffModelView):
+class VoucherCodeView(PrefixSearch, StaffModelView):
     area = Area.PROMOTIONS
     _can_create = False
     _can_edit = False
@@ -285,23 +285,7 @@ class VoucherCodeView(StaffModelView):
     column_default_sort = ("id", True)
     count_limit = 10_000
     search_placeholder_text = "Code, or how it starts"
-
-    def search_placeholder(self):
-        return self.search_placeholder_text
-
-    def _apply_search(self, query, count_query, joins, count_joins, search):
-        # Codes are upper case and random: a clerk types one, or its start (a prefix), which the
-        # unique index on code serves; ILIKE '%term%' read all of them (100 000: ~0.5 s).
-        # Codes hold letters, digits and dashes only (other text matches none), all below "~": the
-        # range is what the index serves (a LIKE prefix is not, under a C.UTF-8 collation).
-        start = search.strip().upper()
-        plain = bool(start) and all(c.isascii() and (c.isalnum() or c == "-") for c in start)
-        condition = (and_(VoucherCode.code >= start, VoucherCode.code < f"{start}~",
-                          VoucherCode.code.like(f"{start}%")) if plain else false())
-        query = query.filter(condition)
-        if count_query is not None:
-            count_query = count_query.filter(condition)
-        return query, count_query, joins, count_joins
+    prefix_search_field = "code"
 
 
 def pricing_views() -> list:

@@ -11,7 +11,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from admin.base import StaffModelView, unit_of_work
+from admin.base import PrefixSearch, StaffModelView, unit_of_work
 from admin.security import Area, can_edit, can_read, current_actor
 from admin.views.locations import LocationFilter
 from admin.views.orders import _flash_refunds_waiting, _forbidden
@@ -74,7 +74,7 @@ def _location_names() -> list[StockLocation]:
     return cache
 
 
-class ReturnView(StaffModelView):
+class ReturnView(PrefixSearch, StaffModelView):
     area = Area.RETURNS
     _can_create = False
     _can_edit = False
@@ -87,6 +87,10 @@ class ReturnView(StaffModelView):
     # A clerk filters the queue by their own location, as the fulfillment queue.
     column_filters = [ReturnLocationFilter(Return.id, "Location"), "status", "created_at"]
     column_searchable_list = ["rma_number"]
+    # RMA numbers are "RMA-<order number>-<n>": the clerk types one, or an order number.
+    prefix_search_field = "rma_number"
+    prefix_search_implied = "RMA-"
+    search_placeholder_text = "RMA or order number, or how it starts"
     column_sortable_list = ["rma_number", "status", "created_at"]
     column_default_sort = ("created_at", True)
     column_formatters = {

@@ -207,3 +207,19 @@ def _location_filter_index(client) -> str:
     page = client.get("/admin/return/").get_data(as_text=True)
     found = re.search(r'"(\d+)":\s*\{[^}]*?"Location"', page) or re.search(r"flt\d+_(\d+)", page)
     return found.group(1) if found else "0"
+
+
+def test_the_queue_finds_a_return_by_its_rma_or_its_order_number(as_role, db):
+    first, second = a_return(db), a_return(db)
+    order_number = db.session.get(Return, first.id).order.order_number
+
+    def found(term: str) -> set[str]:
+        answer = as_role("warehouse").get("/admin/return/", query_string={"search": term})
+        page = answer.get_data(as_text=True)
+        return {ret.rma_number for ret in (first, second) if ret.rma_number in page}
+
+    assert found(first.rma_number) == {first.rma_number}
+    assert found(first.rma_number.lower()) == {first.rma_number}
+    assert found(order_number) == {first.rma_number}
+    assert found("RMA-") == {first.rma_number, second.rma_number}
+    assert found("%") == found("ORD_%") == found("zzz") == set()
