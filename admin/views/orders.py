@@ -259,9 +259,15 @@ class FulfillmentView(StaffModelView):
         g.fulfillment_queue_order = False
         return super()._apply_sorting(query, joins, sort_column, sort_desc)
 
+    def get_list(self, page, sort_column, sort_desc, search, filters, *args, **kwargs):
+        g.fulfillment_search = bool(search)
+        return super().get_list(page, sort_column, sort_desc, search, filters, *args, **kwargs)
+
     def _apply_pagination(self, query, page, page_size):
         page_size = self.page_size if page_size is None else page_size
-        if not (page_size and g.get("fulfillment_queue_order")):
+        # A search's few matches are found by the trigram indexes and sorted as they are; the
+        # status branches would each read every row of their status to test the search.
+        if not (page_size and g.get("fulfillment_queue_order")) or g.get("fulfillment_search"):
             return super()._apply_pagination(query, page, page_size)
         # The rank is held by no index: one branch per status off ix_fulfillments_status_created_id.
         return ranked_page(query, Fulfillment.status, QUEUE_RANK, [Fulfillment.created_at, Fulfillment.id],

@@ -185,7 +185,8 @@ def test_a_bulk_step_applies_to_the_ready_ones_and_reports_the_rest(as_role, db,
     assert (pending.fulfillment.status, pending.status) == ("pending", "paid")
     # and each move is audited by the service, with the warehouse user as actor
     audit = db.session.scalars(select(AuditLog).where(AuditLog.entity == "fulfillments",
-                                                      AuditLog.entity_id == str(ready.fulfillment.id))).all()
+                                                      AuditLog.entity_id == str(ready.fulfillment.id))
+                                   .order_by(AuditLog.id)).all()
     assert [(a.actor, a.changes["status"]["after"]) for a in audit] == [
         ("warehouse@shop.test", "processing"), ("warehouse@shop.test", "packed")]
 
