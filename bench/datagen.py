@@ -228,6 +228,29 @@ class Generation:
                 f"VACUUM ANALYZE {self.vacuum_s:.1f}s")
 
 
+def _load_deferring_indexes(engine, tables: tuple[str, ...], load) -> Generation:
+    """Run ``load(conn)`` with the non-unique indexes of ``tables`` dropped, build them after,
+    then VACUUM ANALYZE; the timings of each step."""
+    started = time.monotonic()
+    index_s = {}
+    with engine.begin() as conn:  # one transaction: a failed load leaves every index in place
+        _run(conn, "SET LOCAL synchronous_commit = off")
+        _run(conn, "SET LOCAL maintenance_work_mem = '256MB'")
+        deferred = deferrable_indexes(conn, tables)
+        for name in deferred:
+            _run(conn, f'DROP INDEX "{name}"')
+        load(conn)
+        load_s = time.monotonic() - started
+        for name, definition in deferred.items():
+            built = time.monotonic()
+            _run(conn, definition)
+            index_s[name] = time.monotonic() - built
+    vacuumed = time.monotonic()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        _run(conn, "VACUUM ANALYZE")
+    return Generation(load_s, index_s, time.monotonic() - vacuumed)
+
+
 def ensure_dataset(engine, *, products: int, orders: int = 0, locations: int = 1, force: bool = False,
                    log=print) -> Generation | None:
     """Fill the database unless it already holds exactly this dataset (or ``force``);
@@ -239,27 +262,15 @@ def ensure_dataset(engine, *, products: int, orders: int = 0, locations: int = 1
         log(f"dataset present: {products} products, {orders} orders")
         return None
     started = time.monotonic()
-    index_s = {}
-    with engine.begin() as conn:  # one transaction: a failed load leaves every index in place
-        _run(conn, "SET LOCAL synchronous_commit = off")
-        _run(conn, "SET LOCAL maintenance_work_mem = '256MB'")
+
+    def load(conn) -> None:
         reset(conn)
-        deferred = deferrable_indexes(conn)
-        for name in deferred:
-            _run(conn, f'DROP INDEX "{name}"')
         generate_catalog(conn, products, locations=locations, stock_everywhere=locations > 1)
         generate_users(conn)
         if orders:
             generate_orders(conn, orders, variants=products * 3)
-        load_s = time.monotonic() - started
-        for name, definition in deferred.items():
-            built = time.monotonic()
-            _run(conn, definition)
-            index_s[name] = time.monotonic() - built
-    vacuumed = time.monotonic()
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        _run(conn, "VACUUM ANALYZE")
-    generation = Generation(load_s, index_s, time.monotonic() - vacuumed)
+
+    generation = _load_deferring_indexes(engine, TABLES, load)
     log(f"generated {products} products x 3 variants, {orders} orders "
         f"in {time.monotonic() - started:.1f}s: {generation.summary()}")
     return generation
@@ -531,22 +542,10 @@ def ensure_backoffice(engine, *, orders: int, locations: int, force: bool = Fals
         log("back-office rows present")
         return None
     started = time.monotonic()
-    index_s = {}
-    with engine.begin() as conn:
-        _run(conn, "SET LOCAL synchronous_commit = off")
-        _run(conn, "SET LOCAL maintenance_work_mem = '256MB'")
-        deferred = deferrable_indexes(conn, BACKOFFICE_TABLES)
-        for name in deferred:
-            _run(conn, f'DROP INDEX "{name}"')
+
+    def load(conn) -> None:
         generate_backoffice(conn, orders, ensure_locations(conn, locations))
-        load_s = time.monotonic() - started
-        for name, definition in deferred.items():
-            built = time.monotonic()
-            _run(conn, definition)
-            index_s[name] = time.monotonic() - built
-    vacuumed = time.monotonic()
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        _run(conn, "VACUUM ANALYZE")
-    generation = Generation(load_s, index_s, time.monotonic() - vacuumed)
+
+    generation = _load_deferring_indexes(engine, BACKOFFICE_TABLES, load)
     log(f"generated the back office's rows in {time.monotonic() - started:.1f}s: {generation.summary()}")
     return generation
