@@ -292,14 +292,12 @@ def test_without_redis_flask_answers_from_the_database_and_redis_is_read_once(
     calls = []
 
     class DeadRedis:
-        def register_script(self, script):
-            def run(**kwargs):
-                calls.append("read")
-                raise redis.ConnectionError("Connection refused")
-            return run
+        def mget(self, keys):
+            calls.append("read")
+            raise redis.ConnectionError("Connection refused")
 
     monkeypatch.setitem(app.extensions, cache_version.CATALOG_VERSION.client_key, DeadRedis())
-    monkeypatch.delitem(app.extensions, "ecom_page_read_script", raising=False)
+    monkeypatch.delitem(app.extensions, "ecom_page_reader", raising=False)
     monkeypatch.setattr(cache_version.CATALOG_VERSION, "backoff_seconds", 0)
     try:
         for count in (1, 2):
@@ -308,7 +306,7 @@ def test_without_redis_flask_answers_from_the_database_and_redis_is_read_once(
             assert "X-Cache" not in response.headers
             assert calls == ["read"] * count and spy.calls == count  # the decorator did not retry
     finally:
-        app.extensions.pop("ecom_page_read_script", None)
+        app.extensions.pop("ecom_page_reader", None)
 
 
 def test_an_unexpected_error_in_the_layer_is_logged_and_flask_answers(app, cache, catalog, behind,

@@ -217,18 +217,16 @@ def test_without_redis_pages_come_from_the_database_and_redis_is_left_alone_a_mo
     calls = []
 
     class DeadRedis:
-        def register_script(self, script):
-            def run(**kwargs):
-                calls.append("read")
-                raise redis.ConnectionError("Connection refused")
-            return run
+        def mget(self, keys):
+            calls.append("read")
+            raise redis.ConnectionError("Connection refused")
 
         def get(self, key):
             calls.append("get")
             raise redis.ConnectionError("Connection refused")
 
     app.extensions[cache_version.CATALOG_VERSION.client_key] = DeadRedis()
-    app.extensions.pop("ecom_page_read_script", None)
+    app.extensions.pop("ecom_page_reader", None)
     app.extensions.pop(cache_version.CATALOG_VERSION.down_key, None)
     try:
         for _ in range(3):
@@ -242,5 +240,5 @@ def test_without_redis_pages_come_from_the_database_and_redis_is_left_alone_a_mo
         get(client, "/api/v1/products/mug")
         assert calls == ["read", "read"]  # after the back-off it tries again
     finally:
-        app.extensions.pop("ecom_page_read_script", None)
+        app.extensions.pop("ecom_page_reader", None)
         app.extensions.pop(cache_version.CATALOG_VERSION.down_key, None)
