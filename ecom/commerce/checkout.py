@@ -13,7 +13,7 @@ from decimal import Decimal
 from enum import StrEnum
 from functools import cache
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ecom.actor import Actor
@@ -44,7 +44,7 @@ from ecom.commerce.payments import (
     request_refund,
     set_payment_status,
 )
-from ecom.commerce.sql import insert_or_nothing_statement
+from ecom.commerce.sql import insert_or_nothing_statement, loading_insert
 from ecom.commerce.status import MONEY_TAKEN, EventKind, OrderStatus, PaymentStatus
 from ecom.db import money, utcnow
 from ecom.errors import Conflict, EcomError, NotFound, OutOfStock, ValidationFailed
@@ -87,7 +87,7 @@ def insert_order(**values) -> Order:
 
 @cache
 def _insert_order_statement(dialect: str):
-    return insert_or_nothing_statement(Order, dialect, unique=("order_number",)).returning(Order)
+    return loading_insert(Order, insert_or_nothing_statement(Order, dialect, unique=("order_number",)))
 
 
 def _resolve_address(user, address_id: int | None, fields: dict | None, label: str) -> dict | None:
@@ -240,8 +240,7 @@ REPLACED_REASON = "replaced by a new checkout of the same cart"
 def _new_rows_statements():
     """INSERT ... RETURNING of an order's lines and of its payment: no unit of work for rows
     every checkout writes, and built once."""
-    return (insert(OrderItem).returning(OrderItem, sort_by_parameter_order=True),
-            insert(Payment).returning(Payment))
+    return loading_insert(OrderItem), loading_insert(Payment)
 
 
 def _insert_lines(order: Order, lines: list[CheckoutLine], quote: Quote) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy import insert, select
+
 from ecom.extensions import db
 
 
@@ -30,3 +32,13 @@ def insert_unless_exists(model, **values) -> bool:
     """``INSERT ... ON CONFLICT DO NOTHING``; True when this call inserted the row."""
     key = list(model.__table__.primary_key.columns)
     return db.session.execute(insert_or_nothing(model, values).returning(*key)).first() is not None
+
+
+def loading_insert(model, statement=None):
+    """``statement`` (default: a plain INSERT into ``model``'s table) returning the new rows as
+    ``model`` objects, loaded as a query loads them: cheaper per row than the ORM's bulk INSERT,
+    for rows every checkout writes. Run it with a list of parameter dicts; the objects come back
+    in their order."""
+    table = model.__table__
+    statement = insert(table) if statement is None else statement
+    return select(model).from_statement(statement.returning(*table.c, sort_by_parameter_order=True))
