@@ -1,0 +1,46 @@
+"""indexes for the back office's exact-match searches: an email or tracking number typed whole
+
+Revision ID: 0014
+Revises: 0013
+Create Date: 2026-12-02
+
+The orders and fulfillment searches look for the term typed whole first
+(``admin.base.ExactFirstSearch``) and fall back to ``ILIKE '%term%'`` through the trigram
+indexes only when nothing matched that way: at a million orders of similar emails
+(``customerN@...``) the trigram posting lists are a million long, where a B-tree finds one
+email in a few page reads. Order numbers already have their unique B-trees (a prefix range);
+these are the other two columns the fast path compares: the email lower-cased (a clerk types
+it in any case) and the tracking number.
+
+On PostgreSQL they are built ``CONCURRENTLY`` as in 0003 and 0013, so a shop keeps taking
+orders while they build; a re-run first drops what an interrupted build may have left.
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0014"
+down_revision = "0013"
+branch_labels = None
+depends_on = None
+
+# (name, table, columns or expressions)
+INDEXES = (
+    ("ix_orders_email_lower", "orders", [sa.text("lower(email)")]),
+    ("ix_fulfillments_tracking_number", "fulfillments", ["tracking_number"]),
+)
+
+
+def upgrade():
+    if op.get_bind().dialect.name != "postgresql":
+        for name, table, columns in INDEXES:
+            op.create_index(name, table, columns)
+        return
+    with op.get_context().autocommit_block():
+        for name, table, columns in INDEXES:
+            op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+            op.create_index(name, table, columns, postgresql_concurrently=True)
+
+
+def downgrade():
+    for name, table, _ in INDEXES:
+        op.drop_index(name, table_name=table)
