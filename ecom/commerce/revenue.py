@@ -29,14 +29,17 @@ def net_revenue(start: datetime | None = None, end: datetime | None = None) -> D
     return money(db.session.scalar(query) or 0)
 
 
-def net_revenue_by_day(start: datetime, end: datetime) -> dict[str, Decimal]:
-    """{"YYYY-MM-DD" (UTC day the order was paid): money kept} for orders paid in [start, end)."""
+def revenue_by_day(start: datetime, end: datetime) -> dict[str, tuple[Decimal, Decimal]]:
+    """{"YYYY-MM-DD" (UTC day the order was paid): (money kept, money given back)} for orders
+    paid in [start, end). Their sums are ``net_revenue`` and ``refunded_total`` of the range:
+    one pass over the range's payments gives a chart and its totals."""
     day = func.date(Order.paid_at)
     rows = db.session.execute(
-        select(day, func.sum(NET)).join(Order, Order.id == Payment.order_id)
+        select(day, func.sum(NET), func.sum(Payment.refunded_amount))
+        .join(Order, Order.id == Payment.order_id)
         .where(Payment.status.in_(MONEY_TAKEN_STATUSES), Order.paid_at >= start, Order.paid_at < end)
         .group_by(day)).all()
-    return {str(d): money(total or 0) for d, total in rows}
+    return {str(d): (money(kept or 0), money(refunded or 0)) for d, kept, refunded in rows}
 
 
 def refunded_total(start: datetime | None = None, end: datetime | None = None) -> Decimal:
