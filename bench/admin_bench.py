@@ -84,6 +84,11 @@ class Views:
         self.args: dict[str, dict] = {}
         self.endpoints: set[str] = set()
         with app.app_context():
+            from ecom.extensions import db
+            from ecom.inventory.models import StockLocation
+
+            # Ids as the database gave them (a sequence may have skipped one): code -> id.
+            self.locations = dict(db.session.execute(db.select(StockLocation.code, StockLocation.id)).all())
             for view in app.extensions["admin"][0]._views:
                 endpoint = getattr(view, "endpoint", None)
                 if endpoint is None:
@@ -120,7 +125,7 @@ def pages(views: Views) -> list[tuple[str, str, str]]:
     p = views.page
     deep_products = PRODUCTS // 20 // 2  # page size 20: the middle of the list
     deep_orders = ORDERS // 20 // 2
-    main, second = 1, 2  # stock_locations ids: MAIN (migration 0008), then BENCH-2
+    main, second = views.locations["MAIN"], views.locations["BENCH-2"]
     return [
         ("admin", "dashboard: last 30 days", p("admin")),
         ("admin", "dashboard: a year", p("admin", start="2026-01-01", end="2026-12-31")),

@@ -97,7 +97,8 @@ class CategoryView(StaffModelView):
         ids = _page_ids(rows)
         g.category_counts = dict(
             db.session.execute(
-                select(Product.category_id, func.count(Product.id))
+                # count(*): off ix_products_category_id alone (count(id) reads every product row).
+                select(Product.category_id, func.count())
                 .where(Product.category_id.in_(ids))
                 .group_by(Product.category_id)
             ).all()

@@ -17,7 +17,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from admin.base import StaffModelView, ranked_page, unit_of_work
+from admin.base import ExactFirstSearch, StaffModelView, ranked_page, unit_of_work
 from admin.formatting import format_money
 from admin.security import Area, can_edit, can_read, current_actor
 from admin.views.locations import LocationFilter
@@ -71,7 +71,15 @@ class RefundForm(FlaskForm):
     amount = StringField("Amount (empty for the full remaining amount)", validators=[Length(max=20)])
 
 
-class OrderView(StaffModelView):
+class OrderSearch(ExactFirstSearch):
+    """An order number typed whole or by its start (``ORD-`` may be left out) is looked up
+    on its B-tree before the numbers are searched inside."""
+
+    exact_search_codes = ("order_number",)
+    exact_search_code_implied = "ORD-"
+
+
+class OrderView(OrderSearch, StaffModelView):
     area = Area.ORDERS
     _can_create = False
     _can_edit = False
@@ -79,6 +87,7 @@ class OrderView(StaffModelView):
     details_template = "admin/order_details.html"
     column_list = ["order_number", "email", "status", "total", "created_at", "paid_at", "shipped_at"]
     column_searchable_list = ["order_number", "email"]
+    exact_search_emails = ("email",)
     column_filters = ["status", "created_at", "paid_at", "total", "email",
                       GuestOrderFilter(Order.order_token_hash, "Guest")]
     column_formatters = {"email": _customer}
@@ -224,7 +233,7 @@ class ShipForm(FlaskForm):
     carrier = StringField("Carrier", validators=[DataRequired(), Length(max=100)])
 
 
-class FulfillmentView(StaffModelView):
+class FulfillmentView(OrderSearch, StaffModelView):
     area = Area.FULFILLMENT
     _can_create = False
     _can_edit = False
@@ -237,6 +246,7 @@ class FulfillmentView(StaffModelView):
     column_filters = [LocationFilter(Fulfillment.location_id, "Location"), "status", "created_at", "carrier",
                       "is_pickup"]
     column_searchable_list = ["order_number", "tracking_number"]
+    exact_search_equals = ("tracking_number",)
     column_sortable_list = ["order_number", "status", "created_at", "shipped_at"]
     # The warehouse works the oldest first.
     column_default_sort = ("created_at", False)

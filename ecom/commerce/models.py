@@ -97,6 +97,9 @@ class Order(TimestampMixin, db.Model):
         Index("ix_orders_guest_created_id", "created_at", "id",
               postgresql_where=text("order_token_hash IS NOT NULL"),
               sqlite_where=text("order_token_hash IS NOT NULL")),
+        # The back office's search finds an email typed whole, in any case, here first
+        # (admin.base.ExactFirstSearch; migration 0014).
+        Index("ix_orders_email_lower", text("lower(email)")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

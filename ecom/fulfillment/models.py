@@ -34,6 +34,8 @@ class Fulfillment(TimestampMixin, db.Model):
         Index("ix_fulfillments_status_created_id", "status", "created_at", "id"),
         Index("ix_fulfillments_location_status_created_id", "location_id", "status", "created_at", "id"),
         Index("ix_fulfillments_created_id", "created_at", "id"),
+        # The queue's search finds a tracking number typed whole here first (migration 0014).
+        Index("ix_fulfillments_tracking_number", "tracking_number"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

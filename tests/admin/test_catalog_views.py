@@ -260,3 +260,17 @@ def test_a_category_moved_under_its_own_subcategory_is_a_clear_message(as_role, 
     assert "under itself or under one of its own subcategories" in response.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(Category, outdoor.id).parent_id is None
+
+
+def test_the_category_list_counts_each_category_s_products(as_role, db):
+    tents = CategoryFactory(name="Tents", slug="tents")
+    CategoryFactory(name="Empty", slug="empty")
+    for i in range(3):
+        ProductFactory(name=f"Tent {i}", slug=f"tent-{i}", category=tents)
+    ProductFactory(name="Loose", slug="loose", category=None)
+    db.session.commit()
+    page = as_role("merchandiser").get("/admin/category/").get_data(as_text=True)
+    rows = re.findall(r'<tr>.*?</tr>', page, re.S)
+    counts = {name: re.search(r'<td class="col-product_count">\s*(\d+)\s*</td>', row).group(1)
+              for row in rows for name in re.findall(r"<strong>([^<]+)</strong>", row)}
+    assert counts == {"Tents": "3", "Empty": "0"}

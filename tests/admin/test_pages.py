@@ -260,3 +260,33 @@ def test_jobs_page_lists_failed_jobs_and_retries_them(app, as_role, db, redis_ur
         assert "No failed job" in unknown.get_data(as_text=True)
     finally:
         app.config["REDIS_URL"] = None
+
+
+def test_the_dashboard_range_totals_are_the_sums_of_its_days(app, as_role, make_order, db):
+    # Given paid orders on three days of the range, one of them partly refunded, and one paid
+    # the day before the range: the range's money kept and refunded are what the services
+    # say for the range, though the page reads them off the per-day figures of its chart.
+    from datetime import timedelta
+
+    from admin.dashboard import DateRange
+    from ecom.commerce.revenue import net_revenue, refunded_total
+
+    today = utcnow().date()
+    orders = [make_order("paid") for _ in range(4)]
+    # Ids do not follow the payment times: the first order was paid last, the last one first.
+    for days_back, order in zip((0, 3, 9, 30), orders, strict=True):
+        order.paid_at = utcnow() - timedelta(days=days_back)
+    refunded = orders[1].payments[0]
+    refunded.refunded_amount, refunded.status = Decimal("5.00"), "partially_refunded"
+    db.session.commit()
+    start = today - timedelta(days=29)
+    page = as_role("admin").get(f"/admin/?start={start}&end={today}").get_data(as_text=True)
+    with app.test_request_context():
+        first, after = DateRange(start, today).bounds()
+        kept, given_back = net_revenue(first, after), refunded_total(first, after)
+    # Summed here from the payments, the one of the day before the range left out.
+    assert kept == sum((o.payments[0].amount for o in orders[:3]), Decimal("0")) - Decimal("5.00")
+    assert given_back == Decimal("5.00")
+    shown = re.search(r'id="revenue-range">\$([\d.,]+)<', page).group(1).replace(",", "")
+    assert Decimal(shown) == kept
+    assert re.search(r'id="refunded-range">\$5\.00 refunded<', page)
