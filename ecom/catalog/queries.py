@@ -154,7 +154,7 @@ def _in_stock_criteria(product_id) -> tuple:
         Variant.product_id == product_id,
         Variant.is_active.is_(True),
         Inventory.variant_id == Variant.id,
-        Inventory.available > 0,
+        Inventory.has_available,
         StockLocation.id == Inventory.location_id,
         StockLocation.ships,
     )
@@ -236,7 +236,7 @@ def _names_alike(terms: list[str]) -> dict[int, float]:
 def attribute_pairs():
     """(variant id, key, value as text) of every variant's attributes: a table-valued function
     joined to variants (implicitly lateral on both databases)."""
-    name = "json_each_text" if is_postgres() else "json_each"
+    name = "jsonb_each_text" if is_postgres() else "json_each"
     return getattr(func, name)(Variant.attributes).table_valued("key", "value")
 
 
@@ -405,7 +405,7 @@ def list_products(filters: ProductFilters, *, page: int, per_page: int) -> tuple
         .join(StockLocation, StockLocation.id == Inventory.location_id).where(
             Variant.product_id.in_([product.id for product in products]),
             Variant.is_active.is_(True),
-            Inventory.available > 0,
+            Inventory.has_available,
             StockLocation.ships,
         )
     )) if products else set()
