@@ -144,7 +144,7 @@ def _facets_statement(filters: queries.ProductFilters, resolved: queries.Resolve
     of (count desc, name) in the database's collation; price: the bucket's index; attribute:
     name, value, products with an active variant having it."""
     others = replace(filters, category=None, min_price=None, max_price=None, attributes=())
-    statement, _ = queries.filtered(others, resolved)
+    statement, _ = queries.filtered(others, replace(resolved, category_ids=None))
     in_category = queries.category_clause(resolved) if resolved.category_ids is not None else true()
     in_price = and_(true(), *queries.price_clauses(filters))
     price = queries.lowest_price()
