@@ -105,7 +105,7 @@ def product_facets(filters: queries.ProductFilters) -> Facets:
         # PostgreSQL guesses 100 rows per jsonb_each_text call, so the attribute count looks
         # costly enough to compile: JIT then took 270 of its 410 ms (10 000 products x 3
         # variants). For the rest of this (read-only) transaction only.
-        connection.exec_driver_sql("SET LOCAL jit = off")
+        queries.plan_in_memory(connection, jit="off")
     resolved = queries.resolve(filters)
     key, parameters = queries.statement_key(filters, resolved)
     rows = connection.execute(_facets_statement(key, resolved), parameters).all()
