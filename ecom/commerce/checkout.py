@@ -9,16 +9,17 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
+from functools import cache
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ecom.actor import Actor
-from ecom.catalog.models import Variant
+from ecom.catalog.models import Product, Variant
 from ecom.commerce.cancellation import EXPIRED_REASON, cancel_order
-from ecom.commerce.cart import clear_cart, price_cart
+from ecom.commerce.cart import clear_cart
 from ecom.commerce.gateways.base import (
     AUTHENTICATION_FAILED,
     CANCELED,
@@ -43,20 +44,20 @@ from ecom.commerce.payments import (
     request_refund,
     set_payment_status,
 )
-from ecom.commerce.sql import insert_or_nothing
+from ecom.commerce.sql import insert_or_nothing_statement
 from ecom.commerce.status import MONEY_TAKEN, EventKind, OrderStatus, PaymentStatus
-from ecom.db import utcnow
+from ecom.db import money, utcnow
 from ecom.errors import Conflict, EcomError, NotFound, OutOfStock, ValidationFailed
 from ecom.extensions import db
 from ecom.fulfillment.services import create_fulfillments
 from ecom.identity.models import Address
-from ecom.inventory.models import Inventory, ReservationStatus, StockReservation, available_units
-from ecom.inventory.services import commit_stock, pickup_location, reserve_stock
+from ecom.inventory.models import ReservationStatus, StockReservation, shipping_available_sql
+from ecom.inventory.services import commit_stock, pickup_location, reserve_stock, units_at
 from ecom.notifications.models import EventType
 from ecom.notifications.services import emit
-from ecom.pricing.engine import Quote, QuoteLine, VoucherRefused
+from ecom.pricing.engine import LineInput, Quote, QuoteLine, VoucherRefused
 from ecom.pricing.models import MethodKind
-from ecom.pricing.quote import Customer, Destination
+from ecom.pricing.quote import Customer, Destination, quote_lines
 from ecom.pricing.uses import claim_uses, release_uses, restore_uses
 from ecom.runtime import payment_gateway, settings
 
@@ -78,12 +79,15 @@ def insert_order(**values) -> Order:
     a number already taken (even by a transaction still running) into no row, and another
     number is drawn."""
     while True:
-        order = db.session.scalar(
-            insert_or_nothing(Order, {**values, "order_number": _order_number()}, unique=("order_number",))
-            .returning(Order)
-        )
+        order = db.session.scalars(_insert_order_statement(db.session.get_bind().dialect.name),
+                                   [{**values, "order_number": _order_number()}]).first()
         if order is not None:
             return order
+
+
+@cache
+def _insert_order_statement(dialect: str):
+    return insert_or_nothing_statement(Order, dialect, unique=("order_number",)).returning(Order)
 
 
 def _resolve_address(user, address_id: int | None, fields: dict | None, label: str) -> dict | None:
@@ -143,7 +147,7 @@ def start_checkout(
     are let go) and nothing is written: the previous order stays as it was. The cart is
     kept until the payment succeeds.
 
-    The order is priced by the one pricing function (``price_cart``) for the shipping
+    The order is priced by the one pricing function (``quote_lines``) for the shipping
     address, ``shipping_method`` (default: the cheapest offered) and ``voucher_code``, and
     stores what was priced. The uses of its promotions are taken with the stock (the
     voucher's limits hold under any concurrency; ``ecom.pricing.uses``); a voucher used up
@@ -161,8 +165,7 @@ def start_checkout(
     any of them.
     """
     account = _account(user)
-    cart = _lock_cart(user)
-    lines = _cart_lines(cart) if cart is not None else []
+    cart_id, lines = _locked_cart_lines(user)
     if not lines:
         raise Conflict("Your cart is empty.")
     shipping = _resolve_address(account, shipping_address_id, shipping_address, "shipping")
@@ -172,20 +175,20 @@ def start_checkout(
     billing = _resolve_address(account, billing_address_id, billing_address, "billing") or shipping
     _check_lines_sellable(lines)
     if account is None:
-        replaced = _open_checkout_orders(user, cart)
+        replaced = _open_checkout_order_ids(user, cart_id)
         check_guest_order_cap(user.client_ip, replaced=replaced)
     else:
         replaced = _open_orders_within_cap(user)
     customer = Customer(user_id=account.id if account else None, email=user.email,
-                        replacing=frozenset(o.id for o in replaced))
-    quote = price_cart(lines, Destination.of_address(shipping), shipping_method=shipping_method,
-                       voucher_code=voucher_code, customer=customer)
+                        replacing=frozenset(replaced))
+    quote = quote_lines([line.pricing for line in lines], Destination.of_address(shipping),
+                        shipping_method=shipping_method, voucher_code=voucher_code, customer=customer)
     # A pickup order's stock is its store's only (reserve_stock reads order.pickup_store_id).
     _check_lines_in_stock(lines, held=_held_units(replaced),
                           pickup_store_id=priced_order_values(quote)["pickup_store_id"])
     order = insert_order(
         user_id=account.id if account else None,
-        cart_id=cart.id,
+        cart_id=cart_id,
         client_ip=None if account else user.client_ip,
         status=OrderStatus.CREATED,
         **priced_order_values(quote),
@@ -233,8 +236,8 @@ def start_checkout(
     # and, like it, only after the replaced orders gave theirs back.
     reservation = db.session.begin_nested()
     try:
-        for previous in replaced:
-            _replace_order(previous, by=order, actor=actor)
+        for previous_id in replaced:
+            _replace_order(previous_id, by=order, actor=actor)
         if quote.promotions:
             claim_uses(order.id, quote, customer=customer)
         reserve_stock(order, ttl_seconds=settings()["RESERVATION_TTL_SECONDS"])
@@ -249,11 +252,80 @@ def start_checkout(
 REPLACED_REASON = "replaced by a new checkout of the same cart"
 
 
-def _lock_cart(user) -> Cart | None:
-    """The user's (or guest's) cart, its row locked until the commit: one checkout of a cart
-    at a time. FOR NO KEY UPDATE, so adding a line (whose foreign key takes a KEY SHARE lock
-    on the cart) does not wait for a checkout."""
-    return db.session.scalar(select(Cart).where(*_cart_of(user)).with_for_update(key_share=True))
+@dataclass(frozen=True)
+class CheckoutLine:
+    """A cart line as checkout reads it: the line, its variant's current price and details,
+    its product, and the units the shipping locations have of it (``available_units``)."""
+
+    id: int
+    product_id: int
+    variant_id: int
+    sku: str
+    quantity: int
+    unit_price: Decimal | None  # the variant's current price; None when the variant is gone
+    product_name: str | None
+    variant_name: str | None
+    sellable: bool  # variant and product both still there and active
+    category_id: int | None
+    tax_class_id: int | None
+    compare_at_price: Decimal | None
+    weight: Decimal | None
+    shipping_available: int
+
+    @property
+    def pricing(self) -> LineInput:
+        """The line as pricing sees it, at the current price (``ecom.commerce.cart.line_input``)."""
+        return LineInput(sku=self.sku, quantity=self.quantity, unit_price=money(self.unit_price),
+                         product_id=self.product_id, category_id=self.category_id,
+                         tax_class_id=self.tax_class_id, compare_at_price=self.compare_at_price,
+                         weight=self.weight)
+
+
+@cache
+def _cart_lines_statement(guest: bool):
+    """The buyer's cart row, locked, joined with its lines, their variants and products and
+    each line's shipping stock: one statement, rows rather than ORM objects (every checkout
+    runs it). FOR NO KEY UPDATE OF carts only: adding a line (whose foreign key takes a KEY
+    SHARE lock on the cart) does not wait for a checkout. A checkout that waited for another
+    of the same cart reads the lines as they were when it started waiting; the other checkout
+    does not change them."""
+    carts, items = Cart.__table__, CartItem.__table__
+    variants, products = Variant.__table__, Product.__table__
+    owner = ((carts.c.token == bindparam("cart_token"), carts.c.user_id.is_(None)) if guest
+             else (carts.c.user_id == bindparam("user_id"),))
+    return (
+        select(carts.c.id.label("cart_id"), items.c.id, items.c.product_id, items.c.variant_id, items.c.sku,
+               items.c.quantity, variants.c.price.label("unit_price"), products.c.name.label("product_name"),
+               variants.c.name.label("variant_name"),
+               (variants.c.is_active & products.c.is_active).label("sellable"),
+               products.c.category_id, products.c.tax_class_id, variants.c.compare_at_price,
+               variants.c.weight,
+               shipping_available_sql(items.c.variant_id).label("shipping_available"))
+        .select_from(carts.outerjoin(items, items.c.cart_id == carts.c.id)
+                     .outerjoin(variants, variants.c.id == items.c.variant_id)
+                     .outerjoin(products, products.c.id == items.c.product_id))
+        .where(*owner)
+        .order_by(items.c.id)
+        .with_for_update(of=carts, key_share=True)
+    )
+
+
+def _locked_cart_lines(buyer) -> tuple[int | None, list[CheckoutLine]]:
+    """The buyer's cart id (None: no cart) and its lines, the cart's row locked until the
+    commit: one checkout of a cart at a time."""
+    guest = isinstance(buyer, Guest)
+    params = {"cart_token": buyer.cart_token} if guest else {"user_id": buyer.id}
+    rows = db.session.execute(_cart_lines_statement(guest), params).all()
+    if not rows:
+        return None, []
+    return rows[0].cart_id, [
+        CheckoutLine(id=row.id, product_id=row.product_id, variant_id=row.variant_id, sku=row.sku,
+                     quantity=row.quantity, unit_price=row.unit_price, product_name=row.product_name,
+                     variant_name=row.variant_name, sellable=bool(row.sellable),
+                     category_id=row.category_id, tax_class_id=row.tax_class_id,
+                     compare_at_price=row.compare_at_price, weight=row.weight,
+                     shipping_available=int(row.shipping_available or 0))
+        for row in rows if row.id is not None]
 
 
 def _idempotency_owner(buyer) -> str:
@@ -264,14 +336,14 @@ def _idempotency_owner(buyer) -> str:
     return str(buyer.id)
 
 
-def _open_checkout_orders(user, cart: Cart | None = None) -> list[Order]:
+def _open_checkout_order_ids(user, cart_id: int | None = None) -> list[int]:
     """The open unpaid orders the user's cart placed: ``created`` ones with a payment intent
     (not a guest order the user claimed: their own cart did not place it). A guest's are
-    those of their guest cart, still without a user."""
+    those of their guest cart (``cart_id``), still without a user."""
     owner = ((Order.user_id == user.id, Order.order_token_hash.is_(None)) if _account(user)
-             else (Order.cart_id == cart.id, Order.user_id.is_(None)))
+             else (Order.cart_id == cart_id, Order.user_id.is_(None)))
     return list(db.session.scalars(
-        select(Order)
+        select(Order.id)
         .where(*owner, Order.status == OrderStatus.CREATED, _has_payment())
         .order_by(Order.id)
     ))
@@ -288,51 +360,47 @@ def _refuse_beyond_cap(kept: int) -> None:
                        "pay or cancel one of them before placing another.")
 
 
-def _open_orders_within_cap(user) -> list[Order]:
-    """A signed-in shopper's ``_open_checkout_orders`` (this checkout replaces them), in the
+def _open_orders_within_cap(user) -> list[int]:
+    """A signed-in shopper's ``_open_checkout_order_ids`` (this checkout replaces them), in the
     statement that counts the orders held without an intent (demo data, other sources): a new
     order is refused when MAX_OPEN_UNPAID_ORDERS of those hold stock unpaid (the replaced ones
     do not count). Raises Conflict."""
-    rows = db.session.execute(
-        select(Order, _has_payment().label("placed"))
-        .where(Order.user_id == user.id, Order.status == OrderStatus.CREATED)
-        .order_by(Order.id)
-    ).all()
-    _refuse_beyond_cap(sum(1 for _, placed in rows if not placed))
-    return [order for order, placed in rows if placed and order.order_token_hash is None]
+    rows = db.session.execute(_open_orders_statement(), {"user_id": user.id}).all()
+    _refuse_beyond_cap(sum(1 for row in rows if not row.placed))
+    return [row.id for row in rows if row.placed and row.own]
 
 
-def _held_units(orders: list[Order]) -> dict[int, int]:
-    """Units per variant that ``orders`` hold (active reservations): theirs to give up."""
-    if not orders:
+@cache
+def _open_orders_statement():
+    """Every ``created`` order of ``:user_id``: whether a payment intent placed it, and
+    whether it is the user's own (not a guest order they claimed)."""
+    orders, payments = Order.__table__, Payment.__table__
+    placed = select(payments.c.id).where(payments.c.order_id == orders.c.id).exists()
+    return (select(orders.c.id, orders.c.order_token_hash.is_(None).label("own"), placed.label("placed"))
+            .where(orders.c.user_id == bindparam("user_id"), orders.c.status == OrderStatus.CREATED.value)
+            .order_by(orders.c.id))
+
+
+def _held_units(order_ids: list[int]) -> dict[int, int]:
+    """Units per variant that these orders hold (active reservations): theirs to give up."""
+    if not order_ids:
         return {}
     rows = db.session.execute(
         select(StockReservation.variant_id, func.sum(StockReservation.quantity))
-        .where(StockReservation.order_id.in_([o.id for o in orders]),
+        .where(StockReservation.order_id.in_(order_ids),
                StockReservation.status == ReservationStatus.ACTIVE)
         .group_by(StockReservation.variant_id)
     )
     return {variant_id: int(units) for variant_id, units in rows}
 
 
-def _replace_order(previous: Order, *, by: Order, actor: Actor) -> None:
+def _replace_order(previous_id: int, *, by: Order, actor: Actor) -> None:
     """Cancel a replaced order through the one cancel path, unless a payment for it got
     there first (then it is paid, and stays so)."""
-    previous = lock_order(previous.id)
+    previous = lock_order(previous_id)
     if previous.status != OrderStatus.CREATED:
         return
     cancel_order(previous, actor=actor, reason=f"{REPLACED_REASON} ({by.order_number})")
-
-
-def _cart_lines(cart: Cart) -> list[CartItem]:
-    """The cart's lines with their variants, stock and products, in one query."""
-    return list(db.session.scalars(
-        select(CartItem)
-        .where(CartItem.cart_id == cart.id)
-        .options(joinedload(CartItem.variant).joinedload(Variant.inventories).joinedload(Inventory.location),
-                 joinedload(CartItem.product))
-        .order_by(CartItem.id)
-    ).unique())
 
 
 def priced_order_values(quote: Quote) -> dict:
@@ -361,27 +429,26 @@ def priced_item_values(priced: QuoteLine) -> dict:
             "tax_rate": priced.tax_rate}
 
 
-def _order_item_values(order: Order, line: CartItem, priced: QuoteLine) -> dict:
+def _order_item_values(order: Order, line: CheckoutLine, priced: QuoteLine) -> dict:
     """The order line's columns for a cart line, as priced: at the current price, with its
     discount and tax."""
     return {
         "order_id": order.id,
         "product_id": line.product_id,
         "variant_id": line.variant_id,
-        "product_name": line.product.name,
-        "variant_name": line.variant.name,
+        "product_name": line.product_name,
+        "variant_name": line.variant_name,
         **priced_item_values(priced),
     }
 
 
-def _check_lines_sellable(lines: list[CartItem]) -> None:
-    dead = [line.sku for line in lines
-            if not (line.variant and line.variant.is_active and line.product and line.product.is_active)]
+def _check_lines_sellable(lines: list[CheckoutLine]) -> None:
+    dead = [line.sku for line in lines if not line.sellable]
     if dead:
         raise ValidationFailed(f"No longer for sale: {', '.join(dead)}.", {"items": dead})
 
 
-def _check_lines_in_stock(lines: list[CartItem], *, held: dict[int, int] | None = None,
+def _check_lines_in_stock(lines: list[CheckoutLine], *, held: dict[int, int] | None = None,
                           pickup_store_id: int | None = None) -> None:
     """Refuse a cart already short of stock when it was read, before any order or payment
     intent exists, counting the units ``held`` by the orders it replaces as available: for
@@ -390,14 +457,15 @@ def _check_lines_in_stock(lines: list[CartItem], *, held: dict[int, int] | None 
     Only a shortcut for the refusal: ``reserve_stock`` has the last word."""
     held = held or {}
     pickup = pickup_location(pickup_store_id) if pickup_store_id is not None else None
-    location_id = pickup.id if pickup is not None else None
+    if pickup is None:
+        available = {line.variant_id: line.shipping_available for line in lines}
+    else:
+        available = units_at(pickup.id, [line.variant_id for line in lines])
     wanted: dict[int, int] = defaultdict(int)
     for line in lines:
         wanted[line.variant_id] += line.quantity
-    short = {line.sku: available_units(line.variant, location_id=location_id) + held.get(line.variant_id, 0)
-             for line in lines
-             if available_units(line.variant, location_id=location_id) + held.get(line.variant_id, 0)
-             < wanted[line.variant_id]}
+    short = {line.sku: available.get(line.variant_id, 0) + held.get(line.variant_id, 0) for line in lines
+             if available.get(line.variant_id, 0) + held.get(line.variant_id, 0) < wanted[line.variant_id]}
     if short:
         raise OutOfStock(short, where=f"at {pickup.name}" if pickup is not None else "")
 

@@ -121,10 +121,10 @@ def claim_order(user, order_number: str, token: str | None) -> Order:
     return order
 
 
-def check_guest_order_cap(client_ip: str | None, *, replaced: list[Order]) -> None:
+def check_guest_order_cap(client_ip: str | None, *, replaced: list[int]) -> None:
     """Refuse another guest order from ``client_ip`` while it has MAX_OPEN_GUEST_ORDERS_PER_IP
     guest orders waiting for payment (holding stock), not counting those this checkout
-    replaces. Signed-in shoppers have their own cap (MAX_OPEN_UNPAID_ORDERS). Raises Conflict."""
+    replaces (their ids). Signed-in shoppers have their own cap (MAX_OPEN_UNPAID_ORDERS). Raises Conflict."""
     if not client_ip:
         return
     _serialise_guest_checkouts_from(client_ip)
@@ -134,7 +134,7 @@ def check_guest_order_cap(client_ip: str | None, *, replaced: list[Order]) -> No
                     Order.status == OrderStatus.CREATED,
                     select(Payment.id).where(Payment.order_id == Order.id).exists()))
     if replaced:
-        query = query.where(Order.id.not_in([o.id for o in replaced]))
+        query = query.where(Order.id.not_in(replaced))
     open_orders = db.session.scalar(query)
     if open_orders >= limit:
         raise Conflict(f"{open_orders} guest orders from your address are waiting for payment "

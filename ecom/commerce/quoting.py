@@ -8,7 +8,7 @@ from sqlalchemy.orm import joinedload
 
 from ecom.catalog.models import Variant
 from ecom.commerce.cart import price_cart, variant_line
-from ecom.commerce.checkout import _open_checkout_orders, _resolve_address
+from ecom.commerce.checkout import _open_checkout_order_ids, _resolve_address
 from ecom.commerce.models import Cart
 from ecom.errors import Conflict, NotFound, ValidationFailed
 from ecom.extensions import db
@@ -44,7 +44,7 @@ def quote_checkout(cart: Cart | None, *, user=None, shipping_address_id: int | N
                                {"shipping_address": ["Give shipping_address_id or shipping_address."]})
     customer = None
     if user is not None:
-        replacing = frozenset(order.id for order in _open_checkout_orders(user, cart))
+        replacing = frozenset(_open_checkout_order_ids(user, cart.id))
         customer = Customer(user_id=user.id, email=user.email, replacing=replacing)
     return price_cart(cart.items, Destination.of_address(address), shipping_method=shipping_method,
                       voucher_code=voucher_code, customer=customer)

@@ -13,11 +13,17 @@ def insert_or_nothing(model, values: dict, *, unique: tuple[str, ...] | None = N
     transaction and then does nothing, which is what makes "at most once"
     hold across processes without a savepoint.
     """
-    if db.session.get_bind().dialect.name == "postgresql":
+    dialect = db.session.get_bind().dialect.name
+    return insert_or_nothing_statement(model, dialect, unique=unique).values(**values)
+
+
+def insert_or_nothing_statement(model, dialect: str, *, unique: tuple[str, ...] | None = None):
+    """``insert_or_nothing`` for ``dialect`` without its values: built once, run with parameters."""
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert(model).values(**values).on_conflict_do_nothing(index_elements=unique)
+    return insert(model).on_conflict_do_nothing(index_elements=unique)
 
 
 def insert_unless_exists(model, **values) -> bool:

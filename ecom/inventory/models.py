@@ -168,7 +168,12 @@ class Inventory(db.Model):
     @hybrid_property
     def is_low(self) -> bool:
         """At or below the low-stock threshold (the LOW_STOCK alert and the back office's lists)."""
-        return self.available <= self.low_stock_threshold
+        return self.low_at(self.available, self.low_stock_threshold)
+
+    @staticmethod
+    def low_at(available: int, threshold: int) -> bool:
+        """``is_low`` for a row read as values (``available`` units, its threshold)."""
+        return available <= threshold
 
     @is_low.inplace.expression
     @classmethod

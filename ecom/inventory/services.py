@@ -22,10 +22,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import cache
 
 from sqlalchemy import bindparam, case, func, insert, select, tuple_, update
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from ecom.actor import SYSTEM, Actor
 from ecom.audit.services import record_change
@@ -95,6 +98,15 @@ def ensure_inventory(variant, location: StockLocation | None = None) -> Inventor
         db.session.add(inventory)
         db.session.flush()
     return inventory
+
+
+def units_at(location_id: int, variant_ids: Iterable[int]) -> dict[int, int]:
+    """Units available now at one location, per variant (absent: none)."""
+    rows = db.session.execute(
+        select(Inventory.variant_id, func.sum(Inventory.available))
+        .where(Inventory.location_id == location_id, Inventory.variant_id.in_(set(variant_ids)))
+        .group_by(Inventory.variant_id))
+    return {variant_id: int(units) for variant_id, units in rows}
 
 
 # --- locking -----------------------------------------------------------------
@@ -177,7 +189,7 @@ def _sku_of(variant_id: int, order) -> str:
 # --- reservation -------------------------------------------------------------
 
 
-def reserve_stock(order, *, ttl_seconds: int, pickup_store_id: int | None = None) -> list[StockReservation]:
+def reserve_stock(order, *, ttl_seconds: int, pickup_store_id: int | None = None) -> None:
     """Hold stock for every line of ``order``: all lines or none.
 
     Allocation (module docstring): for shipping over the active locations that
@@ -186,7 +198,8 @@ def reserve_stock(order, *, ttl_seconds: int, pickup_store_id: int | None = None
     priority order, splitting a line where one location cannot cover it. One
     statement locks every candidate row of the order's variants (those with a
     unit available) in the fixed order; the plan is made on the locked rows and
-    written back in one batch, so no unit is held twice.
+    written back in one batch, so no unit is held twice. Rows, not ORM objects:
+    every checkout runs this.
     Raises OutOfStock (naming every short SKU and its available units) and
     ValidationFailed (a store without click & collect), having changed nothing
     (the rows it locked stay locked until the caller rolls back).
@@ -194,23 +207,16 @@ def reserve_stock(order, *, ttl_seconds: int, pickup_store_id: int | None = None
     needed = _lines_of(order)
     store_id = pickup_store_id if pickup_store_id is not None else getattr(order, "pickup_store_id", None)
     pickup = pickup_location(store_id) if store_id is not None else None
-    served_here = (Inventory.location_id == pickup.id) if pickup is not None else StockLocation.ships
-    rows = db.session.execute(
-        select(Inventory, StockLocation.priority)
-        .join(StockLocation, StockLocation.id == Inventory.location_id)
-        .where(Inventory.variant_id.in_(list(needed)), served_here, Inventory.available > 0)
-        .order_by(Inventory.variant_id, Inventory.location_id)
-        .with_for_update(of=Inventory)
-        .execution_options(populate_existing=True)
-    ).all()
-    candidates: dict[int, list[tuple[int, Inventory]]] = defaultdict(list)
-    for row, priority in rows:
-        candidates[row.variant_id].append((priority, row))
-    plan: list[tuple[Inventory, int]] = []
+    params = {"variant_ids": list(needed), "location_id": pickup.id if pickup is not None else None}
+    rows = db.session.execute(_candidates_statement(pickup is not None), params).all()
+    candidates: dict[int, list] = defaultdict(list)
+    for row in rows:
+        candidates[row.variant_id].append(row)
+    plan: list[tuple[Row, int]] = []
     short: dict[str, int] = {}
     for variant_id, wanted in sorted(needed.items()):
         left = wanted
-        for _, row in sorted(candidates[variant_id], key=lambda c: (c[0], c[1].location_id)):
+        for row in sorted(candidates[variant_id], key=lambda r: (r.priority, r.location_id)):
             take = min(left, row.available)
             plan.append((row, take))
             left -= take
@@ -220,33 +226,55 @@ def reserve_stock(order, *, ttl_seconds: int, pickup_store_id: int | None = None
             short[_sku_of(variant_id, order)] = wanted - left
     if short:
         raise OutOfStock(short, where=f"at {pickup.name}" if pickup is not None else "")
-    reservations = _hold(order.id, plan, expires_at=utcnow() + timedelta(seconds=ttl_seconds))
-    for row, _ in plan:
-        _check_low_stock(row)
-    db.session.flush()
-    return reservations
+    _hold(order.id, plan, expires_at=utcnow() + timedelta(seconds=ttl_seconds))
 
 
-def _hold(order_id: int, plan: list[tuple[Inventory, int]], *,
-          expires_at: datetime) -> list[StockReservation]:
+@cache
+def _candidates_statement(pickup: bool):
+    """The inventory rows that may serve an order's variants (``:variant_ids``), with a unit
+    available, locked in the fixed order: at the pickup location ``:location_id``, or at
+    every location that ships."""
+    served_here = (Inventory.location_id == bindparam("location_id")) if pickup else StockLocation.ships
+    return (
+        select(Inventory.id, Inventory.variant_id, Inventory.location_id, Inventory.quantity,
+               Inventory.reserved, Inventory.available.label("available"), Inventory.low_stock_threshold,
+               Inventory.low_stock_alerted, StockLocation.priority)
+        .join(StockLocation, StockLocation.id == Inventory.location_id)
+        .where(Inventory.variant_id.in_(bindparam("variant_ids", expanding=True)), served_here,
+               Inventory.available > 0)
+        .order_by(Inventory.variant_id, Inventory.location_id)
+        .with_for_update(of=Inventory)
+    )
+
+
+@cache
+def _hold_statements():
+    inventory, reservations = Inventory.__table__, StockReservation.__table__
+    take_units = (update(inventory).where(inventory.c.id == bindparam("row_id"))
+                  .values(reserved=inventory.c.reserved + bindparam("take"), updated_at=bindparam("now")))
+    return take_units, insert(reservations)
+
+
+def _hold(order_id: int, plan: list[tuple[Row, int]], *, expires_at: datetime) -> None:
     """Write a reservation plan made on locked rows: one UPDATE of the rows (executemany)
-    and one INSERT ... RETURNING of the reservations, bulk statements rather than the unit
-    of work (every checkout writes these). The loaded rows are told their new ``reserved``
-    as the database now has it."""
+    and one INSERT of the reservations. Inventory rows this session has loaded are told their
+    new ``reserved``; a row crossing its low-stock threshold either way goes through
+    ``_check_low_stock`` (rare: only then is it loaded)."""
     now = utcnow()
-    inventory = Inventory.__table__
-    db.session.execute(
-        update(inventory).where(inventory.c.id == bindparam("row_id"))
-        .values(reserved=inventory.c.reserved + bindparam("take"), updated_at=now),
-        [{"row_id": row.id, "take": take} for row, take in plan])
-    reservations = list(db.session.scalars(
-        insert(StockReservation).returning(StockReservation, sort_by_parameter_order=True), [
+    take_units, add_reservations = _hold_statements()
+    db.session.execute(take_units, [{"row_id": row.id, "take": take, "now": now} for row, take in plan])
+    db.session.execute(add_reservations, [
         {"order_id": order_id, "variant_id": row.variant_id, "location_id": row.location_id, "quantity": take,
          "status": ReservationStatus.ACTIVE, "expires_at": expires_at, "created_at": now, "updated_at": now}
-        for row, take in plan]))
+        for row, take in plan])
     for row, take in plan:
-        set_committed_value(row, "reserved", row.reserved + take)
-    return reservations
+        loaded = db.session.identity_map.get(identity_key(Inventory, row.id))
+        if loaded is not None:
+            set_committed_value(loaded, "reserved", row.reserved + take)
+            set_committed_value(loaded, "quantity", row.quantity)
+        if Inventory.low_at(row.available - take, row.low_stock_threshold) != row.low_stock_alerted:
+            _check_low_stock(loaded if loaded is not None else db.session.get(Inventory, row.id))
+    db.session.flush()
 
 
 def commit_stock(order) -> bool:

@@ -61,10 +61,15 @@ def _install_listeners() -> None:
                        after_rollback=_forget_events)
 
 
+def note_pending(session: Session, *event_ids: str) -> None:
+    """These events were written in the session's transaction: dispatch them after its commit."""
+    session.info.setdefault(PENDING_KEY, []).extend(event_ids)
+
+
 def _collect_new_events(session: Session, flush_context) -> None:
     new_ids = [obj.id for obj in session.new if isinstance(obj, OutboxEvent)]
     if new_ids:
-        session.info.setdefault(PENDING_KEY, []).extend(new_ids)
+        note_pending(session, *new_ids)
 
 
 def _forget_events(session: Session) -> None:

@@ -287,13 +287,15 @@ def test_checkout_reads_the_cart_once_and_takes_each_line_in_one_statement(clien
     # itself writes or knows (its payment, its missing fulfillment) is read back; and the lines'
     # inventory rows at every location are locked by one statement (the allocation's plan is
     # made on them) and written back in one batch. The cart's row is read once, to lock it,
-    # and the shopper's open orders (with a payment) once, to replace them.
+    # in the statement that reads its lines, and the shopper's open orders (with a payment)
+    # once, to replace them.
     assert response.status_code == 201
     reads = [s for s in statements if s.startswith("SELECT")]
-    assert len([s for s in reads if "FROM cart_items" in s]) == 1
-    locks = [s for s in reads if s.startswith("SELECT carts.")]
+    locks = [s for s in reads if "cart_items" in s]
     assert len(locks) == 1
-    assert "FOR NO KEY UPDATE" in locks[0] or db.engine.dialect.name == "sqlite"
+    assert locks[0].startswith("SELECT carts.id")
+    assert "JOIN variants" in locks[0] and "JOIN products" in locks[0]
+    assert "FOR NO KEY UPDATE OF carts" in locks[0] or db.engine.dialect.name == "sqlite"
     reads = [s for s in reads if s not in locks and "FROM orders" not in s]
     stock_locks = [s for s in reads if "FROM inventory " in s]
     assert len(stock_locks) == 1, stock_locks

@@ -30,8 +30,10 @@ def test_reserve_holds_every_line(db):
     a, b = stocked_variant(5), stocked_variant(3)
     order = make_order(lines=[(a, 2), (b, 3)])
 
-    reservations = stock.reserve_stock(order, ttl_seconds=TTL)
+    stock.reserve_stock(order, ttl_seconds=TTL)
 
+    reservations = db.session.scalars(select(StockReservation).where(StockReservation.order_id == order.id)
+                                      .order_by(StockReservation.variant_id)).all()
     assert [(r.variant_id, r.quantity, r.status) for r in reservations] == [
         (a.id, 2, "active"), (b.id, 3, "active")]
     assert (_inventory(db, a).reserved, _inventory(db, a).available) == (2, 3)
