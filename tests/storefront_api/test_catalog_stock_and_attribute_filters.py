@@ -9,7 +9,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import text
 
+from ecom.catalog import navigation, queries
 from tests.factories import InventoryFactory, ProductFactory, StockLocationFactory, VariantFactory
 
 
@@ -96,3 +98,24 @@ def test_attribute_facet_values_keep_their_stored_text(client, db, stocked):
                               {"value": "Small", "count": 1}, {"value": "small", "count": 1}]
     assert facets["waterproof"] == [{"value": "true", "count": 1}]
     assert facets["Size"] == [{"value": "small", "count": 1}]
+
+
+def test_the_typo_search_is_planned_to_read_the_trigram_index(db, stocked):
+    # Given PostgreSQL (SQLite compares the names in Python: queries._names_alike)
+    postgres_only(db)
+    filters = queries.ProductFilters(q="numberd", search=queries.FUZZY)
+    statement, _ = queries.summaries_statement(filters, page=1, per_page=24)
+    setting = "SELECT current_setting('enable_seqscan')"
+
+    # when the typo search lists its page, then lists facets in the same transaction
+    listed, total = queries.list_summaries(filters, page=1, per_page=24)
+    during_the_list = db.session.scalar(text(setting))
+    navigation.product_facets(filters)
+    during_the_facets = db.session.scalar(text(setting))
+
+    # then it found the product by its name's trigrams, each operator with the column first (an
+    # index serves only that form), with sequential scans priced out for the list only
+    assert [product.slug for product in listed] == ["numbered"] and total == 1
+    sql = str(statement.compile(dialect=db.session.get_bind().dialect)).replace("%%", "%")  # pyformat
+    assert "products.name % " in sql and "products.name %> " in sql and "<%" not in sql
+    assert (during_the_list, during_the_facets) == ("off", "on")
