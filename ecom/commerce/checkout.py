@@ -198,13 +198,7 @@ def start_checkout(
     )
     if account is None:
         issue_order_token(order)
-    # One INSERT ... RETURNING for the lines (no unit of work for rows every checkout writes).
-    items = list(db.session.scalars(
-        insert(OrderItem).returning(OrderItem, sort_by_parameter_order=True),
-        [_order_item_values(order, line, priced) for line, priced in zip(lines, quote.lines, strict=True)]))
-    # The new order's lines are these: saying so spares the query that would look for them.
-    set_committed_value(order, "items", items)
-
+    _insert_lines(order, lines, quote)
     payments = payment_gateway()
     intent = payments.create_intent(
         to_minor(order.total),
@@ -214,17 +208,7 @@ def start_checkout(
         idempotency_key=f"checkout-{_idempotency_owner(user)}-{idempotency_key}" if idempotency_key
         else f"checkout-{order.order_number}",
     )
-    payment = db.session.scalar(insert(Payment).values(
-        order_id=order.id,
-        stripe_payment_intent_id=intent.id,
-        amount=order.total,
-        currency=order.currency,
-        status=PaymentStatus.PENDING,
-        gateway=payments.name,
-    ).returning(Payment))
-    # Likewise its one payment and its missing fulfillments, which its events and rendering ask for.
-    set_committed_value(order, "payments", [payment])
-    set_committed_value(order, "fulfillments", [])
+    _insert_payment(order, intent.id, gateway=payments.name)
     actor = Actor.of_user(user) if account else user.actor
     record_creation(order, actor=actor)
     emit(EventType.ORDER_PLACED, order_event_data(order))
@@ -250,6 +234,32 @@ def start_checkout(
 
 
 REPLACED_REASON = "replaced by a new checkout of the same cart"
+
+
+@cache
+def _new_rows_statements():
+    """INSERT ... RETURNING of an order's lines and of its payment: no unit of work for rows
+    every checkout writes, and built once."""
+    return (insert(OrderItem).returning(OrderItem, sort_by_parameter_order=True),
+            insert(Payment).returning(Payment))
+
+
+def _insert_lines(order: Order, lines: list[CheckoutLine], quote: Quote) -> None:
+    insert_items, _ = _new_rows_statements()
+    items = list(db.session.scalars(insert_items, [
+        _order_item_values(order, line, priced) for line, priced in zip(lines, quote.lines, strict=True)]))
+    # The new order's lines are these: saying so spares the query that would look for them.
+    set_committed_value(order, "items", items)
+
+
+def _insert_payment(order: Order, intent_id: str, *, gateway: str) -> None:
+    _, insert_payment = _new_rows_statements()
+    payment = db.session.scalars(insert_payment, [{
+        "order_id": order.id, "stripe_payment_intent_id": intent_id, "amount": order.total,
+        "currency": order.currency, "status": PaymentStatus.PENDING, "gateway": gateway}]).one()
+    # Likewise its one payment and its missing fulfillments, which its events and rendering ask for.
+    set_committed_value(order, "payments", [payment])
+    set_committed_value(order, "fulfillments", [])
 
 
 @dataclass(frozen=True)

@@ -223,6 +223,30 @@ def test_low_stock_fires_once_per_crossing(db):
     assert events[0].payload["data"]["sku"] == variant.sku
 
 
+def test_low_stock_fires_for_a_row_this_session_never_loaded(db):
+    # given stock whose inventory row is not in the session (another request created it)
+    variant = VariantFactory()
+    row = InventoryFactory(variant=variant, quantity=5, low_stock_threshold=2)
+    order = make_order(lines=[(variant, 4)])
+    db.session.flush()
+    db.session.expunge(row)
+    # when a reservation takes it below the threshold
+    stock.reserve_stock(order, ttl_seconds=TTL)
+    # then the alert names the SKU and location, and the row is marked alerted
+    [event] = _low_stock_events(db)
+    assert (event.payload["data"]["sku"], event.payload["data"]["available"]) == (variant.sku, 1)
+    assert event.payload["data"]["location"]
+    assert _inventory(db, variant).low_stock_alerted is True
+
+
+def test_a_loaded_inventory_row_sees_what_the_reservation_took(db):
+    variant = stocked_variant(5)
+    row = db.session.scalar(select(Inventory).where(Inventory.variant_id == variant.id))
+    stock.reserve_stock(make_order(lines=[(variant, 2)]), ttl_seconds=TTL)
+    # no refresh: the object in the identity map was told
+    assert (row.reserved, row.available) == (2, 3)
+
+
 def test_overdue_order_ids_lists_only_expired_active(db):
     variant = stocked_variant(10)
     overdue, fresh = make_order(lines=[(variant, 1)]), make_order(lines=[(variant, 1)])
