@@ -3,6 +3,7 @@ the uncached list, search and filtered lists against issue 17's CPU targets.
 
     python -m bench.catalog_bench [--duration 10] [--concurrency 16] [--profile]
                                   [--products 10000] [--database ecom_bench] [--oscar-cpu-ms 8.75]
+                                  [--cached-only]
 
 On 10 000 products x 3 variants in PostgreSQL database ``ecom_bench`` (created,
 migrated and filled if needed), the app and the ceiling each under the same
@@ -256,12 +257,14 @@ def uncached_targets(cpu: dict, measured: dict, oscar_cpu_ms: float) -> tuple[li
 
 
 def run(duration: float, concurrency: int, want_profile: bool,
-        oscar_cpu_ms: float = OSCAR_LIST_CPU_MS) -> int:
+        oscar_cpu_ms: float = OSCAR_LIST_CPU_MS, cached_only: bool = False) -> int:
     url = prepare()
-    counts = {"uncached": queries_per_request(url, cached=False),
-              "cached": queries_per_request(url, cached=True)}
     pages = {"list": list_paths(), "detail": detail_paths()}
     load = {"concurrency": concurrency, "duration": duration}
+    if cached_only:
+        return run_cached(url, pages, load)
+    counts = {"uncached": queries_per_request(url, cached=False),
+              "cached": queries_per_request(url, cached=True)}
     settings, sizes, measured, cpu = measure_app(url, pages, load, cached=True)
     _, _, uncached, uncached_cpu = measure_app(
         url, {**pages, "search": search_paths(), "filtered": filtered_paths(), "facets": facets_paths()},
@@ -331,6 +334,29 @@ def run(duration: float, concurrency: int, want_profile: bool,
     return 1 if broken else 0
 
 
+def run_cached(url: str, pages: dict[str, list[str]], load: dict) -> int:
+    """Only the warm-cache list and detail against the ceiling (issue 17's page layer target)."""
+    settings, sizes, measured, cpu = measure_app(url, pages, load, cached=True)
+    with harness.ceiling_server(CEILING_PORT) as bare:
+        ceiling = {name: measure(bare, [f"/payload/{size}"], load) for name, size in sizes.items()}
+    rows, figures = [], {"server": settings, "products": PRODUCTS, **load}
+    for name, (top, top_cpu) in ceiling.items():
+        app_result, app_cpu = measured[name], cpu[name]["server_cpu_ms"]
+        ratio = app_result.rps / top.rps if top.rps else 0.0
+        cpu_ratio = top_cpu["server_cpu_ms"] / app_cpu if app_cpu else 0.0
+        rows.append([name, sizes[name], f"{app_result.rps:.0f}", f"{top.rps:.0f}", f"{ratio:.2f}", app_cpu,
+                     top_cpu["server_cpu_ms"], f"{cpu_ratio:.2f}", f"{app_result.pct(99):.1f}",
+                     app_result.server_errors + app_result.errors])
+        figures[name] = {"app": app_result.summary(), "ceiling": top.summary(), "ratio": round(ratio, 3),
+                         "cpu_ms": app_cpu, "ceiling_cpu_ms": top_cpu["server_cpu_ms"],
+                         "cpu_ratio": round(cpu_ratio, 3), "target_ratio": TARGETS[name]}
+    harness.print_table(f"cached pages vs ceiling ({settings}, {PRODUCTS} products, page cache warm)",
+                        ["page", "bytes", "req/s", "ceiling req/s", "of ceiling", "server CPU ms",
+                         "ceiling CPU ms", "ceiling / server CPU", "p99 ms", "errors"], rows)
+    harness.emit_json("catalog_cached", figures)
+    return 1 if any(r.server_errors or r.errors or r.requests == 0 for r in measured.values()) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     global PRODUCTS, DATABASE
     parser = argparse.ArgumentParser(description=__doc__)
@@ -341,9 +367,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database", default=DATABASE, help="bench database (ecom_bench*)")
     parser.add_argument("--oscar-cpu-ms", type=float, default=OSCAR_LIST_CPU_MS,
                         help="Oscar's uncached list, CPU ms per request (make bench-peer)")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="only the warm-cache list and detail against the ceiling")
     args = parser.parse_args(argv)
     PRODUCTS, DATABASE = args.products, args.database
-    return run(args.duration, args.concurrency, args.profile, args.oscar_cpu_ms)
+    return run(args.duration, args.concurrency, args.profile, args.oscar_cpu_ms, args.cached_only)
 
 
 if __name__ == "__main__":

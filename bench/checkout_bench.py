@@ -13,8 +13,10 @@ Phase 2, the reservation race: the stock is topped up by RACE_UNITS per SKU,
 RACE_SHOPPERS more shoppers (created in SQL, carts filled in SQL, one unit
 each, more shoppers than units) all POST payment-intent from ``--shoppers``
 client threads at once (reservations/s).
-Then SQL checks that no unit was oversold, pg_stat_database that no deadlock
-happened, and the client that no request answered 5xx.
+Every payment intent uses the voucher code VOUCHER (10 % off, no use limit), so tax, shipping,
+a voucher and three stock locations are all in the path (issue 17's checkout target).
+Then SQL checks that no unit was oversold and every order carries the voucher,
+pg_stat_database that no deadlock happened, and the client that no request answered 5xx.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ RACE_UNITS = 10  # per SKU, for RACE_SHOPPERS / SKUs shoppers each
 LOCATIONS = 3  # shipping warehouses each SKU's stock is spread over
 SIGN_UP_AT_ONCE = 4
 GIVE_UP_AFTER = 8  # consecutive refusals after which a shopper believes stock is gone
+VOUCHER = "BENCH10"
 
 
 class Tally:
@@ -80,8 +83,17 @@ def prepare(skus: int, stock: int, locations: int = LOCATIONS) -> str:
                           "THEN :q - :share * (:n - 1) ELSE :share END"),
                      {"q": stock, "share": share, "n": locations, "first": first})
         conn.execute(text("TRUNCATE outbox_events, notifications"))
+        conn.execute(text("""
+            INSERT INTO promotions (name, code, kind, value, scope, category_ids, product_ids, times_used,
+                                    is_active, created_at, updated_at)
+            VALUES ('Bench 10 % off', :code, 'percent', 10, 'all', '[]', '[]', 0, true, now(), now())"""),
+                     {"code": VOUCHER})
     engine.dispose()
     return url
+
+
+def checkout_body() -> dict:
+    return {"shipping_address": harness.SHIPPING_ADDRESS, "voucher_code": VOUCHER}
 
 
 def sku_list(skus: int) -> list[str]:
@@ -115,8 +127,7 @@ def shop(client: harness.JsonClient, skus: list[str], tally: Tally, deadline: fl
         if status != 201:
             refusals += 1
             continue
-        status, answer, ms = client.request("POST", "/api/v1/checkout/payment-intent",
-                                            {"shipping_address": harness.SHIPPING_ADDRESS},
+        status, answer, ms = client.request("POST", "/api/v1/checkout/payment-intent", checkout_body(),
                                             {"Idempotency-Key": uuid.uuid4().hex})
         tally.record("payment_intent", status, ms)
         if status != 201:
@@ -179,7 +190,7 @@ def reservation_race(users: list[int], clients: int, tally: Tally) -> float:
                     user_id = pending.pop()
                 client.token = harness.mint_token(user_id)
                 status, answer, ms = client.request("POST", "/api/v1/checkout/payment-intent",
-                                                    {"shipping_address": harness.SHIPPING_ADDRESS})
+                                                    checkout_body())
                 tally.record("race_payment_intent", status, ms)
                 if status == 201:
                     with tally.lock:
@@ -216,6 +227,9 @@ def verify(url: str, stock: int) -> dict:
             LEFT JOIN stock_reservations r ON r.variant_id = v.id
             GROUP BY v.id, v.sku, i.quantity, i.reserved, i.each_within""")).all()
         orders = dict(conn.execute(text("SELECT status, count(*) FROM orders GROUP BY status")).all())
+        without_voucher = conn.execute(text(
+            "SELECT count(*) FROM orders WHERE voucher_code IS DISTINCT FROM :code OR discount_total <= 0"),
+            {"code": VOUCHER}).scalar_one()
         paid_without_commit = conn.execute(text("""
             SELECT count(*) FROM orders o WHERE o.status = 'paid' AND NOT EXISTS (
                 SELECT 1 FROM stock_reservations r WHERE r.order_id = o.id AND r.status = 'committed')
@@ -227,7 +241,8 @@ def verify(url: str, stock: int) -> dict:
                    or row.sold != row.committed or not row.each_within]
     return {"oversold_units": oversold, "units_sold": sum(r.sold for r in rows),
             "units_still_reserved": sum(r.active for r in rows), "stock_units": stock * len(rows),
-            "orders_by_status": orders, "inventory_mismatches": books_wrong,
+            "orders_by_status": orders, "orders_without_the_voucher": without_voucher,
+            "inventory_mismatches": books_wrong,
             "paid_without_committed_reservation": paid_without_commit}
 
 
@@ -279,7 +294,8 @@ def run(shoppers: int, skus: int, stock: int, *, database: str = DATABASE, port:
     correct = (found["oversold_units"] == 0 and deadlocks == 0
                and tally.server_errors + race.server_errors == 0
                and race.reservations == race_possible
-               and not found["inventory_mismatches"] and found["paid_without_committed_reservation"] == 0)
+               and not found["inventory_mismatches"] and found["paid_without_committed_reservation"] == 0
+               and found["orders_without_the_voucher"] == 0)
     steps = {}
     rows = []
     for step, latencies in sorted(tally.latencies.items()):
@@ -306,6 +322,7 @@ def run(shoppers: int, skus: int, stock: int, *, database: str = DATABASE, port:
         ["deadlocks", deadlocks],
         ["5xx or transport errors", tally.server_errors + race.server_errors],
         ["inventory rows not adding up", len(found["inventory_mismatches"])],
+        ["orders without the voucher's discount", found["orders_without_the_voucher"]],
     ])
     harness.emit_json("checkout", {
         "server": settings, "shoppers": shoppers, "concurrency": concurrency, "skus": len(codes),

@@ -13,10 +13,8 @@ What is kept is a ``Rules`` snapshot, read in four statements. It is trusted whi
 
 A commit that wrote a rule row, from whichever process (the back office, ``seed-demo``,
 an API or a job), bumps the version right after it committed, and forgets this process's
-snapshot at once; writes are seen through the ORM unit of work (``after_flush``) and
-through ``Session.execute`` of insert/update/delete constructs (``do_orm_execute``), as
-the catalog's version does (``ecom.catalog.cache_version``). A promotion's use counter
-(``times_used``) is not a rule: taking or giving back a use bumps nothing
+snapshot at once (``ecom.cache_versions``, as for the catalog's pages). A promotion's use
+counter (``times_used``) is not a rule: taking or giving back a use bumps nothing
 (``COUNTER_ONLY``), and whatever depends on it (a voucher used up, a limited sale run
 out) is read from the database at quote time, the claim itself under the row lock.
 
@@ -26,25 +24,20 @@ PRICING_CACHE_SECONDS = 0, or while Redis is away, every quote loads the rules a
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from itertools import chain
 
-import redis
 from flask import Flask, current_app, has_app_context
 from sqlalchemy import select
-from sqlalchemy.orm import ORMExecuteState, Session, selectinload
+from sqlalchemy.orm import selectinload
 
 from ecom import runtime
-from ecom.db import as_utc, listen_on_sessions
+from ecom.cache_versions import TableVersion
+from ecom.db import as_utc
 from ecom.extensions import db
 from ecom.pricing.models import Promotion, ShippingMethod, ShippingZone, TaxClass, TaxRate, VoucherCode
-
-log = logging.getLogger("ecom.pricing.rules")
 
 VERSION_KEY = "ecom:pricing:version"
 # Every table a snapshot is read from (stores: a pickup method's store, its address and name).
@@ -54,11 +47,7 @@ RULE_TABLES = frozenset({"tax_classes", "tax_rates", "shipping_zones", "shipping
 COUNTER_COLUMNS = frozenset({"times_used", "updated_at"})
 # Execution option of an UPDATE that only moves a use counter (``ecom.pricing.uses``).
 COUNTER_ONLY = "pricing_counter_only"
-_DIRTY = "ecom_pricing_rules_written"  # session.info: a rule row written, not yet committed
-_CLIENT = "ecom_pricing_rules_redis"
-_DOWN_UNTIL = "ecom_pricing_rules_redis_down_until"
 _SNAPSHOT = "ecom_pricing_rules_snapshot"
-REDIS_BACKOFF_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -190,11 +179,11 @@ def _method_data(method: ShippingMethod) -> MethodData:
 def current_rules() -> Rules:
     """The rules now: this process's snapshot when it is still good, else read afresh (and
     kept, when a version could be read)."""
-    if not has_app_context() or db.session().info.get(_DIRTY):
+    if not has_app_context() or RULES_VERSION.written(db.session()):
         return load_rules()
     app = current_app._get_current_object()
     seconds = float(runtime.settings(app)["PRICING_CACHE_SECONDS"])
-    version = _version(app) if seconds > 0 else None
+    version = RULES_VERSION.current(app) if seconds > 0 else None
     if version is None:
         return load_rules()
     kept = app.extensions.get(_SNAPSHOT)
@@ -202,7 +191,7 @@ def current_rules() -> Rules:
     if kept is not None and kept[0] == version and now - kept[1] < seconds:
         return kept[2]
     rules = load_rules()
-    if not db.session().info.get(_DIRTY):
+    if not RULES_VERSION.written(db.session()):
         app.extensions[_SNAPSHOT] = (version, now, rules)
     return rules
 
@@ -212,115 +201,8 @@ def forget_rules(app: Flask) -> None:
     app.extensions.pop(_SNAPSHOT, None)
 
 
-# --- the version in Redis -------------------------------------------------------------------
-
-_client_lock = threading.Lock()
-
-
-def _redis(app: Flask) -> redis.Redis | None:
-    """The Redis client holding the version (made on first use); None without REDIS_URL."""
-    client = app.extensions.get(_CLIENT)
-    if client is not None:
-        return client
-    url = runtime.settings(app)["REDIS_URL"]
-    if not url:
-        return None
-    with _client_lock:
-        client = app.extensions.get(_CLIENT)
-        if client is None:
-            # Short timeouts: a quote falls back to the database rather than wait for Redis.
-            client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
-            app.extensions[_CLIENT] = client
-    return client
-
-
-def _failed(app: Flask, exc: redis.RedisError) -> None:
-    app.extensions[_DOWN_UNTIL] = time.monotonic() + REDIS_BACKOFF_SECONDS
-    log.warning("pricing rules: Redis unavailable, rules read from the database for %.0fs: %s",
-                REDIS_BACKOFF_SECONDS, exc)
-
-
-def _version(app: Flask) -> bytes | None:
-    if time.monotonic() < app.extensions.get(_DOWN_UNTIL, 0.0):
-        return None
-    client = _redis(app)
-    if client is None:
-        return None
-    try:
-        version = client.get(VERSION_KEY)
-        if version is None:
-            # Redis came back empty: start from the clock, a value no snapshot can carry.
-            client.set(VERSION_KEY, time.time_ns(), nx=True)
-            version = client.get(VERSION_KEY)
-        return version
-    except redis.RedisError as exc:
-        _failed(app, exc)
-        return None
-
-
-# INCR alone would restart a missing version at 1, a number snapshots may still carry.
-BUMP = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCR', KEYS[1]) end
-redis.call('SET', KEYS[1], ARGV[1])
-return ARGV[1]
-"""
-
-
-def bump_version(app: Flask) -> None:
-    """Retire every process's snapshot. Tried even during a read back-off; when it fails,
-    other processes keep theirs for up to PRICING_CACHE_SECONDS."""
-    forget_rules(app)
-    client = _redis(app)
-    if client is None:
-        return
-    try:
-        client.eval(BUMP, 1, VERSION_KEY, time.time_ns())
-    except redis.RedisError as exc:
-        _failed(app, exc)
-
-
-# --- the session hooks ----------------------------------------------------------------------
-
-def init_app(app: Flask) -> None:
-    listen_on_sessions(after_flush=_note_flushed_rows, do_orm_execute=_note_bulk_statement,
-                       after_commit=_bump_if_written, after_rollback=_forget)
-
-
-def _rule_changed(session: Session, obj, *, dirty: bool) -> bool:
-    table = getattr(obj, "__table__", None)
-    if table is None or table.name not in RULE_TABLES:
-        return False
-    if not dirty:
-        return True
-    from sqlalchemy import inspect
-
-    state = inspect(obj)
-    return any(attr.key not in COUNTER_COLUMNS and attr.history.has_changes() for attr in state.attrs)
-
-
-def _note_flushed_rows(session: Session, flush_context) -> None:
-    if session.info.get(_DIRTY):
-        return
-    if any(_rule_changed(session, obj, dirty=False) for obj in chain(session.new, session.deleted)) or any(
-            _rule_changed(session, obj, dirty=True) for obj in session.dirty):
-        session.info[_DIRTY] = True
-
-
-def _note_bulk_statement(state: ORMExecuteState) -> None:
-    if not (state.is_insert or state.is_update or state.is_delete):
-        return
-    table = getattr(state.statement, "table", None)
-    if getattr(table, "name", None) in RULE_TABLES and not state.execution_options.get(COUNTER_ONLY):
-        state.session.info[_DIRTY] = True
-
-
-def _bump_if_written(session: Session) -> None:
-    if session.in_nested_transaction():
-        return  # a savepoint: the outermost commit makes the writes visible
-    if session.info.pop(_DIRTY, False) and has_app_context():
-        bump_version(current_app._get_current_object())
-
-
-def _forget(session: Session) -> None:
-    if not session.in_nested_transaction():  # writes before a rolled-back savepoint still count
-        session.info.pop(_DIRTY, None)
+# A bump forgets this process's snapshot at once, other processes' through Redis.
+RULES_VERSION = TableVersion(
+    "pricing rules", VERSION_KEY, RULE_TABLES, falls_back="rules read from the database",
+    counter_columns=COUNTER_COLUMNS, counter_option=COUNTER_ONLY, on_bump=forget_rules)
+init_app = RULES_VERSION.init_app

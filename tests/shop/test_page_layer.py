@@ -40,17 +40,17 @@ PER_ANSWER = {"Date", "X-Request-ID"}
 @pytest.fixture
 def cache(app, db, redis_url):
     """The session app with the catalog cache on, against this test's Redis database."""
-    saved = app.extensions.get(cache_version._CLIENT)
-    app.extensions[cache_version._CLIENT] = redis.Redis.from_url(redis_url)
+    saved = app.extensions.get(cache_version.CATALOG_VERSION.client_key)
+    app.extensions[cache_version.CATALOG_VERSION.client_key] = redis.Redis.from_url(redis_url)
     saved_seconds = app.config["CATALOG_CACHE_SECONDS"]
     app.config["CATALOG_CACHE_SECONDS"] = 30
-    app.extensions.pop(cache_version._DOWN_UNTIL, None)
+    app.extensions.pop(cache_version.CATALOG_VERSION.down_key, None)
     try:
         yield redis.Redis.from_url(redis_url)
     finally:
-        app.extensions[cache_version._CLIENT] = saved
+        app.extensions[cache_version.CATALOG_VERSION.client_key] = saved
         app.config["CATALOG_CACHE_SECONDS"] = saved_seconds
-        app.extensions.pop(cache_version._DOWN_UNTIL, None)
+        app.extensions.pop(cache_version.CATALOG_VERSION.down_key, None)
 
 
 @pytest.fixture
@@ -292,15 +292,13 @@ def test_without_redis_flask_answers_from_the_database_and_redis_is_read_once(
     calls = []
 
     class DeadRedis:
-        def register_script(self, script):
-            def run(**kwargs):
-                calls.append("read")
-                raise redis.ConnectionError("Connection refused")
-            return run
+        def mget(self, keys):
+            calls.append("read")
+            raise redis.ConnectionError("Connection refused")
 
-    monkeypatch.setitem(app.extensions, cache_version._CLIENT, DeadRedis())
-    monkeypatch.delitem(app.extensions, "ecom_page_read_script", raising=False)
-    monkeypatch.setattr(cache_version, "REDIS_BACKOFF_SECONDS", 0)
+    monkeypatch.setitem(app.extensions, cache_version.CATALOG_VERSION.client_key, DeadRedis())
+    monkeypatch.delitem(app.extensions, "ecom_page_reader", raising=False)
+    monkeypatch.setattr(cache_version.CATALOG_VERSION, "backoff_seconds", 0)
     try:
         for count in (1, 2):
             response = app.test_client().get("/api/v1/products/mug")
@@ -308,7 +306,7 @@ def test_without_redis_flask_answers_from_the_database_and_redis_is_read_once(
             assert "X-Cache" not in response.headers
             assert calls == ["read"] * count and spy.calls == count  # the decorator did not retry
     finally:
-        app.extensions.pop("ecom_page_read_script", None)
+        app.extensions.pop("ecom_page_reader", None)
 
 
 def test_an_unexpected_error_in_the_layer_is_logged_and_flask_answers(app, cache, catalog, behind,

@@ -21,14 +21,14 @@ from tests.factories import ProductFactory, make_order, stocked_variant
 @pytest.fixture
 def cache(app, db, redis_url):
     """The session app with the catalog cache on, against this test's Redis database."""
-    saved = app.extensions.get(cache_version._CLIENT)
-    app.extensions[cache_version._CLIENT] = redis.Redis.from_url(redis_url)
+    saved = app.extensions.get(cache_version.CATALOG_VERSION.client_key)
+    app.extensions[cache_version.CATALOG_VERSION.client_key] = redis.Redis.from_url(redis_url)
     saved_seconds = app.config["CATALOG_CACHE_SECONDS"]
     app.config["CATALOG_CACHE_SECONDS"] = 30
     try:
         yield redis.Redis.from_url(redis_url)
     finally:
-        app.extensions[cache_version._CLIENT] = saved
+        app.extensions[cache_version.CATALOG_VERSION.client_key] = saved
         app.config["CATALOG_CACHE_SECONDS"] = saved_seconds
 
 
@@ -163,12 +163,12 @@ def test_a_rolled_back_savepoint_keeps_the_writes_made_before_it(app, cache, db,
 
 def test_a_write_bumps_even_while_reads_back_off(app, cache, db, variant):
     before = cache_version.current_version(app)
-    app.extensions[cache_version._DOWN_UNTIL] = float("inf")  # a read just timed out
+    app.extensions[cache_version.CATALOG_VERSION.down_key] = float("inf")  # a read just timed out
     try:
         update_product(variant.product, name="Saved anyway", actor=SYSTEM)
         db.session.commit()
     finally:
-        app.extensions.pop(cache_version._DOWN_UNTIL, None)
+        app.extensions.pop(cache_version.CATALOG_VERSION.down_key, None)
     assert cache_version.current_version(app) != before
 
 
@@ -217,19 +217,17 @@ def test_without_redis_pages_come_from_the_database_and_redis_is_left_alone_a_mo
     calls = []
 
     class DeadRedis:
-        def register_script(self, script):
-            def run(**kwargs):
-                calls.append("read")
-                raise redis.ConnectionError("Connection refused")
-            return run
+        def mget(self, keys):
+            calls.append("read")
+            raise redis.ConnectionError("Connection refused")
 
         def get(self, key):
             calls.append("get")
             raise redis.ConnectionError("Connection refused")
 
-    app.extensions[cache_version._CLIENT] = DeadRedis()
-    app.extensions.pop("ecom_page_read_script", None)
-    app.extensions.pop(cache_version._DOWN_UNTIL, None)
+    app.extensions[cache_version.CATALOG_VERSION.client_key] = DeadRedis()
+    app.extensions.pop("ecom_page_reader", None)
+    app.extensions.pop(cache_version.CATALOG_VERSION.down_key, None)
     try:
         for _ in range(3):
             response = get(client, "/api/v1/products/mug")
@@ -237,10 +235,10 @@ def test_without_redis_pages_come_from_the_database_and_redis_is_left_alone_a_mo
             assert "X-Cache" not in response.headers
         assert calls == ["read"]  # tried once, then bypassed during the back-off
 
-        monkeypatch.setattr(cache_version, "REDIS_BACKOFF_SECONDS", 0)
-        app.extensions[cache_version._DOWN_UNTIL] = 0.0
+        monkeypatch.setattr(cache_version.CATALOG_VERSION, "backoff_seconds", 0)
+        app.extensions[cache_version.CATALOG_VERSION.down_key] = 0.0
         get(client, "/api/v1/products/mug")
         assert calls == ["read", "read"]  # after the back-off it tries again
     finally:
-        app.extensions.pop("ecom_page_read_script", None)
-        app.extensions.pop(cache_version._DOWN_UNTIL, None)
+        app.extensions.pop("ecom_page_reader", None)
+        app.extensions.pop(cache_version.CATALOG_VERSION.down_key, None)

@@ -32,7 +32,7 @@ RULE_TABLES = ("tax_rates", "tax_classes", "shipping_zones", "shipping_methods",
 
 def _with_version(app, url: str) -> redis.Redis:
     client = redis.Redis.from_url(url)
-    app.extensions[rules._CLIENT] = client
+    app.extensions[rules.RULES_VERSION.client_key] = client
     app.config["PRICING_CACHE_SECONDS"] = 60
     rules.forget_rules(app)
     return client
@@ -46,7 +46,7 @@ def cached(postgres, app, committed_db, redis_url):
     try:
         yield client
     finally:
-        app.extensions.pop(rules._CLIENT, None)
+        app.extensions.pop(rules.RULES_VERSION.client_key, None)
         app.config["PRICING_CACHE_SECONDS"] = saved
         rules.forget_rules(app)
 
