@@ -15,6 +15,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ecom.db import MONEY, Timestamp, TimestampMixin, one_of, utcnow
@@ -140,7 +141,9 @@ class Variant(TimestampMixin, db.Model):
     # The "was" price shown struck through beside the price; pricing never charges it.
     compare_at_price: Mapped[Decimal | None] = mapped_column(MONEY)
     weight: Mapped[Decimal | None] = mapped_column(db.Numeric(10, 3))  # kg
-    attributes: Mapped[dict] = mapped_column(JSON, default=dict)
+    # jsonb on PostgreSQL (migration 0015): the attribute filter and facet read keys of every
+    # variant, which a json column parses again for each.
+    attributes: Mapped[dict] = mapped_column(JSON().with_variant(JSONB(), "postgresql"), default=dict)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
 
     product: Mapped[Product] = relationship(back_populates="variants")

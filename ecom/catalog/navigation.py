@@ -10,10 +10,11 @@ price and size facets count red products only. Counts are of products, not varia
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from functools import lru_cache
 
-from sqlalchemy import String, case, cast, func, literal, or_, select, text, true
+from sqlalchemy import String, and_, case, cast, func, literal, null, or_, select, true, union_all
 
 from ecom.catalog import queries
 from ecom.catalog.models import Category, Product, Variant
@@ -94,81 +95,103 @@ class Facets:
     attributes: dict[str, list[tuple[str, int]]]  # name -> [(value, count)]
 
 
-def _matching_ids(filters: queries.ProductFilters):
-    statement, _ = queries.filtered_products(filters)
-    return statement.with_only_columns(Product.id).order_by(None).subquery()
-
-
 def product_facets(filters: queries.ProductFilters) -> Facets:
     """The facets of the products ``filters`` select (each dimension under the others).
 
     ``filters.search`` should be resolved (queries.search_mode) so that every count uses
-    the same search as the listing. A fixed number of statements, plus one per attribute
-    filter."""
+    the same search as the listing. One statement (see _facets_statement)."""
+    connection = db.session.connection()
     if queries.is_postgres():
-        # PostgreSQL guesses 100 rows per json_each_text call, so the attribute count looks
+        # PostgreSQL guesses 100 rows per jsonb_each_text call, so the attribute count looks
         # costly enough to compile: JIT then took 270 of its 410 ms (10 000 products x 3
         # variants). For the rest of this (read-only) transaction only.
-        db.session.execute(text("SET LOCAL jit = off"))
-    return Facets(category=_category_counts(filters.without("category")),
-                  price=_price_counts(filters.without("price")),
-                  attributes=_attribute_counts(filters))
-
-
-def _category_counts(filters: queries.ProductFilters) -> list[tuple[str, str, int]]:
-    ids = _matching_ids(filters)
-    rows = db.session.execute(
-        select(Category.slug, Category.name, func.count(Product.id))
-        .join(Product, Product.category_id == Category.id)
-        .where(Product.id.in_(select(ids.c.id)))
-        .group_by(Category.id, Category.slug, Category.name)
-        .order_by(func.count(Product.id).desc(), Category.name)
+        queries.plan_in_memory(connection, jit="off")
+    resolved = queries.resolve(filters)
+    key, parameters = queries.statement_key(filters, resolved)
+    rows = connection.execute(_facets_statement(key, resolved), parameters).all()
+    categories, buckets, values = [], {}, {}
+    for dimension, key_text, value, count, rank in rows:
+        if dimension == CATEGORY:
+            categories.append((rank, key_text, value, count))
+        elif dimension == PRICE:
+            buckets[int(key_text)] = count
+        else:
+            values.setdefault(key_text, []).append((value, count))
+    return Facets(
+        category=[(slug, name, count) for _, slug, name, count in sorted(categories)],
+        price=[PriceBucket(edge, PRICE_EDGES[index + 1] if index + 1 < len(PRICE_EDGES) else None,
+                           buckets[index])
+               for index, edge in enumerate(PRICE_EDGES) if buckets.get(index)],
+        attributes={name: sorted(found, key=lambda pair: (-pair[1], pair[0]))[:MAX_FACET_VALUES]
+                    for name, found in sorted(values.items())},
     )
-    return [(slug, name, count) for slug, name, count in rows]
 
 
-def _price_counts(filters: queries.ProductFilters) -> list[PriceBucket]:
-    ids = _matching_ids(filters)
+CATEGORY, PRICE, ATTRIBUTE = "category", "price", "attribute"
+
+
+# Built once per filters and resolved data, like the listing's statement
+# (queries._summaries_statement): on PostgreSQL the search text is a bound parameter.
+@lru_cache(maxsize=256)
+def _facets_statement(filters: queries.ProductFilters, resolved: queries.Resolved):
+    """Every facet count in one statement. The products matching every filter but category,
+    price and attributes are found once (the ``matching`` CTE), each with a flag per filter of
+    those dimensions; each dimension then counts the rows whose flags of the *other*
+    dimensions hold. (It was one statement per dimension, each finding the matching products
+    again: the in_stock filter three times over the catalog.)
+
+    Rows: (dimension, key, value, count, rank). Category: slug, name, products, and the rank
+    of (count desc, name) in the database's collation; price: the bucket's index; attribute:
+    name, value, products with an active variant having it."""
+    others = replace(filters, category=None, min_price=None, max_price=None, attributes=())
+    statement, _ = queries.filtered(others, replace(resolved, category_ids=None))
+    in_category = queries.category_clause(resolved) if resolved.category_ids is not None else true()
+    in_price = and_(true(), *queries.price_clauses(filters))
     price = queries.lowest_price()
     bucket = case(*[(price >= edge, index) for index, edge in reversed(list(enumerate(PRICE_EDGES)))],
                   else_=0)
-    rows = db.session.execute(
-        select(bucket.label("bucket"), func.count(Product.id))
-        .where(Product.id.in_(select(ids.c.id)))
-        .group_by("bucket")
-    ).all()
-    counts = dict(rows)
-    return [PriceBucket(edge, PRICE_EDGES[index + 1] if index + 1 < len(PRICE_EDGES) else None, counts[index])
-            for index, edge in enumerate(PRICE_EDGES) if counts.get(index)]
+    names = [name for name, _ in filters.attributes]
+    matching = statement.with_only_columns(
+        Product.id, Product.category_id, bucket.label("bucket"), in_category.label("in_category"),
+        in_price.label("in_price"),
+        *[queries.attribute_clause(name, values).label(f"attr_{n}")
+          for n, (name, values) in enumerate(filters.attributes)],
+    ).cte("matching")
+    every_attribute = [matching.c[f"attr_{n}"] for n in range(len(names))]
+    count = func.count()
+    by_category = (
+        select(literal(CATEGORY, String), Category.slug, Category.name, count,
+               func.row_number().over(order_by=(count.desc(), Category.name)))
+        .select_from(matching).join(Category, Category.id == matching.c.category_id)
+        .where(matching.c.in_price, *every_attribute)
+        .group_by(Category.id, Category.slug, Category.name)
+    )
+    by_price = (
+        select(literal(PRICE, String), cast(matching.c.bucket, String), null(), count, literal(0))
+        .where(matching.c.in_category, *every_attribute)
+        .group_by(matching.c.bucket)
+    )
+    return union_all(by_category, by_price, _attribute_values(matching, names, None),
+                     *[_attribute_values(matching, names, name) for name in names])
 
 
-def _attribute_rows(filters: queries.ProductFilters, name: str | None = None):
-    ids = _matching_ids(filters)
+def _attribute_values(matching, names: list[str], name: str | None):
+    """Attribute facet rows: with ``name``, that filtered attribute's values counted under every
+    filter but its own; without, every attribute not filtered, under all the filters."""
     pairs = queries.attribute_pairs()
     value = cast(pairs.c.value, String)
+    flags = [matching.c[f"attr_{n}"] for n, other in enumerate(names) if other != name]
     statement = (
-        select(pairs.c.key, value, func.count(func.distinct(Variant.product_id)))
-        .select_from(Variant)
-        .join(pairs, true())
-        .where(Variant.is_active.is_(True), Variant.product_id.in_(select(ids.c.id)),
-               value.is_not(None))
+        select(literal(ATTRIBUTE, String), pairs.c.key, value, func.count(func.distinct(Variant.product_id)),
+               literal(0))
+        .select_from(matching).join(Variant, Variant.product_id == matching.c.id).join(pairs, true())
+        .where(Variant.is_active.is_(True), value.is_not(None), matching.c.in_category, matching.c.in_price,
+               *flags)
         .group_by(pairs.c.key, value)
     )
     if name is not None:
-        statement = statement.where(pairs.c.key == name)
-    return db.session.execute(statement).all()
-
-
-def _attribute_counts(filters: queries.ProductFilters) -> dict[str, list[tuple[str, int]]]:
-    filtered = {name for name, _ in filters.attributes}
-    rows = [row for row in _attribute_rows(filters) if row[0] not in filtered]
-    for name in sorted(filtered):
-        rows += _attribute_rows(filters.without(f"attr.{name}"), name)
-    found: dict[str, list[tuple[str, int]]] = {}
-    for key, value, count in rows:
-        found.setdefault(key, []).append((value, count))
-    return {key: sorted(values, key=lambda pair: (-pair[1], pair[0]))[:MAX_FACET_VALUES]
-            for key, values in sorted(found.items())}
+        return statement.where(pairs.c.key == name)
+    return statement.where(pairs.c.key.not_in(names)) if names else statement
 
 
 # --- search suggestions ---------------------------------------------------------------------

@@ -154,7 +154,7 @@ def _in_stock_criteria(product_id) -> tuple:
         Variant.product_id == product_id,
         Variant.is_active.is_(True),
         Inventory.variant_id == Variant.id,
-        Inventory.available > 0,
+        Inventory.has_available,
         StockLocation.id == Inventory.location_id,
         StockLocation.ships,
     )
@@ -172,6 +172,28 @@ def in_stock_probe(product_id):
     PostgreSQL may answer an EXISTS in the select list with a hashed subplan instead, which
     reads every variant and inventory row of the catalog to list 24 products."""
     return select(Variant.id).where(*_in_stock_criteria(product_id)).limit(1).scalar_subquery()
+
+
+# The catalog's tables are read from memory, where an index probe costs about what a
+# sequential page does; PostgreSQL's default random_page_cost (4) prices a disk seek. With it,
+# category=X&in_stock=true hashed every variant and inventory row of the catalog to test the
+# category's 100 products (2.5x the CPU of probing the index for each); the facets statement
+# 4x (2 000 products). Set for the filtered list's transaction only, as ops would for the
+# whole database (ALTER DATABASE ... SET random_page_cost).
+IN_MEMORY_RANDOM_PAGE_COST = "1.1"
+
+
+def plan_in_memory(connection, **settings: str) -> None:
+    """For the rest of the transaction (PostgreSQL): plan as for tables in memory, with
+    ``settings`` (planner settings, e.g. jit="off") too; one statement.
+
+    enable_seqscan="off" is for the typo search's list (``FUZZY``): PostgreSQL prices a trigram
+    comparison like an integer one, so it compared every name with the text (18 ms of CPU,
+    2 000 products) rather than read the trigram and full-text indexes (6 ms). The default
+    ("on") is set again by every later call in the transaction."""
+    settings = {"random_page_cost": IN_MEMORY_RANDOM_PAGE_COST, "enable_seqscan": "on", **settings}
+    calls = ", ".join(f"set_config('{name}', '{value}', true)" for name, value in sorted(settings.items()))
+    connection.exec_driver_sql(f"SELECT {calls}")
 
 
 def is_postgres() -> bool:
@@ -193,15 +215,16 @@ def _search(statement, q: str, mode: str, *, postgres: bool, alike: dict[int, fl
     if postgres:
         # products.search_vector is a generated tsvector created by the migration only.
         vector = literal_column("products.search_vector")
-        # A named parameter: a built statement serves every search text (_statement_key).
+        # A named parameter: a built statement serves every search text (statement_key).
         q = bindparam(SEARCH_TEXT, q, type_=String)
         query = func.websearch_to_tsquery(literal_column("'english'::regconfig"), q)
         matches, rank = vector.op("@@")(query), func.ts_rank(vector, query)
         if mode != FUZZY:
             return statement.where(matches), rank
-        # name % q: whole-name similarity; q <% name: q is like a part of the name.
+        # name % q: whole-name similarity; name %> q (q <% name, its commutator, written with
+        # the column first so that the trigram index can serve it): q is like a part of the name.
         text = q
-        looks_like = or_(Product.name.op("%")(text), text.op("<%")(Product.name))
+        looks_like = or_(Product.name.op("%")(text), Product.name.op("%>")(text))
         similarity = func.greatest(func.similarity(Product.name, text),
                                    func.word_similarity(text, Product.name))
         return statement.where(or_(matches, looks_like)), rank + similarity
@@ -236,13 +259,17 @@ def _names_alike(terms: list[str]) -> dict[int, float]:
 def attribute_pairs():
     """(variant id, key, value as text) of every variant's attributes: a table-valued function
     joined to variants (implicitly lateral on both databases)."""
-    name = "json_each_text" if is_postgres() else "json_each"
+    name = "jsonb_each_text" if is_postgres() else "json_each"
     return getattr(func, name)(Variant.attributes).table_valued("key", "value")
 
 
-def _attribute_clause(name: str, values: tuple[str, ...]):
+def attribute_clause(name: str, values: tuple[str, ...]):
+    """Some active variant of the product has attribute ``name`` at one of ``values``, compared
+    case-insensitively (a number or true/false as its JSON text)."""
     # variants.attributes ->> name (JSON_EXTRACT on SQLite, cast: a number is compared as text):
     # one hashed semi-join, where a json_each per product cost 15 times as much (10 000 products).
+    # Not jsonb containment (@>), which the column's type would allow: it compares exactly, in
+    # case and in type ("M" vs "m", 42 vs "42").
     value = cast(Variant.attributes[name].as_string(), String)
     return Product.id.in_(
         select(Variant.product_id).where(Variant.is_active.is_(True),
@@ -257,21 +284,21 @@ def search_mode(filters: ProductFilters) -> str | None:
     if filters.search is not None:
         return filters.search
     strict = replace(filters, search=FULLTEXT)
-    resolved = _resolve(strict)
-    key, parameters = _statement_key(strict, resolved)
+    resolved = resolve(strict)
+    key, parameters = statement_key(strict, resolved)
     found = db.session.connection().execute(_fulltext_probe(key, resolved), parameters).scalar() or 0
     return FULLTEXT if found >= TYPO_FALLBACK_BELOW else FUZZY
 
 
 @lru_cache(maxsize=256)
-def _fulltext_probe(filters: ProductFilters, resolved: _Resolved):
+def _fulltext_probe(filters: ProductFilters, resolved: Resolved):
     """How many products (up to TYPO_FALLBACK_BELOW) full-text search finds: built once per
     filters, like the listing (see _summaries_statement)."""
-    strict = _filtered(filters, resolved)[0].with_only_columns(Product.id)
+    strict = filtered(filters, resolved)[0].with_only_columns(Product.id)
     return select(func.count()).select_from(strict.limit(TYPO_FALLBACK_BELOW).subquery())
 
 
-def _statement_key(filters: ProductFilters, resolved: _Resolved) -> tuple[ProductFilters, dict]:
+def statement_key(filters: ProductFilters, resolved: Resolved) -> tuple[ProductFilters, dict]:
     """The filters as the key of a built statement, and the parameters the key leaves out: on
     PostgreSQL the search text is a bound parameter (SEARCH_TEXT), so the statement built for
     one search serves all (SQLite's search has a clause per word, so its text stays in)."""
@@ -316,7 +343,7 @@ def product_listing(filters: ProductFilters):
 
 
 @dataclass(frozen=True)
-class _Resolved:
+class Resolved:
     """What a listing's SQL depends on besides the filters, read from the database first: so
     that building the statement reads nothing, and a built statement can be reused for the
     same filters and the same resolved data."""
@@ -326,7 +353,8 @@ class _Resolved:
     alike: tuple[tuple[int, float], ...] = ()  # SQLite's fuzzy search: (product id, closeness)
 
 
-def _resolve(filters: ProductFilters) -> _Resolved:
+def resolve(filters: ProductFilters) -> Resolved:
+    """What the filters' SQL depends on, read from the database (see Resolved)."""
     postgres = is_postgres()
     category_ids = None
     if filters.category:
@@ -341,28 +369,24 @@ def _resolve(filters: ProductFilters) -> _Resolved:
     if not postgres and filters.search == FUZZY and filters.q and filters.q.strip():
         terms = _search_terms(filters.q.strip())
         alike = tuple(sorted(_names_alike(terms).items())) if terms else ()
-    return _Resolved(postgres, category_ids, alike)
+    return Resolved(postgres, category_ids, alike)
 
 
 def filtered_products(filters: ProductFilters):
     """The unordered select of visible products matching ``filters``, and the search relevance."""
-    return _filtered(filters, _resolve(filters))
+    return filtered(filters, resolve(filters))
 
 
-def _filtered(filters: ProductFilters, resolved: _Resolved):
-    """``filtered_products`` from what ``_resolve`` read: builds, reads nothing."""
+def filtered(filters: ProductFilters, resolved: Resolved):
+    """``filtered_products`` from what ``resolve`` read: builds, reads nothing."""
     statement = select(Product).where(Product.is_active.is_(True))
     if resolved.category_ids is not None:
-        statement = statement.where(Product.category_id.in_(resolved.category_ids) if resolved.category_ids
-                                    else false())
+        statement = statement.where(category_clause(resolved))
     relevance = None
     if filters.q and filters.q.strip():
         statement, relevance = _search(statement, filters.q.strip(), filters.search or FULLTEXT,
                                        postgres=resolved.postgres, alike=dict(resolved.alike))
-    if filters.min_price is not None:
-        statement = statement.where(lowest_price() >= filters.min_price)
-    if filters.max_price is not None:
-        statement = statement.where(lowest_price() <= filters.max_price)
+    statement = statement.where(*price_clauses(filters))
     if filters.featured is not None:
         statement = statement.where(Product.featured.is_(filters.featured))
     if filters.in_stock is True:
@@ -370,8 +394,23 @@ def _filtered(filters: ProductFilters, resolved: _Resolved):
     elif filters.in_stock is False:
         statement = statement.where(~in_stock_clause())
     for name, values in filters.attributes:
-        statement = statement.where(_attribute_clause(name, values))
+        statement = statement.where(attribute_clause(name, values))
     return statement, relevance
+
+
+def category_clause(resolved: Resolved):
+    """The product is in the filtered category or below it (``resolved.category_ids`` set)."""
+    return Product.category_id.in_(resolved.category_ids) if resolved.category_ids else false()
+
+
+def price_clauses(filters: ProductFilters) -> list:
+    """The price range filter: the product's lowest price within it."""
+    clauses = []
+    if filters.min_price is not None:
+        clauses.append(lowest_price() >= filters.min_price)
+    if filters.max_price is not None:
+        clauses.append(lowest_price() <= filters.max_price)
+    return clauses
 
 
 def with_listing_relations(statement):
@@ -405,7 +444,7 @@ def list_products(filters: ProductFilters, *, page: int, per_page: int) -> tuple
         .join(StockLocation, StockLocation.id == Inventory.location_id).where(
             Variant.product_id.in_([product.id for product in products]),
             Variant.is_active.is_(True),
-            Inventory.available > 0,
+            Inventory.has_available,
             StockLocation.ships,
         )
     )) if products else set()
@@ -455,8 +494,8 @@ def first_image_id(product_id):
 
 def summaries_statement(filters: ProductFilters, *, page: int, per_page: int):
     """The statement ``list_summaries`` runs and its page parameters."""
-    resolved = _resolve(filters)
-    key, parameters = _statement_key(filters, resolved)
+    resolved = resolve(filters)
+    key, parameters = statement_key(filters, resolved)
     return (_summaries_statement(key, resolved),
             {**parameters, "page_limit": per_page, "page_offset": (page - 1) * per_page})
 
@@ -464,15 +503,15 @@ def summaries_statement(filters: ProductFilters, *, page: int, per_page: int):
 # Building the listing's SELECT took 4 of its 9 ms of CPU per request (2 000-product bench,
 # PROFILE in docs/v2/issue-17-catalog.md); built once per filters (the page is a bound
 # parameter), it is reused by every page and every later request with the same filters. The
-# key holds everything the SQL depends on (the filters and what _resolve read), so a reused
+# key holds everything the SQL depends on (the filters and what resolve read), so a reused
 # statement is the one that would be built; bounded, so distinct searches cannot grow it.
 @lru_cache(maxsize=256)
-def _summaries_statement(filters: ProductFilters, resolved: _Resolved):
+def _summaries_statement(filters: ProductFilters, resolved: Resolved):
     """One SELECT for a listing page: the page's products (filtered, sorted, limited) in a
     subquery, with the total count of matches, then per row its category, primary image and
     in-stock flag. Rows come in page order.
     Bound parameters: ``page_limit``, ``page_offset``."""
-    matching, relevance = _filtered(filters, resolved)
+    matching, relevance = filtered(filters, resolved)
     keys = _sort_keys(filters.sort, relevance)
     if replace(filters, sort="relevance") == ProductFilters():
         # Every visible product: the page walks the listing index and stops after the page;
@@ -539,7 +578,8 @@ def list_summaries(filters: ProductFilters, *, page: int, per_page: int) -> tupl
         # any parameters: for attr.size=Small&in_stock=true that generic plan cost 154 ms of
         # PostgreSQL CPU against 31 ms planned for the values (2 000 products). A filtered
         # list is planned for its values; the plain list keeps the prepared plan.
-        connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+        plan_in_memory(connection, plan_cache_mode="force_custom_plan",
+                       enable_seqscan="off" if filters.search == FUZZY else "on")
     rows = connection.execute(statement, parameters).all()
     if not rows:
         matching, _ = filtered_products(filters)

@@ -109,6 +109,10 @@ class Inventory(db.Model):
         # Back-office lists (migration 0013): a location's rows newest first, or by quantity.
         Index("ix_inventory_location_id_id", "location_id", "id"),
         Index("ix_inventory_quantity_id", "quantity", "id"),
+        # The rows with a unit available (has_available), for the storefront's in_stock filter
+        # and stock flag: read index-only (migration 0015).
+        Index("ix_inventory_variant_available", "variant_id", "location_id",
+              postgresql_where=text("quantity > reserved"), sqlite_where=text("quantity > reserved")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -147,6 +151,19 @@ class Inventory(db.Model):
         # Plain subtraction, so catalog filters keep the plan they were measured with
         # (reserved_within_quantity makes a clamp unnecessary).
         return cls.quantity - cls.reserved
+
+    @hybrid_property
+    def has_available(self) -> bool:
+        """Some unit can be sold now (available > 0)."""
+        return self.available > 0
+
+    @has_available.inplace.expression
+    @classmethod
+    def _has_available_sql(cls) -> ColumnElement[bool]:
+        # available > 0 spelled as the predicate of ix_inventory_variant_available, which the
+        # planner matches only as written: quantity - reserved > 0 is the same rows but would
+        # not use the index.
+        return cls.quantity > cls.reserved
 
     @hybrid_property
     def is_low(self) -> bool:
@@ -188,7 +205,7 @@ def shipping_stock_clause(variant_id) -> ColumnElement[bool]:
     return (
         select(Inventory.id)
         .join(StockLocation, StockLocation.id == Inventory.location_id)
-        .where(Inventory.variant_id == variant_id, Inventory.available > 0, StockLocation.ships)
+        .where(Inventory.variant_id == variant_id, Inventory.has_available, StockLocation.ships)
         .exists()
     )
 

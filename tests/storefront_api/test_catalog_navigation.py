@@ -201,6 +201,20 @@ def test_facets_follow_category_and_search(client, db, outdoor):
     assert facets["category"] == [{"slug": "boots", "name": "Boots", "count": 2}]
 
 
+def test_the_category_facet_counts_every_category_under_a_category_filter(client, db, outdoor):
+    response = client.get("/api/v1/products?category=tents&in_stock=true&facets=true")
+    facets = response.json["facets"]
+
+    assert slugs(response) == ["dome-tent"]
+    # categories: under every filter but the category's own
+    assert facets["category"] == sql_category_counts(db) == [
+        {"slug": "boots", "name": "Boots", "count": 2}, {"slug": "footwear", "name": "Footwear", "count": 1},
+        {"slug": "kitchen", "name": "Kitchen", "count": 1}, {"slug": "tents", "name": "Tents", "count": 1}]
+    # prices and attributes: in the category
+    assert facets["price"] == [{"min": "200.00", "max": "500.00", "count": 1}]
+    assert facets["attributes"] == {"colour": [{"value": "Green", "count": 1}]}
+
+
 def test_facets_come_on_request(client, outdoor):
     for path in ("/api/v1/products", "/api/v1/products?facets=false"):
         response = client.get(path)
