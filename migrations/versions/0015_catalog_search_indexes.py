@@ -1,12 +1,11 @@
 """the storefront's filtered lists: variant attributes as jsonb, an index of available stock
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-02
 
-Numbered 0015 and revising 0013 for now: another branch adds 0014 (back-office indexes);
-whoever merges the second re-chains this one after it (``down_revision = "0014"``). It
-touches nothing 0014 does.
+Written beside 0014 (back-office indexes) and chained after it at the merge; it touches
+nothing 0014 does.
 
 - ``variants.attributes`` becomes ``jsonb`` on PostgreSQL: every ``attributes ->> 'size'`` of
   the attribute filter and every ``jsonb_each_text`` of the attribute facet read the stored
@@ -25,7 +24,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
