@@ -241,7 +241,7 @@ def _candidates_statement(pickup: bool):
                Inventory.low_stock_alerted, StockLocation.priority)
         .join(StockLocation, StockLocation.id == Inventory.location_id)
         .where(Inventory.variant_id.in_(bindparam("variant_ids", expanding=True)), served_here,
-               Inventory.available > 0)
+               Inventory.has_available)
         .order_by(Inventory.variant_id, Inventory.location_id)
         .with_for_update(of=Inventory)
     )
