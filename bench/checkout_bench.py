@@ -86,7 +86,8 @@ def prepare(skus: int, stock: int, locations: int = LOCATIONS) -> str:
         conn.execute(text("""
             INSERT INTO promotions (name, code, kind, value, scope, category_ids, product_ids, times_used,
                                     is_active, created_at, updated_at)
-            VALUES ('Bench 10 % off', :code, 'percent', 10, 'all', '[]', '[]', 0, true, now(), now())"""),
+            VALUES ('Bench 10 % off', :code, 'percent', 10, 'all', '[]', '[]', 0, true, now(), now())
+            ON CONFLICT (code) DO NOTHING"""),
                      {"code": VOUCHER})
     engine.dispose()
     return url
