@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 AFTER_COMMIT = "ecom_after_commit_tasks"
+AFTER_ROLLBACK = "ecom_after_rollback_tasks"
 
 
 def after_commit(task: Callable[[], object]) -> None:
@@ -34,6 +35,17 @@ def after_commit(task: Callable[[], object]) -> None:
     failure it recorded.
     """
     db.session.info.setdefault(AFTER_COMMIT, []).append(task)
+
+
+def after_rollback(task: Callable[[], object]) -> None:
+    """Run ``task`` once the current transaction has been rolled back (never if it commits):
+    for a service raising an error its caller will roll back, work that must wait until the
+    transaction's row locks are let go (cancelling a payment intent nobody will pay).
+
+    ``task`` runs outside any transaction and must not use the database; a failure is
+    logged, not raised (the rollback already happened).
+    """
+    db.session.info.setdefault(AFTER_ROLLBACK, []).append(task)
 
 
 def commit() -> None:
@@ -83,10 +95,22 @@ def run_after_commit_tasks() -> None:
 
 
 def _drop_tasks(session: Session) -> None:
+    if session.in_nested_transaction():
+        return
+    session.info.pop(AFTER_COMMIT, None)
+    for task in session.info.pop(AFTER_ROLLBACK, ()):
+        try:
+            task()
+        except Exception:
+            log.exception("after-rollback task %r failed", task)
+
+
+def _drop_rollback_tasks(session: Session) -> None:
     if not session.in_nested_transaction():
-        session.info.pop(AFTER_COMMIT, None)
+        session.info.pop(AFTER_ROLLBACK, None)
 
 
 def init_app(app) -> None:
-    """A rollback anywhere (an error handler, a test) forgets the rolled-back work's tasks."""
-    listen_on_sessions(after_rollback=_drop_tasks)
+    """A rollback anywhere (an error handler, a test) forgets the rolled-back work's
+    after-commit tasks and runs its after-rollback ones; a commit forgets the latter."""
+    listen_on_sessions(after_rollback=_drop_tasks, after_commit=_drop_rollback_tasks)

@@ -60,6 +60,7 @@ from ecom.pricing.models import MethodKind
 from ecom.pricing.quote import Customer, Destination, quote_lines
 from ecom.pricing.uses import claim_uses, release_uses, restore_uses
 from ecom.runtime import payment_gateway, settings
+from ecom.unit_of_work import after_rollback
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +163,8 @@ def start_checkout(
     ValidationFailed (no shipping address, an inactive product, an unknown country or one
     not shipped to, VoucherRefused), Conflict (empty cart, too many open unpaid orders, a
     sale that ran out meanwhile), OutOfStock, GatewayUnavailable. The caller rolls back on
-    any of them.
+    any of them (for a shortfall or a refused voucher, the rollback cancels the intent:
+    ``unit_of_work.after_rollback``).
     """
     account = _account(user)
     cart_id, lines = _locked_cart_lines(user)
@@ -214,11 +216,10 @@ def start_checkout(
     emit(EventType.ORDER_PLACED, order_event_data(order))
     # Stock last: the inventory rows other shoppers wait for stay locked only from here to the
     # commit. The replaced orders' units are released first, so the new order may take them.
-    # A shortfall is rolled back to the savepoint first, which lets go of the rows the
-    # reservation locked, so the gateway is not called while they are held. The promotions'
-    # uses are taken just before the stock (their rows lock before inventory rows everywhere)
-    # and, like it, only after the replaced orders gave theirs back.
-    reservation = db.session.begin_nested()
+    # On a shortfall the intent is cancelled once the caller has rolled back, so the gateway
+    # is not called while the rows the reservation locked are held. The promotions' uses are
+    # taken just before the stock (their rows lock before inventory rows everywhere) and, like
+    # it, only after the replaced orders gave theirs back.
     try:
         for previous_id in replaced:
             _replace_order(previous_id, by=order, actor=actor)
@@ -226,10 +227,9 @@ def start_checkout(
             claim_uses(order.id, quote, customer=customer)
         reserve_stock(order, ttl_seconds=settings()["RESERVATION_TTL_SECONDS"])
     except (OutOfStock, VoucherRefused, Conflict):
-        reservation.rollback()
-        _cancel_abandoned_intent(payments, intent.id)
+        intent_id = intent.id
+        after_rollback(lambda: _cancel_abandoned_intent(payments, intent_id))
         raise
-    reservation.commit()
     return order, intent
 
 
