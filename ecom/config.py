@@ -90,6 +90,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
         # gateway (which takes no money) is meant: a staging shop.
         "ALLOW_SIMULATED_GATEWAY": env.bool("ALLOW_SIMULATED_GATEWAY"),
         "STRIPE_API_BASE": env.str("STRIPE_API_BASE"),
+        # How long one call to Stripe may wait to connect and for its answer (the library's own
+        # default is 80 s, which a hung Stripe would hold a checkout or back-office request for).
+        "STRIPE_TIMEOUT_SECONDS": env.int("STRIPE_TIMEOUT_SECONDS", 20),
         "CORS_ORIGINS": [o.strip() for o in (env.str("CORS_ORIGINS", "") or "").split(",") if o.strip()],
         "RESERVATION_TTL_SECONDS": env.int("RESERVATION_TTL_SECONDS", 900),
         "MAX_OPEN_UNPAID_ORDERS": env.int("MAX_OPEN_UNPAID_ORDERS", 3),

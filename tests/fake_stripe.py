@@ -19,6 +19,7 @@ import json
 import secrets
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
@@ -31,6 +32,7 @@ class FakeStripe:
         self.fail_status: int | None = None
         self.refund_answers: dict[str, tuple[dict, int, dict]] = {}  # idempotency key -> form, answer
         self.refund_timeouts = 0
+        self.answer_delay = 0.0  # seconds every answer waits (a hung Stripe)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         # A short poll: shutdown() waits up to one interval, and every Stripe test stops a server.
@@ -55,6 +57,10 @@ class FakeStripe:
 
     def time_out_refunds(self, times: int) -> None:
         self.refund_timeouts = times
+
+    def hang(self, seconds: float) -> None:
+        """Answer every request only after ``seconds`` (0: at once again)."""
+        self.answer_delay = seconds
 
     def paths(self, method: str | None = None) -> list[str]:
         return [path for m, path, _, _ in self.requests if method in (None, m)]
@@ -169,6 +175,8 @@ class FakeStripe:
                     if refunding and fake.refund_timeouts > 0:
                         fake.refund_timeouts -= 1
                         time_out = True
+                if fake.answer_delay:
+                    time.sleep(fake.answer_delay)
                 if time_out:
                     # Done, but the answer never arrives: the client's read ends with no response.
                     self.close_connection = True

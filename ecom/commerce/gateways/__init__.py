@@ -20,5 +20,6 @@ def choose_gateway(config: Mapping, intent_id: str | None = None) -> PaymentGate
     webhook_secret = config["STRIPE_WEBHOOK_SECRET"]
     simulated_intent = intent_id is not None and intent_id.startswith(SIMULATED_INTENT_PREFIX)
     if config["STRIPE_SECRET_KEY"] and not simulated_intent:
-        return StripeGateway(config["STRIPE_SECRET_KEY"], webhook_secret, config["STRIPE_API_BASE"])
+        return StripeGateway(config["STRIPE_SECRET_KEY"], webhook_secret, config["STRIPE_API_BASE"],
+                             timeout_seconds=config["STRIPE_TIMEOUT_SECONDS"])
     return SimulatedGateway(webhook_secret)

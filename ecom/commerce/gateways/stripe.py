@@ -18,8 +18,12 @@ class StripeGateway:
 
     name = "stripe"
 
-    def __init__(self, secret_key: str, webhook_secret: str | None, api_base: str | None = None):
-        options: dict[str, Any] = {"max_network_retries": 1}
+    def __init__(self, secret_key: str, webhook_secret: str | None, api_base: str | None = None, *,
+                 timeout_seconds: float):
+        """``timeout_seconds``: how long one attempt may wait to connect and for its answer
+        (one retry follows a timeout, so a call waits at most about twice that)."""
+        options: dict[str, Any] = {"max_network_retries": 1,
+                                   "http_client": stripe.new_default_http_client(timeout=timeout_seconds)}
         if api_base:
             options["base_addresses"] = {"api": api_base}
         self._client = stripe.StripeClient(secret_key, **options)

@@ -39,6 +39,18 @@ def test_stripe_is_chosen_when_a_secret_key_is_set(gateway):
     assert isinstance(gateway, StripeGateway)
 
 
+def test_a_hung_stripe_is_given_up_after_the_timeout(stripe_mode, app, monkeypatch):
+    # given Stripe answering only after 5 s, and calls allowed 1 s
+    monkeypatch.setitem(app.config, "STRIPE_TIMEOUT_SECONDS", 1)
+    stripe_mode.hang(5)
+    gateway = choose_gateway(app.config)
+    # when an intent is created, then the gateway gives up rather than wait for the answer:
+    # the attempt and its one retry
+    with pytest.raises(GatewayUnavailable):
+        gateway.create_intent(1000, "usd", {"order_number": "ORD-20261202-HUNG22"})
+    assert stripe_mode.paths("POST") == ["/v1/payment_intents", "/v1/payment_intents"]
+
+
 def test_create_and_retrieve_an_intent_in_minor_units(gateway, stripe_mode):
     intent = gateway.create_intent(4919, "usd", {"order_number": "ORD-1"}, idempotency_key="k-1")
     assert intent.id.startswith("pi_") and intent.amount_minor == 4919
