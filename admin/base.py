@@ -220,6 +220,15 @@ def identifier_start(search: str, implied: str) -> str:
     return start if start.startswith(implied) else implied + start
 
 
+def _searched(condition, query, count_query, joins, count_joins):
+    """Flask-Admin's ``_apply_search`` answer for a search that is ``condition``: the list and
+    its count both filtered by it."""
+    query = query.filter(condition)
+    if count_query is not None:
+        count_query = count_query.filter(condition)
+    return query, count_query, joins, count_joins
+
+
 class PrefixSearch:
     """The search box finds rows whose ``prefix_search_field`` is the term or starts with it.
 
@@ -237,10 +246,7 @@ class PrefixSearch:
     def _apply_search(self, query, count_query, joins, count_joins, search):
         column = getattr(self.model, self.prefix_search_field)
         condition = prefix_range(column, identifier_start(search, self.prefix_search_implied))
-        query = query.filter(condition)
-        if count_query is not None:
-            count_query = count_query.filter(condition)
-        return query, count_query, joins, count_joins
+        return _searched(condition, query, count_query, joins, count_joins)
 
 
 class ExactFirstSearch:
@@ -291,10 +297,7 @@ class ExactFirstSearch:
         condition = self._exact_condition(term)
         if condition is None or not self._matches_exactly(term, condition):
             return super()._apply_search(query, count_query, joins, count_joins, search)
-        query = query.filter(condition)
-        if count_query is not None:
-            count_query = count_query.filter(condition)
-        return query, count_query, joins, count_joins
+        return _searched(condition, query, count_query, joins, count_joins)
 
 
 class StaffModelView(RoleWalled, ModelView):

@@ -94,7 +94,7 @@ def run_after_commit_tasks() -> None:
                 log.exception("after-commit task %r failed; its recorded state drives the retry", task)
 
 
-def _drop_tasks(session: Session) -> None:
+def _on_rollback(session: Session) -> None:
     if session.in_nested_transaction():
         return
     session.info.pop(AFTER_COMMIT, None)
@@ -105,7 +105,7 @@ def _drop_tasks(session: Session) -> None:
             log.exception("after-rollback task %r failed", task)
 
 
-def _drop_rollback_tasks(session: Session) -> None:
+def _on_commit(session: Session) -> None:
     if not session.in_nested_transaction():
         session.info.pop(AFTER_ROLLBACK, None)
 
@@ -113,4 +113,4 @@ def _drop_rollback_tasks(session: Session) -> None:
 def init_app(app) -> None:
     """A rollback anywhere (an error handler, a test) forgets the rolled-back work's
     after-commit tasks and runs its after-rollback ones; a commit forgets the latter."""
-    listen_on_sessions(after_rollback=_drop_tasks, after_commit=_drop_rollback_tasks)
+    listen_on_sessions(after_rollback=_on_rollback, after_commit=_on_commit)

@@ -107,13 +107,6 @@ def _user_cart(user) -> Cart | None:
     return db.session.scalar(select(Cart).where(Cart.user_id == user.id))
 
 
-def _cart_of(buyer):
-    """What picks the buyer's cart: a guest's by its token, a signed-in shopper's by user."""
-    if isinstance(buyer, Guest):
-        return (Cart.token == buyer.cart_token, Cart.user_id.is_(None))
-    return (Cart.user_id == buyer.id,)
-
-
 def _account(buyer):
     """The buyer's user, or None for a guest."""
     return None if isinstance(buyer, Guest) else buyer
@@ -237,23 +230,21 @@ REPLACED_REASON = "replaced by a new checkout of the same cart"
 
 
 @cache
-def _new_rows_statements():
-    """INSERT ... RETURNING of an order's lines and of its payment: no unit of work for rows
-    every checkout writes, and built once."""
-    return loading_insert(OrderItem), loading_insert(Payment)
+def _inserting(model):
+    """INSERT ... RETURNING of ``model`` rows (an order's lines, its payment): no unit of work
+    for rows every checkout writes, and built once."""
+    return loading_insert(model)
 
 
 def _insert_lines(order: Order, lines: list[CheckoutLine], quote: Quote) -> None:
-    insert_items, _ = _new_rows_statements()
-    items = list(db.session.scalars(insert_items, [
+    items = list(db.session.scalars(_inserting(OrderItem), [
         _order_item_values(order, line, priced) for line, priced in zip(lines, quote.lines, strict=True)]))
     # The new order's lines are these: saying so spares the query that would look for them.
     set_committed_value(order, "items", items)
 
 
 def _insert_payment(order: Order, intent_id: str, *, gateway: str) -> None:
-    _, insert_payment = _new_rows_statements()
-    payment = db.session.scalars(insert_payment, [{
+    payment = db.session.scalars(_inserting(Payment), [{
         "order_id": order.id, "stripe_payment_intent_id": intent_id, "amount": order.total,
         "currency": order.currency, "status": PaymentStatus.PENDING, "gateway": gateway}]).one()
     # Likewise its one payment and its missing fulfillments, which its events and rendering ask for.
