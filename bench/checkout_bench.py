@@ -83,12 +83,7 @@ def prepare(skus: int, stock: int, locations: int = LOCATIONS) -> str:
                           "THEN :q - :share * (:n - 1) ELSE :share END"),
                      {"q": stock, "share": share, "n": locations, "first": first})
         conn.execute(text("TRUNCATE outbox_events, notifications"))
-        conn.execute(text("""
-            INSERT INTO promotions (name, code, kind, value, scope, category_ids, product_ids, times_used,
-                                    is_active, created_at, updated_at)
-            VALUES ('Bench 10 % off', :code, 'percent', 10, 'all', '[]', '[]', 0, true, now(), now())
-            ON CONFLICT (code) DO NOTHING"""),
-                     {"code": VOUCHER})
+        datagen.ensure_voucher(conn, VOUCHER)
     engine.dispose()
     return url
 

@@ -1,6 +1,6 @@
 """The cost of one ``POST /checkout/payment-intent``, in process: SQL round trips and CPU.
 
-    python -m bench.checkout_profile [--orders 200] [--lines 1] [--statements] [--profile]
+    python -m bench.checkout_profile [--orders 200] [--lines 1] [--statements] [--profile | --cpu-profile]
 
 Independent of other load on the machine (unlike the checkout bench's rate):
 on its own database ``ecom_bench_checkout_profile`` (10 products x 3 variants,
@@ -11,7 +11,8 @@ one after another. Counted per request: SQL statements (a
 CPU and wall milliseconds of this process, and CPU milliseconds of the
 PostgreSQL backends (from /proc, in clock ticks: a rough figure).
 ``--statements`` prints one request's statements, ``--profile`` a pyinstrument
-profile of all of them.
+profile of all of them (wall time, database waits included), ``--cpu-profile``
+a cProfile of their CPU time (``time.process_time``) by function.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import uuid
 
 from sqlalchemy import event, text
 
-from bench import datagen, harness
+from bench import checkout_bench, datagen, harness
 
 DATABASE = "ecom_bench_checkout_profile"
 PRODUCTS = 10
@@ -37,8 +38,12 @@ def prepare(orders: int, lines: int) -> tuple[str, list[int]]:
     engine = harness.engine_for(url)
     with engine.begin() as conn:
         datagen.reset(conn)
-        datagen.generate_catalog(conn, products=PRODUCTS)
-        conn.execute(text("UPDATE inventory SET quantity = 1000000, reserved = 0"))
+        datagen.generate_catalog(conn, products=PRODUCTS, locations=checkout_bench.LOCATIONS)
+        # Ample stock at the last warehouse only: each line is allocated over all three.
+        last = datagen.ensure_locations(conn, checkout_bench.LOCATIONS)[-1]
+        conn.execute(text("UPDATE inventory SET quantity = CASE WHEN location_id = :last THEN 1000000 "
+                          "ELSE 0 END, reserved = 0"), {"last": last})
+        datagen.ensure_voucher(conn, checkout_bench.VOUCHER)
         conn.execute(text("TRUNCATE outbox_events, notifications, idempotency_keys"))
         users = datagen.seed_shoppers(conn, orders + 1, prefix=f"profile-{uuid.uuid4().hex[:6]}-")
         skus = [f"SKU-{p}-{v}" for p in range(1, PRODUCTS + 1) for v in (1, 2, 3)]
@@ -88,7 +93,8 @@ def make_app(url: str):
                        **harness.BENCH_SECRETS})
 
 
-def run(orders: int, lines: int, show_statements: bool, want_profile: bool) -> int:
+def run(orders: int, lines: int, show_statements: bool, want_profile: bool,
+        want_cpu_profile: bool = False) -> int:
     from ecom.extensions import db
 
     url, users = prepare(orders, lines)
@@ -96,7 +102,7 @@ def run(orders: int, lines: int, show_statements: bool, want_profile: bool) -> i
     client = app.test_client()
     with app.app_context():
         trips = RoundTrips(db.engine)
-    body = {"shipping_address": harness.SHIPPING_ADDRESS}
+    body = checkout_bench.checkout_body()  # the race's request: tax, default shipping, a voucher
 
     def place(user_id: int):
         headers = {"Authorization": f"Bearer {harness.mint_token(user_id)}"}
@@ -111,6 +117,11 @@ def run(orders: int, lines: int, show_statements: bool, want_profile: bool) -> i
 
         profiler = Profiler(interval=0.0005)
         profiler.start()
+    elif want_cpu_profile:
+        import cProfile
+
+        profiler = cProfile.Profile(time.process_time)
+        profiler.enable()
     counts, pings, commits, cpu_ms, wall_ms = [], [], [], [], []
     first_statements: list[str] = []
     pg_before = harness.backend_cpu_seconds(url, DATABASE)
@@ -130,7 +141,7 @@ def run(orders: int, lines: int, show_statements: bool, want_profile: bool) -> i
     pg_after = harness.backend_cpu_seconds(url, DATABASE)
     pg_ms = sum(after - pg_before.get(pid, 0.0) for pid, after in pg_after.items()) * 1000 / len(counts)
     if profiler is not None:
-        profiler.stop()
+        profiler.disable() if want_cpu_profile else profiler.stop()
     figures = {
         "orders": orders, "lines_per_order": lines,
         "statements_per_request": statistics.median(counts),
@@ -149,7 +160,13 @@ def run(orders: int, lines: int, show_statements: bool, want_profile: bool) -> i
         print("\nstatements of one request:")
         for number, statement in enumerate(first_statements, 1):
             print(f"{number:3}. {' '.join(statement.split())[:200]}")
-    if profiler is not None:
+    if want_cpu_profile:
+        import pstats
+
+        stats = pstats.Stats(profiler).strip_dirs()
+        stats.sort_stats("tottime").print_stats(40)
+        stats.sort_stats("cumulative").print_stats(80)
+    elif profiler is not None:
         print(profiler.output_text(unicode=False, color=False, show_all=False))
     harness.emit_json("checkout_profile", figures)
     return 0
@@ -161,8 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lines", type=int, default=1, help="one-unit lines per cart")
     parser.add_argument("--statements", action="store_true", help="print one request's statements")
     parser.add_argument("--profile", action="store_true", help="print a pyinstrument profile")
+    parser.add_argument("--cpu-profile", action="store_true", help="print a cProfile of CPU time")
     args = parser.parse_args(argv)
-    return run(args.orders, args.lines, args.statements, args.profile)
+    return run(args.orders, args.lines, args.statements, args.profile, args.cpu_profile)
 
 
 if __name__ == "__main__":

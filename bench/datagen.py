@@ -60,6 +60,15 @@ def ensure_locations(conn, count: int) -> list[int]:
     return [ids[code] for code in codes]
 
 
+def ensure_voucher(conn, code: str) -> None:
+    """Voucher ``code``: 10 % off everything, no use limit."""
+    _run(conn, """
+        INSERT INTO promotions (name, code, kind, value, scope, category_ids, product_ids, times_used,
+                                is_active, created_at, updated_at)
+        VALUES ('Bench 10 % off', :code, 'percent', 10, 'all', '[]', '[]', 0, true, now(), now())
+        ON CONFLICT (code) DO NOTHING""", code=code)
+
+
 def generate_catalog(conn, products: int, variants_per_product: int = 3, locations: int = 1, *,
                      stock_everywhere: bool = False) -> None:
     """``products`` active products in 20 categories, each with one primary image,
