@@ -163,6 +163,7 @@ def run(orders: int, lines: int, show_statements: bool, want_profile: bool,
     if want_cpu_profile:
         import pstats
 
+        profiler.dump_stats(harness.LOG_DIR / "checkout_profile.pstats")  # for pstats callers/callees
         stats = pstats.Stats(profiler).strip_dirs()
         stats.sort_stats("tottime").print_stats(40)
         stats.sort_stats("cumulative").print_stats(80)

@@ -44,7 +44,7 @@ from ecom.commerce.payments import (
     request_refund,
     set_payment_status,
 )
-from ecom.commerce.sql import insert_or_nothing_statement, loading_insert
+from ecom.commerce.sql import insert_or_nothing_statement, insert_persistent
 from ecom.commerce.status import MONEY_TAKEN, EventKind, OrderStatus, PaymentStatus
 from ecom.db import money, utcnow
 from ecom.errors import Conflict, EcomError, NotFound, OutOfStock, ValidationFailed
@@ -80,15 +80,15 @@ def insert_order(**values) -> Order:
     a number already taken (even by a transaction still running) into no row, and another
     number is drawn."""
     while True:
-        order = db.session.scalars(_insert_order_statement(db.session.get_bind().dialect.name),
-                                   [{**values, "order_number": _order_number()}]).first()
-        if order is not None:
-            return order
+        inserted = insert_persistent(Order, [{**values, "order_number": _order_number()}],
+                                     _insert_order_statement(db.session.get_bind().dialect.name))
+        if inserted:
+            return inserted[0]
 
 
 @cache
 def _insert_order_statement(dialect: str):
-    return loading_insert(Order, insert_or_nothing_statement(Order, dialect, unique=("order_number",)))
+    return insert_or_nothing_statement(Order, dialect, unique=("order_number",))
 
 
 def _resolve_address(user, address_id: int | None, fields: dict | None, label: str) -> dict | None:
@@ -229,24 +229,17 @@ def start_checkout(
 REPLACED_REASON = "replaced by a new checkout of the same cart"
 
 
-@cache
-def _inserting(model):
-    """INSERT ... RETURNING of ``model`` rows (an order's lines, its payment): no unit of work
-    for rows every checkout writes, and built once."""
-    return loading_insert(model)
-
-
 def _insert_lines(order: Order, lines: list[CheckoutLine], quote: Quote) -> None:
-    items = list(db.session.scalars(_inserting(OrderItem), [
-        _order_item_values(order, line, priced) for line, priced in zip(lines, quote.lines, strict=True)]))
+    items = insert_persistent(OrderItem, [
+        _order_item_values(order, line, priced) for line, priced in zip(lines, quote.lines, strict=True)])
     # The new order's lines are these: saying so spares the query that would look for them.
     set_committed_value(order, "items", items)
 
 
 def _insert_payment(order: Order, intent_id: str, *, gateway: str) -> None:
-    payment = db.session.scalars(_inserting(Payment), [{
+    [payment] = insert_persistent(Payment, [{
         "order_id": order.id, "stripe_payment_intent_id": intent_id, "amount": order.total,
-        "currency": order.currency, "status": PaymentStatus.PENDING, "gateway": gateway}]).one()
+        "currency": order.currency, "status": PaymentStatus.PENDING, "gateway": gateway}])
     # Likewise its one payment and its missing fulfillments, which its events and rendering ask for.
     set_committed_value(order, "payments", [payment])
     set_committed_value(order, "fulfillments", [])

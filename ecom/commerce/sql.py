@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
+
+from sqlalchemy import Numeric, insert, inspect
+from sqlalchemy.orm import make_transient_to_detached
 
 from ecom.extensions import db
 
@@ -34,11 +40,68 @@ def insert_unless_exists(model, **values) -> bool:
     return db.session.execute(insert_or_nothing(model, values).returning(*key)).first() is not None
 
 
-def loading_insert(model, statement=None):
-    """``statement`` (default: a plain INSERT into ``model``'s table) returning the new rows as
-    ``model`` objects, loaded as a query loads them: cheaper per row than the ORM's bulk INSERT,
-    for rows every checkout writes. Run it with a list of parameter dicts; the objects come back
-    in their order."""
+@dataclass(frozen=True)
+class _Column:
+    """How ``insert_persistent`` fills one column: its attribute, its Python default, the
+    scale PostgreSQL would round a Decimal to."""
+
+    name: str
+    attribute: str
+    default: Callable[[], object] | None
+    scale: Decimal | None
+
+    def value(self, row: dict):
+        value = row[self.name] if self.name in row else (self.default() if self.default else None)
+        if self.scale is not None and isinstance(value, Decimal):
+            return value.quantize(self.scale, rounding=ROUND_HALF_UP)  # as the column stores it
+        return value
+
+
+@cache
+def _columns(model) -> tuple[_Column, ...]:
+    mapper = inspect(model)
+    columns = []
+    for column in model.__table__.c:
+        if column.primary_key:
+            continue
+        default = column.default
+        if default is not None and default.is_callable:
+            make = (lambda fn: lambda: fn(None))(default.arg)
+        elif default is not None and default.is_scalar:
+            make = (lambda constant: lambda: constant)(default.arg)
+        elif default is None and column.server_default is None:
+            make = None
+        else:
+            raise TypeError(f"{column}: insert_persistent fills in Python defaults only")
+        scale = (Decimal(1).scaleb(-column.type.scale)
+                 if isinstance(column.type, Numeric) and column.type.scale is not None else None)
+        columns.append(_Column(column.name, mapper.get_property_by_column(column).key, make, scale))
+    return tuple(columns)
+
+
+def insert_persistent(model, rows: list[dict], statement=None) -> list:
+    """Insert ``rows`` of ``model`` (default statement: a plain INSERT) returning only their
+    ids; the objects are built from the values written (Python column defaults filled in,
+    Decimals rounded to their column's scale) and added to the session as persistent and
+    unchanged, as if loaded: no unit of work, and no result columns to turn into objects,
+    for rows every checkout writes. The objects come back in ``rows``' order; one row that
+    the statement did not insert (``ON CONFLICT DO NOTHING``) gives an empty list.
+    Relationships are not loaded (the caller sets what it knows with ``set_committed_value``)."""
+    columns = _columns(model)
     table = model.__table__
+    written = [{column.name: column.value(row) for column in columns} for row in rows]
     statement = insert(table) if statement is None else statement
-    return select(model).from_statement(statement.returning(*table.c, sort_by_parameter_order=True))
+    key = table.primary_key.columns.values()[0]
+    if len(written) == 1:
+        new_id = db.session.execute(statement.returning(key), written[0]).scalar()
+        ids = [] if new_id is None else [new_id]
+        written = written[:len(ids)]
+    else:
+        ids = list(db.session.scalars(statement.returning(key, sort_by_parameter_order=True), written))
+    objects = []
+    for values, new_id in zip(written, ids, strict=True):
+        instance = model(**{column.attribute: values[column.name] for column in columns}, **{key.key: new_id})
+        make_transient_to_detached(instance)
+        db.session.add(instance)
+        objects.append(instance)
+    return objects
