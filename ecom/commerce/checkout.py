@@ -88,7 +88,7 @@ def insert_order(**values) -> Order:
 
 @cache
 def _insert_order_statement(dialect: str):
-    return insert_or_nothing_statement(Order, dialect, unique=("order_number",))
+    return insert_or_nothing_statement(Order.__table__, dialect, unique=("order_number",))
 
 
 def _resolve_address(user, address_id: int | None, fields: dict | None, label: str) -> dict | None:

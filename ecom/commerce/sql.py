@@ -9,6 +9,7 @@ from functools import cache
 
 from sqlalchemy import Numeric, insert, inspect
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.instrumentation import manager_of_class
 
 from ecom.extensions import db
 
@@ -26,7 +27,8 @@ def insert_or_nothing(model, values: dict, *, unique: tuple[str, ...] | None = N
 
 
 def insert_or_nothing_statement(model, dialect: str, *, unique: tuple[str, ...] | None = None):
-    """``insert_or_nothing`` for ``dialect`` without its values: built once, run with parameters."""
+    """``insert_or_nothing`` for ``dialect`` without its values: built once, run with parameters.
+    ``model`` may be a table: then it runs as a plain Core INSERT, not the ORM's bulk insert."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
@@ -88,20 +90,33 @@ def insert_persistent(model, rows: list[dict], statement=None) -> list:
     the statement did not insert (``ON CONFLICT DO NOTHING``) gives an empty list.
     Relationships are not loaded (the caller sets what it knows with ``set_committed_value``)."""
     columns = _columns(model)
-    table = model.__table__
     written = [{column.name: column.value(row) for column in columns} for row in rows]
-    statement = insert(table) if statement is None else statement
-    key = table.primary_key.columns.values()[0]
     if len(written) == 1:
-        new_id = db.session.execute(statement.returning(key), written[0]).scalar()
+        new_id = db.session.execute(_returning_id(model, statement, many=False), written[0]).scalar()
         ids = [] if new_id is None else [new_id]
-        written = written[:len(ids)]
     else:
-        ids = list(db.session.scalars(statement.returning(key, sort_by_parameter_order=True), written))
+        ids = list(db.session.scalars(_returning_id(model, statement, many=True), written))
+    manager = manager_of_class(model)
+    key = _primary_key(model).key
     objects = []
-    for values, new_id in zip(written, ids, strict=True):
-        instance = model(**{column.attribute: values[column.name] for column in columns}, **{key.key: new_id})
+    for values, new_id in zip(written[:len(ids)], ids, strict=True):
+        # As a query loads a row: the values straight into the new instance's state, no
+        # attribute events; make_transient_to_detached then records them as loaded.
+        instance = manager.new_instance()
+        instance.__dict__.update({column.attribute: values[column.name] for column in columns})
+        instance.__dict__[key] = new_id
         make_transient_to_detached(instance)
         db.session.add(instance)
         objects.append(instance)
     return objects
+
+
+def _primary_key(model):
+    return model.__table__.primary_key.columns.values()[0]
+
+
+@cache
+def _returning_id(model, statement, *, many: bool):
+    """``statement`` (None: a plain INSERT into ``model``) returning the new rows' ids, built once."""
+    statement = insert(model.__table__) if statement is None else statement
+    return statement.returning(_primary_key(model), sort_by_parameter_order=many)
