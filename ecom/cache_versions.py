@@ -10,8 +10,9 @@ Writes are seen through the ORM unit of work (``after_flush``) and through
 ``Session.execute`` of insert/update/delete constructs on those tables (``do_orm_execute``);
 the bump waits for the outermost commit (a released savepoint is not yet visible to anyone),
 and a rollback forgets what the transaction wrote (a rolled-back savepoint does not: the
-writes made before it still count). SQL written as text, or run outside a Session (raw
-connections, psql), is not seen; each cache's time limit bounds how long such a change
+writes made before it still count). SQL written as text is seen when it names the tables
+it writes in the execution option ``WRITES``; unnamed, or run outside a Session (raw
+connections, psql), it is not seen; each cache's time limit bounds how long such a change
 stays unseen.
 
 Redis should run with a ``volatile-*`` eviction policy (or none), so that a version key,
@@ -42,6 +43,10 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCR', KEYS[1]) en
 redis.call('SET', KEYS[1], ARGV[1])
 return ARGV[1]
 """
+
+
+# The execution option by which a text statement names the tables it writes.
+WRITES = "writes_tables"
 
 
 class TableVersion:
@@ -156,12 +161,14 @@ class TableVersion:
             session.info[self.written_key] = True
 
     def _note_bulk_statement(self, state: ORMExecuteState) -> None:
-        if not (state.is_insert or state.is_update or state.is_delete):
-            return
+        written = state.execution_options.get(WRITES)
+        if written is None:
+            if not (state.is_insert or state.is_update or state.is_delete):
+                return
+            written = (getattr(getattr(state.statement, "table", None), "name", None),)
         if self.counter_option is not None and state.execution_options.get(self.counter_option):
             return
-        table = getattr(state.statement, "table", None)
-        if getattr(table, "name", None) in self.tables:
+        if self.tables.intersection(written):
             state.session.info[self.written_key] = True
 
     def _bump_if_written(self, session: Session) -> None:

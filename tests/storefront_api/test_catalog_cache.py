@@ -6,9 +6,10 @@ from decimal import Decimal
 
 import pytest
 import redis
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from ecom.actor import SYSTEM
+from ecom.cache_versions import WRITES
 from ecom.catalog import cache_version
 from ecom.catalog.services import update_product
 from ecom.inventory.models import Inventory, MovementReason
@@ -128,6 +129,18 @@ def test_a_stock_adjustment_is_visible(client, cache, db, variant):
 def test_a_bulk_update_statement_bumps_the_version_too(app, cache, db, variant):
     before = cache_version.current_version(app)
     db.session.execute(update(Inventory).where(Inventory.variant_id == variant.id).values(quantity=20))
+    db.session.commit()
+    assert cache_version.current_version(app) != before
+
+
+def test_a_text_statement_naming_the_tables_it_writes_bumps_the_version(app, cache, db, variant):
+    before = cache_version.current_version(app)
+    db.session.execute(text("UPDATE users SET full_name = full_name")
+                       .execution_options(**{WRITES: ("users",)}))
+    db.session.commit()
+    assert cache_version.current_version(app) == before
+    db.session.execute(text("UPDATE inventory SET quantity = 20 WHERE variant_id = :v")
+                       .execution_options(**{WRITES: ("inventory",)}), {"v": variant.id})
     db.session.commit()
     assert cache_version.current_version(app) != before
 
