@@ -81,6 +81,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict:
         "JWT_LIFETIME_SECONDS": env.int("JWT_LIFETIME_SECONDS", 3600),
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+        # A pooled connection idle longer than this is pinged before use (ecom.connections);
+        # 0 pings every time (SQLAlchemy's pre-ping).
+        "DB_PING_AFTER_IDLE_SECONDS": env.int("DB_PING_AFTER_IDLE_SECONDS", 5),
         "REDIS_URL": env.str("REDIS_URL"),
         "STRIPE_SECRET_KEY": env.str("STRIPE_SECRET_KEY"),
         # No default in production: check_production_settings refuses to start without one.

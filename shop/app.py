@@ -30,7 +30,14 @@ def create_app(config: dict | None = None) -> Flask:
         configure_logging(app)
     init_request_logging(app)
 
+    from ecom.connections import engine_options, ping_after_idle
+
+    idle_seconds = app.config["DB_PING_AFTER_IDLE_SECONDS"]
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"], app.config["SQLALCHEMY_DATABASE_URI"], idle_seconds)
     db.init_app(app)
+    with app.app_context():
+        ping_after_idle(db.engine, idle_seconds)
     import ecom.models  # noqa: F401  - registers every table on the metadata
 
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))

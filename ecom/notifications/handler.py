@@ -325,10 +325,13 @@ def standalone_environment() -> tuple[Mapping, Engine]:
     with _standalone_lock:
         if not _standalone:
             from ecom.config import load_config
+            from ecom.connections import engine_options, ping_after_idle
 
             settings = load_config()
-            engine = create_engine(settings["SQLALCHEMY_DATABASE_URI"],
-                                   **settings["SQLALCHEMY_ENGINE_OPTIONS"])
+            uri, idle_seconds = settings["SQLALCHEMY_DATABASE_URI"], settings["DB_PING_AFTER_IDLE_SECONDS"]
+            options = engine_options(settings["SQLALCHEMY_ENGINE_OPTIONS"], uri, idle_seconds)
+            engine = create_engine(uri, **options)
+            ping_after_idle(engine, idle_seconds)
             _standalone.update(settings=settings, engine=engine)
         return _standalone["settings"], _standalone["engine"]
 
