@@ -12,6 +12,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.instrumentation import manager_of_class
 
 from ecom.extensions import db
+from ecom.unit_of_work import after_rollback
 
 
 def insert_or_nothing(model, values: dict, *, unique: tuple[str, ...] | None = None):
@@ -88,7 +89,8 @@ def insert_persistent(model, rows: list[dict], statement=None) -> list:
     unchanged, as if loaded: no unit of work, and no result columns to turn into objects,
     for rows every checkout writes. The objects come back in ``rows``' order; one row that
     the statement did not insert (``ON CONFLICT DO NOTHING``) gives an empty list.
-    Relationships are not loaded (the caller sets what it knows with ``set_committed_value``)."""
+    Relationships are not loaded (the caller sets what it knows with ``set_committed_value``).
+    A rollback of the transaction takes them out of the session again."""
     columns = _columns(model)
     written = [{column.name: column.value(row) for column in columns} for row in rows]
     if len(written) == 1:
@@ -108,6 +110,10 @@ def insert_persistent(model, rows: list[dict], statement=None) -> list:
         make_transient_to_detached(instance)
         db.session.add(instance)
         objects.append(instance)
+    # The session takes them for rows that were there before its transaction: a rollback would
+    # only expire them, leaving objects of rows that never were (whose ids SQLite hands out again).
+    session = db.session()
+    after_rollback(lambda: [session.expunge(instance) for instance in objects if instance in session])
     return objects
 
 

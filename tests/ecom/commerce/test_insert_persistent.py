@@ -11,6 +11,7 @@ from sqlalchemy import inspect, select
 from ecom.commerce.models import OrderItem
 from ecom.commerce.sql import insert_or_nothing_statement, insert_persistent
 from ecom.extensions import db as _db
+from ecom.unit_of_work import rollback
 from tests.commerce_support import statements_during
 from tests.factories import make_order, stocked_variant
 
@@ -71,3 +72,17 @@ def test_a_row_the_statement_did_not_insert_gives_no_object(db):
     assert insert_persistent(type(first), [{**row, "order_number": first.order_number}], statement) == []
     [order] = insert_persistent(type(first), [{**row, "order_number": "ORD-TEST-FRESH"}], statement)
     assert inspect(order).persistent and order.order_number == "ORD-TEST-FRESH"
+
+
+def test_a_rollback_takes_the_objects_out_of_the_session(db):
+    variant = stocked_variant()
+    order = make_order()
+    _db.session.commit()
+    [item] = insert_persistent(OrderItem, [_line(order, variant)])
+
+    rollback()
+
+    assert item not in _db.session
+    # SQLite hands the rolled-back id out again: the new row's object takes its place.
+    [again] = insert_persistent(OrderItem, [_line(order, variant)])
+    assert inspect(again).persistent and _db.session.get(OrderItem, again.id) is again
