@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 
 CHECKED_IN_AT = "ecom_checked_in_at"
@@ -48,7 +48,7 @@ def ping_after_idle(engine: Engine, idle_seconds: float) -> None:
 def engine_options(options: dict, database_uri: str, idle_seconds: float) -> dict:
     """The engine options for ``database_uri``: pre-ping off where ``ping_after_idle`` takes
     its place (PostgreSQL, ``idle_seconds`` > 0)."""
-    if not _replaces_pre_ping(database_uri.split(":", 1)[0].split("+", 1)[0], idle_seconds):
+    if not _replaces_pre_ping(make_url(database_uri).get_backend_name(), idle_seconds):
         return options
     return {**options, "pool_pre_ping": False}
 
