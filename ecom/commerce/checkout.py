@@ -37,7 +37,7 @@ from ecom.commerce.guest_orders import (
     token_opens,
 )
 from ecom.commerce.models import Cart, CartItem, Order, OrderItem, Payment
-from ecom.commerce.orders import lock_order, order_event_data, record_creation, record_history, transition
+from ecom.commerce.orders import creation_row, lock_order, order_event_data, record_history, transition
 from ecom.commerce.payments import (
     cancel_payment,
     refundable_amount,
@@ -54,11 +54,12 @@ from ecom.identity.models import Address
 from ecom.inventory.models import ReservationStatus, StockReservation, shipping_available_sql
 from ecom.inventory.services import commit_stock, pickup_location, reserve_stock, units_at
 from ecom.notifications.models import EventType
-from ecom.notifications.services import emit
+from ecom.notifications.services import emit, event_row
 from ecom.pricing.engine import LineInput, Quote, QuoteLine, VoucherRefused
 from ecom.pricing.models import MethodKind
 from ecom.pricing.quote import Customer, Destination, quote_lines
 from ecom.pricing.uses import claim_uses, release_uses, restore_uses
+from ecom.row_writes import RowWrite
 from ecom.runtime import payment_gateway, settings
 from ecom.unit_of_work import after_rollback
 
@@ -203,10 +204,11 @@ def start_checkout(
         idempotency_key=f"checkout-{_idempotency_owner(user)}-{idempotency_key}" if idempotency_key
         else f"checkout-{order.order_number}",
     )
-    _insert_payment(order, intent.id, gateway=payments.name)
     actor = Actor.of_user(user) if account else user.actor
-    record_creation(order, actor=actor)
-    emit(EventType.ORDER_PLACED, order_event_data(order))
+    # The payment carries the order's first history row and its ORDER_PLACED event along.
+    _insert_payment(order, intent.id, gateway=payments.name,
+                    along=(creation_row(order, actor=actor),
+                           event_row(EventType.ORDER_PLACED, order_event_data(order))))
     # Stock last: the inventory rows other shoppers wait for stay locked only from here to the
     # commit. The replaced orders' units are released first, so the new order may take them.
     # On a shortfall the intent is cancelled once the caller has rolled back, so the gateway
@@ -232,17 +234,17 @@ REPLACED_REASON = "replaced by a new checkout of the same cart"
 def _insert_lines(order: Order, lines: list[CheckoutLine], quote: Quote) -> None:
     items = insert_persistent(OrderItem, [
         _order_item_values(order, line, priced) for line, priced in zip(lines, quote.lines, strict=True)])
-    # The new order's lines are these: saying so spares the query that would look for them.
+    # The new order's lines are these and it has no fulfillments yet: saying so spares the
+    # queries its event's data and its rendering would make.
     set_committed_value(order, "items", items)
+    set_committed_value(order, "fulfillments", [])
 
 
-def _insert_payment(order: Order, intent_id: str, *, gateway: str) -> None:
+def _insert_payment(order: Order, intent_id: str, *, gateway: str, along: tuple[RowWrite, ...]) -> None:
     [payment] = insert_persistent(Payment, [{
         "order_id": order.id, "stripe_payment_intent_id": intent_id, "amount": order.total,
-        "currency": order.currency, "status": PaymentStatus.PENDING, "gateway": gateway}])
-    # Likewise its one payment and its missing fulfillments, which its events and rendering ask for.
-    set_committed_value(order, "payments", [payment])
-    set_committed_value(order, "fulfillments", [])
+        "currency": order.currency, "status": PaymentStatus.PENDING, "gateway": gateway}], along=along)
+    set_committed_value(order, "payments", [payment])  # likewise, for its rendering
 
 
 @dataclass(frozen=True)

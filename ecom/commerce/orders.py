@@ -18,6 +18,7 @@ from ecom.commerce.status import ALLOWED, LATE_PAYMENT_REVIVAL, EventKind, Order
 from ecom.db import locked_row, utcnow
 from ecom.errors import InvalidTransition, NotFound
 from ecom.extensions import db
+from ecom.row_writes import RowWrite
 
 # The timestamp column each status stamps when an order enters it.
 STAMPS: dict[OrderStatus, str] = {
@@ -87,9 +88,18 @@ def transition(order: Order, target: OrderStatus | str, *, actor: Actor, note: s
     return event
 
 
+PLACED_NOTE = "order placed"
+
+
 def record_creation(order: Order, *, actor: Actor) -> OrderEvent:
     """The first history row of a new order."""
-    return record_history(order.id, EventKind.ORDER, None, order.status, actor=actor, note="order placed")
+    return record_history(order.id, EventKind.ORDER, None, order.status, actor=actor, note=PLACED_NOTE)
+
+
+def creation_row(order: Order, *, actor: Actor) -> RowWrite:
+    """``record_creation``'s row, for a caller that sends it along another INSERT."""
+    return RowWrite(OrderEvent.__table__, _history_values(order.id, EventKind.ORDER, None, order.status,
+                                                          actor=actor, note=PLACED_NOTE))
 
 
 @cache
@@ -102,11 +112,16 @@ def record_history(order_id: int, kind: EventKind, from_status: str | None, to_s
     """Write one row of an order's history: a change of the order, its payment or its
     fulfillment. One INSERT, not the unit of work (every checkout and payment writes one);
     what is returned is the row as written, detached."""
-    values = {"order_id": order_id, "kind": str(kind), "from_status": from_status,
-              "to_status": str(to_status), "actor": actor.label, "note": note, "created_at": utcnow()}
+    values = _history_values(order_id, kind, from_status, to_status, actor=actor, note=note)
     event = OrderEvent(id=db.session.execute(_insert_history(), values).scalar_one(), **values)
     make_transient_to_detached(event)
     return event
+
+
+def _history_values(order_id: int, kind: EventKind, from_status: str | None, to_status: str, *,
+                    actor: Actor, note: str) -> dict:
+    return {"order_id": order_id, "kind": str(kind), "from_status": from_status,
+            "to_status": str(to_status), "actor": actor.label, "note": note, "created_at": utcnow()}
 
 
 def order_event_data(order: Order, fulfillment=None) -> dict:

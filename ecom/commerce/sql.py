@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 
-from sqlalchemy import Numeric, insert, inspect
+from sqlalchemy import Numeric, Table, bindparam, insert, inspect
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.instrumentation import manager_of_class
 
+from ecom.cache_versions import WRITES
 from ecom.extensions import db
+from ecom.row_writes import RowWrite
 from ecom.unit_of_work import after_rollback
 
 
@@ -82,7 +84,7 @@ def _columns(model) -> tuple[_Column, ...]:
     return tuple(columns)
 
 
-def insert_persistent(model, rows: list[dict], statement=None) -> list:
+def insert_persistent(model, rows: list[dict], statement=None, *, along: tuple[RowWrite, ...] = ()) -> list:
     """Insert ``rows`` of ``model`` (default statement: a plain INSERT) returning only their
     ids; the objects are built from the values written (Python column defaults filled in,
     Decimals rounded to their column's scale) and added to the session as persistent and
@@ -90,14 +92,29 @@ def insert_persistent(model, rows: list[dict], statement=None) -> list:
     for rows every checkout writes. The objects come back in ``rows``' order; one row that
     the statement did not insert (``ON CONFLICT DO NOTHING``) gives an empty list.
     Relationships are not loaded (the caller sets what it knows with ``set_committed_value``).
-    A rollback of the transaction takes them out of the session again."""
+    A rollback of the transaction takes them out of the session again.
+
+    ``along``: rows other services built (``RowWrite``), written in the same statement on
+    PostgreSQL (data-modifying CTEs: one round trip) when ``rows`` is one row and
+    ``statement`` is the plain INSERT, else each with a statement of its own after it."""
     columns = _columns(model)
     written = [{column.name: column.value(row) for column in columns} for row in rows]
-    if len(written) == 1:
+    in_one = (bool(along) and len(written) == 1 and statement is None
+              and db.session.get_bind().dialect.name == "postgresql")
+    if in_one:
+        shapes = tuple((row.table, tuple(row.values)) for row in along)
+        params = dict(written[0])
+        for number, row in enumerate(along):
+            params.update({f"along{number}_{name}": value for name, value in row.values.items()})
+        ids = [db.session.execute(_returning_id_with(model, shapes), params,
+                                  execution_options={WRITES: _tables_written(model, shapes)}).scalar_one()]
+    elif len(written) == 1:
         new_id = db.session.execute(_returning_id(model, statement, many=False), written[0]).scalar()
         ids = [] if new_id is None else [new_id]
     else:
         ids = list(db.session.scalars(_returning_id(model, statement, many=True), written))
+    for row in along:
+        row.done() if in_one else row.insert()
     manager = manager_of_class(model)
     key = _primary_key(model).key
     objects = []
@@ -126,3 +143,19 @@ def _returning_id(model, statement, *, many: bool):
     """``statement`` (None: a plain INSERT into ``model``) returning the new rows' ids, built once."""
     statement = insert(model.__table__) if statement is None else statement
     return statement.returning(_primary_key(model), sort_by_parameter_order=many)
+
+
+@cache
+def _returning_id_with(model, shapes: tuple[tuple[Table, tuple[str, ...]], ...]):
+    """A plain INSERT into ``model`` returning the new row's id, with an INSERT of each shape
+    (table, columns) as a data-modifying CTE before it (PostgreSQL runs every one), built once."""
+    ctes = [insert(table).values({name: bindparam(f"along{number}_{name}", type_=table.c[name].type)
+                                  for name in names}).cte(f"along{number}")
+            for number, (table, names) in enumerate(shapes)]
+    return insert(model.__table__).add_cte(*ctes).returning(_primary_key(model))
+
+
+@cache
+def _tables_written(model, shapes) -> tuple[str, ...]:
+    # Named for the cache versions: the statement's own table alone would hide the CTEs' ones.
+    return (model.__table__.name, *(table.name for table, _ in shapes))

@@ -21,8 +21,8 @@ DOMAIN_MODULES = sorted((PROJECT_ROOT / "ecom").rglob("*.py"))
 # Modules every package may use; they import no package of the domain themselves (runtime gets
 # the gateway choice handed in by shop/app.py rather than importing commerce; cache_versions is
 # told its tables by the catalog and pricing).
-FOUNDATION = {"actor", "cache_versions", "config", "connections", "db", "errors", "extensions", "runtime",
-              "unit_of_work"}
+FOUNDATION = {"actor", "cache_versions", "config", "connections", "db", "errors", "extensions",
+              "row_writes", "runtime", "unit_of_work"}
 
 # package -> the packages it may import (besides FOUNDATION).
 ALLOWED = {

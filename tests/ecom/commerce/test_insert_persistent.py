@@ -6,11 +6,22 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import inspect, select
+import pytest
+from sqlalchemy import func, inspect, select
+from sqlalchemy.exc import IntegrityError
 
-from ecom.commerce.models import OrderItem
+from ecom.actor import SYSTEM
+from ecom.catalog.cache_version import CATALOG_VERSION
+from ecom.catalog.models import Review
+from ecom.commerce.models import OrderEvent, OrderItem
+from ecom.commerce.orders import creation_row
 from ecom.commerce.sql import insert_or_nothing_statement, insert_persistent
+from ecom.db import utcnow
 from ecom.extensions import db as _db
+from ecom.notifications.models import EventType, OutboxEvent
+from ecom.notifications.outbox import PENDING_KEY
+from ecom.notifications.services import event_row
+from ecom.row_writes import RowWrite
 from ecom.unit_of_work import rollback
 from tests.commerce_support import statements_during
 from tests.factories import make_order, stocked_variant
@@ -86,3 +97,60 @@ def test_a_rollback_takes_the_objects_out_of_the_session(db):
     # SQLite hands the rolled-back id out again: the new row's object takes its place.
     [again] = insert_persistent(OrderItem, [_line(order, variant)])
     assert inspect(again).persistent and _db.session.get(OrderItem, again.id) is again
+
+
+def _along(order) -> tuple[RowWrite, RowWrite]:
+    return (creation_row(order, actor=SYSTEM),
+            event_row(EventType.ORDER_PLACED, {"order_id": order.id}))
+
+
+def test_rows_along_are_written_with_the_row_and_their_owners_told(db):
+    variant = stocked_variant()
+    order = make_order()
+    history, event = _along(order)
+
+    [item], statements = statements_during(lambda: insert_persistent(
+        OrderItem, [_line(order, variant)], along=(history, event)))
+
+    if _db.session.get_bind().dialect.name == "postgresql":
+        assert len(statements) == 1 and statements[0].startswith("WITH along0 AS (INSERT INTO order_events")
+    else:  # SQLite has no data-modifying CTE: a statement each, after the row
+        assert [s.split(" (")[0] for s in statements] == [
+            "INSERT INTO order_items", "INSERT INTO order_events", "INSERT INTO outbox_events"]
+    assert inspect(item).persistent
+    assert _db.session.scalars(select(OrderEvent.note).where(OrderEvent.order_id == order.id)).all() == [
+        "order placed"]
+    stored = _db.session.get(OutboxEvent, event.values["id"])
+    assert stored.payload == {"type": "ORDER_PLACED", "data": {"order_id": order.id}}
+    assert event.values["id"] in _db.session.info[PENDING_KEY]  # dispatched after the commit
+
+
+def test_rows_along_are_not_written_when_the_statement_fails(db):
+    order = make_order()
+    history, event = _along(order)
+    _db.session.commit()
+
+    with pytest.raises(IntegrityError):
+        insert_persistent(OrderItem, [{"order_id": order.id, "product_id": None, "sku": "X",
+                                       "product_name": "Tee", "quantity": 0, "price": Decimal("1"),
+                                       "line_total": Decimal("0")}], along=(history, event))
+    rollback()
+
+    assert _db.session.scalar(select(func.count()).select_from(OrderEvent)
+                              .where(OrderEvent.order_id == order.id)) == 0
+    assert _db.session.get(OutboxEvent, event.values["id"]) is None
+    assert not _db.session.info.get(PENDING_KEY)
+
+
+def test_a_catalog_row_along_still_makes_the_catalog_version_move(db):
+    # The statement's own table is not the only one written: the CTEs' tables count too.
+    variant = stocked_variant()
+    order = make_order()
+    review = RowWrite(Review.__table__, {"product_id": variant.product_id, "user_id": order.user_id,
+                                         "rating": 5, "title": "Good", "comment": "",
+                                         "verified_purchase": False, "is_hidden": False,
+                                         "created_at": utcnow()})
+
+    insert_persistent(OrderItem, [_line(order, variant)], along=(review,))
+
+    assert CATALOG_VERSION.written(_db.session())
