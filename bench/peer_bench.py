@@ -25,6 +25,27 @@ concurrency. Operations, in rounds that alternate who goes first:
   ``X-Cart-Token`` against ``POST /api/basket/add-product/`` {url, quantity 1} with
   Django's session cookie; each connection starts a new cart (a new visitor) every 8 adds,
   8 different in-stock variants per cart, on both.
+- search: the catalog bench's ``search_paths()`` (``/api/v1/products?per_page=24&q=<text>``,
+  10 texts of which 2 are typos: our full-text search, then its trigram fallback) uncached,
+  against the peer shop's ``/bench/search/?q=<text>``: Oscar's search without Solr, i.e.
+  haystack's simple backend, done fairly - every word ``icontains`` in the UPC, title or
+  description of a browsable product, ANDed, newest first. Oscar finds nothing for the typos.
+- filtered: the catalog bench's ``filtered_paths()`` (category + price range + sort;
+  ``attr.size`` + ``in_stock`` + page; category + ``in_stock`` + ``sort=rating``) uncached,
+  against ``/bench/products/?<the same query>``: the app's filters with Django's ORM on Oscar's
+  models (category with its treebeard descendants, the lowest child stock record price,
+  a child's ProductAttributeValue, a child's stock record with num_in_stock > num_allocated).
+- facets: the catalog bench's ``facets_paths()`` (``facets=true`` with category + in_stock,
+  and with q) uncached, against the same view with ``facets=true``: the list plus the app's
+  counts (per category, price bucket and attribute value, each under the other filters) as
+  grouped ORM counts.
+
+The three answer as oscarapi's list does (its ``ProductLinkSerializer``, DRF's page-number
+pagination with a total count, 24 a page); bench/peer/peershop/views.py says what each
+filter does there, docs/v2/issue-17-peer-search.md why it is the fair equivalent. Before
+anything is measured, each distinct path of the three is asked once of both shops and the
+answers' totals are printed side by side (``answer_totals`` in the JSON): equal but for the
+two typo searches.
 
 Figures: req/s, p50/p99, CPU milliseconds per request from /proc (the gunicorn master and
 workers, plus the PostgreSQL backends of the shop's database, sampled at the start and the
