@@ -25,6 +25,27 @@ concurrency. Operations, in rounds that alternate who goes first:
   ``X-Cart-Token`` against ``POST /api/basket/add-product/`` {url, quantity 1} with
   Django's session cookie; each connection starts a new cart (a new visitor) every 8 adds,
   8 different in-stock variants per cart, on both.
+- search: the catalog bench's ``search_paths()`` (``/api/v1/products?per_page=24&q=<text>``,
+  10 texts of which 2 are typos: our full-text search, then its trigram fallback) uncached,
+  against the peer shop's ``/bench/search/?q=<text>``: Oscar's search without Solr, i.e.
+  haystack's simple backend, done fairly - every word ``icontains`` in the UPC, title or
+  description of a browsable product, ANDed, newest first. Oscar finds nothing for the typos.
+- filtered: the catalog bench's ``filtered_paths()`` (category + price range + sort;
+  ``attr.size`` + ``in_stock`` + page; category + ``in_stock`` + ``sort=rating``) uncached,
+  against ``/bench/products/?<the same query>``: the app's filters with Django's ORM on Oscar's
+  models (category with its treebeard descendants, the lowest child stock record price,
+  a child's ProductAttributeValue, a child's stock record with num_in_stock > num_allocated).
+- facets: the catalog bench's ``facets_paths()`` (``facets=true`` with category + in_stock,
+  and with q) uncached, against the same view with ``facets=true``: the list plus the app's
+  counts (per category, price bucket and attribute value, each under the other filters) as
+  grouped ORM counts.
+
+The three answer as oscarapi's list does (its ``ProductLinkSerializer``, DRF's page-number
+pagination with a total count, 24 a page); bench/peer/peershop/views.py says what each
+filter does there, docs/v2/issue-17-peer-search.md why it is the fair equivalent. Before
+anything is measured, each distinct path of the three is asked once of both shops and the
+answers' totals are printed side by side (``answer_totals`` in the JSON): equal but for the
+two typo searches.
 
 Figures: req/s, p50/p99, CPU milliseconds per request from /proc (the gunicorn master and
 workers, plus the PostgreSQL backends of the shop's database, sampled at the start and the
@@ -49,6 +70,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from bench import datagen, harness
+from bench.catalog_bench import facets_paths, filtered_paths, search_paths
 from bench.loadgen import SPAWN_SECONDS, LoadResult, Session, run_load
 
 APP_DATABASE = "ecom_bench_peer_app"
@@ -142,6 +164,20 @@ def sku(vid: int) -> str:
     return f"SKU-{product}-{size}"
 
 
+OURS_LIST = "/api/v1/products?per_page=24&"
+
+
+def oscar_equivalent(path: str) -> str:
+    """The peer shop's path for one of the catalog bench's list paths (bench/catalog_bench.py):
+    a search only (``q`` alone) to ``/bench/search/``, the rest to ``/bench/products/``, with the
+    same query string less ``per_page=24`` (the peer shop's page size is 24)."""
+    if not path.startswith(OURS_LIST):
+        raise ValueError(f"not a list path of the app: {path}")
+    query = path.removeprefix(OURS_LIST)
+    only_search = all(part.startswith("q=") for part in query.split("&"))
+    return f"/bench/{'search' if only_search else 'products'}/?{query}"
+
+
 @dataclass
 class Target:
     """One side of one operation: which server, what to send, which database it uses."""
@@ -165,6 +201,7 @@ def targets(app_url: str, oscar_url: str, app: harness.Gunicorn, uncached: harne
     ours_list = [f"/api/v1/products?per_page=24&page={page}" for page in pages]
     ours_detail = [f"/api/v1/products/product-{n}" for n in numbers]
     oscar_base = oscar.base_url()
+    searches, filters, facets = search_paths(), filtered_paths(), facets_paths()
     return {
         "list": [
             Target("app, uncached", uncached, APP_DATABASE, app_url, ours_list),
@@ -186,6 +223,19 @@ def targets(app_url: str, oscar_url: str, app: harness.Gunicorn, uncached: harne
                    [json.dumps({"url": f"{oscar_base}/api/products/{PRODUCTS + v}/", "quantity": 1}).encode()
                     for v in variants],
                    Session("Set-Cookie", "Cookie", renew_every=ADDS_PER_CART, cookies=True)),
+        ],
+        # The catalog bench's paths, ours uncached; Oscar's equivalents in bench/peer/peershop/views.py.
+        "search": [
+            Target("app, uncached", uncached, APP_DATABASE, app_url, searches),
+            Target("oscar", oscar, OSCAR_DATABASE, oscar_url, [oscar_equivalent(p) for p in searches]),
+        ],
+        "filtered": [
+            Target("app, uncached", uncached, APP_DATABASE, app_url, filters),
+            Target("oscar", oscar, OSCAR_DATABASE, oscar_url, [oscar_equivalent(p) for p in filters]),
+        ],
+        "facets": [
+            Target("app, uncached", uncached, APP_DATABASE, app_url, facets),
+            Target("oscar", oscar, OSCAR_DATABASE, oscar_url, [oscar_equivalent(p) for p in facets]),
         ],
     }
 
@@ -232,6 +282,36 @@ def warm(base_url: str, paths: list[str]) -> None:
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(fetch, dict.fromkeys(paths)))
+
+
+COMPARED = ("search", "filtered", "facets")
+
+
+def compare_totals(plan: dict[str, list[Target]]) -> dict:
+    """Each distinct path of the search / filtered / facets operations asked once of both shops
+    (before anything is measured): the answers' total counts side by side, so that the report
+    shows the two did the same work - or where they did not (Oscar has no typo fallback)."""
+    def total(target: Target, path: str) -> int:
+        with urllib.request.urlopen(target.server.base_url() + path, timeout=60) as response:
+            body = json.load(response)
+        return int(body["total"] if "total" in body else body["count"])
+
+    found = {}
+    for operation in COMPARED:
+        ours, oscar = (next(t for t in plan[operation] if (t.side == "oscar") == is_oscar)
+                       for is_oscar in (False, True))
+        pairs = list(dict.fromkeys(zip(ours.paths, oscar.paths, strict=True)))
+        totals = [(total(ours, a), total(oscar, b)) for a, b in pairs]
+        found[operation] = {
+            "paths": len(pairs), "ours_total": sum(a for a, _ in totals),
+            "oscar_total": sum(b for _, b in totals),
+            "differ": [{"ours": a, "oscar": b, "ours_total": x, "oscar_total": y}
+                       for (a, b), (x, y) in zip(pairs, totals, strict=True) if x != y]}
+        print(f"totals {operation:9} {len(pairs):3} paths: ours {found[operation]['ours_total']}, "
+              f"Oscar {found[operation]['oscar_total']}"
+              + "".join(f"\n  differ: {d['ours']} {d['ours_total']} / Oscar {d['oscar_total']}"
+                        for d in found[operation]["differ"]), flush=True)
+    return found
 
 
 class CpuWindow(threading.Thread):
@@ -317,6 +397,7 @@ def run(seconds: float, warmup: float, rounds: int, concurrency: int) -> int:
                                CATALOG_CACHE_SECONDS="0") as uncached, \
             oscar_server() as oscar:
         plan = targets(app_url, oscar_url, app, uncached, oscar)
+        totals = compare_totals(plan)
         for round_number in range(1, rounds + 1):
             for operation, sides in plan.items():
                 for target in in_round_order(sides, round_number):
@@ -326,11 +407,11 @@ def run(seconds: float, warmup: float, rounds: int, concurrency: int) -> int:
                           f"p99 {m.result.pct(99):7.1f} ms  CPU {m.cpu_ms:6.2f} ms  "
                           f"load {m.load_avg}", flush=True)
         settings = app.settings
-    return report(measured, settings, load, rounds, load_at_start, time.monotonic() - started)
+    return report(measured, settings, load, rounds, load_at_start, time.monotonic() - started, totals)
 
 
 def report(measured: dict[str, list[Measured]], settings: str, load: dict, rounds: int,
-           load_at_start: tuple[float, float, float], elapsed: float) -> int:
+           load_at_start: tuple[float, float, float], elapsed: float, totals: dict | None = None) -> int:
     figures: dict = {"server": settings, "concurrency": load["concurrency"], "seconds": load["duration"],
                      "rounds": rounds, "products": PRODUCTS, "peer": PEER_VERSIONS,
                      "load_avg_at_start": [round(v, 2) for v in load_at_start],
@@ -386,6 +467,7 @@ def report(measured: dict[str, list[Measured]], settings: str, load: dict, round
           f"{figures['load_avg_at_end']} at the end; {elapsed:.0f} s in all. The machine's other "
           "work moves req/s; CPU ms per request moves much less.")
     figures["elapsed_s"] = round(elapsed)
+    figures["answer_totals"] = totals or {}
     harness.emit_json("peer", figures)
     broken = any(m.not_ok or m.result.requests == 0 for runs in measured.values() for m in runs)
     return 1 if broken else 0

@@ -1,7 +1,10 @@
-"""oscarapi under /api/ (as its docs mount it) and a health check that touches nothing."""
+"""oscarapi under /api/ (as its docs mount it), a health check that touches nothing, and the
+bench's search / filtered list / facets on Oscar's models (peershop/views.py)."""
 
 from django.http import HttpResponse
 from django.urls import include, path
+
+from peershop.views import BenchProductList
 
 
 def health(request):
@@ -11,4 +14,7 @@ def health(request):
 urlpatterns = [
     path("health", health),
     path("api/", include("oscarapi.urls")),
+    # One view: /bench/search/?q= is the list with a search text only.
+    path("bench/search/", BenchProductList.as_view(), name="bench-search"),
+    path("bench/products/", BenchProductList.as_view(), name="bench-products"),
 ]
