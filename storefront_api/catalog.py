@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import replace
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -444,15 +443,14 @@ def list_products(query: ProductQuery):
         sort=query.sort,
         attributes=query.attributes,
     )
-    mode = queries.search_mode(filters)
-    filters = replace(filters, search=mode)
-    listed, total = queries.list_summaries(filters, page=query.page, per_page=query.per_page)
+    listed, total, filters = queries.list_summaries_searching(filters, page=query.page,
+                                                              per_page=query.per_page)
     page = page_of(listed, page=query.page, per_page=query.per_page, total=total,
                    render=summary_renderer())
     facets = facets_out(navigation.product_facets(filters)).model_dump(mode="json") if query.facets else None
     # Built as plain JSON data, not as a ProductPage: the fields and formats are ProductPage's
     # (tests/storefront_api/test_catalog_fast_path.py compares with the pydantic rendering).
-    return jsonify({**page, "facets": facets, "search": mode})
+    return jsonify({**page, "facets": facets, "search": filters.search})
 
 
 @api.get("/search/suggest")

@@ -290,6 +290,23 @@ def search_mode(filters: ProductFilters) -> str | None:
     return FULLTEXT if found >= TYPO_FALLBACK_BELOW else FUZZY
 
 
+def list_summaries_searching(filters: ProductFilters, *, page: int, per_page: int
+                             ) -> tuple[list[ListedProduct], int, ProductFilters]:
+    """``list_summaries`` with the search mode decided as ``search_mode`` decides it, from the
+    full-text page itself: its total is what the probe would count, so a search that finds
+    enough costs one statement, not two; one that finds fewer than TYPO_FALLBACK_BELOW is
+    listed again, FUZZY. Returns the page, the total and the filters with the mode set."""
+    if filters.search is not None or not (filters.q and filters.q.strip()):
+        filters = replace(filters, search=search_mode(filters))
+        return *list_summaries(filters, page=page, per_page=per_page), filters
+    strict = replace(filters, search=FULLTEXT)
+    listed, total = list_summaries(strict, page=page, per_page=per_page)
+    if total >= TYPO_FALLBACK_BELOW:
+        return listed, total, strict
+    fuzzy = replace(filters, search=FUZZY)
+    return *list_summaries(fuzzy, page=page, per_page=per_page), fuzzy
+
+
 @lru_cache(maxsize=256)
 def _fulltext_probe(filters: ProductFilters, resolved: Resolved):
     """How many products (up to TYPO_FALLBACK_BELOW) full-text search finds: built once per
@@ -581,6 +598,8 @@ def list_summaries(filters: ProductFilters, *, page: int, per_page: int) -> tupl
         plan_in_memory(connection, plan_cache_mode="force_custom_plan",
                        enable_seqscan="off" if filters.search == FUZZY else "on")
     rows = connection.execute(statement, parameters).all()
+    if not rows and page == 1:
+        return [], 0  # nothing on the first page: nothing at all
     if not rows:
         matching, _ = filtered_products(filters)
         total = connection.execute(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from ecom.catalog.models import Product
 from tests.factories import CategoryFactory, InventoryFactory, ProductFactory, VariantFactory
@@ -245,6 +245,62 @@ def test_a_search_that_finds_enough_stays_full_text(client, db, outdoor):
     assert response.json["search"] == "fulltext"
     assert response.json["total"] == 3
     assert client.get("/api/v1/products").json["search"] is None
+
+
+def _selects_during(db, request):
+    statements = []
+
+    def count(_conn, _cursor, statement, *_args):
+        if statement.lstrip().upper().startswith("SELECT") and "set_config" not in statement:
+            statements.append(statement)
+
+    engine = db.session.get_bind().engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        return request(), statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def test_a_search_that_finds_enough_is_one_select_and_a_typo_lists_again(client, db, outdoor):
+    for index in range(3):
+        product(f"Camp Stove {index}", "40.00", None)
+    db.session.commit()
+    client.get("/api/v1/products?q=stove")  # the statements built once already
+
+    found, selects = _selects_during(db, lambda: client.get("/api/v1/products?q=stove"))
+    typo, typo_selects = _selects_during(db, lambda: client.get("/api/v1/products?q=hikng+boots"))
+
+    assert found.json["search"] == "fulltext" and found.json["total"] == 3
+    assert len(selects) == 1  # the full-text page is its own probe
+    assert typo.json["search"] == "fuzzy" and "hiking-boots" in slugs(typo)
+    # The full-text page found too few: listed again, fuzzy (SQLite reads the names first).
+    assert len(typo_selects) == (2 if db.session.get_bind().dialect.name == "postgresql" else 3)
+
+
+def test_a_page_past_the_end_of_a_full_text_search_stays_full_text(client, db, outdoor):
+    for index in range(3):
+        product(f"Camp Stove {index}", "40.00", None)
+    db.session.commit()
+
+    response = client.get("/api/v1/products", query_string={"q": "stove", "page": 5})
+
+    assert response.status_code == 200
+    assert response.json["search"] == "fulltext"
+    assert response.json["total"] == 3 and response.json["items"] == []
+
+
+def test_a_search_finding_fewer_than_the_fallback_mark_is_fuzzy_on_any_page(client, db, outdoor):
+    # one full-text match ("Camp Stove 0"): the same answer as search_mode's probe gives
+    product("Camp Stove 0", "40.00", None)
+    db.session.commit()
+
+    first = client.get("/api/v1/products", query_string={"q": "stove"})
+    beyond = client.get("/api/v1/products", query_string={"q": "stove", "page": 3})
+
+    assert first.json["search"] == beyond.json["search"] == "fuzzy"
+    assert "camp-stove-0" in slugs(first) and beyond.json["items"] == []
+    assert beyond.json["total"] == first.json["total"]
 
 
 def test_a_typo_search_ranks_the_closest_name_first(client, outdoor):
