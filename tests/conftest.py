@@ -23,7 +23,7 @@ from ecom.extensions import limiter
 from shop.app import create_app
 
 # The checkout fixtures serve both the domain tests (tests/ecom/commerce) and the API's.
-pytest_plugins = ["tests.commerce_support"]
+pytest_plugins = ["tests.browser_support", "tests.commerce_support"]
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 

@@ -7,34 +7,15 @@ go to test-artifacts/backoffice2-*.png.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import threading
 import urllib.request
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from ecom.config import PROJECT_ROOT
+from tests.browser_support import ARTIFACTS, pytestmark, served  # noqa: F401 - the marks
 from tests.media_support import image_bytes
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-ARTIFACTS = PROJECT_ROOT / "test-artifacts"
-
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - playwright is pinned in requirements-dev.txt
-    sync_playwright = None
-
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(sync_playwright is None, reason="playwright is not installed"),
-    pytest.mark.skipif(not (Path(CHROMIUM).exists() or shutil.which("chromium")),
-                       reason=f"chromium not found at {CHROMIUM} "
-                              "(apt-get install -y chromium; CI installs it)"),
-]
 
 PASSWORD = "correct-horse-battery"
 
@@ -49,8 +30,6 @@ def shot(page, name: str) -> Path:
 def live(tmp_path_factory):
     """The app on a fresh SQLite file with staff of each role, an ordered product, a packed
     order and a product without images; uploads under a temporary media root."""
-    from werkzeug.serving import make_server
-
     from tests.conftest import _fresh_schema, make_test_app
 
     root = tmp_path_factory.mktemp("e2e-bo2")
@@ -59,14 +38,8 @@ def live(tmp_path_factory):
     _fresh_schema(app)
     with app.app_context():
         seeded = _seed()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield app, f"http://127.0.0.1:{server.server_port}", seeded, root
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with served(app) as base:
+        yield app, base, seeded, root
 
 
 def _seed() -> dict:
@@ -91,29 +64,6 @@ def _seed() -> dict:
     db.session.commit()
     return {"ordered_product": ordered.product_id, "paid_order": paid.id, "packed_order": shipping.id,
             "gallery": gallery.id}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
-            headless=True, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.on("dialog", lambda dialog: dialog.accept())  # Flask-Admin's "are you sure?"
-    yield page
-    context.close()
 
 
 def sign_in(page, base: str, email: str, password: str = PASSWORD) -> None:

@@ -8,32 +8,12 @@ Screenshots of the key pages go to test-artifacts/.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import threading
 import urllib.request
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from ecom.config import PROJECT_ROOT
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-ARTIFACTS = PROJECT_ROOT / "test-artifacts"
-
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - playwright is pinned in requirements-dev.txt
-    sync_playwright = None
-
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(sync_playwright is None, reason="playwright is not installed"),
-    pytest.mark.skipif(not (Path(CHROMIUM).exists() or shutil.which("chromium")),
-                       reason=f"chromium not found at {CHROMIUM} "
-                              "(apt-get install -y chromium; CI installs it)"),
-]
+from tests.browser_support import ARTIFACTS, pytestmark, served  # noqa: F401 - the marks
 
 PASSWORD = "correct-horse-battery"
 
@@ -41,8 +21,6 @@ PASSWORD = "correct-horse-battery"
 @pytest.fixture(scope="module")
 def live_app(tmp_path_factory):
     """The app on a fresh SQLite file, with a merchandiser, a warehouse clerk and a packed order."""
-    from werkzeug.serving import make_server
-
     from tests.conftest import _fresh_schema, make_test_app
 
     path = tmp_path_factory.mktemp("e2e") / "e2e.sqlite3"
@@ -50,14 +28,8 @@ def live_app(tmp_path_factory):
     _fresh_schema(app)
     with app.app_context():
         order_id = _seed(app)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield app, f"http://127.0.0.1:{server.server_port}", order_id
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with served(app) as base:
+        yield app, base, order_id
 
 
 def _seed(app) -> int:
@@ -77,28 +49,6 @@ def _seed(app) -> int:
     order = create_demo_order(shopper, [(variant, 2)], status="packed")
     db.session.commit()
     return order.id
-
-
-@pytest.fixture(scope="module")
-def browser():
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
-            headless=True, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    context.close()
 
 
 def sign_in(page, base: str, email: str) -> None:

@@ -7,41 +7,22 @@ unit can be bought again. Screenshots of each step go to test-artifacts/returns_
 
 from __future__ import annotations
 
-import json
 import re
-import threading
-import urllib.error
-import urllib.request
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
 
-from tests.admin.test_e2e_backoffice2 import (  # noqa: F401 - fixtures
-    ARTIFACTS,
-    browser,
-    no_errors,
-    page,
-    pytestmark,
-    sign_in,
-)
+from tests import browser_support
+from tests.admin.test_e2e_backoffice2 import no_errors, sign_in
+from tests.browser_support import ARTIFACTS, pytestmark, refusals, served  # noqa: F401 - the marks
 
 DEMO_PASSWORD = "demo-password-123"
-
-
-def refusals(browser_page) -> list[str]:
-    """The CSP refusals the page's console reports from now on (the confirm() handlers are hashed)."""
-    seen: list[str] = []
-    browser_page.on("console", lambda message: seen.append(message.text)
-                    if "Content Security Policy" in message.text else None)
-    return seen
 
 
 @pytest.fixture(scope="module")
 def demo_shop(tmp_path_factory):
     """The app on a fresh SQLite file with `make run`'s demo data (seed-demo), served on 127.0.0.1."""
-    from werkzeug.serving import make_server
-
     from ecom.demo import seed_demo
     from ecom.extensions import db
     from tests.conftest import _fresh_schema, make_test_app
@@ -52,25 +33,13 @@ def demo_shop(tmp_path_factory):
     with app.app_context():
         summary = seed_demo()
         db.session.commit()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield app, f"http://127.0.0.1:{server.server_port}", summary
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with served(app) as base:
+        yield app, base, summary
 
 
 def call(base: str, method: str, path: str, body: dict | None = None, **headers) -> tuple[int, dict]:
-    request = urllib.request.Request(f"{base}/api/v1{path}", method=method,
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Content-Type": "application/json", **headers})
-    try:
-        with urllib.request.urlopen(request, timeout=15) as response:
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
+    """(status, JSON answer) of the storefront API's ``path``."""
+    return browser_support.call(base, method, f"/api/v1{path}", body, **headers)
 
 
 def amount_in(text: str) -> Decimal:
@@ -110,7 +79,7 @@ def shipping_available(app, base: str, sku: str) -> int:
     return next(v["available"] for v in product["variants"] if v["sku"] == sku)
 
 
-def test_a_return_from_request_to_refund_on_the_demo_data(demo_shop, page):  # noqa: F811
+def test_a_return_from_request_to_refund_on_the_demo_data(demo_shop, page):
     app, base, summary = demo_shop
     refused = refusals(page)
     number = summary["returnable_order"]
@@ -219,7 +188,7 @@ def test_a_return_from_request_to_refund_on_the_demo_data(demo_shop, page):  # n
     assert refused == [], refused
 
 
-def test_withdrawn_closed_and_filtered_by_location_on_the_demo_data(demo_shop, page):  # noqa: F811
+def test_withdrawn_closed_and_filtered_by_location_on_the_demo_data(demo_shop, page):
     app, base, _ = demo_shop
     refused = refusals(page)
     status, login = call(base, "POST", "/auth/login", {"email": "customer@example.com",

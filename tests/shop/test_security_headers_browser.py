@@ -3,18 +3,8 @@ work in Chromium, and nothing they need is refused."""
 
 from __future__ import annotations
 
-from tests.admin import test_e2e_browser as e2e
-from tests.admin.test_e2e_browser import browser, live_app, page, sign_in  # noqa: F401
-
-pytestmark = e2e.pytestmark  # e2e, and skipped without Playwright or Chromium
-
-
-def refusals(browser_page) -> list[str]:
-    """The CSP refusals the page's console reports from now on."""
-    seen: list[str] = []
-    browser_page.on("console", lambda message: seen.append(message.text)
-            if "Content Security Policy" in message.text else None)
-    return seen
+from tests.admin.test_e2e_browser import live_app, sign_in  # noqa: F401 - its fixture
+from tests.browser_support import pytestmark, refusals  # noqa: F401 - the marks
 
 
 def test_the_back_office_runs_its_scripts_under_its_csp(live_app, page):  # noqa: F811

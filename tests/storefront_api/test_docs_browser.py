@@ -7,11 +7,8 @@ from __future__ import annotations
 import json
 import urllib.request
 
-from tests.admin import test_e2e_browser as e2e
-from tests.admin.test_e2e_browser import ARTIFACTS, browser, live_app, page  # noqa: F401
-from tests.shop.test_security_headers_browser import refusals
-
-pytestmark = e2e.pytestmark  # e2e, and skipped without Playwright or Chromium
+from tests.admin.test_e2e_browser import live_app  # noqa: F401 - its fixture
+from tests.browser_support import ARTIFACTS, pytestmark, refusals  # noqa: F401 - the marks
 
 
 def documented_operations(base: str) -> list[tuple[str, str]]:

@@ -4,18 +4,9 @@ Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
-import json
-import threading
-import urllib.error
-import urllib.request
-
 import pytest
 
-from tests.admin import test_e2e_browser as e2e
-from tests.admin.test_e2e_browser import ARTIFACTS, browser, page  # noqa: F401
-from tests.shop.test_security_headers_browser import refusals
-
-pytestmark = e2e.pytestmark  # e2e, and skipped without Playwright or Chromium
+from tests.browser_support import ARTIFACTS, call, pytestmark, refusals, served  # noqa: F401 - the marks
 
 ADDRESS = {"full_name": "Grace Guest", "street": "1 Main St", "city": "Springfield", "state": "IL",
            "postal_code": "62701", "country": "US"}
@@ -24,8 +15,6 @@ ADDRESS = {"full_name": "Grace Guest", "street": "1 Main St", "city": "Springfie
 @pytest.fixture(scope="module")
 def live_shop(tmp_path_factory):
     """The app on a fresh SQLite file with one product in stock, served on 127.0.0.1."""
-    from werkzeug.serving import make_server
-
     from ecom.extensions import db
     from tests.conftest import _fresh_schema, make_test_app
     from tests.factories import stocked_variant
@@ -36,25 +25,8 @@ def live_shop(tmp_path_factory):
     with app.app_context():
         sku = stocked_variant(quantity=20, price="30.00").sku
         db.session.commit()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", sku
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-
-
-def call(base: str, method: str, path: str, body: dict | None = None, **headers) -> tuple[int, dict]:
-    request = urllib.request.Request(f"{base}{path}", method=method,
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Content-Type": "application/json", **headers})
-    try:
-        with urllib.request.urlopen(request, timeout=15) as response:
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
+    with served(app) as base:
+        yield base, sku
 
 
 def guest_order_needing_authentication(base: str, sku: str) -> tuple[dict, dict, str]:
@@ -74,7 +46,7 @@ def guest_order_needing_authentication(base: str, sku: str) -> tuple[dict, dict,
     return placed, headers, pending["next_action"]["url"]
 
 
-def test_the_customer_authenticates_in_the_browser_and_the_order_is_paid(live_shop, page):  # noqa: F811
+def test_the_customer_authenticates_in_the_browser_and_the_order_is_paid(live_shop, page):
     base, sku = live_shop
     placed, headers, url = guest_order_needing_authentication(base, sku)
     refused = refusals(page)
@@ -101,7 +73,7 @@ def test_the_customer_authenticates_in_the_browser_and_the_order_is_paid(live_sh
     assert refused == [], refused
 
 
-def test_the_customer_fails_authentication_in_the_browser_and_confirm_is_402(live_shop, page):  # noqa: F811
+def test_the_customer_fails_authentication_in_the_browser_and_confirm_is_402(live_shop, page):
     base, sku = live_shop
     placed, headers, url = guest_order_needing_authentication(base, sku)
     refused = refusals(page)
