@@ -114,7 +114,10 @@ def insert_persistent(model, rows: list[dict], statement=None, *, along: tuple[R
     else:
         ids = list(db.session.scalars(_returning_id(model, statement, many=True), written))
     for row in along:
-        row.done() if in_one else row.insert()
+        if in_one:
+            row.done()
+        else:
+            row.insert()
     manager = manager_of_class(model)
     key = _primary_key(model).key
     objects = []
