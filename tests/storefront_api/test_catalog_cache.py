@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -58,6 +59,38 @@ def test_second_request_is_served_from_the_cache_with_the_same_body(client, cach
     assert second.json["variants"][0]["available"] == 8
     assert second.headers["ETag"] == first.headers["ETag"]
     assert second.headers["X-Request-ID"] != first.headers["X-Request-ID"]
+
+
+def test_a_page_held_in_the_process_is_not_sent_again_while_the_catalog_is_unchanged(
+        client, cache, db, variant):
+    get(client, "/api/v1/products/mug")  # built and stored
+    get(client, "/api/v1/products/mug")  # read from Redis, and held
+
+    def bytes_sent_by_redis(during) -> int:
+        before = cache.info("stats")["total_net_output_bytes"]
+        answer = during()
+        return cache.info("stats")["total_net_output_bytes"] - before, answer
+
+    info_alone, _ = bytes_sent_by_redis(lambda: None)  # INFO's own answer is counted too
+    sent, held = bytes_sent_by_redis(lambda: get(client, "/api/v1/products/mug"))
+
+    assert held.headers["X-Cache"] == "hit" and held.json["slug"] == "mug"
+    assert sent - info_alone < len(held.get_data()) / 2  # the version, not the page
+    # a catalog write lets go of it: the next request is built afresh
+    update_product(variant.product, name="Held no more", actor=SYSTEM)
+    db.session.commit()
+    fresh = get(client, "/api/v1/products/mug")
+    assert fresh.headers["X-Cache"] == "miss" and fresh.json["name"] == "Held no more"
+
+
+def test_a_page_is_held_no_longer_than_redis_keeps_it(app, client, cache, variant):
+    app.config["CATALOG_CACHE_SECONDS"] = 1
+    get(client, "/api/v1/products/mug")
+    assert get(client, "/api/v1/products/mug").headers["X-Cache"] == "hit"  # held now
+
+    time.sleep(1.2)  # Redis has let the page expire
+
+    assert get(client, "/api/v1/products/mug").headers["X-Cache"] == "miss"
 
 
 def test_matching_if_none_match_is_304_without_a_body(client, cache, variant):
