@@ -207,6 +207,9 @@ class PageReader:
 
     def _hold(self, key: str, page: tuple[bytes, bytes, float]) -> None:
         size = len(page[1])
+        replaced = self.held.get(key)  # an expired copy of the same page: its bytes go with it
+        if replaced is not None:
+            self.held_bytes -= len(replaced[1])
         if self.held_bytes + size > PAGES_HELD_BYTES:
             self.held, self.held_bytes = {}, 0
         self.held[key] = page

@@ -15,7 +15,7 @@ from ecom.catalog import cache_version
 from ecom.catalog.services import update_product
 from ecom.inventory.models import Inventory, MovementReason
 from ecom.inventory.services import adjust_stock, reserve_stock
-from storefront_api.caching import PAGE_PREFIX
+from storefront_api.caching import PAGE_PREFIX, PageReader
 from tests.conftest import make_test_app
 from tests.factories import ProductFactory, make_order, stocked_variant
 
@@ -91,6 +91,18 @@ def test_a_page_is_held_no_longer_than_redis_keeps_it(app, client, cache, varian
     time.sleep(1.2)  # Redis has let the page expire
 
     assert get(client, "/api/v1/products/mug").headers["X-Cache"] == "miss"
+
+
+def test_a_page_held_again_after_it_expired_is_counted_once(cache):
+    reader = PageReader(cache)
+    cache.set(cache_version.VERSION_KEY, b"7")
+    stored = b"7\n\"etag\"\n" + b"x" * 1000
+    for _ in range(3):  # stored with a short life, held, expired, stored again
+        cache.set(f"{PAGE_PREFIX}/p", stored, px=50)
+        assert reader.read(f"{PAGE_PREFIX}/p") == [b"7", stored]
+        time.sleep(0.06)
+
+    assert reader.held_bytes == len(stored)
 
 
 def test_matching_if_none_match_is_304_without_a_body(client, cache, variant):
