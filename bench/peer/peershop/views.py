@@ -52,12 +52,15 @@ PRICE_EDGES = (Decimal(0), Decimal(25), Decimal(50), Decimal(100), Decimal(200),
 MAX_FACET_VALUES = 50
 
 
+def public_child_records(**conditions):
+    """The stock records of the outer product's public children meeting ``conditions``."""
+    return StockRecord.objects.filter(product__parent=OuterRef("pk"), product__is_public=True, **conditions)
+
+
 def child_prices(order: str):
     """The lowest (``price``) or highest (``-price``) stock record price of the product's
     public children, as a correlated subquery."""
-    return Subquery(StockRecord.objects.filter(product__parent=OuterRef("pk"), product__is_public=True,
-                                               price__isnull=False)
-                    .order_by(order).values("price")[:1])
+    return Subquery(public_child_records(price__isnull=False).order_by(order).values("price")[:1])
 
 
 def low_price():
@@ -72,14 +75,12 @@ def price_bucket():
     """The price facet's bucket (index into PRICE_EDGES) of the product's lowest child price."""
     bucket = Case(*[When(price__gte=edge, then=Value(index))
                     for index, edge in reversed(list(enumerate(PRICE_EDGES)))], default=Value(0))
-    return Subquery(StockRecord.objects.filter(product__parent=OuterRef("pk"), product__is_public=True,
-                                               price__isnull=False)
+    return Subquery(public_child_records(price__isnull=False)
                     .order_by("price").annotate(bucket=bucket).values("bucket")[:1])
 
 
 def in_stock_exists():
-    return Exists(StockRecord.objects.filter(product__parent=OuterRef("pk"), product__is_public=True,
-                                             num_in_stock__gt=Coalesce(F("num_allocated"), Value(0))))
+    return Exists(public_child_records(num_in_stock__gt=Coalesce(F("num_allocated"), Value(0))))
 
 
 def attribute_exists(code: str, values: tuple[str, ...]):
